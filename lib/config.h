@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The configuration: an INI file whose [koverto] section takes Kuvert's
+ * 28 option names and defaults, plus per-queue sections. Every value is
+ * copied out of iniparser's dictionary and checked here, so the rest of
+ * koverto never sees an unchecked string. */
+#pragma once
+#include <glib.h>
+#include "policy.h"
+#include "queue.h"
+
+#define KOV_CONFIG_DEFAULT_PATH "/etc/koverto/koverto.conf"
+
+typedef enum {
+	KOV_SSL_NONE,       /* plain SMTP */
+	KOV_SSL_STARTTLS,   /* "starttls": STARTTLS required, never plaintext fallback */
+	KOV_SSL_IMPLICIT,   /* "ssl": TLS from connect (smtps) */
+} KovSsl;
+
+typedef struct {
+	char *signing_key;        /* [queue NAME] key = ...; NULL: From's own key, then defaultkey */
+	char *allowed_senders;    /* [queue NAME] senders = REGEX; NULL: anybody */
+	GRegex *allowed_senders_re; /* compiled from allowed_senders: case-insensitive, whole address */
+} KovQueueConfig;
+
+typedef struct {
+	char *file;               /* the file this was read from */
+
+	/* implemented by the core */
+	char *queuedir;           /* default <pw_dir>/.kuvert_queue */
+	char *defaultkey;         /* hex key id or fingerprint; NULL */
+	KovAction defaultaction;  /* default none */
+	gboolean alwaystrust;     /* default false */
+	char *msserver;           /* NULL: deliver through msp */
+	guint msport;             /* default 587 */
+	KovSsl ssl;
+	char *ssl_cert, *ssl_key, *ssl_ca;
+	char *msuser, *mspass;    /* mspass: wipe before free, never log */
+	char **msp;               /* argv, split on whitespace; default /usr/sbin/sendmail -om -oi -oem */
+	gboolean identify;        /* add X-Mailer; default false */
+	gboolean preamble;        /* default true */
+	char *logfile;            /* NULL */
+	char *syslog;             /* facility name or NULL */
+	char *mail_on_error;      /* NULL */
+	char *gpg;                /* engine path; NULL: GPGME's default */
+	char *tempdir;            /* default $TMPDIR/koverto.<user> */
+	char *gnupghome;          /* NULL: $GNUPGHOME or ~/.gnupg, as gpg does */
+
+	/* accepted and checked; implemented by later issues */
+	guint interval;           /* 60 */
+	gboolean use_agent;
+	char *query_secret, *flush_secret;
+	gboolean can_detach;
+	gboolean mspass_from_query_secret;
+	guint maport;             /* 2587 */
+	char *ma_user, *ma_pass;
+
+	KovQueueConfig queue[KOV_QUEUE_N_POLICY];
+} KovConfig;
+
+/* Where the configuration is: @explicit_path (-c), else $KOVERTO_CONF, else
+ * KOV_CONFIG_DEFAULT_PATH. (transfer full) */
+char *kov_config_locate(const char *explicit_path);
+
+/* Read and check @path. On any problem: NULL and KOV_ERROR_CONFIG with a
+ * one-line message naming the file, the line or key, and what is wrong. */
+KovConfig *kov_config_load(const char *path, GError **error);
+void kov_config_free(KovConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovConfig, kov_config_free)
+
+/* Parse a Kuvert boolean: 1/on/t/true/yes, 0/off/f/false/no, any case. */
+gboolean kov_config_parse_bool(const char *value, gboolean *out);
+/* TRUE when @address (bare) may send through queue @kind. */
+gboolean kov_config_sender_allowed(const KovConfig *config, KovQueueKind kind, const char *address);

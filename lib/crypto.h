@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* RFC 3156 PGP/MIME construction. GMime builds the structure; GPGME signs
+ * and encrypts on file descriptors with keys we chose (GMime's own helpers
+ * buffer in memory and look keys up by substring). The top-level non-Content
+ * headers stay outside, the original entity goes inside. */
+#pragma once
+#include <glib.h>
+#include <gmime/gmime.h>
+#include <gpgme.h>
+
+typedef struct {
+	gpgme_ctx_t ctx;        /* borrowed: from kov_keys_new_context() */
+	const char *tempdir;    /* where temporary files go (unlinked at once) */
+	gboolean preamble;      /* Kuvert's explanatory preamble in the multipart */
+} KovCryptoOptions;
+
+/* TRUE when @message is already encrypted: PGP/MIME multipart/encrypted, or
+ * S/MIME application/pkcs7-mime with smime-type enveloped-data or
+ * authEnveloped-data. Such mail is passed on unchanged. */
+gboolean kov_crypto_is_encrypted(GMimeMessage *message);
+
+/* Re-encode every leaf part of @object so it is 7-bit safe
+ * (quoted-printable for text, base64 otherwise; 8-bit parameters re-set so
+ * GMime writes them RFC 2231-encoded). */
+void kov_crypto_make_7bit(GMimeObject *object);
+
+/* A new message: @message's non-Content headers outside, a
+ * multipart/signed (micalg from the signature) holding @message's MIME
+ * entity made 7-bit safe and a detached text-mode signature by @signer.
+ * The signature is verified before returning. (transfer full) */
+GMimeMessage *kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *message,
+                              gpgme_key_t signer, GError **error);
+
+/* A new message: @message's non-Content headers outside, a
+ * multipart/encrypted holding @message's MIME entity encrypted to
+ * @recipients (NULL-terminated, keys chosen by the caller, no others) and,
+ * when @signer is not NULL, signed inside in one OpenPGP message.
+ * (transfer full) */
+GMimeMessage *kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
+                                 gpgme_key_t *recipients, gpgme_key_t signer, GError **error);
+
+/* Classify a GPGME error: agent gone, timeout -> TEMPFAIL; else PERMFAIL. */
+void kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Key lookup through GPGME, at send time (keyring changes need no reload).
+ * Recipients are matched by exact address, never by substring, and a key is
+ * usable only when it is not expired, revoked, disabled or invalid, has an
+ * encryption-capable subkey, and is valid in the web of trust (unless
+ * alwaystrust). */
+#pragma once
+#include <glib.h>
+#include <gpgme.h>
+
+typedef struct _KovKeys KovKeys;
+
+typedef enum {
+	KOV_KEY_USABLE,
+	KOV_KEY_MISSING,     /* no key with this exact address */
+	KOV_KEY_NOT_VALID,   /* present, usable, but not valid (unknown trust, alwaystrust off) */
+	KOV_KEY_UNUSABLE,    /* present but expired, revoked, disabled, invalid or cannot encrypt */
+} KovKeyStatus;
+
+/* @gnupghome nullable ($GNUPGHOME / ~/.gnupg as gpg does); @gpg nullable
+ * (engine path). Fails with KOV_ERROR_TEMPFAIL when the engine is unusable. */
+KovKeys *kov_keys_new(const char *gnupghome, const char *gpg, gboolean alwaystrust, GError **error);
+void kov_keys_free(KovKeys *keys);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovKeys, kov_keys_free)
+
+/* A fresh GPGME context on the same home and engine, armor and text mode
+ * on, pinentry mode ERROR (never prompts). (transfer full) */
+gpgme_ctx_t kov_keys_new_context(KovKeys *keys, GError **error);
+
+/* Find the encryption key for bare @address. With @key_id non-NULL (a rule
+ * or directive named one) that key is taken instead, if usable. Among
+ * several usable keys the newest wins. On KOV_KEY_USABLE *key is set
+ * (transfer full). *detail (transfer full, nullable) explains any other
+ * status in words for the log ("expired", "present but not valid: unknown
+ * trust", ...). Engine failures: KOV_KEY_MISSING plus @error (TEMPFAIL). */
+KovKeyStatus kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
+                                      gpgme_key_t *key, char **detail, GError **error);
+
+/* The signing key, first found of: @configured (the queue's key), the
+ * secret key whose user ID address is exactly @from, @defaultkey. Returns
+ * NULL without error when there is none at all; NULL with error when a
+ * configured key is unusable or the engine fails. (transfer full) */
+gpgme_key_t kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
+                                  const char *defaultkey, GError **error);
+
+/* The primary key's fingerprint (borrowed from @key). */
+const char *kov_keys_fingerprint(gpgme_key_t key);

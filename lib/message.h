@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* One queued mail read with GMime: its envelope (pseudo-headers, Delivered-To,
+ * Return-Path, or the headers), its recipients with their roles, and the
+ * header clean-up every outgoing copy needs. No crypto, no policy. */
+#pragma once
+#include <glib.h>
+#include <gmime/gmime.h>
+#include "policy.h"
+
+typedef struct {
+	char *address;   /* bare addr-spec, lower case */
+	KovRole role;
+} KovRecipient;
+
+typedef struct {
+	GMimeMessage *message;   /* owned; parsed from a file-backed stream */
+	char *sender;            /* envelope sender, bare lower case; "" is the null sender <> */
+	char *from;              /* first From address, bare lower case; NULL when none */
+	GPtrArray *recipients;   /* of KovRecipient* (owned), de-duplicated, To, Cc, then Bcc */
+	gboolean envelope_given; /* X-Kuvert-To or Delivered-To named the recipients */
+	gboolean already_encrypted; /* PGP/MIME multipart/encrypted or S/MIME enveloped */
+} KovMail;
+
+typedef struct {
+	/* Honour the topmost Delivered-To: (policy Maildirs, one copy per recipient). */
+	gboolean use_delivered_to;
+} KovMessageOptions;
+
+/* Parse the mail in @path and work out its envelope. Precedence for the
+ * recipients: X-Kuvert-To > topmost Delivered-To (when enabled) > To/Cc/Bcc;
+ * envelope recipients not in To/Cc count as Bcc, To/Cc addresses not in an
+ * explicit envelope are not recipients. Sender: X-Kuvert-From > Return-Path
+ * (when Delivered-To is honoured) > From. Errors: KOV_ERROR_DATAERR with
+ * the reason (not a mail, no sender, no recipient, CR/LF in an address). */
+KovMail *kov_message_load(const char *path, const KovMessageOptions *options, GError **error);
+void kov_message_free(KovMail *mail);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
+
+/* Remove what must never leave: Bcc, X-Kuvert*, the envelope pseudo-headers,
+ * Delivered-To, Return-Path, and Kuvert's in-address directives
+ * (Name "action=...,key=..." <addr>) from From/To/Cc. Quoted display names
+ * that are not directives stay as they are. */
+void kov_message_strip_private_headers(GMimeMessage *message);
+
+/* Write @message to @fd (from its current offset) with CRLF (SMTP) or LF
+ * (sendmail) line ends. */
+gboolean kov_message_write_fd(GMimeMessage *message, int fd, gboolean crlf, GError **error);

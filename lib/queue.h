@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The spool: one Maildir per policy under queuedir, a state/ and a failed/
+ * area, the daemon's lock. This file moves files; it never parses mail.
+ *
+ *   queuedir/<policy>/{tmp,new,cur}/   policy queues (must-encrypt, fallback, sign-only)
+ *   queuedir/state/<policy>.<id>       per-mail state (state.c) of a claimed mail
+ *   queuedir/failed/<policy>.<id>      failed mail, with <policy>.<id>.reason
+ *   queuedir/koverto.pid               the running daemon's pid; flock'd
+ */
+#pragma once
+#include <glib.h>
+
+typedef enum {
+	KOV_QUEUE_MUST_ENCRYPT,
+	KOV_QUEUE_FALLBACK,
+	KOV_QUEUE_SIGN_ONLY,
+	KOV_QUEUE_N_POLICY,
+} KovQueueKind;
+
+/* "must-encrypt", "fallback", "sign-only". */
+const char *kov_queue_name(KovQueueKind kind);
+gboolean kov_queue_kind_parse(const char *name, KovQueueKind *kind);
+
+/* Create queuedir and every directory below it, mode 0700; check that
+ * existing ones are directories owned by us. */
+gboolean kov_queue_prepare(const char *queuedir, GError **error);
+
+/* Take the daemon lock (queuedir/koverto.pid, flock + our pid). Returns the
+ * held fd, or -1 with KOV_ERROR_LOCKED naming the other pid. */
+int kov_queue_lock(const char *queuedir, GError **error);
+/* Release: unlink the pid file and close @fd. */
+void kov_queue_unlock(const char *queuedir, int fd);
+
+/* Hand a mail over: write @data (from @fd until EOF) to tmp/, fsync, rename
+ * into new/. Returns the new id (transfer full). */
+char *kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int fd,
+                           const char *envelope_header, GError **error);
+
+/* Claim new/<id> by renaming it into cur/<id>. FALSE without error when
+ * somebody else took it first. */
+gboolean kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, GError **error);
+/* Path of a claimed mail (transfer full). */
+char *kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id);
+/* Names in new/ and cur/ (transfer full, NULL-terminated). */
+char **kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError **error);
+/* Delivered: remove cur/<id> and its state. */
+gboolean kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id, GError **error);
+/* Failed: move cur/<id> to failed/<policy>.<id> with a .reason file; state removed. */
+gboolean kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id,
+                        const char *reason, GError **error);
