@@ -34,3 +34,4 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CURL, curl_easy_cleanup)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovCurlSlist, curl_slist_free_all)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(dictionary, iniparser_freedict)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(GMimeTextPart, g_object_unref)

@@ -27,7 +27,9 @@ void kov_crypto_make_7bit(GMimeObject *object);
 /* A new message: @message's non-Content headers outside, a
  * multipart/signed (micalg from the signature) holding @message's MIME
  * entity made 7-bit safe and a detached text-mode signature by @signer.
- * The signature is verified before returning. (transfer full) */
+ * The signature is verified before returning. (transfer full)
+ * Note: @message's own entity is re-encoded in place by
+ * kov_crypto_make_7bit() (its decoded content does not change). */
 GMimeMessage *kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *message,
                               gpgme_key_t signer, GError **error);
 
@@ -35,7 +37,7 @@ GMimeMessage *kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *mes
  * multipart/encrypted holding @message's MIME entity encrypted to
  * @recipients (NULL-terminated, keys chosen by the caller, no others) and,
  * when @signer is not NULL, signed inside in one OpenPGP message.
- * (transfer full) */
+ * (transfer full) The entity is made 7-bit in place as for kov_crypto_sign(). */
 GMimeMessage *kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
                                  gpgme_key_t *recipients, gpgme_key_t signer, GError **error);
 

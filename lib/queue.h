@@ -31,10 +31,16 @@ int kov_queue_lock(const char *queuedir, GError **error);
 /* Release: unlink the pid file and close @fd. */
 void kov_queue_unlock(const char *queuedir, int fd);
 
-/* Hand a mail over: write @data (from @fd until EOF) to tmp/, fsync, rename
- * into new/. Returns the new id (transfer full). */
+/* Checks a written mail in tmp/ before it is handed over (e.g. that it
+ * parses); FALSE with @error keeps it out of the queue. */
+typedef gboolean (*KovQueueCheck)(const char *path, gpointer user_data, GError **error);
+
+/* Hand a mail over: write @envelope_header (nullable) and then @fd until
+ * EOF to tmp/, fsync, run @check (nullable) on it, rename into new/. On
+ * any failure nothing is left behind. Returns the new id (transfer full). */
 char *kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int fd,
-                           const char *envelope_header, GError **error);
+                           const char *envelope_header, KovQueueCheck check,
+                           gpointer check_data, GError **error);
 
 /* Claim new/<id> by renaming it into cur/<id>. FALSE without error when
  * somebody else took it first. */
@@ -48,3 +54,11 @@ gboolean kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id,
 /* Failed: move cur/<id> to failed/<policy>.<id> with a .reason file; state removed. */
 gboolean kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id,
                         const char *reason, GError **error);
+
+/* Path of the state file of a claimed mail (transfer full). */
+char *kov_queue_state_path(const char *queuedir, KovQueueKind kind, const char *id);
+/* Remove files in tmp/ older than @max_age seconds (half-written hand-overs
+ * of writers that died). */
+void kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age);
+/* The pid in queuedir/koverto.pid, 0 when none or not locked by a live daemon. */
+int kov_queue_locked_pid(const char *queuedir);

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* koverto: the daemon's entry. Options (Kuvert's -c -d -o -r -k, plus -n),
+ * configuration, logging and signals; the loop itself is lib/daemon.c.
+ * `koverto submit ...` is dispatched to submit.c. Only this file and
+ * submit.c decide what an error means as an exit status. */
+#include "config.h"
+#include "daemon.h"
+#include "error.h"
+#include "keys.h"
+#include "deliver.h"
+#include "log.h"
+#include "queue.h"
+
+#include <gmime/gmime.h>
+#include <gpgme.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+int koverto_submit_main(int argc, char **argv);
+
+static volatile sig_atomic_t koverto_stop;
+
+static void
+koverto_on_signal(int sig)
+{
+	(void)sig;
+	koverto_stop = 1;
+}
+
+static void
+koverto_usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: koverto [-c FILE] [-d] [-o] [-n] [-r | -k]\n"
+	        "       koverto submit --queue NAME [-f SENDER] [-t] [RECIPIENT...] < mail\n"
+	        "  -c FILE  configuration file (default $KOVERTO_CONF, else " KOV_CONFIG_DEFAULT_PATH ")\n"
+	        "  -d       debug output on stderr\n"
+	        "  -o       one-shot: process what is queued, then exit\n"
+	        "  -n       check the configuration and exit\n"
+	        "  -r       tell the running daemon to reload (SIGUSR1)\n"
+	        "  -k       tell the running daemon to stop (SIGTERM)\n");
+}
+
+/* Block the signals we handle; they are let in only while the loop waits,
+ * so a mail in hand is always finished before the daemon stops. */
+static void
+koverto_setup_signals(sigset_t *wait_mask)
+{
+	static const int stops[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+	struct sigaction sa = { .sa_handler = koverto_on_signal, .sa_flags = SA_RESTART };
+	sigset_t block;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	for (gsize i = 0; i < G_N_ELEMENTS(stops); i++) {
+		sigaction(stops[i], &sa, NULL);
+		sigaddset(&block, stops[i]);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN); /* reload: the Kuvert-compatibility issue */
+	sigprocmask(SIG_BLOCK, &block, wait_mask);
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	sigdelset(wait_mask, SIGHUP);
+	sigdelset(wait_mask, SIGQUIT);
+}
+
+static int
+koverto_signal_daemon(const KovConfig *config, int sig)
+{
+	int pid = kov_queue_locked_pid(config->queuedir);
+	if (pid <= 0) {
+		fprintf(stderr, "koverto: no daemon is running on %s\n", config->queuedir);
+		return sig == SIGTERM ? EX_OK : EX_UNAVAILABLE;
+	}
+	if (kill(pid, sig) != 0) {
+		fprintf(stderr, "koverto: cannot signal pid %d: %s\n", pid, g_strerror(errno));
+		return EX_NOPERM;
+	}
+	return EX_OK;
+}
+
+/* -n: load everything a start would, without touching the queue. */
+static int
+koverto_check(const KovConfig *config)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, &error);
+	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, &error) : NULL;
+
+	if (deliver == NULL) {
+		fprintf(stderr, "koverto: %s: %s\n", config->file, error->message);
+		return kov_error_to_sysexit(error);
+	}
+	printf("koverto: configuration %s is valid\n", config->file);
+	return EX_OK;
+}
+
+static void
+koverto_init_libraries(void)
+{
+	setlocale(LC_ALL, "");
+	g_mime_init();
+	gpgme_check_version(NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void
+koverto_shutdown_libraries(void)
+{
+	curl_global_cleanup();
+	g_mime_shutdown();
+}
+
+static int
+koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean check, int sig)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = kov_config_locate(config_path);
+	g_autoptr(KovConfig) config = kov_config_load(path, &error);
+
+	if (config == NULL) {
+		fprintf(stderr, "koverto: %s\n", error->message);
+		return EX_CONFIG;
+	}
+	if (check)
+		return koverto_check(config);
+	if (sig != 0)
+		return koverto_signal_daemon(config, sig);
+
+	KovLogOptions log = { "koverto", TRUE, debug, config->logfile, config->syslog };
+	if (!kov_log_open(&log, &error)) {
+		fprintf(stderr, "koverto: %s: %s\n", path, error->message);
+		return EX_CONFIG;
+	}
+	sigset_t wait_mask;
+	koverto_setup_signals(&wait_mask);
+	KovDaemonOptions options = { oneshot, &koverto_stop, &wait_mask };
+	kov_log_info("koverto %s starting (config %s)", KOVERTO_VERSION, path);
+	int status = kov_daemon_run(config, &options, &error);
+	if (status < 0) {
+		kov_log_err("%s", error->message);
+		status = kov_error_to_sysexit(error);
+	} else {
+		kov_log_info("koverto stopping%s", koverto_stop ? " (signal)" : "");
+	}
+	kov_log_close();
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	gboolean debug = FALSE, oneshot = FALSE, check = FALSE;
+	int sig = 0, opt, status;
+	g_autofree char *name = g_path_get_basename(argv[0]);
+
+	if (g_str_equal(name, "koverto-submit") || (argc > 1 && g_str_equal(argv[1], "submit"))) {
+		koverto_init_libraries();
+		status = g_str_equal(name, "koverto-submit") ? koverto_submit_main(argc, argv)
+		                                               : koverto_submit_main(argc - 1, argv + 1);
+		koverto_shutdown_libraries();
+		return status;
+	}
+	if (argc > 1 && (g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h"))) {
+		koverto_usage(stdout);
+		return EX_OK;
+	}
+	if (argc > 1 && g_str_equal(argv[1], "--version")) {
+		printf("koverto %s\n", KOVERTO_VERSION);
+		return EX_OK;
+	}
+	while ((opt = getopt(argc, argv, "c:dnork")) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; break;
+		case 'd': debug = TRUE; break;
+		case 'n': check = TRUE; break;
+		case 'o': oneshot = TRUE; break;
+		case 'r': sig = SIGUSR1; break;
+		case 'k': sig = SIGTERM; break;
+		default: koverto_usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "koverto: unexpected argument \"%s\"\n", argv[optind]);
+		koverto_usage(stderr);
+		return EX_USAGE;
+	}
+	koverto_init_libraries();
+	status = koverto_run(config_path, debug, oneshot, check, sig);
+	koverto_shutdown_libraries();
+	return status;
+}

@@ -1,0 +1,591 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* RFC 3156 PGP/MIME with GMime for the structure and GPGME for the crypto.
+ * The entity to protect is made 7-bit safe, written once with CRLF into an
+ * unlinked temporary file, signed or encrypted by gpg from and to file
+ * descriptors, and (when signed) parsed back from that very file, so the
+ * bytes in the multipart are the bytes gpg saw and memory stays flat as
+ * mails grow. Every signature is verified before the message is returned. */
+#include "crypto.h"
+
+#include "autoptr.h"
+#include "error.h"
+#include "keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Kuvert's preambles (kuvert-reference §9.2, §9.3), kept word for word. */
+#define CRYPTO_SIGNED_PREAMBLE \
+	"This is a multi-part message in MIME format.\n" \
+	"It has been signed conforming to RFC3156.\n" \
+	"You need GPG to check the signature.\n"
+#define CRYPTO_ENCRYPTED_PREAMBLE \
+	"This is a multi-part message in MIME format.\n" \
+	"It has been encrypted conforming to RFC3156.\n" \
+	"You need GPG to view the content.\n"
+
+static gboolean
+crypto_gpgme_error_is_temporary(gpgme_error_t err)
+{
+	switch (gpg_err_code(err)) {
+	case GPG_ERR_NO_AGENT:
+	case GPG_ERR_AGENT:
+	case GPG_ERR_ASS_CONNECT_FAILED:
+	case GPG_ERR_INV_ENGINE:
+	case GPG_ERR_TIMEOUT:
+	case GPG_ERR_ETIMEDOUT:
+	case GPG_ERR_EAGAIN:
+	case GPG_ERR_EINTR:
+	case GPG_ERR_ENOMEM:
+	case GPG_ERR_ENOSPC:
+	case GPG_ERR_EDQUOT:
+	case GPG_ERR_EPIPE:
+	case GPG_ERR_EIO:
+	case GPG_ERR_LOCKED:
+	/* A locked secret key: the operator can unlock it (gpg-preset-passphrase)
+	 * and the mail go out later, so keep it rather than fail it. */
+	case GPG_ERR_NO_PIN_ENTRY:
+	case GPG_ERR_NO_PASSPHRASE:
+	case GPG_ERR_BAD_PASSPHRASE:
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}
+
+void
+kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what)
+{
+	char buf[256];
+	gpgme_strerror_r(err, buf, sizeof buf);
+	g_set_error(error, KOV_ERROR,
+	            crypto_gpgme_error_is_temporary(err) ? KOV_ERROR_TEMPFAIL : KOV_ERROR_PERMFAIL,
+	            "%s: %s", what, buf);
+}
+
+gboolean
+kov_crypto_is_encrypted(GMimeMessage *message)
+{
+	g_return_val_if_fail(GMIME_IS_MESSAGE(message), FALSE);
+	GMimeObject *part = g_mime_message_get_mime_part(message);
+	if (part == NULL)
+		return FALSE;
+	GMimeContentType *type = g_mime_object_get_content_type(part);
+	if (g_mime_content_type_is_type(type, "multipart", "encrypted")) {
+		const char *protocol = g_mime_content_type_get_parameter(type, "protocol");
+		return protocol != NULL && g_ascii_strcasecmp(protocol, "application/pgp-encrypted") == 0;
+	}
+	if (g_mime_content_type_is_type(type, "application", "pkcs7-mime") ||
+	    g_mime_content_type_is_type(type, "application", "x-pkcs7-mime")) {
+		const char *smime = g_mime_content_type_get_parameter(type, "smime-type");
+		return smime != NULL && (g_ascii_strcasecmp(smime, "enveloped-data") == 0 ||
+		                         g_ascii_strcasecmp(smime, "authEnveloped-data") == 0);
+	}
+	return FALSE;
+}
+
+/* ---- 7-bit ---------------------------------------------------------- */
+
+static gboolean
+crypto_has_8bit(const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; p != NULL && *p != '\0'; p++)
+		if (*p & 0x80)
+			return TRUE;
+	return FALSE;
+}
+
+/* Setting a parameter again marks it changed: GMime then writes the header
+ * anew, RFC 2231-encoding what is not ASCII. */
+static void
+crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, const char *),
+                    gpointer owner)
+{
+	for (int i = 0; i < g_mime_param_list_length(params); i++) {
+		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
+		if (!crypto_has_8bit(g_mime_param_get_value(param)))
+			continue;
+		g_autofree char *name = g_strdup(g_mime_param_get_name(param));
+		g_autofree char *value = g_strdup(g_mime_param_get_value(param));
+		set(owner, name, value);
+	}
+}
+
+static void
+crypto_set_type_param(gpointer type, const char *name, const char *value)
+{
+	g_mime_content_type_set_parameter(type, name, value);
+}
+
+static void
+crypto_set_disposition_param(gpointer disposition, const char *name, const char *value)
+{
+	g_mime_content_disposition_set_parameter(disposition, name, value);
+}
+
+/* GMime keeps raw 8-bit header bytes as they came and writes them back
+ * unchanged; giving each such header its (decoded) value again makes GMime
+ * encode it: RFC 2231 for parameters, RFC 2047 for the rest. */
+static void
+crypto_headers_make_7bit(GMimeObject *object)
+{
+	GMimeHeaderList *headers = g_mime_object_get_header_list(object);
+	for (int i = 0; i < g_mime_header_list_get_count(headers); i++) {
+		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
+		if (!crypto_has_8bit(g_mime_header_get_raw_value(header)))
+			continue;
+		const char *name = g_mime_header_get_name(header);
+		if (g_ascii_strcasecmp(name, "Content-Type") == 0) {
+			GMimeContentType *type = g_mime_object_get_content_type(object);
+			crypto_reset_params(g_mime_content_type_get_parameters(type), crypto_set_type_param, type);
+		} else if (g_ascii_strcasecmp(name, "Content-Disposition") == 0) {
+			GMimeContentDisposition *disp = g_mime_object_get_content_disposition(object);
+			if (disp != NULL)
+				crypto_reset_params(g_mime_content_disposition_get_parameters(disp),
+				                    crypto_set_disposition_param, disp);
+		} else {
+			g_autofree char *value = g_strdup(g_mime_header_get_value(header));
+			g_mime_header_set_value(header, NULL, value, NULL);
+		}
+	}
+}
+
+/* Multiparts and message/rfc822 may only be 7bit, 8bit or binary; once
+ * their children are 7-bit, say so. */
+static void
+crypto_container_make_7bit(GMimeObject *object)
+{
+	const char *cte = g_mime_object_get_header(object, "Content-Transfer-Encoding");
+	if (cte == NULL)
+		return;
+	g_autofree char *value = g_strstrip(g_strdup(cte));
+	if (g_ascii_strcasecmp(value, "7bit") != 0)
+		g_mime_object_set_header(object, "Content-Transfer-Encoding", "7bit", NULL);
+}
+
+static void
+crypto_part_make_7bit(GMimePart *part)
+{
+	GMimeContentEncoding encoding = g_mime_part_get_content_encoding(part);
+	if (encoding == GMIME_CONTENT_ENCODING_BASE64 ||
+	    encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    encoding == GMIME_CONTENT_ENCODING_UUENCODE || g_mime_part_get_content(part) == NULL)
+		return;
+	/* Reads the decoded content once (streamed): 8-bit bytes, NULs, lines
+	 * over 998 octets, "From " at a line start. */
+	GMimeContentEncoding best = g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
+	if (best == GMIME_CONTENT_ENCODING_DEFAULT || best == GMIME_CONTENT_ENCODING_7BIT) {
+		if (encoding == GMIME_CONTENT_ENCODING_8BIT || encoding == GMIME_CONTENT_ENCODING_BINARY)
+			g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_7BIT);
+		return;
+	}
+	GMimeContentType *type = g_mime_object_get_content_type(GMIME_OBJECT(part));
+	gboolean text = type != NULL && g_mime_content_type_is_type(type, "text", "*");
+	g_mime_part_set_content_encoding(part, text ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
+	                                            : GMIME_CONTENT_ENCODING_BASE64);
+}
+
+void
+kov_crypto_make_7bit(GMimeObject *object)
+{
+	g_return_if_fail(GMIME_IS_OBJECT(object));
+
+	crypto_headers_make_7bit(object);
+	/* Re-encoding inside a signed entity would break its signature, and an
+	 * encrypted one is armored text already: leave both as they are. */
+	if (GMIME_IS_MULTIPART_SIGNED(object) || GMIME_IS_MULTIPART_ENCRYPTED(object))
+		return;
+	if (GMIME_IS_MULTIPART(object)) {
+		GMimeMultipart *multipart = GMIME_MULTIPART(object);
+		/* Text before and after the parts is to be ignored by readers
+		 * (RFC 2046): drop it rather than carry 8-bit bytes. */
+		if (crypto_has_8bit(g_mime_multipart_get_prologue(multipart)))
+			g_mime_multipart_set_prologue(multipart, NULL);
+		if (crypto_has_8bit(g_mime_multipart_get_epilogue(multipart)))
+			g_mime_multipart_set_epilogue(multipart, NULL);
+		for (int i = 0; i < g_mime_multipart_get_count(multipart); i++)
+			kov_crypto_make_7bit(g_mime_multipart_get_part(multipart, i));
+		crypto_container_make_7bit(object);
+	} else if (GMIME_IS_MESSAGE_PART(object)) {
+		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
+		if (inner != NULL) {
+			crypto_headers_make_7bit(GMIME_OBJECT(inner));
+			GMimeObject *body = g_mime_message_get_mime_part(inner);
+			if (body != NULL)
+				kov_crypto_make_7bit(body);
+		}
+		crypto_container_make_7bit(object);
+	} else if (GMIME_IS_PART(object)) {
+		crypto_part_make_7bit(GMIME_PART(object));
+	}
+}
+
+/* ---- files ---------------------------------------------------------- */
+
+/* An unlinked temporary file in @tempdir: it vanishes with its last fd. */
+static int
+crypto_tempfile(const char *tempdir, GError **error)
+{
+	const char *dir = tempdir != NULL ? tempdir : g_get_tmp_dir();
+	g_autofree char *path = g_build_filename(dir, "koverto-crypto-XXXXXX", NULL);
+	int fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		kov_error_set_errno(error, errno, "crypto: cannot create a temporary file in %s", dir);
+		return -1;
+	}
+	unlink(path);
+	return fd;
+}
+
+/* Write @object with CRLF line ends to @fd from offset 0, and rewind. A
+ * pipe stream, because GMime flushes as it writes and a file stream's
+ * flush is an fsync this scratch file does not need. */
+static gboolean
+crypto_write_crlf(GMimeObject *object, int fd, GError **error)
+{
+	g_autoptr(GMimeStream) stream = g_mime_stream_pipe_new(fd);
+	g_mime_stream_pipe_set_owner(GMIME_STREAM_PIPE(stream), FALSE);
+	g_autoptr(GMimeFormatOptions) format = g_mime_format_options_new();
+	g_mime_format_options_set_newline_format(format, GMIME_NEWLINE_FORMAT_DOS);
+	errno = 0;
+	if (g_mime_object_write_to_stream(object, format, stream) < 0) {
+		kov_error_set_errno(error, errno != 0 ? errno : EIO, "crypto: cannot write a temporary file");
+		return FALSE;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		kov_error_set_errno(error, errno, "crypto: cannot rewind a temporary file");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gpgme_data_t
+crypto_data_from_fd(int fd, GError **error)
+{
+	gpgme_data_t data = NULL;
+	gpgme_error_t err = gpgme_data_new_from_fd(&data, fd);
+	if (err != 0)
+		kov_crypto_set_gpgme_error(error, err, "crypto: cannot wrap a file for GPGME");
+	return data;
+}
+
+/* A part whose content is @stream, taken as it is (already 7-bit). */
+static GMimePart *
+crypto_new_part(const char *type, const char *subtype, GMimeStream *stream)
+{
+	g_autoptr(GMimePart) part = g_mime_part_new_with_type(type, subtype);
+	g_autoptr(GMimeDataWrapper) content =
+		g_mime_data_wrapper_new_with_stream(stream, GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(part, content);
+	g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_7BIT);
+	return g_steal_pointer(&part);
+}
+
+/* A new message with @message's headers except Content-* (raw bytes and
+ * order kept), MIME-Version where it stood or appended, and @body. */
+static GMimeMessage *
+crypto_outer_message(GMimeMessage *message, GMimeObject *body)
+{
+	g_autoptr(GMimeMessage) outer = g_mime_message_new(FALSE);
+	GMimeHeaderList *from = g_mime_object_get_header_list(GMIME_OBJECT(message));
+	GMimeHeaderList *to = g_mime_object_get_header_list(GMIME_OBJECT(outer));
+	for (int i = 0; i < g_mime_header_list_get_count(from); i++) {
+		GMimeHeader *header = g_mime_header_list_get_header_at(from, i);
+		const char *name = g_mime_header_get_name(header);
+		if (g_ascii_strncasecmp(name, "Content-", 8) == 0)
+			continue;
+		/* Appending by value lets the message parse its addresses;
+		 * the raw value then keeps the original folding and encoding. */
+		g_mime_header_list_append(to, name, g_mime_header_get_value(header), NULL);
+		GMimeHeader *copy = g_mime_header_list_get_header_at(to, g_mime_header_list_get_count(to) - 1);
+		g_mime_header_set_raw_value(copy, g_mime_header_get_raw_value(header));
+	}
+	if (!g_mime_header_list_contains(to, "MIME-Version"))
+		g_mime_header_list_append(to, "MIME-Version", "1.0", NULL);
+	g_mime_message_set_mime_part(outer, body);
+	return g_steal_pointer(&outer);
+}
+
+/* The entity to protect, made 7-bit safe and written CRLF to a new
+ * temporary file (rewound). Returns the fd or -1. */
+static int
+crypto_prepare_entity(const KovCryptoOptions *options, GMimeMessage *message, GError **error)
+{
+	GMimeObject *entity = g_mime_message_get_mime_part(message);
+	if (entity == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR, "crypto: the mail has no MIME body");
+		return -1;
+	}
+	kov_crypto_make_7bit(entity);
+	int fd = crypto_tempfile(options->tempdir, error);
+	if (fd < 0)
+		return -1;
+	if (!crypto_write_crlf(entity, fd, error)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static gboolean
+crypto_set_signer(gpgme_ctx_t ctx, gpgme_key_t signer, GError **error)
+{
+	gpgme_signers_clear(ctx);
+	if (signer == NULL)
+		return TRUE;
+	gpgme_error_t err = gpgme_signers_add(ctx, signer);
+	if (err != 0) {
+		g_autofree char *what = g_strdup_printf("crypto: cannot sign with key %s", kov_keys_fingerprint(signer));
+		kov_crypto_set_gpgme_error(error, err, what);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* gpg answered without error: make sure it really signed. */
+static gboolean
+crypto_check_sign_result(gpgme_ctx_t ctx, gpgme_key_t signer, gpgme_hash_algo_t *hash, GError **error)
+{
+	gpgme_sign_result_t result = gpgme_op_sign_result(ctx);
+	if (result == NULL || result->invalid_signers != NULL || result->signatures == NULL ||
+	    result->signatures->next != NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "crypto: gpg made no signature with key %s",
+		            kov_keys_fingerprint(signer));
+		return FALSE;
+	}
+	if (hash != NULL)
+		*hash = result->signatures->hash_algo;
+	return TRUE;
+}
+
+/* ---- sign ----------------------------------------------------------- */
+
+/* A detached armored text-mode signature of @fd's content by @signer.
+ * (transfer full: a small memory stream) */
+static GMimeStream *
+crypto_sign_detached(gpgme_ctx_t ctx, int fd, gpgme_key_t signer, char **micalg, GError **error)
+{
+	if (!crypto_set_signer(ctx, signer, error))
+		return NULL;
+	gpgme_set_armor(ctx, 1);
+	gpgme_set_textmode(ctx, 1);
+	g_auto(gpgme_data_t) in = crypto_data_from_fd(fd, error);
+	if (in == NULL)
+		return NULL;
+	g_auto(gpgme_data_t) out = NULL;
+	gpgme_error_t err = gpgme_data_new(&out);
+	if (err == 0)
+		err = gpgme_op_sign(ctx, in, out, GPGME_SIG_MODE_DETACH);
+	if (err != 0) {
+		g_autofree char *what = g_strdup_printf("crypto: signing with key %s", kov_keys_fingerprint(signer));
+		kov_crypto_set_gpgme_error(error, err, what);
+		return NULL;
+	}
+	gpgme_hash_algo_t hash = GPGME_MD_NONE;
+	if (!crypto_check_sign_result(ctx, signer, &hash, error))
+		return NULL;
+	const char *name = gpgme_hash_algo_name(hash);
+	if (name == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "crypto: unknown signature hash %d", hash);
+		return NULL;
+	}
+	g_autofree char *lower = g_ascii_strdown(name, -1);
+	*micalg = g_strconcat("pgp-", lower, NULL);
+
+	size_t len = 0;
+	char *sig = gpgme_data_release_and_get_mem(g_steal_pointer(&out), &len);
+	if (sig == NULL || len == 0) {
+		gpgme_free(sig);
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "crypto: gpg wrote an empty signature");
+		return NULL;
+	}
+	GMimeStream *stream = g_mime_stream_mem_new_with_buffer(sig, len);
+	gpgme_free(sig);
+	return stream;
+}
+
+/* Does @signature verify as a good signature by @signer over @part written
+ * exactly as it will be transmitted (CRLF)? */
+static gboolean
+crypto_self_verify(const KovCryptoOptions *options, GMimeObject *part, GMimeStream *signature,
+                   gpgme_key_t signer, GError **error)
+{
+	int fd = crypto_tempfile(options->tempdir, error);
+	if (fd < 0)
+		return FALSE;
+	gboolean ok = FALSE;
+	GByteArray *sig = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(signature));
+	g_auto(gpgme_data_t) text = NULL;
+	g_auto(gpgme_data_t) sigdata = NULL;
+	gpgme_error_t err = 0;
+	if (!crypto_write_crlf(part, fd, error) || (text = crypto_data_from_fd(fd, error)) == NULL)
+		goto out;
+	err = gpgme_data_new_from_mem(&sigdata, (const char *)sig->data, sig->len, 0);
+	if (err == 0)
+		err = gpgme_op_verify(options->ctx, sigdata, text, NULL);
+	if (err != 0) {
+		kov_crypto_set_gpgme_error(error, err, "crypto: verifying our own signature");
+		goto out;
+	}
+	gpgme_verify_result_t result = gpgme_op_verify_result(options->ctx);
+	gpgme_signature_t s = result != NULL ? result->signatures : NULL;
+	if (s != NULL && s->next == NULL && gpg_err_code(s->status) == GPG_ERR_NO_ERROR && s->fpr != NULL) {
+		/* gpg names the signing subkey or the primary key. */
+		for (gpgme_subkey_t sub = signer->subkeys; sub != NULL && !ok; sub = sub->next)
+			ok = sub->fpr != NULL && g_ascii_strcasecmp(sub->fpr, s->fpr) == 0;
+	}
+	if (!ok) {
+		char buf[256] = "not exactly one signature";
+		if (s != NULL && s->next == NULL && gpg_err_code(s->status) != GPG_ERR_NO_ERROR)
+			gpgme_strerror_r(s->status, buf, sizeof buf);
+		else if (s != NULL && s->next == NULL)
+			g_snprintf(buf, sizeof buf, "made by key %s", s->fpr != NULL ? s->fpr : "(unknown)");
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
+		            "crypto: our own signature by %s does not verify: %s",
+		            kov_keys_fingerprint(signer), buf);
+	}
+out:
+	close(fd);
+	return ok;
+}
+
+GMimeMessage *
+kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *message, gpgme_key_t signer,
+                GError **error)
+{
+	g_return_val_if_fail(options != NULL && options->ctx != NULL, NULL);
+	g_return_val_if_fail(GMIME_IS_MESSAGE(message) && signer != NULL, NULL);
+
+	int fd = crypto_prepare_entity(options, message, error);
+	if (fd < 0)
+		return NULL;
+	/* The stream owns fd from here; the parsed part keeps it alive. */
+	g_autoptr(GMimeStream) file = g_mime_stream_fs_new(fd);
+	g_autofree char *micalg = NULL;
+	g_autoptr(GMimeStream) signature = crypto_sign_detached(options->ctx, fd, signer, &micalg, error);
+	if (signature == NULL)
+		return NULL;
+
+	/* Parse the signed bytes back: this part is what goes out. */
+	g_mime_stream_reset(file);
+	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(file);
+	g_autoptr(GMimeObject) content = g_mime_parser_construct_part(parser, NULL);
+	if (content == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "crypto: cannot parse back the signed part");
+		return NULL;
+	}
+
+	g_autoptr(GMimePart) sigpart = crypto_new_part("application", "pgp-signature", signature);
+	g_mime_part_set_filename(sigpart, "signature.asc");
+	g_mime_object_set_disposition(GMIME_OBJECT(sigpart), GMIME_DISPOSITION_INLINE);
+	g_mime_part_set_content_description(sigpart, "OpenPGP digital signature");
+
+	g_autoptr(GMimeMultipartSigned) mps = g_mime_multipart_signed_new();
+	GMimeMultipart *multipart = GMIME_MULTIPART(mps);
+	g_mime_multipart_set_boundary(multipart, NULL);
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(mps), "micalg", micalg);
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(mps), "protocol", "application/pgp-signature");
+	if (options->preamble)
+		g_mime_multipart_set_prologue(multipart, CRYPTO_SIGNED_PREAMBLE);
+	g_mime_multipart_add(multipart, content);
+	g_mime_multipart_add(multipart, GMIME_OBJECT(sigpart));
+
+	if (!crypto_self_verify(options, content, signature, signer, error))
+		return NULL;
+	return crypto_outer_message(message, GMIME_OBJECT(mps));
+}
+
+/* ---- encrypt -------------------------------------------------------- */
+
+/* After gpgme_op_encrypt*: a refused recipient, with gpg's reason. */
+static gboolean
+crypto_check_encrypt_result(gpgme_ctx_t ctx, gpgme_error_t err, GError **error)
+{
+	gpgme_encrypt_result_t result = gpgme_op_encrypt_result(ctx);
+	if (result != NULL && result->invalid_recipients != NULL) {
+		char buf[256];
+		gpgme_strerror_r(result->invalid_recipients->reason, buf, sizeof buf);
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "crypto: gpg refused recipient key %s: %s",
+		            result->invalid_recipients->fpr, buf);
+		return FALSE;
+	}
+	if (err != 0) {
+		kov_crypto_set_gpgme_error(error, err, "crypto: encrypting");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Encrypt (and sign) the content of @in_fd into a new temporary file,
+ * returned rewound, or -1. */
+static int
+crypto_encrypt_file(const KovCryptoOptions *options, int in_fd, gpgme_key_t *recipients,
+                    gpgme_key_t signer, GError **error)
+{
+	gpgme_ctx_t ctx = options->ctx;
+	if (!crypto_set_signer(ctx, signer, error))
+		return -1;
+	gpgme_set_armor(ctx, 1);
+	gpgme_set_textmode(ctx, 1);
+	int out_fd = crypto_tempfile(options->tempdir, error);
+	if (out_fd < 0)
+		return -1;
+	g_auto(gpgme_data_t) in = crypto_data_from_fd(in_fd, error);
+	g_auto(gpgme_data_t) out = in != NULL ? crypto_data_from_fd(out_fd, error) : NULL;
+	if (out == NULL)
+		goto fail;
+	/* ALWAYS_TRUST: the caller chose these keys after checking their
+	 * validity itself (or was told alwaystrust), so gpg's own trust check
+	 * would only repeat it. NO_ENCRYPT_TO: exactly these recipients, never
+	 * a gpg.conf encrypt-to key that a Bcc recipient's copy would reveal. */
+	gpgme_encrypt_flags_t flags = GPGME_ENCRYPT_ALWAYS_TRUST | GPGME_ENCRYPT_NO_ENCRYPT_TO;
+	gpgme_error_t err = signer != NULL ? gpgme_op_encrypt_sign(ctx, recipients, flags, in, out)
+	                                   : gpgme_op_encrypt(ctx, recipients, flags, in, out);
+	if (!crypto_check_encrypt_result(ctx, err, error) ||
+	    (signer != NULL && !crypto_check_sign_result(ctx, signer, NULL, error)))
+		goto fail;
+	if (lseek(out_fd, 0, SEEK_SET) < 0) {
+		kov_error_set_errno(error, errno, "crypto: cannot rewind a temporary file");
+		goto fail;
+	}
+	return out_fd;
+fail:
+	close(out_fd);
+	return -1;
+}
+
+GMimeMessage *
+kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
+                   gpgme_key_t *recipients, gpgme_key_t signer, GError **error)
+{
+	g_return_val_if_fail(options != NULL && options->ctx != NULL, NULL);
+	g_return_val_if_fail(GMIME_IS_MESSAGE(message), NULL);
+	g_return_val_if_fail(recipients != NULL && recipients[0] != NULL, NULL);
+
+	int in_fd = crypto_prepare_entity(options, message, error);
+	if (in_fd < 0)
+		return NULL;
+	int out_fd = crypto_encrypt_file(options, in_fd, recipients, signer, error);
+	close(in_fd);
+	if (out_fd < 0)
+		return NULL;
+	g_autoptr(GMimeStream) ciphertext = g_mime_stream_fs_new(out_fd);
+
+	g_autoptr(GMimeStream) version = g_mime_stream_mem_new_with_buffer("Version: 1\n", 11);
+	g_autoptr(GMimePart) control = crypto_new_part("application", "pgp-encrypted", version);
+	g_mime_object_set_disposition(GMIME_OBJECT(control), GMIME_DISPOSITION_INLINE);
+	g_autoptr(GMimePart) payload = crypto_new_part("application", "octet-stream", ciphertext);
+	g_mime_object_set_disposition(GMIME_OBJECT(payload), GMIME_DISPOSITION_INLINE);
+
+	g_autoptr(GMimeMultipartEncrypted) mpe = g_mime_multipart_encrypted_new();
+	GMimeMultipart *multipart = GMIME_MULTIPART(mpe);
+	g_mime_multipart_set_boundary(multipart, NULL);
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(mpe), "protocol", "application/pgp-encrypted");
+	if (options->preamble)
+		g_mime_multipart_set_prologue(multipart, CRYPTO_ENCRYPTED_PREAMBLE);
+	g_mime_multipart_add(multipart, GMIME_OBJECT(control));
+	g_mime_multipart_add(multipart, GMIME_OBJECT(payload));
+	return crypto_outer_message(message, GMIME_OBJECT(mpe));
+}

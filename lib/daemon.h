@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The watcher's loop: take back what a dead run left claimed, watch the
+ * policy queues' new/ directories, claim and process each mail, and wake
+ * deferred mail when its next attempt is due. */
+#pragma once
+#include <glib.h>
+#include <signal.h>
+#include "config.h"
+
+typedef struct {
+	gboolean oneshot;                  /* -o: process what is queued, then return */
+	volatile sig_atomic_t *stop;       /* set by the program's signal handler */
+	const sigset_t *wait_mask;         /* signal mask while waiting (ppoll) */
+} KovDaemonOptions;
+
+/* Run until *stop (or, one-shot, until the queues are worked through).
+ * Returns the exit status: 0 all delivered, 75 some mail deferred, 1 some
+ * mail failed. Start-up problems: -1 and @error (CONFIG, LOCKED, ...). */
+int kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError **error);

@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Key lookup through GPGME on the configured GnuPG home. gpg is asked for
+ * "<addr>" (its exact-address mode) and every answer is checked again
+ * against uid->address, so bob@ never gets jimbob@'s key. Each candidate is
+ * classified (usable, not valid, unusable) with a reason in words; the
+ * newest usable one wins. Every lookup runs gpg (and, setting up its
+ * context, GPGME runs "gpg --version"): no cache yet. */
+#include "keys.h"
+
+#include "autoptr.h"
+#include "error.h"
+
+#include <string.h>
+
+struct _KovKeys {
+	char *gnupghome;   /* nullable: gpg's own default */
+	char *gpg;         /* nullable: GPGME's default engine */
+	gboolean alwaystrust;
+};
+
+/* Engine trouble is never the mail's fault: always retry later. */
+static void
+keys_set_engine_error(GError **error, gpgme_error_t err, const char *what)
+{
+	char buf[256];
+	gpgme_strerror_r(err, buf, sizeof buf);
+	g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "keys: %s: %s", what, buf);
+}
+
+KovKeys *
+kov_keys_new(const char *gnupghome, const char *gpg, gboolean alwaystrust, GError **error)
+{
+	/* Idempotent; GPGME must be initialised before the first context. */
+	gpgme_check_version(NULL);
+
+	g_autoptr(KovKeys) keys = g_new0(KovKeys, 1);
+	keys->gnupghome = g_strdup(gnupghome);
+	keys->gpg = g_strdup(gpg);
+	keys->alwaystrust = alwaystrust;
+
+	/* gpg would quietly list nothing from a home that is not there. */
+	if (gnupghome != NULL && !g_file_test(gnupghome, G_FILE_TEST_IS_DIR)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "keys: GnuPG home %s is not a directory",
+		            gnupghome);
+		return NULL;
+	}
+	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(keys, error);
+	if (ctx == NULL)
+		return NULL;
+	return g_steal_pointer(&keys);
+}
+
+void
+kov_keys_free(KovKeys *keys)
+{
+	if (keys == NULL)
+		return;
+	g_free(keys->gnupghome);
+	g_free(keys->gpg);
+	g_free(keys);
+}
+
+gpgme_ctx_t
+kov_keys_new_context(KovKeys *keys, GError **error)
+{
+	g_return_val_if_fail(keys != NULL, NULL);
+
+	g_auto(gpgme_ctx_t) ctx = NULL;
+	gpgme_error_t err = gpgme_new(&ctx);
+	if (err == 0)
+		err = gpgme_set_protocol(ctx, GPGME_PROTOCOL_OpenPGP);
+	if (err == 0)
+		err = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, keys->gpg, keys->gnupghome);
+	/* ERROR: a passphrase-protected key fails at once instead of waiting
+	 * for a pinentry nobody sees; keys without passphrase sign fine. */
+	if (err == 0)
+		err = gpgme_set_pinentry_mode(ctx, GPGME_PINENTRY_MODE_ERROR);
+	if (err != 0) {
+		keys_set_engine_error(error, err, "cannot create a GPGME context");
+		return NULL;
+	}
+	/* Setting the engine runs "gpg --version" (a few ms per context): use
+	 * it to catch a missing gpg, which GPGME would otherwise report as an
+	 * empty key list. It fakes version 1.0.0 for an engine it cannot run. */
+	gpgme_engine_info_t info = gpgme_ctx_get_engine_info(ctx);
+	if (info == NULL || info->version == NULL ||
+	    (info->req_version != NULL && strverscmp(info->version, info->req_version) < 0)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "keys: gpg engine %s is not usable",
+		            info != NULL && info->file_name != NULL ? info->file_name : "(default)");
+		return NULL;
+	}
+	gpgme_set_armor(ctx, 1);
+	gpgme_set_textmode(ctx, 1);
+	return g_steal_pointer(&ctx);
+}
+
+const char *
+kov_keys_fingerprint(gpgme_key_t key)
+{
+	g_return_val_if_fail(key != NULL, NULL);
+	if (key->fpr != NULL)
+		return key->fpr;
+	return key->subkeys != NULL ? key->subkeys->fpr : NULL;
+}
+
+/* All keys gpg lists for @pattern. (transfer full) */
+static GPtrArray *
+keys_list(KovKeys *keys, const char *pattern, gboolean secret, GError **error)
+{
+	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(keys, error);
+	if (ctx == NULL)
+		return NULL;
+	g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func((GDestroyNotify)gpgme_key_unref);
+	gpgme_error_t err = gpgme_op_keylist_start(ctx, pattern, secret ? 1 : 0);
+	gpgme_key_t key = NULL;
+	while (err == 0 && (err = gpgme_op_keylist_next(ctx, &key)) == 0)
+		g_ptr_array_add(found, key);
+	if (gpg_err_code(err) != GPG_ERR_EOF) {
+		g_autofree char *what = g_strdup_printf("listing %skeys for %s", secret ? "secret " : "", pattern);
+		keys_set_engine_error(error, err, what);
+		gpgme_op_keylist_end(ctx);
+		return NULL;
+	}
+	return g_steal_pointer(&found);
+}
+
+/* The gpg search pattern for a key ID or fingerprint ("0x" + hex), or NULL
+ * when @key_id is neither: gpg would read anything else as a user ID
+ * substring, the very thing a named key must not turn into. */
+static char *
+keys_id_pattern(const char *key_id)
+{
+	if (g_ascii_strncasecmp(key_id, "0x", 2) == 0)
+		key_id += 2;
+	size_t len = strlen(key_id);
+	if (len != 8 && len != 16 && len != 40)
+		return NULL;
+	for (const char *p = key_id; *p != '\0'; p++)
+		if (!g_ascii_isxdigit(*p))
+			return NULL;
+	g_autofree char *upper = g_ascii_strup(key_id, -1);
+	return g_strdup_printf("0x%s", upper);
+}
+
+/* The user ID of @key whose address is exactly @address (any case). */
+static gpgme_user_id_t
+keys_uid_for(gpgme_key_t key, const char *address)
+{
+	for (gpgme_user_id_t uid = key->uids; uid != NULL; uid = uid->next)
+		if (uid->address != NULL && g_ascii_strcasecmp(uid->address, address) == 0)
+			return uid;
+	return NULL;
+}
+
+static const char *
+keys_primary_unusable(gpgme_key_t key)
+{
+	if (key->revoked)
+		return "revoked";
+	if (key->expired)
+		return "expired";
+	if (key->disabled)
+		return "disabled";
+	if (key->invalid)
+		return "invalid";
+	return NULL;
+}
+
+static gboolean
+keys_subkey_alive(gpgme_subkey_t sub)
+{
+	return !sub->revoked && !sub->expired && !sub->disabled && !sub->invalid;
+}
+
+/* Why @key cannot encrypt (NULL: it can); *newest gets the creation time
+ * of its newest live encryption subkey, the one gpg will use. */
+static const char *
+keys_encryption_unusable(gpgme_key_t key, long *newest)
+{
+	const char *why = keys_primary_unusable(key);
+	if (why != NULL)
+		return why;
+	gboolean any = FALSE;
+	*newest = -1;
+	for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next) {
+		if (!sub->can_encrypt)
+			continue;
+		any = TRUE;
+		if (keys_subkey_alive(sub))
+			*newest = MAX(*newest, sub->timestamp);
+	}
+	if (*newest >= 0)
+		return NULL;
+	return any ? "cannot encrypt: encryption subkey expired or revoked"
+	           : "cannot encrypt: no encryption subkey (sign-only key)";
+}
+
+static const char *
+keys_validity_name(gpgme_validity_t validity)
+{
+	switch (validity) {
+	case GPGME_VALIDITY_UNDEFINED: return "undefined trust";
+	case GPGME_VALIDITY_NEVER:     return "never trusted";
+	case GPGME_VALIDITY_MARGINAL:  return "marginal trust";
+	default:                       return "unknown trust";
+	}
+}
+
+/* Best validity of @key's live user IDs: a key named by ID is as valid as
+ * gpg considers it for any of its names. */
+static gpgme_validity_t
+keys_best_validity(gpgme_key_t key)
+{
+	gpgme_validity_t best = GPGME_VALIDITY_UNKNOWN;
+	for (gpgme_user_id_t uid = key->uids; uid != NULL; uid = uid->next)
+		if (!uid->revoked && !uid->invalid && uid->validity > best)
+			best = uid->validity;
+	return best;
+}
+
+/* Status of one candidate; *why says why it is not usable (static or
+ * @scratch-owned). */
+static KovKeyStatus
+keys_classify_encryption(KovKeys *keys, gpgme_key_t key, gpgme_user_id_t uid, long *newest,
+                         const char **why, char **scratch)
+{
+	*why = keys_encryption_unusable(key, newest);
+	if (*why != NULL)
+		return KOV_KEY_UNUSABLE;
+	if (uid != NULL && (uid->revoked || uid->invalid)) {
+		*why = uid->revoked ? "user ID revoked" : "user ID invalid";
+		return KOV_KEY_UNUSABLE;
+	}
+	gpgme_validity_t validity = uid != NULL ? uid->validity : keys_best_validity(key);
+	if (!keys->alwaystrust && validity < GPGME_VALIDITY_FULL) {
+		*scratch = g_strdup_printf("present but not valid: %s", keys_validity_name(validity));
+		*why = *scratch;
+		return KOV_KEY_NOT_VALID;
+	}
+	return KOV_KEY_USABLE;
+}
+
+/* Higher is better when several keys answer for one address. */
+static int
+keys_status_rank(KovKeyStatus status)
+{
+	switch (status) {
+	case KOV_KEY_USABLE:    return 3;
+	case KOV_KEY_NOT_VALID: return 2;
+	case KOV_KEY_UNUSABLE:  return 1;
+	case KOV_KEY_MISSING:   return 0;
+	}
+	return 0;
+}
+
+KovKeyStatus
+kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
+                         gpgme_key_t *key, char **detail, GError **error)
+{
+	g_return_val_if_fail(keys != NULL && address != NULL && key != NULL, KOV_KEY_MISSING);
+	*key = NULL;
+	if (detail != NULL)
+		*detail = NULL;
+
+	g_autofree char *pattern = NULL;
+	if (key_id != NULL) {
+		pattern = keys_id_pattern(key_id);
+		if (pattern == NULL) {
+			if (detail != NULL)
+				*detail = g_strdup_printf("named key %s is not a key ID or fingerprint", key_id);
+			return KOV_KEY_MISSING;
+		}
+	} else {
+		pattern = g_strdup_printf("<%s>", address);
+	}
+	g_autoptr(GPtrArray) found = keys_list(keys, pattern, FALSE, error);
+	if (found == NULL)
+		return KOV_KEY_MISSING;
+
+	KovKeyStatus status = KOV_KEY_MISSING;
+	gpgme_key_t best = NULL;
+	long best_time = -1;
+	g_autoptr(GString) why_not = g_string_new(NULL);
+	for (guint i = 0; i < found->len; i++) {
+		gpgme_key_t candidate = found->pdata[i];
+		/* A named key needs no user ID for @address (Kuvert's key=). */
+		gpgme_user_id_t uid = key_id == NULL ? keys_uid_for(candidate, address) : NULL;
+		if (key_id == NULL && uid == NULL)
+			continue;
+		long newest = -1;
+		const char *why = NULL;
+		g_autofree char *scratch = NULL;
+		KovKeyStatus s = keys_classify_encryption(keys, candidate, uid, &newest, &why, &scratch);
+		if (why != NULL)
+			g_string_append_printf(why_not, "%s%s (key %s)", why_not->len ? "; " : "", why,
+			                       kov_keys_fingerprint(candidate));
+		if (keys_status_rank(s) > keys_status_rank(status) ||
+		    (s == KOV_KEY_USABLE && status == KOV_KEY_USABLE && newest > best_time)) {
+			status = s;
+			best = candidate;
+			best_time = newest;
+		}
+	}
+
+	if (status == KOV_KEY_USABLE) {
+		gpgme_key_ref(best);
+		*key = best;
+	} else if (detail != NULL) {
+		if (status == KOV_KEY_MISSING)
+			*detail = key_id != NULL ? g_strdup_printf("named key %s not found", key_id)
+			                         : g_strdup("no key");
+		else
+			*detail = g_string_free(g_steal_pointer(&why_not), FALSE);
+	}
+	return status;
+}
+
+/* Why the secret @key cannot sign (NULL: it can); *newest as for encryption. */
+static const char *
+keys_signing_unusable(gpgme_key_t key, long *newest)
+{
+	const char *why = keys_primary_unusable(key);
+	if (why != NULL)
+		return why;
+	*newest = -1;
+	for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next)
+		if (sub->can_sign && sub->secret && keys_subkey_alive(sub))
+			*newest = MAX(*newest, sub->timestamp);
+	return *newest >= 0 ? NULL : "cannot sign: no live signing subkey with its secret part";
+}
+
+/* The newest secret key for @pattern that can sign, restricted to user ID
+ * @address when not NULL. *why (transfer full) explains a NULL result. */
+static gpgme_key_t
+keys_signing_lookup(KovKeys *keys, const char *pattern, const char *address, char **why,
+                    GError **error)
+{
+	g_autoptr(GPtrArray) found = keys_list(keys, pattern, TRUE, error);
+	if (found == NULL)
+		return NULL;
+	gpgme_key_t best = NULL;
+	long best_time = -1;
+	g_autoptr(GString) why_not = g_string_new(NULL);
+	for (guint i = 0; i < found->len; i++) {
+		gpgme_key_t candidate = found->pdata[i];
+		gpgme_user_id_t uid = address != NULL ? keys_uid_for(candidate, address) : NULL;
+		if (address != NULL && (uid == NULL || uid->revoked || uid->invalid))
+			continue;
+		long newest = -1;
+		const char *reason = keys_signing_unusable(candidate, &newest);
+		if (reason != NULL)
+			g_string_append_printf(why_not, "%s%s (key %s)", why_not->len ? "; " : "", reason,
+			                       kov_keys_fingerprint(candidate));
+		else if (newest > best_time) {
+			best = candidate;
+			best_time = newest;
+		}
+	}
+	if (best == NULL) {
+		*why = why_not->len ? g_string_free(g_steal_pointer(&why_not), FALSE)
+		                    : g_strdup("not in the secret keyring");
+		return NULL;
+	}
+	gpgme_key_ref(best);
+	return best;
+}
+
+/* A key the configuration names must work: anything else is an error. */
+static gpgme_key_t
+keys_signing_named(KovKeys *keys, const char *key_id, const char *role, GError **error)
+{
+	g_autofree char *pattern = keys_id_pattern(key_id);
+	if (pattern == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
+		            "keys: %s %s is not a key ID or fingerprint", role, key_id);
+		return NULL;
+	}
+	g_autofree char *why = NULL;
+	GError *lookup_error = NULL;
+	gpgme_key_t key = keys_signing_lookup(keys, pattern, NULL, &why, &lookup_error);
+	if (lookup_error != NULL) {
+		g_propagate_error(error, lookup_error);
+		return NULL;
+	}
+	if (key == NULL)
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "keys: %s %s cannot sign: %s", role,
+		            key_id, why);
+	return key;
+}
+
+gpgme_key_t
+kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
+                      const char *defaultkey, GError **error)
+{
+	g_return_val_if_fail(keys != NULL, NULL);
+
+	if (configured != NULL)
+		return keys_signing_named(keys, configured, "configured signing key", error);
+	if (from != NULL && *from != '\0') {
+		g_autofree char *pattern = g_strdup_printf("<%s>", from);
+		g_autofree char *why = NULL;
+		GError *lookup_error = NULL;
+		gpgme_key_t key = keys_signing_lookup(keys, pattern, from, &why, &lookup_error);
+		if (lookup_error != NULL) {
+			g_propagate_error(error, lookup_error);
+			return NULL;
+		}
+		if (key != NULL)
+			return key;
+		/* The sender has no usable key of his own: defaultkey speaks for him. */
+	}
+	if (defaultkey != NULL)
+		return keys_signing_named(keys, defaultkey, "defaultkey", error);
+	return NULL;
+}

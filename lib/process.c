@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* One mail from the queue to the wire. Everything is decided before
+ * anything is sent (DESIGN.md "Decide, then act"); each copy is rendered to
+ * a temporary file, checked once more (a must-encrypt recipient only ever
+ * gets ciphertext), delivered, and recorded in the state before the next
+ * copy starts, so a retry never repeats an accepted transaction. */
+#include "process.h"
+#include "autoptr.h"
+#include "crypto.h"
+#include "error.h"
+#include "log.h"
+#include "message.h"
+#include "policy.h"
+#include "state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Retry schedule until the reliability issue makes it configurable. */
+#define KOV_RETRY_FIRST   60
+#define KOV_RETRY_MAX     3600
+#define KOV_QUEUE_LIFETIME (5 * 24 * 3600)
+
+/* One recipient still to serve in this run. */
+typedef struct {
+	const char *address;      /* borrowed from the KovMail */
+	KovRole role;
+	KovKeyStatus key_status;
+	gpgme_key_t key;          /* owned; set when usable */
+	char *key_detail;         /* owned; why a key is not usable */
+	KovDecision decision;
+} KovTarget;
+
+/* One SMTP transaction: a rendering and the recipients that get it. */
+typedef struct {
+	KovDecision kind;
+	GPtrArray *targets;       /* of KovTarget*, borrowed */
+} KovCopy;
+
+typedef struct {
+	KovContext *ctx;
+	KovQueueKind kind;
+	const char *id;
+	KovMail *mail;
+	KovState *state;
+	GArray *targets;          /* of KovTarget */
+	gpgme_key_t signer;
+	gpgme_ctx_t gpg;
+	gint64 started;           /* monotonic usec */
+} KovJob;
+
+KovAction
+kov_process_queue_action(KovQueueKind kind)
+{
+	switch (kind) {
+	case KOV_QUEUE_MUST_ENCRYPT: return KOV_ACTION_MUSTENCRYPT;
+	case KOV_QUEUE_FALLBACK:     return KOV_ACTION_FALLBACK;
+	case KOV_QUEUE_SIGN_ONLY:    return KOV_ACTION_SIGNONLY;
+	case KOV_QUEUE_N_POLICY:     break;
+	}
+	g_return_val_if_reached(KOV_ACTION_MUSTENCRYPT);
+}
+
+void
+kov_result_clear(KovResult *result)
+{
+	g_clear_pointer(&result->reason, g_free);
+}
+
+static void
+kov_target_clear(gpointer data)
+{
+	KovTarget *t = data;
+	if (t->key != NULL)
+		gpgme_key_unref(t->key);
+	g_free(t->key_detail);
+}
+
+static void
+kov_job_clear(KovJob *job)
+{
+	g_clear_pointer(&job->targets, g_array_unref);
+	g_clear_pointer(&job->mail, kov_message_free);
+	g_clear_pointer(&job->state, kov_state_free);
+	if (job->signer != NULL)
+		gpgme_key_unref(job->signer);
+	if (job->gpg != NULL)
+		gpgme_release(job->gpg);
+}
+
+static gboolean
+kov_job_save(KovJob *job)
+{
+	g_autoptr(GError) error = NULL;
+	if (kov_state_save(job->state, &error))
+		return TRUE;
+	kov_log_err("id=%s: %s", job->id, error->message);
+	return FALSE;
+}
+
+static char *
+kov_join_addresses(GPtrArray *targets)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+	for (guint i = 0; i < targets->len; i++) {
+		const KovTarget *t = g_ptr_array_index(targets, i);
+		g_string_append_printf(s, "%s%s", i ? "," : "", t->address);
+	}
+	return g_string_free(g_steal_pointer(&s), FALSE);
+}
+
+/* The sender must be allowed by the queue: both the envelope sender and From. */
+static gboolean
+kov_job_check_sender(KovJob *job, GError **error)
+{
+	const KovConfig *config = job->ctx->config;
+	const char *who[] = { job->mail->sender, job->mail->from };
+
+	for (gsize i = 0; i < G_N_ELEMENTS(who); i++) {
+		if (who[i] == NULL || *who[i] == '\0')
+			continue;
+		if (!kov_config_sender_allowed(config, job->kind, who[i])) {
+			g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
+			            "sender %s is not allowed in queue %s", who[i], kov_queue_name(job->kind));
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+/* Recipients not yet delivered or failed in an earlier attempt. */
+static void
+kov_job_collect_targets(KovJob *job)
+{
+	job->targets = g_array_new(FALSE, TRUE, sizeof(KovTarget));
+	g_array_set_clear_func(job->targets, kov_target_clear);
+	for (guint i = 0; i < job->mail->recipients->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+		if (kov_state_get_rcpt(job->state, r->address, NULL) != KOV_STATE_PENDING)
+			continue;
+		KovTarget t = { .address = r->address, .role = r->role, .key_status = KOV_KEY_MISSING };
+		g_array_append_val(job->targets, t);
+	}
+}
+
+static const char *
+kov_key_status_text(const KovTarget *t)
+{
+	if (t->key_detail != NULL)
+		return t->key_detail;
+	switch (t->key_status) {
+	case KOV_KEY_USABLE:    return "usable";
+	case KOV_KEY_MISSING:   return "no key";
+	case KOV_KEY_NOT_VALID: return "present but not valid";
+	case KOV_KEY_UNUSABLE:  return "present but unusable";
+	}
+	return "?";
+}
+
+/* Look up each recipient's key and decide. FALSE with error when the mail
+ * must not go out (must-encrypt without a key) or the engine failed. */
+static gboolean
+kov_job_decide(KovJob *job, GError **error)
+{
+	KovAction action = kov_process_queue_action(job->kind);
+	guint n = job->targets->len;
+	g_autofree KovPolicyInput *in = g_new0(KovPolicyInput, n ? n : 1);
+	g_autofree KovDecision *out = g_new0(KovDecision, n ? n : 1);
+
+	for (guint i = 0; i < n; i++) {
+		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
+		if (job->mail->already_encrypted) {
+			t->decision = KOV_DECISION_UNCHANGED;
+			continue;
+		}
+		if (action != KOV_ACTION_NONE && action != KOV_ACTION_SIGNONLY) {
+			t->key_status = kov_keys_find_encryption(job->ctx->keys, t->address, NULL, &t->key,
+			                                         &t->key_detail, error);
+			if (error != NULL && *error != NULL)
+				return FALSE;
+			if (t->key_status == KOV_KEY_NOT_VALID || t->key_status == KOV_KEY_UNUSABLE)
+				kov_log_info("id=%s: key for %s: %s", job->id, t->address, kov_key_status_text(t));
+		}
+		in[i] = (KovPolicyInput){ t->address, t->role, action, t->key_status == KOV_KEY_USABLE };
+	}
+	if (job->mail->already_encrypted) {
+		kov_log_info("id=%s: already encrypted: passed on unchanged", job->id);
+		return TRUE;
+	}
+	gboolean sendable = kov_policy_decide(in, n, out);
+	g_autoptr(GString) refused = g_string_new(NULL);
+	for (guint i = 0; i < n; i++) {
+		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
+		t->decision = out[i];
+		if (out[i] == KOV_DECISION_REFUSE)
+			g_string_append_printf(refused, "%s%s (%s)", refused->len ? ", " : "", t->address,
+			                       kov_key_status_text(t));
+	}
+	if (!sendable) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "refused: no usable key for %s",
+		            refused->str);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+kov_copy_free(gpointer data)
+{
+	KovCopy *copy = data;
+	g_ptr_array_unref(copy->targets);
+	g_free(copy);
+}
+
+static KovCopy *
+kov_copy_new(KovDecision kind)
+{
+	KovCopy *copy = g_new0(KovCopy, 1);
+	copy->kind = kind;
+	copy->targets = g_ptr_array_new();
+	return copy;
+}
+
+/* Group the decisions into transactions: one unchanged copy, one signed,
+ * one encrypted to all To/Cc keys, and one per encrypted Bcc recipient so
+ * that no key ID in a copy reveals a Bcc recipient. */
+static GPtrArray *
+kov_job_group_copies(KovJob *job)
+{
+	GPtrArray *copies = g_ptr_array_new_with_free_func(kov_copy_free);
+	KovCopy *plain = kov_copy_new(KOV_DECISION_UNCHANGED);
+	KovCopy *sign = kov_copy_new(KOV_DECISION_SIGN);
+	KovCopy *open = kov_copy_new(KOV_DECISION_ENCRYPT);
+
+	g_ptr_array_add(copies, plain);
+	g_ptr_array_add(copies, sign);
+	g_ptr_array_add(copies, open);
+	for (guint i = 0; i < job->targets->len; i++) {
+		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
+		if (t->decision == KOV_DECISION_UNCHANGED)
+			g_ptr_array_add(plain->targets, t);
+		else if (t->decision == KOV_DECISION_SIGN)
+			g_ptr_array_add(sign->targets, t);
+		else if (t->decision == KOV_DECISION_ENCRYPT && t->role != KOV_ROLE_BCC)
+			g_ptr_array_add(open->targets, t);
+		else if (t->decision == KOV_DECISION_ENCRYPT) {
+			KovCopy *own = kov_copy_new(KOV_DECISION_ENCRYPT);
+			g_ptr_array_add(own->targets, t);
+			g_ptr_array_add(copies, own);
+		}
+	}
+	for (guint i = copies->len; i-- > 0;)
+		if (((KovCopy *)g_ptr_array_index(copies, i))->targets->len == 0)
+			g_ptr_array_remove_index(copies, i);
+	return copies;
+}
+
+static GMimeMessage *
+kov_job_render(KovJob *job, KovCopy *copy, GError **error)
+{
+	KovCryptoOptions options = {
+		.ctx = job->gpg,
+		.tempdir = job->ctx->config->tempdir,
+		.preamble = job->ctx->config->preamble,
+	};
+
+	switch (copy->kind) {
+	case KOV_DECISION_UNCHANGED:
+		return g_object_ref(job->mail->message);
+	case KOV_DECISION_SIGN:
+		if (job->signer == NULL) {
+			g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
+			                    "no signing key: koverto never sends such a copy unsigned");
+			return NULL;
+		}
+		return kov_crypto_sign(&options, job->mail->message, job->signer, error);
+	case KOV_DECISION_ENCRYPT: {
+		g_autofree gpgme_key_t *keys = g_new0(gpgme_key_t, copy->targets->len + 1);
+		for (guint i = 0; i < copy->targets->len; i++)
+			keys[i] = ((KovTarget *)g_ptr_array_index(copy->targets, i))->key;
+		return kov_crypto_encrypt(&options, job->mail->message, keys, job->signer, error);
+	}
+	case KOV_DECISION_REFUSE:
+		break;
+	}
+	g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "internal error: refused copy");
+	return NULL;
+}
+
+/* Defence in depth: whatever the decisions said, a must-encrypt queue
+ * sends nothing that is not ciphertext. */
+static gboolean
+kov_job_check_leak(KovJob *job, KovCopy *copy, GMimeMessage *rendered, GError **error)
+{
+	if (job->kind != KOV_QUEUE_MUST_ENCRYPT)
+		return TRUE;
+	if ((copy->kind == KOV_DECISION_ENCRYPT || job->mail->already_encrypted)
+	    && kov_crypto_is_encrypted(rendered))
+		return TRUE;
+	g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
+	                    "internal error: a copy for a must-encrypt queue was not encrypted; not sent");
+	return FALSE;
+}
+
+/* Write @message to an unlinked temporary file in the tempdir; return its fd. */
+static int
+kov_job_spool_copy(KovJob *job, GMimeMessage *message, GError **error)
+{
+	const char *dir = job->ctx->config->tempdir;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		kov_error_set_errno(error, errno, "cannot create a temporary file in %s", dir);
+		return -1;
+	}
+	gboolean crlf = kov_deliver_wants_crlf(job->ctx->deliver);
+	if (!kov_message_write_fd(message, fd, crlf, error)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+kov_job_log_copy(KovJob *job, KovCopy *copy, const char *to, const KovRcptResult *first)
+{
+	const char *signer = job->signer ? kov_keys_fingerprint(job->signer) : NULL;
+	g_autoptr(GString) keys = g_string_new(NULL);
+
+	for (guint i = 0; copy->kind == KOV_DECISION_ENCRYPT && i < copy->targets->len; i++) {
+		const KovTarget *t = g_ptr_array_index(copy->targets, i);
+		g_string_append_printf(keys, "%s%s", i ? "," : "", kov_keys_fingerprint(t->key));
+	}
+	if (copy->kind == KOV_DECISION_ENCRYPT && signer != NULL)
+		kov_log_info("id=%s: sent encrypted to %s with key %s signed with key %s (%d)", job->id,
+		             to, keys->str, signer, first->code);
+	else if (copy->kind == KOV_DECISION_ENCRYPT)
+		kov_log_info("id=%s: sent encrypted to %s with key %s, unsigned: no signing key (%d)",
+		             job->id, to, keys->str, first->code);
+	else if (copy->kind == KOV_DECISION_SIGN)
+		kov_log_info("id=%s: sent signed to %s with key %s (%d)", job->id, to, signer,
+		             first->code);
+	else
+		kov_log_info("id=%s: sent unchanged to %s%s (%d)", job->id, to,
+		             job->mail->already_encrypted ? " (already encrypted)" : "", first->code);
+}
+
+/* Record the same outcome for every recipient of a copy that never got sent. */
+static void
+kov_job_mark_copy(KovJob *job, KovCopy *copy, const GError *error)
+{
+	KovRcptState st = kov_error_is_temporary(error) ? KOV_STATE_PENDING : KOV_STATE_FAILED;
+	g_autofree char *to = kov_join_addresses(copy->targets);
+
+	for (guint i = 0; i < copy->targets->len; i++) {
+		const KovTarget *t = g_ptr_array_index(copy->targets, i);
+		kov_state_set_rcpt(job->state, t->address, st, error->message);
+	}
+	kov_state_set_last_error(job->state, error->message);
+	kov_log_info("id=%s: %s for %s: %s", job->id, st == KOV_STATE_PENDING ? "deferred" : "failed",
+	             to, error->message);
+}
+
+static void
+kov_job_send_copy(KovJob *job, KovCopy *copy)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GMimeMessage) rendered = kov_job_render(job, copy, &error);
+	int fd = -1;
+
+	if (rendered == NULL || !kov_job_check_leak(job, copy, rendered, &error)
+	    || (fd = kov_job_spool_copy(job, rendered, &error)) < 0) {
+		kov_job_mark_copy(job, copy, error);
+		kov_job_save(job);
+		return;
+	}
+	guint n = copy->targets->len;
+	g_autofree const char **rcpts = g_new0(const char *, n + 1);
+	g_autofree KovRcptResult *results = g_new0(KovRcptResult, n);
+	for (guint i = 0; i < n; i++)
+		rcpts[i] = ((KovTarget *)g_ptr_array_index(copy->targets, i))->address;
+
+	kov_deliver_send(job->ctx->deliver, job->mail->sender, rcpts, n, fd, results, &error);
+	close(fd);
+
+	g_autoptr(GPtrArray) sent = g_ptr_array_new();
+	const KovRcptResult *first_ok = NULL;
+	for (guint i = 0; i < n; i++) {
+		KovTarget *t = g_ptr_array_index(copy->targets, i);
+		KovRcptResult *r = &results[i];
+		g_autofree char *why = g_strdup_printf("%d %s", r->code, r->reply ? r->reply : "");
+		if (r->status == KOV_RCPT_DELIVERED) {
+			kov_state_set_rcpt(job->state, t->address, KOV_STATE_DELIVERED, NULL);
+			g_ptr_array_add(sent, t);
+			first_ok = first_ok ? first_ok : r;
+		} else {
+			gboolean later = r->status == KOV_RCPT_DEFERRED;
+			kov_state_set_rcpt(job->state, t->address, later ? KOV_STATE_PENDING : KOV_STATE_FAILED,
+			                   why);
+			kov_state_set_last_error(job->state, why);
+			kov_log_info("id=%s: %s for %s: %s", job->id, later ? "deferred" : "failed", t->address,
+			             why);
+		}
+		kov_rcpt_result_clear(r);
+	}
+	kov_job_save(job);
+	if (error != NULL)
+		kov_log_debug("id=%s: delivery: %s", job->id, error->message);
+	if (sent->len > 0) {
+		g_autofree char *to = kov_join_addresses(sent);
+		KovCopy logged = { copy->kind, copy->targets };
+		kov_job_log_copy(job, &logged, to, first_ok);
+	}
+}
+
+static gint64
+kov_retry_delay(guint attempts)
+{
+	gint64 delay = KOV_RETRY_FIRST;
+	for (guint i = 1; i < attempts && delay < KOV_RETRY_MAX; i++)
+		delay *= 2;
+	return MIN(delay, KOV_RETRY_MAX);
+}
+
+/* What became of the mail, from the state of all its recipients. */
+static void
+kov_job_conclude(KovJob *job, KovResult *result)
+{
+	g_autoptr(GString) failed = g_string_new(NULL);
+	guint pending = 0, delivered = 0, nfailed = 0;
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	gboolean expired = now - kov_state_get_first_seen(job->state) > KOV_QUEUE_LIFETIME;
+	g_autofree char *last = kov_state_get_last_error(job->state);
+
+	for (guint i = 0; i < job->mail->recipients->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+		g_autofree char *reason = NULL;
+		KovRcptState st = kov_state_get_rcpt(job->state, r->address, &reason);
+		if (st == KOV_STATE_PENDING && expired) {
+			g_autofree char *why = g_strdup_printf("gave up after %d days: %s",
+			                                       KOV_QUEUE_LIFETIME / 86400, last ? last : "");
+			kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, why);
+			st = KOV_STATE_FAILED;
+			g_free(reason);
+			reason = g_steal_pointer(&why);
+		}
+		if (st == KOV_STATE_PENDING)
+			pending++;
+		else if (st == KOV_STATE_DELIVERED)
+			delivered++;
+		else {
+			nfailed++;
+			g_string_append_printf(failed, "%s%s: %s", failed->len ? "; " : "", r->address,
+			                       reason ? reason : "failed");
+		}
+	}
+	if (pending > 0) {
+		result->outcome = KOV_OUTCOME_DEFERRED;
+		result->next_attempt = now + kov_retry_delay(kov_state_get_attempts(job->state));
+		result->reason = g_strdup(last ? last : "deferred");
+		kov_state_set_next_attempt(job->state, result->next_attempt);
+		kov_job_save(job);
+	} else if (nfailed > 0) {
+		result->outcome = KOV_OUTCOME_FAILED;
+		result->reason = g_string_free(g_steal_pointer(&failed), FALSE);
+	} else {
+		result->outcome = KOV_OUTCOME_DELIVERED;
+	}
+	kov_log_info("id=%s queue=%s from=%s rcpt=%u delivered=%u deferred=%u failed=%u result=%s "
+	             "attempt=%u delay=%.2fs",
+	             job->id, kov_queue_name(job->kind), *job->mail->sender ? job->mail->sender : "<>",
+	             job->mail->recipients->len, delivered, pending, nfailed,
+	             result->outcome == KOV_OUTCOME_DELIVERED ? "sent"
+	             : result->outcome == KOV_OUTCOME_DEFERRED ? "deferred" : "failed",
+	             kov_state_get_attempts(job->state),
+	             (g_get_monotonic_time() - job->started) / (double)G_USEC_PER_SEC);
+}
+
+/* A mail that cannot be read or decided at all. */
+static void
+kov_job_abort(KovJob *job, const GError *error, KovResult *result)
+{
+	gboolean later = kov_error_is_temporary(error);
+	result->outcome = later ? KOV_OUTCOME_DEFERRED : KOV_OUTCOME_FAILED;
+	result->reason = g_strdup(error->message);
+	if (later && job->state != NULL) {
+		result->next_attempt = g_get_real_time() / G_USEC_PER_SEC
+		                       + kov_retry_delay(kov_state_get_attempts(job->state));
+		kov_state_set_last_error(job->state, error->message);
+		kov_state_set_next_attempt(job->state, result->next_attempt);
+		kov_job_save(job);
+	}
+	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, kov_queue_name(job->kind),
+	             later ? "deferred" : "failed", error->message);
+}
+
+static gboolean
+kov_job_prepare(KovJob *job, GError **error)
+{
+	const KovConfig *config = job->ctx->config;
+	g_autofree char *path = kov_queue_cur_path(config->queuedir, job->kind, job->id);
+	g_autofree char *state_path = kov_queue_state_path(config->queuedir, job->kind, job->id);
+	KovMessageOptions options = { .use_delivered_to = TRUE };
+
+	job->state = kov_state_load(state_path, error);
+	if (job->state == NULL)
+		return FALSE;
+	kov_state_add_attempt(job->state);
+	job->mail = kov_message_load(path, &options, error);
+	if (job->mail == NULL) {
+		if (error != NULL && *error != NULL && (*error)->code == KOV_ERROR_DATAERR)
+			(*error)->code = KOV_ERROR_PERMFAIL;
+		return FALSE;
+	}
+	g_autofree char *rcpts = NULL;
+	{
+		g_autoptr(GString) s = g_string_new(NULL);
+		for (guint i = 0; i < job->mail->recipients->len; i++) {
+			const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+			g_string_append_printf(s, "%s%s%s", i ? "," : "", r->address,
+			                       r->role == KOV_ROLE_BCC ? "(bcc)" : "");
+		}
+		rcpts = g_string_free(g_steal_pointer(&s), FALSE);
+	}
+	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, kov_queue_name(job->kind),
+	             *job->mail->sender ? job->mail->sender : "<>", rcpts);
+	if (!kov_job_check_sender(job, error))
+		return FALSE;
+	kov_message_strip_private_headers(job->mail->message);
+	if (config->identify)
+		g_mime_object_append_header(GMIME_OBJECT(job->mail->message), "X-Mailer",
+		                            "koverto " KOVERTO_VERSION, NULL);
+	kov_job_collect_targets(job);
+	job->gpg = kov_keys_new_context(job->ctx->keys, error);
+	return job->gpg != NULL;
+}
+
+static gboolean
+kov_job_needs_signer(KovJob *job)
+{
+	for (guint i = 0; i < job->targets->len; i++) {
+		KovDecision d = g_array_index(job->targets, KovTarget, i).decision;
+		if (d == KOV_DECISION_SIGN || d == KOV_DECISION_ENCRYPT)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+void
+kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result)
+{
+	KovJob job = { .ctx = ctx, .kind = kind, .id = id, .started = g_get_monotonic_time() };
+	g_autoptr(GError) error = NULL;
+
+	memset(result, 0, sizeof *result);
+	if (!kov_job_prepare(&job, &error) || !kov_job_decide(&job, &error)) {
+		kov_job_abort(&job, error, result);
+		kov_job_clear(&job);
+		return;
+	}
+	if (kov_job_needs_signer(&job)) {
+		const KovConfig *config = ctx->config;
+		job.signer = kov_keys_find_signing(ctx->keys, config->queue[kind].signing_key,
+		                                   job.mail->from, config->defaultkey, &error);
+		if (job.signer == NULL && error != NULL) {
+			kov_job_abort(&job, error, result);
+			kov_job_clear(&job);
+			return;
+		}
+	}
+	g_autoptr(GPtrArray) copies = kov_job_group_copies(&job);
+	for (guint i = 0; i < copies->len; i++)
+		kov_job_send_copy(&job, g_ptr_array_index(copies, i));
+	kov_job_conclude(&job, result);
+	kov_job_clear(&job);
+}
+
+/* The report for mail-on-error: what failed and where the mail is now.
+ * It never carries the mail's body: a must-encrypt body must not leave in
+ * plaintext this way either. */
+static GMimeMessage *
+kov_alert_build(const KovConfig *config, KovQueueKind kind, const char *id, const char *reason)
+{
+	GMimeMessage *message = g_mime_message_new(TRUE);
+	g_autoptr(GMimeTextPart) body = g_mime_text_part_new_with_subtype("plain");
+	g_autoptr(GDateTime) now = g_date_time_new_now_local();
+	g_autofree char *subject = g_strdup_printf("koverto: mail %s in queue %s failed", id,
+	                                           kov_queue_name(kind));
+	g_autofree char *text = g_strdup_printf(
+		"koverto could not deliver mail %s from queue %s and has given up on it.\n\n"
+		"Reason: %s\n\n"
+		"The mail is kept as %s/failed/%s.%s, with the reason beside it in\n"
+		"%s/failed/%s.%s.reason. To try again, move it back into %s/%s/new/.\n"
+		"Otherwise delete both files.\n",
+		id, kov_queue_name(kind), reason, config->queuedir, kov_queue_name(kind), id,
+		config->queuedir, kov_queue_name(kind), id, config->queuedir, kov_queue_name(kind));
+
+	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, "koverto", config->mail_on_error);
+	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, NULL, config->mail_on_error);
+	g_mime_message_set_subject(message, subject, "utf-8");
+	g_mime_message_set_date(message, now);
+	g_mime_text_part_set_text(body, text);
+	g_mime_message_set_mime_part(message, GMIME_OBJECT(body));
+	return message;
+}
+
+void
+kov_process_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char *reason)
+{
+	const KovConfig *config = ctx->config;
+	g_autoptr(GError) error = NULL;
+	KovRcptResult result = { 0 };
+
+	kov_log_err("id=%s: failed: %s", id, reason);
+	if (config->mail_on_error == NULL || *config->mail_on_error == '\0')
+		return;
+	g_autoptr(GMimeMessage) alert = kov_alert_build(config, kind, id, reason);
+	int fd = open(config->tempdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		kov_log_err("id=%s: the error report to %s could not be written: %s", id,
+		            config->mail_on_error, g_strerror(errno));
+		return;
+	}
+	const char *rcpt[] = { config->mail_on_error };
+	if (kov_message_write_fd(alert, fd, kov_deliver_wants_crlf(ctx->deliver), &error))
+		kov_deliver_send(ctx->deliver, "", rcpt, 1, fd, &result, &error);
+	close(fd);
+	if (error != NULL)
+		kov_log_err("id=%s: the error report to %s could not be sent: %s", id,
+		            config->mail_on_error, error->message);
+	kov_rcpt_result_clear(&result);
+}

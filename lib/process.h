@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* One claimed mail, end to end: parse, decide per recipient, render each
+ * copy, deliver copy by copy and record every accepted transaction in the
+ * mail's state before the next. Moving the file is the caller's job. */
+#pragma once
+#include <glib.h>
+#include "config.h"
+#include "deliver.h"
+#include "keys.h"
+#include "queue.h"
+
+typedef struct {
+	const KovConfig *config;  /* borrowed */
+	KovKeys *keys;            /* borrowed */
+	KovDeliver *deliver;      /* borrowed; its connection is reused across mails */
+} KovContext;
+
+typedef enum {
+	KOV_OUTCOME_DELIVERED,    /* every recipient has it: remove the mail */
+	KOV_OUTCOME_DEFERRED,     /* some recipient waits for a retry: keep it in cur/ */
+	KOV_OUTCOME_FAILED,       /* nothing left to try and something failed: failed area */
+} KovOutcome;
+
+typedef struct {
+	KovOutcome outcome;
+	char *reason;             /* FAILED/DEFERRED: for the reason file and the alert */
+	gint64 next_attempt;      /* DEFERRED: unix seconds */
+} KovResult;
+
+/* Process cur/<id> of queue @kind; updates its state file. */
+void kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result);
+void kov_result_clear(KovResult *result);
+
+/* The action a policy queue binds every recipient to. */
+KovAction kov_process_queue_action(KovQueueKind kind);
+
+/* Report a failed mail to mail-on-error (no body of the mail is included).
+ * Logs when the report could not be sent. */
+void kov_process_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char *reason);

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* The spool on disk, in the manner of OpenSMTPD's queue: writers hand over
+ * by tmp -> fsync -> rename, the daemon claims by rename into cur/, and a
+ * mail leaves cur/ only to be unlinked (delivered) or moved to failed/
+ * with its reason. Never parses a mail. */
+#include "queue.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const kov_queue_names[KOV_QUEUE_N_POLICY] = {
+	"must-encrypt", "fallback", "sign-only",
+};
+
+const char *
+kov_queue_name(KovQueueKind kind)
+{
+	g_return_val_if_fail(kind < KOV_QUEUE_N_POLICY, "?");
+	return kov_queue_names[kind];
+}
+
+gboolean
+kov_queue_kind_parse(const char *name, KovQueueKind *kind)
+{
+	for (int i = 0; i < KOV_QUEUE_N_POLICY; i++) {
+		if (g_str_equal(name, kov_queue_names[i])) {
+			*kind = (KovQueueKind)i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* Create @path 0700 if missing; insist it is our own directory, closed to others. */
+static gboolean
+kov_queue_prepare_dir(const char *path, GError **error)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "queue directory %s: cannot create: %s",
+		            path, g_strerror(errno));
+		return FALSE;
+	}
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "queue directory %s: not a directory", path);
+		return FALSE;
+	}
+	if (st.st_uid != geteuid()) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "queue directory %s: owned by uid %u, not by us (uid %u)", path,
+		            (unsigned)st.st_uid, (unsigned)geteuid());
+		return FALSE;
+	}
+	if ((st.st_mode & 077) != 0) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "queue directory %s: mode %04o lets others in; it must be 0700", path,
+		            (unsigned)(st.st_mode & 07777));
+		return FALSE;
+	}
+	if (access(path, R_OK | W_OK | X_OK) != 0) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "queue directory %s: %s", path,
+		            g_strerror(errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+kov_queue_prepare(const char *queuedir, GError **error)
+{
+	static const char *const subdirs[] = { "tmp", "new", "cur" };
+
+	if (!kov_queue_prepare_dir(queuedir, error))
+		return FALSE;
+	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
+		g_autofree char *maildir = g_build_filename(queuedir, kov_queue_names[k], NULL);
+		if (!kov_queue_prepare_dir(maildir, error))
+			return FALSE;
+		for (gsize s = 0; s < G_N_ELEMENTS(subdirs); s++) {
+			g_autofree char *sub = g_build_filename(maildir, subdirs[s], NULL);
+			if (!kov_queue_prepare_dir(sub, error))
+				return FALSE;
+		}
+	}
+	g_autofree char *state = g_build_filename(queuedir, "state", NULL);
+	g_autofree char *failed = g_build_filename(queuedir, "failed", NULL);
+	return kov_queue_prepare_dir(state, error) && kov_queue_prepare_dir(failed, error);
+}
+
+static int
+kov_queue_read_pid(int fd)
+{
+	char buf[32] = { 0 };
+	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	return n > 0 ? atoi(buf) : 0;
+}
+
+int
+kov_queue_lock(const char *queuedir, GError **error)
+{
+	g_autofree char *path = g_build_filename(queuedir, "koverto.pid", NULL);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CANTCREAT, "%s: %s", path, g_strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int pid = kov_queue_read_pid(fd);
+		close(fd);
+		g_set_error(error, KOV_ERROR, KOV_ERROR_LOCKED,
+		            "queue directory %s is in use by another koverto (pid %d)", queuedir, pid);
+		return -1;
+	}
+	char pid[32];
+	int len = g_snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, len, 0) != len) {
+		kov_error_set_errno(error, errno, "%s: cannot write pid", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void
+kov_queue_unlock(const char *queuedir, int fd)
+{
+	g_autofree char *path = g_build_filename(queuedir, "koverto.pid", NULL);
+	if (fd < 0)
+		return;
+	unlink(path);
+	close(fd);
+}
+
+int
+kov_queue_locked_pid(const char *queuedir)
+{
+	g_autofree char *path = g_build_filename(queuedir, "koverto.pid", NULL);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int pid = 0;
+
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+		pid = kov_queue_read_pid(fd); /* held: a live daemon */
+	close(fd);
+	return pid;
+}
+
+/* A Maildir-style unique name: time, microseconds, pid, a random part, host. */
+static char *
+kov_queue_unique_name(void)
+{
+	char host[256] = "localhost";
+	gint64 now = g_get_real_time();
+
+	gethostname(host, sizeof host - 1);
+	g_strdelimit(host, "/:.", '_');
+	return g_strdup_printf("%" G_GINT64_FORMAT ".M%06dP%dR%08x.%s", now / G_USEC_PER_SEC,
+	                       (int)(now % G_USEC_PER_SEC), (int)getpid(), g_random_int(), host);
+}
+
+static gboolean
+kov_queue_write_all(int fd, const char *data, gsize len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return FALSE;
+		data += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+/* Copy @in to @out until EOF. */
+static gboolean
+kov_queue_copy_fd(int in, int out, gboolean *read_failed)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*read_failed = TRUE;
+			return FALSE;
+		}
+		if (n == 0)
+			return TRUE;
+		if (!kov_queue_write_all(out, buf, (gsize)n))
+			return FALSE;
+	}
+}
+
+char *
+kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char *envelope_header,
+                     KovQueueCheck check, gpointer check_data, GError **error)
+{
+	g_autofree char *id = kov_queue_unique_name();
+	g_autofree char *tmp = g_build_filename(queuedir, kov_queue_name(kind), "tmp", id, NULL);
+	g_autofree char *new = g_build_filename(queuedir, kov_queue_name(kind), "new", id, NULL);
+	gboolean read_failed = FALSE;
+
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		g_set_error(error, KOV_ERROR, errno == ENOSPC ? KOV_ERROR_TEMPFAIL : KOV_ERROR_CANTCREAT,
+		            "cannot create %s: %s", tmp, g_strerror(errno));
+		return NULL;
+	}
+	gboolean ok = (envelope_header == NULL
+	               || kov_queue_write_all(fd, envelope_header, strlen(envelope_header)))
+	              && kov_queue_copy_fd(in, fd, &read_failed) && fsync(fd) == 0;
+	int err = errno;
+	if (close(fd) != 0 && ok) {
+		ok = FALSE;
+		err = errno;
+	}
+	if (ok && check != NULL && !check(tmp, check_data, error)) {
+		unlink(tmp);
+		return NULL;
+	}
+	if (ok && rename(tmp, new) != 0) {
+		ok = FALSE;
+		err = errno;
+	}
+	if (!ok) {
+		unlink(tmp);
+		if (read_failed)
+			g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "cannot read the mail: %s",
+			            g_strerror(err));
+		else
+			kov_error_set_errno(error, err, "cannot write %s", tmp);
+		return NULL;
+	}
+	/* The rename is durable only once the directory is synced. */
+	g_autofree char *newdir = g_path_get_dirname(new);
+	int dfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return g_steal_pointer(&id);
+}
+
+char *
+kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id)
+{
+	return g_build_filename(queuedir, kov_queue_name(kind), "cur", id, NULL);
+}
+
+char *
+kov_queue_state_path(const char *queuedir, KovQueueKind kind, const char *id)
+{
+	g_autofree char *name = g_strdup_printf("%s.%s", kov_queue_name(kind), id);
+	return g_build_filename(queuedir, "state", name, NULL);
+}
+
+/* Maildir names never start with a dot; anything else there is not ours to take. */
+static gboolean
+kov_queue_is_mail_name(const char *name)
+{
+	return name[0] != '.' && strchr(name, '/') == NULL;
+}
+
+gboolean
+kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, GError **error)
+{
+	g_autofree char *from = g_build_filename(queuedir, kov_queue_name(kind), "new", id, NULL);
+	g_autofree char *to = kov_queue_cur_path(queuedir, kind, id);
+
+	if (!kov_queue_is_mail_name(id))
+		return FALSE;
+	if (rename(from, to) == 0)
+		return TRUE;
+	if (errno == ENOENT)
+		return FALSE; /* gone already: somebody else claimed it */
+	kov_error_set_errno(error, errno, "queue: cannot claim %s", from);
+	return FALSE;
+}
+
+char **
+kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError **error)
+{
+	g_autofree char *path = g_build_filename(queuedir, kov_queue_name(kind), sub, NULL);
+	g_autoptr(GError) local = NULL;
+	g_autoptr(GDir) dir = g_dir_open(path, 0, &local);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+	if (dir == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "queue: %s", local->message);
+		return NULL;
+	}
+	for (const char *name; (name = g_dir_read_name(dir)) != NULL;)
+		if (kov_queue_is_mail_name(name))
+			g_ptr_array_add(names, g_strdup(name));
+	g_ptr_array_add(names, NULL);
+	return (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
+}
+
+gboolean
+kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id, GError **error)
+{
+	g_autofree char *path = kov_queue_cur_path(queuedir, kind, id);
+	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+
+	if (unlink(path) != 0 && errno != ENOENT) {
+		kov_error_set_errno(error, errno, "queue: cannot remove %s", path);
+		return FALSE;
+	}
+	unlink(state);
+	return TRUE;
+}
+
+gboolean
+kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id, const char *reason,
+               GError **error)
+{
+	g_autofree char *from = kov_queue_cur_path(queuedir, kind, id);
+	g_autofree char *name = g_strdup_printf("%s.%s", kov_queue_name(kind), id);
+	g_autofree char *to = g_build_filename(queuedir, "failed", name, NULL);
+	g_autofree char *reason_path = g_strconcat(to, ".reason", NULL);
+	g_autofree char *text = g_strconcat(reason, "\n", NULL);
+	g_autoptr(GError) local = NULL;
+
+	/* The reason first: a failed mail is never found without its explanation. */
+	if (!g_file_set_contents_full(reason_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+	                              &local)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "queue: %s", local->message);
+		return FALSE;
+	}
+	if (rename(from, to) != 0) {
+		kov_error_set_errno(error, errno, "queue: cannot move %s to %s", from, to);
+		return FALSE;
+	}
+	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+	unlink(state);
+	return TRUE;
+}
+
+void
+kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age)
+{
+	g_autofree char *path = g_build_filename(queuedir, kov_queue_name(kind), "tmp", NULL);
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+
+	for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
+		g_autofree char *file = g_build_filename(path, name, NULL);
+		struct stat st;
+		if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > max_age)
+			unlink(file);
+	}
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Per-mail state beside a claimed mail: attempts, first-seen and
+ * next-attempt times, last error, and per recipient pending / delivered /
+ * failed. Saved atomically (temp, fsync, rename) after every transaction,
+ * so a retry or a restart only ever addresses pending recipients. */
+#pragma once
+#include <glib.h>
+
+typedef enum {
+	KOV_STATE_PENDING,
+	KOV_STATE_DELIVERED,
+	KOV_STATE_FAILED,
+} KovRcptState;
+
+typedef struct _KovState KovState;
+
+/* Load @path; a missing file gives a fresh state first seen now. */
+KovState *kov_state_load(const char *path, GError **error);
+gboolean kov_state_save(KovState *state, GError **error);
+void kov_state_free(KovState *state);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovState, kov_state_free)
+/* Remove the file (missing is fine). */
+void kov_state_remove(const char *path);
+
+KovRcptState kov_state_get_rcpt(KovState *state, const char *address, char **reason);
+void kov_state_set_rcpt(KovState *state, const char *address, KovRcptState rcpt_state,
+                        const char *reason);
+
+guint kov_state_get_attempts(KovState *state);
+void kov_state_add_attempt(KovState *state);
+gint64 kov_state_get_first_seen(KovState *state);  /* unix seconds */
+gint64 kov_state_get_next_attempt(KovState *state); /* unix seconds, 0 = now */
+void kov_state_set_next_attempt(KovState *state, gint64 when);
+char *kov_state_get_last_error(KovState *state);   /* transfer full, nullable */
+void kov_state_set_last_error(KovState *state, const char *text);

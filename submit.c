@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* `koverto submit`: the sendmail-style entry. Reads one mail on stdin,
+ * records the envelope as Kuvert does (X-Kuvert-From/X-Kuvert-To at the
+ * top), checks in tmp/ that it is a mail koverto can route, then renames it
+ * into the queue's new/. Exit statuses are sysexits(3), as sendmail's. */
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "message.h"
+#include "queue.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+int koverto_submit_main(int argc, char **argv);
+
+typedef struct {
+	const char *config;
+	const char *queue;
+	const char *sender;
+	gboolean headers_decide;   /* -t */
+	GPtrArray *recipients;     /* borrowed argv strings */
+} KovSubmitArgs;
+
+static void
+kov_submit_usage(void)
+{
+	fprintf(stderr, "usage: koverto submit --queue NAME [-C FILE] [-f SENDER] [-t] [-i] "
+	                "[RECIPIENT...] < mail\n"
+	                "  NAME is must-encrypt, fallback or sign-only\n");
+}
+
+/* Sendmail options that take an argument we have no use for: consumed, so
+ * the argument never turns into a recipient. */
+static gboolean
+kov_submit_ignored_with_arg(char opt)
+{
+	return strchr("BFLNOpRVX", opt) != NULL;
+}
+
+static gboolean
+kov_submit_take_value(int argc, char **argv, int *i, const char *arg, const char **value)
+{
+	if (arg[2] != '\0') {
+		*value = arg + 2;
+		return TRUE;
+	}
+	if (*i + 1 >= argc)
+		return FALSE;
+	*value = argv[++*i];
+	return TRUE;
+}
+
+static int
+kov_submit_parse(int argc, char **argv, KovSubmitArgs *args)
+{
+	int i;
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+		const char *arg = argv[i];
+		if (g_str_equal(arg, "--")) {
+			i++;
+			break;
+		} else if (g_str_equal(arg, "--queue") && i + 1 < argc) {
+			args->queue = argv[++i];
+		} else if (g_str_has_prefix(arg, "--queue=")) {
+			args->queue = arg + 8;
+		} else if (g_str_equal(arg, "--config") && i + 1 < argc) {
+			args->config = argv[++i];
+		} else if (arg[1] == 'C' || arg[1] == 'f' || arg[1] == 'r') {
+			const char **slot = arg[1] == 'C' ? &args->config : &args->sender;
+			if (!kov_submit_take_value(argc, argv, &i, arg, slot))
+				return EX_USAGE;
+		} else if (g_str_equal(arg, "-t")) {
+			args->headers_decide = TRUE;
+		} else if (arg[1] == 'o' || g_str_equal(arg, "-i") || g_str_equal(arg, "-m")
+		           || g_str_equal(arg, "-v") || g_str_equal(arg, "-U")) {
+			continue; /* -oi, -oem, -om, -i ...: sendmail's, nothing to do here */
+		} else if (kov_submit_ignored_with_arg(arg[1])) {
+			const char *unused;
+			if (!kov_submit_take_value(argc, argv, &i, arg, &unused))
+				return EX_USAGE;
+		} else {
+			fprintf(stderr, "koverto submit: unknown option %s\n", arg);
+			return EX_USAGE;
+		}
+	}
+	for (; i < argc; i++)
+		g_ptr_array_add(args->recipients, argv[i]);
+	return EX_OK;
+}
+
+/* A command-line address goes into a header line: it must be one plain address. */
+static gboolean
+kov_submit_address_ok(const char *address, gboolean allow_null)
+{
+	if (allow_null && (g_str_equal(address, "") || g_str_equal(address, "<>")))
+		return TRUE;
+	if (*address == '-' || strchr(address, '@') == NULL)
+		return FALSE;
+	for (const char *p = address; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == ',' || *p == 0x7f)
+			return FALSE;
+	return TRUE;
+}
+
+static char *
+kov_submit_envelope(const KovSubmitArgs *args, GError **error)
+{
+	g_autoptr(GString) header = g_string_new(NULL);
+
+	if (args->sender != NULL) {
+		if (!kov_submit_address_ok(args->sender, TRUE)) {
+			g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad sender address \"%s\"", args->sender);
+			return NULL;
+		}
+		g_string_append_printf(header, "X-Kuvert-From: %s\n",
+		                       *args->sender ? args->sender : "<>");
+	}
+	if (!args->headers_decide && args->recipients->len > 0) {
+		g_string_append(header, "X-Kuvert-To: ");
+		for (guint i = 0; i < args->recipients->len; i++) {
+			const char *r = g_ptr_array_index(args->recipients, i);
+			if (!kov_submit_address_ok(r, FALSE)) {
+				g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad recipient address \"%s\"", r);
+				return NULL;
+			}
+			g_string_append_printf(header, "%s%s", i ? ", " : "", r);
+		}
+		g_string_append_c(header, '\n');
+	}
+	return g_string_free(g_steal_pointer(&header), FALSE);
+}
+
+/* Only a mail the daemon can route gets into the queue. */
+static gboolean
+kov_submit_check(const char *path, gpointer data, GError **error)
+{
+	(void)data;
+	KovMessageOptions options = { .use_delivered_to = FALSE };
+	g_autoptr(KovMail) mail = kov_message_load(path, &options, error);
+	return mail != NULL;
+}
+
+static int
+kov_submit_enqueue(const KovSubmitArgs *args)
+{
+	g_autoptr(GError) error = NULL;
+	KovQueueKind kind;
+	if (!kov_queue_kind_parse(args->queue, &kind)) {
+		fprintf(stderr, "koverto submit: unknown queue \"%s\" (must-encrypt, fallback, sign-only)\n",
+		        args->queue);
+		return EX_USAGE;
+	}
+	g_autofree char *envelope = kov_submit_envelope(args, &error);
+	g_autofree char *path = envelope ? kov_config_locate(args->config) : NULL;
+	g_autoptr(KovConfig) config = path ? kov_config_load(path, &error) : NULL;
+	g_autofree char *id = NULL;
+
+	if (config != NULL && kov_queue_prepare(config->queuedir, &error))
+		id = kov_queue_enqueue_fd(config->queuedir, kind, STDIN_FILENO, envelope,
+		                          kov_submit_check, NULL, &error);
+	if (id == NULL) {
+		fprintf(stderr, "koverto submit: %s\n", error->message);
+		return kov_error_to_sysexit(error);
+	}
+	return EX_OK;
+}
+
+int
+koverto_submit_main(int argc, char **argv)
+{
+	KovSubmitArgs args = { .recipients = g_ptr_array_new() };
+	KovLogOptions log = { "koverto-submit", TRUE, FALSE, NULL, NULL };
+	int status = kov_submit_parse(argc, argv, &args);
+
+	kov_log_open(&log, NULL);
+	if (status == EX_OK && args.queue == NULL) {
+		fprintf(stderr, "koverto submit: --queue NAME is required\n");
+		status = EX_USAGE;
+	}
+	if (status != EX_OK)
+		kov_submit_usage();
+	else
+		status = kov_submit_enqueue(&args);
+	g_ptr_array_unref(args.recipients);
+	kov_log_close();
+	return status;
+}

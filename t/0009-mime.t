@@ -1,0 +1,83 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# MIME: a multipart mail with 8-bit text and a binary attachment with an
+# 8-bit file name, and non-ASCII headers, comes out 7-bit clean with a
+# signature that verifies and an attachment that decodes unchanged.
+. "$T/lib.sh"
+setup
+head -c 3000 /dev/urandom > "$W/blob"
+"$PY" - "$W/blob" > "$W/mail" <<'PYEOF'
+import sys
+from email.message import EmailMessage
+from email.policy import SMTP
+m = EmailMessage(policy=SMTP.clone(cte_type="8bit"))
+m["From"] = "Alice Sender <alice@example.org>"
+m["To"] = "Bob <bob@example.net>, dave@example.com"
+m["Subject"] = "Grüße aus Köln – ünïcödé"
+m.set_content("Ünïcödé body line\nFrom the start of a line\n.\nend with spaces   \n", cte="8bit")
+m.add_alternative("<p>Grüße</p>\n", subtype="html", cte="8bit")
+m.add_attachment(open(sys.argv[1], "rb").read(), maintype="application", subtype="octet-stream", filename="Bärbel.bin")
+sys.stdout.buffer.write(m.as_bytes())
+PYEOF
+submit fallback < "$W/mail"
+oneshot
+check "exit 0" [ "$STATUS" = 0 ]
+d=$(sink_for dave@example.com)
+check "signed copy verifies" verify_signed "$d"
+check "signed copy is 7-bit clean" sh -c "! LC_ALL=C grep -q '[^[:print:][:space:]]' '$d'"
+check "no 8bit or binary transfer encoding inside" sh -c "! grep -qi 'Content-Transfer-Encoding: *\(8bit\|binary\)' '$d'"
+cmp_attachment() { # FILE: the attachment decodes to the original bytes
+	"$PY" - "$1" "$W/blob" <<'PYEOF'
+import email, sys
+from email import policy
+m = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=policy.default)
+want = open(sys.argv[2], "rb").read()
+for p in m.walk():
+    if p.get_filename() == "Bärbel.bin":
+        sys.exit(0 if p.get_payload(decode=True) == want else 1)
+sys.exit(2)
+PYEOF
+}
+check "signed copy: the attachment decodes unchanged with its name" cmp_attachment "$d"
+check "signed copy: the text decodes unchanged" "$PY" -c "
+import email,sys
+from email import policy
+m=email.message_from_binary_file(open('$d','rb'),policy=policy.default)
+t=[p for p in m.walk() if p.get_content_type()=='text/plain'][0].get_content()
+sys.exit(0 if 'Ünïcödé body line' in t and 'end with spaces   ' in t else 1)"
+b=$(sink_for bob@example.net)
+decrypt "$b" > "$W/inner"
+check "encrypted copy decrypts" [ -s "$W/inner" ]
+check "encrypted copy: the attachment decodes unchanged" cmp_attachment "$W/inner"
+check "the non-ASCII Subject is kept outside, encoded" grep -q "^Subject: =?utf-8?" "$b"
+rm -f "$SINK"/0*
+
+# Mail already encrypted passes through a must-encrypt queue unchanged.
+cat > "$W/enc" <<'MAIL'
+From: alice@example.org
+To: dave@example.com
+Subject: already
+MIME-Version: 1.0
+Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b1"
+
+--b1
+Content-Type: application/pgp-encrypted
+
+Version: 1
+
+--b1
+Content-Type: application/octet-stream
+
+-----BEGIN PGP MESSAGE-----
+
+hQEMA1234
+-----END PGP MESSAGE-----
+
+--b1--
+MAIL
+submit must-encrypt < "$W/enc"
+oneshot
+check "already encrypted: delivered under must-encrypt" [ "$STATUS" = 0 ]
+check "already encrypted: passed on unchanged" grep -q "hQEMA1234" "$(sink_files)"
+check "already encrypted: logged" grep -q "already encrypted" "$W/log"
+done_testing

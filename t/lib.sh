@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Shared helpers for koverto's end-to-end TAP tests (t/NNNN-topic.t).
+# Each test: `. "$T/lib.sh"; setup; ...; done_testing`. setup makes a short
+# work dir under /tmp with koverto's keyring (t/keys/setup-home), a reader
+# keyring holding every test secret key (to decrypt and verify what the sink
+# got), an SMTP sink on a free loopback port and a configuration. cleanup
+# stops only the processes this test started, by PID, and the gpg agents.
+set -u
+: "${KOVERTO:?set KOVERTO to the koverto binary}"
+: "${T:?set T to the t/ directory}"
+PY=/usr/bin/python3
+GPG=${GPG:-gpg}
+tap_n=0
+tap_failed=0
+SINK_PID=
+DAEMON_PID=
+
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+not_ok() { tap_n=$((tap_n + 1)); tap_failed=1; echo "not ok $tap_n - $*"; }
+# check DESCRIPTION COMMAND...: one TAP line from a command's success.
+check() {
+	desc=$1; shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+diag() { echo "# $*"; }
+done_testing() { echo "1..$tap_n"; exit "$tap_failed"; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+fpr() { awk -v n="$1" '$1 == n { print $2 }' "$T/keys/fingerprints"; }
+
+cleanup() {
+	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
+	for h in "$W/g" "$W/r"; do
+		[ -d "$h" ] && gpgconf --homedir "$h" --kill all 2>/dev/null
+	done
+	if [ "$tap_failed" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$W"; else diag "kept $W"; fi
+}
+
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds; no bare sleeps.
+wait_for() {
+	limit=$(( $1 * 10 )); shift
+	i=0
+	while ! "$@" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -ge "$limit" ] && return 1
+		sleep 0.1
+	done
+	return 0
+}
+
+# start_sink [sink.py options]: SINK (its directory) and PORT.
+start_sink() {
+	SINK=$W/sink
+	mkdir -p "$SINK"
+	rm -f "$W/sink.port"
+	# $W/replies: injectable replies (t/sink.py --replies); absent means none.
+	"$PY" "$T/sink.py" --dir "$SINK" --port-file "$W/sink.port" --replies "$W/replies" "$@" 2>>"$W/sink.err" &
+	SINK_PID=$!
+	wait_for 20 test -s "$W/sink.port" || bail "SMTP sink did not start: $(cat "$W/sink.err")"
+	PORT=$(cat "$W/sink.port")
+}
+
+# write_config [extra [koverto] lines...]: $CONF for the sink, alice as defaultkey.
+write_config() {
+	CONF=$W/koverto.conf
+	{
+		echo "[koverto]"
+		echo "queuedir = $W/q"
+		echo "tempdir = $W/tmp"
+		echo "gnupghome = $W/g"
+		echo "defaultkey = $(fpr alice)"
+		echo "msserver = 127.0.0.1"
+		echo "msport = ${PORT:-25}"
+		echo "logfile = $W/log"
+		for line in "$@"; do echo "$line"; done
+	} > "$CONF"
+	chmod 600 "$CONF"
+}
+
+setup() {
+	W=$(mktemp -d /tmp/kovt.XXXXXX)
+	trap cleanup EXIT
+	trap 'exit 1' INT TERM
+	sh "$T/keys/setup-home" "$W/g" || bail "cannot make the keyring"
+	sh "$T/keys/setup-reader" "$W/r" || bail "cannot make the reader keyring"
+	start_sink "$@"
+	write_config
+}
+
+# submit QUEUE [submit args...] < mail
+submit() {
+	q=$1; shift
+	"$KOVERTO" submit -C "$CONF" --queue "$q" "$@"
+}
+
+# oneshot [koverto args]: run koverto -o; its status in $STATUS.
+oneshot() {
+	STATUS=0
+	"$KOVERTO" -c "$CONF" -o "$@" 2>>"$W/stderr" || STATUS=$?
+}
+
+start_daemon() {
+	"$KOVERTO" -c "$CONF" "$@" 2>>"$W/stderr" &
+	DAEMON_PID=$!
+	wait_for 20 grep -q "ready:" "$W/log" || bail "daemon did not start: $(cat "$W/stderr")"
+}
+
+stop_daemon() {
+	kill "$DAEMON_PID" && wait "$DAEMON_PID"
+	STATUS=$?
+	DAEMON_PID=
+}
+
+sink_count() { ls "$SINK" | grep -c '\.json$'; }
+# sink_files: the .eml files in order of arrival.
+sink_files() { ls "$SINK"/*.eml 2>/dev/null | sort; }
+# sink_for ADDRESS: the .eml files whose envelope has ADDRESS as a recipient.
+sink_for() {
+	for j in "$SINK"/*.json; do
+		[ -e "$j" ] || continue
+		if "$PY" -c 'import json,sys; sys.exit(0 if sys.argv[2] in json.load(open(sys.argv[1]))["rcpt_tos"] else 1)' "$j" "$1"; then
+			echo "${j%.json}.eml"
+		fi
+	done
+}
+# envelope FILE.eml FIELD: mail_from, or rcpt_tos as a sorted comma list.
+envelope() {
+	"$PY" -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(",".join(sorted(v)) if isinstance(v, list) else v)' "${1%.eml}.json" "$2"
+}
+# content_type FILE: the top-level media type, lower case.
+content_type() {
+	"$PY" -c 'import email,sys; print(email.message_from_binary_file(open(sys.argv[1],"rb")).get_content_type())' "$1"
+}
+# decrypt FILE.eml: the decrypted inner MIME entity on stdout (reader keyring).
+decrypt() {
+	"$PY" - "$1" <<'PYEOF' | "$GPG" --homedir "$W/r" --batch --quiet --status-fd 3 --decrypt 3>"$W/decrypt.status" 2>"$W/decrypt.err"
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+assert m.get_content_type() == "multipart/encrypted", m.get_content_type()
+parts = m.get_payload()
+sys.stdout.write(parts[1].get_payload())
+PYEOF
+}
+# verify_signed FILE.eml: check the multipart/signed signature over the exact bytes sent.
+verify_signed() {
+	"$PY" "$T/verify-signed.py" "$1" "$W/part" "$W/sig" || return 1
+	"$GPG" --homedir "$W/r" --batch --quiet --status-fd 3 --verify "$W/sig" "$W/part" 3>"$W/verify.status" 2>"$W/verify.err"
+}
+# no_plaintext TEXT: TEXT appears in nothing the sink received.
+no_plaintext() { ! grep -rqF -- "$1" "$SINK"; }
+# enc_subkey ADDRESS: the long key ID of ADDRESS's encryption subkey(s).
+enc_subkey() {
+	"$GPG" --homedir "$W/r" --batch --with-colons --list-keys "<$1>" 2>/dev/null |
+		awk -F: '$1 == "sub" && $12 ~ /e/ { print $5 }'
+}
+# enc_to: the key IDs the last decrypted message was encrypted to, sorted.
+enc_to() { awk '$2 == "ENC_TO" { print $3 }' "$W/decrypt.status" | sort; }
+# wait_sink N: wait until the sink holds at least N messages.
+wait_sink() { wait_for 20 sh -c "[ \$(ls '$SINK' | grep -c '\.json\$') -ge $1 ]"; }
+# latest: the most recent message at the sink.
+latest() { sink_files | tail -1; }

@@ -1,0 +1,887 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Unit tests of lib/config.c: defaults, every option, every boolean
+ * spelling, one bad value per typed option (file, line and key named),
+ * unknown and duplicate keys, password file modes, per-queue keys and
+ * anchored sender patterns, iniparser's quoting, and the shipped example.
+ * Files are written into a fresh directory under /tmp per test. */
+#include "config.h"
+#include "error.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <ftw.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- helpers --------------------------------------------------------- */
+
+static char *
+make_tmpdir(void)
+{
+	char *dir = g_strdup("/tmp/kovcfgXXXXXX");
+	g_assert_nonnull(g_mkdtemp(dir));
+	return dir;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void
+remove_tree(char *dir)
+{
+	g_assert_cmpint(nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS), ==, 0);
+	g_free(dir);
+}
+
+static char *
+write_file(const char *dir, const char *name, int mode, const char *text)
+{
+	char *path = g_build_filename(dir, name, NULL);
+	g_autoptr(GError) error = NULL;
+	g_assert_true(g_file_set_contents(path, text, -1, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(chmod(path, (mode_t)mode), ==, 0);
+	return path;
+}
+
+static char *
+write_conf(const char *dir, const char *text)
+{
+	return write_file(dir, "koverto.conf", 0600, text);
+}
+
+static KovConfig *
+load_ok(const char *path)
+{
+	g_autoptr(GError) error = NULL;
+	KovConfig *config = kov_config_load(path, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(config);
+	g_assert_cmpstr(config->file, ==, path);
+	return config;
+}
+
+/* The load must fail with KOV_ERROR_CONFIG and exactly this one line. */
+static void
+assert_load_error(const char *path, const char *expected)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovConfig) config = kov_config_load(path, &error);
+	g_assert_null(config);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_assert_null(strchr(error->message, '\n'));
+	g_assert_cmpstr(error->message, ==, expected);
+}
+
+/* As above, for messages whose tail comes from GLib (regex errors). */
+static void
+assert_load_error_prefix(const char *path, const char *prefix)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovConfig) config = kov_config_load(path, &error);
+	g_assert_null(config);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_assert_null(strchr(error->message, '\n'));
+	g_assert_true(g_str_has_prefix(error->message, prefix));
+	g_assert_cmpuint(strlen(error->message), >, strlen(prefix));
+}
+
+static struct passwd *
+me(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	g_assert_nonnull(pw);
+	return pw;
+}
+
+static char *
+replace_all(const char *text, const char *from, const char *to)
+{
+	g_auto(GStrv) parts = g_strsplit(text, from, -1);
+	return g_strjoinv(to, parts);
+}
+
+static void
+make_program(const char *dir, const char *name)
+{
+	g_autofree char *bin = g_build_filename(dir, "bin", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(bin, 0700), ==, 0);
+	g_free(write_file(bin, name, 0755, "#!/bin/sh\nexit 0\n"));
+}
+
+static const char *const all_options[] = {
+	"defaultkey", "defaultaction", "alwaystrust", "use-agent", "query-secret",
+	"flush-secret", "gpg", "queuedir", "tempdir", "interval", "logfile", "syslog",
+	"mail-on-error", "identify", "preamble", "can-detach", "msserver", "msport", "ssl",
+	"ssl-cert", "ssl-key", "ssl-ca", "msuser", "mspass", "mspass-from-query-secret", "msp",
+	"maport", "ma-user", "ma-pass", "gnupghome",
+};
+
+/* ---- defaults -------------------------------------------------------- */
+
+/* Everything but the msp check, which depends on /usr/sbin/sendmail. */
+static void
+assert_defaults(const KovConfig *config)
+{
+	struct passwd *pw = me();
+	g_autofree char *queuedir = g_build_filename(pw->pw_dir, ".kuvert_queue", NULL);
+	g_autofree char *tempdir = g_strdup_printf("/var/tmp/kovtest/koverto.%s", pw->pw_name);
+
+	g_assert_cmpstr(config->queuedir, ==, queuedir);
+	g_assert_cmpstr(config->tempdir, ==, tempdir);
+	g_assert_null(config->defaultkey);
+	g_assert_cmpint(config->defaultaction, ==, KOV_ACTION_NONE);
+	g_assert_false(config->alwaystrust);
+	g_assert_cmpuint(config->msport, ==, 587);
+	g_assert_cmpint(config->ssl, ==, KOV_SSL_NONE);
+	g_assert_null(config->ssl_cert);
+	g_assert_null(config->ssl_key);
+	g_assert_null(config->ssl_ca);
+	g_assert_null(config->msuser);
+	g_assert_null(config->mspass);
+	g_assert_nonnull(config->msp);
+	g_assert_cmpuint(g_strv_length(config->msp), ==, 4);
+	g_assert_cmpstr(config->msp[1], ==, "-om");
+	g_assert_cmpstr(config->msp[2], ==, "-oi");
+	g_assert_cmpstr(config->msp[3], ==, "-oem");
+	g_assert_false(config->identify);
+	g_assert_true(config->preamble);
+	g_assert_null(config->logfile);
+	g_assert_null(config->syslog);
+	g_assert_null(config->mail_on_error);
+	g_assert_null(config->gpg);
+	g_assert_null(config->gnupghome);
+	g_assert_cmpuint(config->interval, ==, 60);
+	g_assert_false(config->use_agent);
+	g_assert_null(config->query_secret);
+	g_assert_null(config->flush_secret);
+	g_assert_false(config->can_detach);
+	g_assert_false(config->mspass_from_query_secret);
+	g_assert_cmpuint(config->maport, ==, 2587);
+	g_assert_null(config->ma_user);
+	g_assert_null(config->ma_pass);
+	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
+		g_assert_null(config->queue[k].signing_key);
+		g_assert_null(config->queue[k].allowed_senders);
+		g_assert_null(config->queue[k].allowed_senders_re);
+	}
+}
+
+/* Defaults come from the passwd entry, not $HOME, and from $TMPDIR. */
+static void
+with_test_environment(void (*body)(const char *dir))
+{
+	g_autofree char *home = g_strdup(g_getenv("HOME"));
+	g_autofree char *tmpdir = g_strdup(g_getenv("TMPDIR"));
+	g_setenv("HOME", "/nonexistent/home", TRUE);
+	g_setenv("TMPDIR", "/var/tmp/kovtest", TRUE);
+	char *dir = make_tmpdir();
+	body(dir);
+	remove_tree(dir);
+	if (home != NULL)
+		g_setenv("HOME", home, TRUE);
+	else
+		g_unsetenv("HOME");
+	if (tmpdir != NULL)
+		g_setenv("TMPDIR", tmpdir, TRUE);
+	else
+		g_unsetenv("TMPDIR");
+}
+
+static void
+defaults_smtp_body(const char *dir)
+{
+	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	assert_defaults(config);
+	g_assert_cmpstr(config->msserver, ==, "localhost");
+	/* msp is only the transport without msserver: stored as written. */
+	g_assert_cmpstr(config->msp[0], ==, "/usr/sbin/sendmail");
+}
+
+static void
+test_defaults_smtp(void)
+{
+	with_test_environment(defaults_smtp_body);
+}
+
+/* Without msserver the default msp must be runnable; the outcome depends
+ * on whether this machine has /usr/sbin/sendmail, and both are checked. */
+static void
+check_default_msp(const char *path)
+{
+	if (g_file_test("/usr/sbin/sendmail", G_FILE_TEST_IS_EXECUTABLE)) {
+		g_autoptr(KovConfig) config = load_ok(path);
+		assert_defaults(config);
+		g_assert_null(config->msserver);
+		g_assert_cmpstr(config->msp[0], ==, "/usr/sbin/sendmail");
+	} else {
+		g_autofree char *expected = g_strdup_printf(
+			"%s: key \"msp\" (default): \"/usr/sbin/sendmail\": not an executable file "
+			"(msserver is unset, so msp delivers)", path);
+		assert_load_error(path, expected);
+	}
+}
+
+static void
+defaults_empty_section_body(const char *dir)
+{
+	g_autofree char *path = write_conf(dir, "[koverto]\n");
+	check_default_msp(path);
+}
+
+static void
+defaults_empty_file_body(const char *dir)
+{
+	g_autofree char *path = write_conf(dir, "");
+	check_default_msp(path);
+}
+
+static void
+test_defaults_empty_section(void)
+{
+	with_test_environment(defaults_empty_section_body);
+}
+
+static void
+test_defaults_empty_file(void)
+{
+	with_test_environment(defaults_empty_file_body);
+}
+
+static void
+test_defaults_tmpdir_unset(void)
+{
+	g_autofree char *saved = g_strdup(g_getenv("TMPDIR"));
+	g_unsetenv("TMPDIR");
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_autofree char *expected = g_strdup_printf("/tmp/koverto.%s", me()->pw_name);
+	g_assert_cmpstr(config->tempdir, ==, expected);
+	remove_tree(dir);
+	if (saved != NULL)
+		g_setenv("TMPDIR", saved, TRUE);
+}
+
+/* ---- every option ---------------------------------------------------- */
+
+static void
+test_all_options(void)
+{
+	char *dir = make_tmpdir();
+	const char *programs[] = { "ask", "forget", "gpg", "sendmail" };
+	for (gsize i = 0; i < G_N_ELEMENTS(programs); i++)
+		make_program(dir, programs[i]);
+	g_free(write_file(dir, "client.pem", 0600, "cert\n"));
+	g_free(write_file(dir, "client.key", 0600, "key\n"));
+	g_free(write_file(dir, "ca.pem", 0600, "ca\n"));
+	g_autofree char *gnupg = g_build_filename(dir, "gnupg", NULL);
+	g_assert_cmpint(g_mkdir(gnupg, 0700), ==, 0);
+
+	g_autofree char *fixture = g_test_build_filename(G_TEST_DIST, "config", "all.conf", NULL);
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(fixture, &text, NULL, NULL));
+	g_autofree char *conf = replace_all(text, "@DIR@", dir);
+	g_autofree char *path = write_conf(dir, conf);
+	g_autoptr(KovConfig) config = load_ok(path);
+
+#define IN_DIR(name) g_build_filename(dir, name, NULL)
+	g_autofree char *ask = IN_DIR("bin/ask --key %s");
+	g_autofree char *forget = IN_DIR("bin/forget %s");
+	g_autofree char *gpg = IN_DIR("bin/gpg");
+	g_autofree char *sendmail = IN_DIR("bin/sendmail");
+	g_autofree char *queue = IN_DIR("queue");
+	g_autofree char *tmp = IN_DIR("tmp");
+	g_autofree char *log = IN_DIR("koverto.log");
+	g_autofree char *cert = IN_DIR("client.pem");
+	g_autofree char *key = IN_DIR("client.key");
+	g_autofree char *ca = IN_DIR("ca.pem");
+#undef IN_DIR
+
+	g_assert_cmpstr(config->defaultkey, ==, "0x0123456789ABCDEF0123456789ABCDEF01234567");
+	g_assert_cmpint(config->defaultaction, ==, KOV_ACTION_FALLBACK_ALL);
+	g_assert_true(config->alwaystrust);
+	g_assert_true(config->use_agent);
+	g_assert_cmpstr(config->query_secret, ==, ask);
+	g_assert_cmpstr(config->flush_secret, ==, forget);
+	g_assert_cmpstr(config->gpg, ==, gpg);
+	g_assert_cmpstr(config->queuedir, ==, queue);
+	g_assert_cmpstr(config->tempdir, ==, tmp);
+	g_assert_cmpuint(config->interval, ==, 5);
+	g_assert_cmpstr(config->logfile, ==, log);
+	g_assert_cmpstr(config->syslog, ==, "local3");
+	g_assert_cmpstr(config->mail_on_error, ==, "postmaster@example.org");
+	g_assert_true(config->identify);
+	g_assert_false(config->preamble);
+	g_assert_true(config->can_detach);
+	g_assert_cmpstr(config->msserver, ==, "smtp.example.org");
+	g_assert_cmpuint(config->msport, ==, 465);
+	g_assert_cmpint(config->ssl, ==, KOV_SSL_IMPLICIT);
+	g_assert_cmpstr(config->ssl_cert, ==, cert);
+	g_assert_cmpstr(config->ssl_key, ==, key);
+	g_assert_cmpstr(config->ssl_ca, ==, ca);
+	g_assert_cmpstr(config->msuser, ==, "alice");
+	g_assert_cmpstr(config->mspass, ==, "s3cret; with # signs");
+	g_assert_false(config->mspass_from_query_secret);
+	g_assert_cmpuint(g_strv_length(config->msp), ==, 3);
+	g_assert_cmpstr(config->msp[0], ==, sendmail);
+	g_assert_cmpstr(config->msp[1], ==, "-i");
+	g_assert_cmpstr(config->msp[2], ==, "-f");
+	g_assert_cmpuint(config->maport, ==, 2525);
+	g_assert_cmpstr(config->ma_user, ==, "bob");
+	g_assert_cmpstr(config->ma_pass, ==, "p4ss word");
+	g_assert_cmpstr(config->gnupghome, ==, gnupg);
+
+	g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].signing_key, ==, "0xAAAABBBBCCCCDDDD");
+	g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].allowed_senders, ==,
+	                "(alice|bob)@example\\.org");
+	g_assert_null(config->queue[KOV_QUEUE_FALLBACK].signing_key);
+	g_assert_cmpstr(config->queue[KOV_QUEUE_FALLBACK].allowed_senders, ==, ".*@example\\.org");
+	g_assert_cmpstr(config->queue[KOV_QUEUE_SIGN_ONLY].signing_key, ==,
+	                "1111222233334444555566667777888899990000");
+	g_assert_null(config->queue[KOV_QUEUE_SIGN_ONLY].allowed_senders_re);
+	remove_tree(dir);
+}
+
+/* gpg, msp and query-secret may name a program found in $PATH. */
+static void
+test_programs_in_path(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *sh = g_find_program_in_path("sh");
+	g_assert_nonnull(sh);
+	g_autofree char *path = write_conf(dir, "[koverto]\ngpg = sh\nmsp = sh -c true\n"
+	                                        "query-secret = sh -c 'echo %s'\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_cmpstr(config->gpg, ==, sh);
+	g_assert_cmpuint(g_strv_length(config->msp), ==, 3);
+	g_assert_cmpstr(config->msp[0], ==, sh);
+	g_assert_cmpstr(config->msp[1], ==, "-c");
+	g_assert_cmpstr(config->msp[2], ==, "true");
+	g_assert_cmpstr(config->query_secret, ==, "sh -c 'echo %s'");
+	remove_tree(dir);
+}
+
+static void
+test_msp(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = NULL;
+	g_autofree char *expected = NULL;
+
+	/* With msserver, msp is not the transport: stored unchecked. */
+	path = write_conf(dir, "[koverto]\nmsserver = 127.0.0.1\nmsp = /no/such/sendmail -t\n");
+	KovConfig *config = load_ok(path);
+	g_assert_cmpstr(config->msp[0], ==, "/no/such/sendmail");
+	kov_config_free(config);
+	g_free(path);
+
+	path = write_conf(dir, "[koverto]\nmsp = /no/such/sendmail -t\n");
+	expected = g_strdup_printf("%s:2: key \"msp\": \"/no/such/sendmail\": not an executable file "
+	                           "(msserver is unset, so msp delivers)", path);
+	assert_load_error(path, expected);
+	g_free(path), g_free(expected);
+
+	path = write_conf(dir, "[koverto]\n\nmsp =\n");
+	expected = g_strdup_printf("%s:3: key \"msp\": empty, and without msserver nothing could "
+	                           "deliver", path);
+	assert_load_error(path, expected);
+	g_free(path);
+
+	path = write_conf(dir, "[koverto]\nmsp =\nmsserver = ::1\n");
+	config = load_ok(path);
+	g_assert_null(config->msp);
+	g_assert_cmpstr(config->msserver, ==, "::1");
+	kov_config_free(config);
+	remove_tree(dir);
+}
+
+static void
+test_home_expansion(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n"
+	                                        "queuedir = ~/spool\ntempdir = ~\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_autofree char *spool = g_build_filename(me()->pw_dir, "spool", NULL);
+	g_assert_cmpstr(config->queuedir, ==, spool);
+	g_assert_cmpstr(config->tempdir, ==, me()->pw_dir);
+	remove_tree(dir);
+}
+
+/* ssl-ca may also be a hashed CA directory (curl's CAPATH). */
+static void
+test_ssl_ca_directory(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *text = g_strdup_printf("[koverto]\nmsserver = localhost\nssl = STARTTLS\n"
+	                                        "ssl-ca = %s\n", dir);
+	g_autofree char *path = write_conf(dir, text);
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_cmpstr(config->ssl_ca, ==, dir);
+	g_assert_cmpint(config->ssl, ==, KOV_SSL_STARTTLS);
+	remove_tree(dir);
+}
+
+/* An empty text or path value means the default; Kuvert's "ssl" and
+ * "syslog" are explicitly allowed to be empty. */
+static void
+test_empty_values(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\nqueuedir =\n"
+	                                        "mail-on-error =\nsyslog =\nssl = \"\"\n"
+	                                        "defaultkey = ''\ngpg =\nlogfile =\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_autofree char *queuedir = g_build_filename(me()->pw_dir, ".kuvert_queue", NULL);
+	g_assert_cmpstr(config->queuedir, ==, queuedir);
+	g_assert_null(config->mail_on_error);
+	g_assert_null(config->syslog);
+	g_assert_cmpint(config->ssl, ==, KOV_SSL_NONE);
+	g_assert_null(config->defaultkey);
+	g_assert_null(config->gpg);
+	g_assert_null(config->logfile);
+	remove_tree(dir);
+}
+
+/* ---- booleans -------------------------------------------------------- */
+
+static void
+test_booleans(void)
+{
+	static const char *const yes[] = { "1", "on", "t", "true", "yes", "ON", "On", "T", "TRUE",
+	                                   "True", "YES", "yEs" };
+	static const char *const no[] = { "0", "off", "f", "false", "no", "OFF", "Off", "F", "FALSE",
+	                                  "False", "NO", "nO" };
+	static const char *const bad[] = { "", "2", "y", "n", "onn", "tru", "yes please", "00", "-1" };
+	char *dir = make_tmpdir();
+
+	for (gsize i = 0; i < G_N_ELEMENTS(yes); i++) {
+		gboolean v = FALSE;
+		g_assert_true(kov_config_parse_bool(yes[i], &v));
+		g_assert_true(v);
+		/* And through a file, where Kuvert read ON as false. */
+		g_autofree char *text = g_strdup_printf("[koverto]\nmsserver = localhost\n"
+		                                        "identify = %s\npreamble = %s\n", yes[i], no[i]);
+		g_autofree char *path = write_conf(dir, text);
+		g_autoptr(KovConfig) config = load_ok(path);
+		g_assert_true(config->identify);
+		g_assert_false(config->preamble);
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(no); i++) {
+		gboolean v = TRUE;
+		g_assert_true(kov_config_parse_bool(no[i], &v));
+		g_assert_false(v);
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		gboolean v = 7;
+		g_assert_false(kov_config_parse_bool(bad[i], &v));
+		g_assert_cmpint(v, ==, 7);
+	}
+	remove_tree(dir);
+}
+
+/* ---- bad values ------------------------------------------------------ */
+
+typedef struct {
+	const char *key;
+	const char *value;    /* @DIR@ is the test directory */
+	const char *what;     /* expected text after FILE:3: key "KEY": */
+} BadValue;
+
+static const BadValue bad_values[] = {
+	{ "defaultkey", "zz12", "not a key ID or fingerprint (hex digits, optional 0x): \"zz12\"" },
+	{ "defaultkey", "0x", "not a key ID or fingerprint (hex digits, optional 0x): \"0x\"" },
+	{ "defaultaction", "encrypt", "not an action (none, signonly, fallback, fallback-all, "
+	                              "mustencrypt): \"encrypt\"" },
+	{ "defaultaction", "", "not an action (none, signonly, fallback, fallback-all, "
+	                       "mustencrypt): \"\"" },
+	{ "alwaystrust", "maybe", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"maybe\"" },
+	{ "use-agent", "2", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"2\"" },
+	{ "identify", "", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"\"" },
+	{ "preamble", "y", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"y\"" },
+	{ "can-detach", "onn", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"onn\"" },
+	{ "mspass-from-query-secret", "nope",
+	  "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"nope\"" },
+	{ "query-secret", "/bin/sh -c true", "the arguments must contain %s (the key ID): "
+	                                     "\"/bin/sh -c true\"" },
+	{ "query-secret", "@DIR@/nope %s", "\"@DIR@/nope\": not an executable file" },
+	{ "flush-secret", "%s", "the arguments must contain %s (the key ID): \"%s\"" },
+	{ "flush-secret", "bin/forget %s", "\"bin/forget\": not an absolute path" },
+	{ "gpg", "@DIR@/nope", "\"@DIR@/nope\": not an executable file" },
+	{ "gpg", "@DIR@", "\"@DIR@\": not an executable file" },
+	{ "gpg", "no-such-program-for-koverto", "\"no-such-program-for-koverto\": not found in $PATH" },
+	{ "queuedir", "relative/queue", "not an absolute path: \"relative/queue\"" },
+	{ "queuedir", "~nobody/queue", "not an absolute path: \"~nobody/queue\"" },
+	{ "tempdir", "tmp", "not an absolute path: \"tmp\"" },
+	{ "interval", "60s", "not a number: \"60s\"" },
+	{ "interval", "-1", "not a number: \"-1\"" },
+	{ "interval", "0", "out of range 1-86400: \"0\"" },
+	{ "interval", "86401", "out of range 1-86400: \"86401\"" },
+	{ "logfile", "@DIR@", "is a directory: \"@DIR@\"" },
+	{ "logfile", "log", "not an absolute path: \"log\"" },
+	{ "syslog", "mail2", "not a syslog facility: \"mail2\"" },
+	{ "msserver", "smtp://mail.example.org", "not a host name or IP address: "
+	                                         "\"smtp://mail.example.org\"" },
+	{ "msserver", "mail.example.org:25", "not a host name or IP address: \"mail.example.org:25\"" },
+	{ "msport", "58x", "not a number: \"58x\"" },
+	{ "msport", "+25", "not a number: \"+25\"" },
+	{ "msport", "", "not a number: \"\"" },
+	{ "msport", "0", "out of range 1-65535: \"0\"" },
+	{ "msport", "65536", "out of range 1-65535: \"65536\"" },
+	{ "msport", "99999999999999999999999", "out of range 1-65535: \"99999999999999999999999\"" },
+	{ "maport", "x", "not a number: \"x\"" },
+	{ "ssl", "tls", "not \"starttls\", \"ssl\" or empty: \"tls\"" },
+	{ "ssl", "none", "not \"starttls\", \"ssl\" or empty: \"none\"" },
+	{ "ssl-cert", "@DIR@/missing.pem", "cannot read \"@DIR@/missing.pem\": No such file or "
+	                                   "directory" },
+	{ "ssl-key", "key.pem", "not an absolute path: \"key.pem\"" },
+	{ "ssl-cert", "@DIR@", "not a regular file: \"@DIR@\"" },
+	{ "ssl-ca", "@DIR@/no-ca", "cannot read \"@DIR@/no-ca\": No such file or directory" },
+	{ "ssl-ca", "/dev/null", "not a regular file: \"/dev/null\"" },
+	{ "gnupghome", "@DIR@/nohome", "not a directory: \"@DIR@/nohome\": No such file or directory" },
+	{ "gnupghome", "@DIR@/koverto.conf", "not a directory: \"@DIR@/koverto.conf\"" },
+};
+
+static void
+test_bad_values(void)
+{
+	char *dir = make_tmpdir();
+	for (gsize i = 0; i < G_N_ELEMENTS(bad_values); i++) {
+		const BadValue *bad = &bad_values[i];
+		g_autofree char *value = replace_all(bad->value, "@DIR@", dir);
+		g_autofree char *what = replace_all(bad->what, "@DIR@", dir);
+		/* The bad key on line 3, so the line number is checked too. */
+		/* msserver spares the msp check; msp spares msserver a duplicate. */
+		const char *base = g_str_equal(bad->key, "msserver") ? "msp = /bin/sh"
+		                                                      : "msserver = localhost";
+		g_autofree char *text = g_strdup_printf("[koverto]\n%s\n%s = %s\n", base, bad->key,
+		                                        value);
+		g_autofree char *path = write_conf(dir, text);
+		g_autofree char *expected = g_strdup_printf("%s:3: key \"%s\": %s", path, bad->key, what);
+		g_test_message("%s = %s", bad->key, value);
+		assert_load_error(path, expected);
+	}
+	remove_tree(dir);
+}
+
+/* ---- structure ------------------------------------------------------- */
+
+typedef struct {
+	const char *text;
+	const char *what;   /* expected message after "FILE" */
+} BadFile;
+
+static const BadFile bad_files[] = {
+	{ "[koverto]\nmsserver = localhost\nfoo = 1\n", ":3: unknown key \"foo\" in [koverto]" },
+	{ "[koverto]\nma-port = 2587\n", ":2: unknown key \"ma-port\" in [koverto]" },
+	{ "[koverto]\nmsserver = localhost\n[queue fallback]\nsender = x\n",
+	  ":4: unknown key \"sender\" in [queue fallback]" },
+	{ "[koverto]\nmsserver = localhost\n\n[rules]\n",
+	  ":4: unknown section [rules] (known: [koverto], [queue must-encrypt], [queue fallback], "
+	  "[queue sign-only])" },
+	{ "[koverto]\nmsserver = localhost\n[queue nope]\n",
+	  ":3: unknown section [queue nope] (known: [koverto], [queue must-encrypt], "
+	  "[queue fallback], [queue sign-only])" },
+	{ "[queue]\n", ":1: unknown section [queue] (known: [koverto], [queue must-encrypt], "
+	               "[queue fallback], [queue sign-only])" },
+	{ "msport = 25\n[koverto]\n", ":1: key \"msport\" outside any section (put it under [koverto])" },
+	/* Duplicates: iniparser keeps the last silently; keys are case-blind. */
+	{ "[koverto]\nmsport = 25\nmsserver = localhost\nMSPORT = 26\n",
+	  ":4: key \"msport\": given twice, on lines 2 and 4" },
+	{ "[koverto]\nmsserver = localhost\n[queue fallback]\n[koverto]\nmsserver = mx\n",
+	  ":5: key \"msserver\": given twice, on lines 2 and 5" },
+	{ "[queue sign-only]\nkey = 0x1234\nkey = 0x5678\n",
+	  ":3: key \"key\" in [queue sign-only]: given twice, on lines 2 and 3" },
+	/* Syntax errors come from iniparser with their line, never the text. */
+	{ "[koverto]\nmsserver = localhost\nmspass hunter2\n",
+	  ":3: syntax error: expected [section], key = value or a comment" },
+	{ "[koverto\nmsserver = localhost\n",
+	  ":1: syntax error: expected [section], key = value or a comment" },
+	/* A continued line counts from its first line; errors after it too. */
+	{ "[koverto]\nmail-on-error = ops\\\n@example.org\nmsport = x\n",
+	  ":4: key \"msport\": not a number: \"x\"" },
+	/* Checks across options. */
+	{ "[koverto]\nmsserver = localhost\nmsuser = alice\n",
+	  ":3: key \"msuser\": needs mspass (or mspass-from-query-secret)" },
+	{ "[koverto]\nmsserver = localhost\nssl = starttls\nssl-cert = /etc/passwd\n",
+	  ":4: key \"ssl-cert\": needs ssl-key too" },
+	{ "[koverto]\nmsserver = localhost\nssl-key = /etc/passwd\n",
+	  ":3: key \"ssl-key\": needs ssl-cert too" },
+	/* Per-queue values. */
+	{ "[queue sign-only]\nkey = alice@example.org\n",
+	  ":2: key \"key\" in [queue sign-only]: not a key ID or fingerprint (hex digits, optional "
+	  "0x): \"alice@example.org\"" },
+	{ "[queue must-encrypt]\nsenders =\n",
+	  ":2: key \"senders\" in [queue must-encrypt]: empty pattern (leave the key out to allow "
+	  "any sender)" },
+};
+
+static void
+test_bad_files(void)
+{
+	char *dir = make_tmpdir();
+	for (gsize i = 0; i < G_N_ELEMENTS(bad_files); i++) {
+		g_autofree char *path = write_conf(dir, bad_files[i].text);
+		g_autofree char *expected = g_strconcat(path, bad_files[i].what, NULL);
+		g_test_message("bad file %" G_GSIZE_FORMAT, i);
+		assert_load_error(path, expected);
+	}
+	remove_tree(dir);
+}
+
+static void
+test_syntax_error_hides_text(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "[koverto]\nmspass: hunter2\n");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovConfig) config = kov_config_load(path, &error);
+	g_assert_null(config);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_assert_null(strstr(error->message, "hunter2"));
+	g_assert_true(g_str_has_prefix(error->message, path));
+	remove_tree(dir);
+}
+
+static void
+test_long_line(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *x = g_strnfill(1100, 'x');
+	g_autofree char *text = g_strdup_printf("[koverto]\nmsserver = localhost\n"
+	                                        "mail-on-error = %s@example.org\n", x);
+	g_autofree char *path = write_conf(dir, text);
+	g_autofree char *expected = g_strdup_printf(
+		"%s:3: line too long (iniparser reads at most 1022 characters)", path);
+	assert_load_error(path, expected);
+	remove_tree(dir);
+}
+
+static void
+test_regex_errors(void)
+{
+	char *dir = make_tmpdir();
+	const char *patterns[] = { "(unclosed", "a)|(.*", "*x" };
+	for (gsize i = 0; i < G_N_ELEMENTS(patterns); i++) {
+		g_autofree char *text = g_strdup_printf("[koverto]\nmsserver = localhost\n"
+		                                        "[queue fallback]\nsenders = %s\n", patterns[i]);
+		g_autofree char *path = write_conf(dir, text);
+		g_autofree char *prefix = g_strdup_printf(
+			"%s:4: key \"senders\" in [queue fallback]: not a regular expression: ", path);
+		assert_load_error_prefix(path, prefix);
+	}
+	remove_tree(dir);
+}
+
+static void
+test_missing_file(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = g_build_filename(dir, "none.conf", NULL);
+	g_autofree char *expected = g_strdup_printf("%s: cannot read: %s", path, g_strerror(ENOENT));
+	assert_load_error(path, expected);
+	g_autofree char *expected_dir = g_strdup_printf("%s: cannot read: %s", dir, g_strerror(EISDIR));
+	assert_load_error(dir, expected_dir);
+	remove_tree(dir);
+}
+
+/* ---- passwords and file modes ---------------------------------------- */
+
+static void
+test_password_mode(void)
+{
+	char *dir = make_tmpdir();
+	const char *texts[] = {
+		"[koverto]\nmsserver = localhost\nmsuser = alice\nmspass = secret\n",
+		"[koverto]\nmsserver = localhost\nma-user = bob\nma-pass = secret\n",
+	};
+	const int refused[] = { 0644, 0640, 0604, 0444 };
+	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
+		for (gsize m = 0; m < G_N_ELEMENTS(refused); m++) {
+			g_autofree char *path = write_file(dir, "pw.conf", refused[m], texts[t]);
+			g_autofree char *expected = g_strdup_printf(
+				"%s: holds a password but is readable by others (mode %04o); chmod 600 it",
+				path, refused[m]);
+			assert_load_error(path, expected);
+			g_assert_cmpint(unlink(path), ==, 0);
+		}
+		g_autofree char *path = write_file(dir, "pw.conf", 0600, texts[t]);
+		g_autoptr(KovConfig) config = load_ok(path);
+		g_assert_cmpstr(t == 0 ? config->mspass : config->ma_pass, ==, "secret");
+		g_assert_cmpint(unlink(path), ==, 0);
+	}
+	/* No password in it: any mode will do. */
+	g_autofree char *path = write_file(dir, "open.conf", 0644,
+	                                   "[koverto]\nmsserver = localhost\nmspass =\n"
+	                                   "msuser = alice\nmspass-from-query-secret = on\n"
+	                                   "query-secret = /bin/sh -c 'echo %s'\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_null(config->mspass);
+	g_assert_true(config->mspass_from_query_secret);
+	remove_tree(dir);
+}
+
+/* ---- values: quoting, comments -------------------------------------- */
+
+static void
+test_quoting(void)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "config", "quoting.conf", NULL);
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_cmpstr(config->msserver, ==, "localhost");
+	/* Unquoted values end at ; and # (inline comments)... */
+	g_assert_cmpuint(config->msport, ==, 25);
+	g_assert_cmpstr(config->defaultkey, ==, "0xABCDEF0123456789");
+	/* ...quoted ones keep them, and their blanks. */
+	g_assert_cmpstr(config->mail_on_error, ==, "ops;team#1@example.org");
+	g_assert_cmpstr(config->msuser, ==, "mail user");
+	g_assert_cmpstr(config->query_secret, ==, "/bin/sh -c \"echo %s\"");
+}
+
+/* ---- per-queue sections ---------------------------------------------- */
+
+static void
+test_queue_senders(void)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "config", "senders.conf", NULL);
+	g_autoptr(KovConfig) config = load_ok(path);
+	const KovQueueKind me_q = KOV_QUEUE_MUST_ENCRYPT, fb = KOV_QUEUE_FALLBACK,
+	                   so = KOV_QUEUE_SIGN_ONLY;
+
+	g_assert_true(kov_config_sender_allowed(config, me_q, "alice@example.org"));
+	g_assert_true(kov_config_sender_allowed(config, me_q, "Alice@EXAMPLE.org"));
+	g_assert_false(kov_config_sender_allowed(config, me_q, "x@example.org.evil"));
+	g_assert_false(kov_config_sender_allowed(config, me_q, "x@example.orgevil"));
+	g_assert_false(kov_config_sender_allowed(config, me_q, "x@example.org\n"));
+	g_assert_false(kov_config_sender_allowed(config, me_q, "x@sub.example.org"));
+	g_assert_false(kov_config_sender_allowed(config, me_q, "x@exampleXorg"));
+	g_assert_false(kov_config_sender_allowed(config, me_q, ""));
+
+	/* Each alternative is anchored, not just the first and the last. */
+	g_assert_true(kov_config_sender_allowed(config, fb, "alice@example.org"));
+	g_assert_true(kov_config_sender_allowed(config, fb, "BOB@example.org"));
+	g_assert_false(kov_config_sender_allowed(config, fb, "alice@example.org.evil"));
+	g_assert_false(kov_config_sender_allowed(config, fb, "xbob@example.org"));
+	g_assert_false(kov_config_sender_allowed(config, fb, "carol@example.org"));
+
+	/* No pattern: anybody. */
+	g_assert_true(kov_config_sender_allowed(config, so, "anyone@anywhere.example"));
+	g_assert_null(config->queue[so].allowed_senders);
+}
+
+static void
+test_queue_quoted_pattern(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n"
+	                                        "[queue sign-only]\nsenders = \\Qa.b@example.org\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_true(kov_config_sender_allowed(config, KOV_QUEUE_SIGN_ONLY, "a.b@example.org"));
+	g_assert_false(kov_config_sender_allowed(config, KOV_QUEUE_SIGN_ONLY, "axb@example.org"));
+	g_assert_false(kov_config_sender_allowed(config, KOV_QUEUE_SIGN_ONLY, "a.b@example.org.evil"));
+	remove_tree(dir);
+}
+
+/* ---- where the file is ----------------------------------------------- */
+
+static void
+test_locate(void)
+{
+	g_autofree char *saved = g_strdup(g_getenv("KOVERTO_CONF"));
+	g_unsetenv("KOVERTO_CONF");
+	g_autofree char *a = kov_config_locate(NULL);
+	g_assert_cmpstr(a, ==, "/etc/koverto/koverto.conf");
+	g_assert_cmpstr(a, ==, KOV_CONFIG_DEFAULT_PATH);
+	g_setenv("KOVERTO_CONF", "/srv/env.conf", TRUE);
+	g_autofree char *b = kov_config_locate(NULL);
+	g_assert_cmpstr(b, ==, "/srv/env.conf");
+	g_autofree char *c = kov_config_locate("/srv/explicit.conf");
+	g_assert_cmpstr(c, ==, "/srv/explicit.conf");
+	g_setenv("KOVERTO_CONF", "", TRUE);
+	g_autofree char *d = kov_config_locate(NULL);
+	g_assert_cmpstr(d, ==, KOV_CONFIG_DEFAULT_PATH);
+	if (saved != NULL)
+		g_setenv("KOVERTO_CONF", saved, TRUE);
+	else
+		g_unsetenv("KOVERTO_CONF");
+}
+
+/* ---- the shipped example and man page --------------------------------- */
+
+static void
+test_example(void)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "koverto.conf.example", NULL);
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_cmpstr(config->msserver, ==, "localhost");
+	g_assert_cmpuint(config->msport, ==, 25);
+	g_assert_cmpint(config->defaultaction, ==, KOV_ACTION_NONE);
+
+	/* Every option is listed, set or commented out, with a value. */
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	for (gsize i = 0; i < G_N_ELEMENTS(all_options); i++) {
+		g_autofree char *re = g_strdup_printf("^(# ?)?%s = ", all_options[i]);
+		if (!g_regex_match_simple(re, text, G_REGEX_MULTILINE, 0))
+			g_error("koverto.conf.example lacks %s", all_options[i]);
+	}
+	const char *queue_keys[] = { "key", "senders" };
+	for (gsize i = 0; i < G_N_ELEMENTS(queue_keys); i++) {
+		g_autofree char *re = g_strdup_printf("^(# ?)?%s = ", queue_keys[i]);
+		g_assert_true(g_regex_match_simple(re, text, G_REGEX_MULTILINE, 0));
+	}
+}
+
+static void
+test_man_page(void)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "..", "doc", "koverto.conf.5", NULL);
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	for (gsize i = 0; i < G_N_ELEMENTS(all_options); i++) {
+		g_autofree char *roff = replace_all(all_options[i], "-", "\\-");
+		g_autofree char *tag = g_strdup_printf("\n.BI \"%s = \"", roff);
+		if (strstr(text, tag) == NULL)
+			g_error("koverto.conf.5 does not document %s", all_options[i]);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/config/defaults/smtp", test_defaults_smtp);
+	g_test_add_func("/config/defaults/empty-section", test_defaults_empty_section);
+	g_test_add_func("/config/defaults/empty-file", test_defaults_empty_file);
+	g_test_add_func("/config/defaults/tmpdir-unset", test_defaults_tmpdir_unset);
+	g_test_add_func("/config/options/all", test_all_options);
+	g_test_add_func("/config/options/programs-in-path", test_programs_in_path);
+	g_test_add_func("/config/options/msp", test_msp);
+	g_test_add_func("/config/options/home", test_home_expansion);
+	g_test_add_func("/config/options/ssl-ca-directory", test_ssl_ca_directory);
+	g_test_add_func("/config/values/empty", test_empty_values);
+	g_test_add_func("/config/values/booleans", test_booleans);
+	g_test_add_func("/config/values/bad", test_bad_values);
+	g_test_add_func("/config/values/quoting", test_quoting);
+	g_test_add_func("/config/structure/bad", test_bad_files);
+	g_test_add_func("/config/structure/syntax-hides-text", test_syntax_error_hides_text);
+	g_test_add_func("/config/structure/long-line", test_long_line);
+	g_test_add_func("/config/structure/missing", test_missing_file);
+	g_test_add_func("/config/password-mode", test_password_mode);
+	g_test_add_func("/config/queue/senders", test_queue_senders);
+	g_test_add_func("/config/queue/quoted-pattern", test_queue_quoted_pattern);
+	g_test_add_func("/config/queue/regex-errors", test_regex_errors);
+	g_test_add_func("/config/locate", test_locate);
+	g_test_add_func("/config/example", test_example);
+	g_test_add_func("/config/man-page", test_man_page);
+	return g_test_run();
+}

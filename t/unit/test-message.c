@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Tests of lib/message.c on the mails in t/mail/: envelope precedence,
+ * roles, hostile addresses, already-encrypted detection, the clean-up of
+ * private headers (checked on the written bytes) and CRLF/LF output. */
+#include "message.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "autoptr.h"
+#include "error.h"
+
+static char *
+fixture(const char *name)
+{
+	return g_test_build_filename(G_TEST_DIST, "mail", name, NULL);
+}
+
+static char *
+fixture_contents(const char *name, gsize *len)
+{
+	g_autofree char *path = fixture(name);
+	char *data = NULL;
+	g_autoptr(GError) error = NULL;
+	g_assert_true(g_file_get_contents(path, &data, len, &error));
+	g_assert_no_error(error);
+	return data;
+}
+
+static KovMail *
+load(const char *name, gboolean delivered_to, GError **error)
+{
+	g_autofree char *path = fixture(name);
+	KovMessageOptions options = {.use_delivered_to = delivered_to};
+	return kov_message_load(path, &options, error);
+}
+
+static KovMail *
+load_ok(const char *name, gboolean delivered_to)
+{
+	g_autoptr(GError) error = NULL;
+	KovMail *mail = load(name, delivered_to, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(mail);
+	g_assert_nonnull(mail->message);
+	return mail;
+}
+
+static void
+assert_load_fails(const char *name, gboolean delivered_to, int code, const char *needle)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovMail) mail = load(name, delivered_to, &error);
+	g_assert_null(mail);
+	g_assert_error(error, KOV_ERROR, code);
+	if (strstr(error->message, needle) == NULL)
+		g_error("%s: \"%s\" does not mention \"%s\"", name, error->message, needle);
+}
+
+static const char *
+role_name(KovRole role)
+{
+	switch (role) {
+	case KOV_ROLE_TO: return "to";
+	case KOV_ROLE_CC: return "cc";
+	case KOV_ROLE_BCC: return "bcc";
+	}
+	return "?";
+}
+
+/* "addr:role,addr:role" in the array's order, to compare in one go. */
+static char *
+recipients_string(const KovMail *mail)
+{
+	GString *s = g_string_new(NULL);
+	for (guint i = 0; i < mail->recipients->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
+		g_string_append_printf(s, "%s%s:%s", i ? "," : "", r->address, role_name(r->role));
+	}
+	return g_string_free(s, FALSE);
+}
+
+static void
+assert_recipients(const KovMail *mail, const char *expected)
+{
+	g_autofree char *got = recipients_string(mail);
+	g_assert_cmpstr(got, ==, expected);
+}
+
+static GMimeHeaderList *
+headers_of(KovMail *mail)
+{
+	return g_mime_object_get_header_list(GMIME_OBJECT(mail->message));
+}
+
+/* Write @message into a fresh temporary file and return its bytes. */
+static char *
+written_bytes(GMimeMessage *message, gboolean crlf, gsize *len)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = NULL;
+	int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &error);
+	g_assert_no_error(error);
+	g_assert_true(kov_message_write_fd(message, fd, crlf, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(close(fd), ==, 0);
+	char *data = NULL;
+	g_assert_true(g_file_get_contents(path, &data, len, &error));
+	g_assert_no_error(error);
+	g_unlink(path);
+	return data;
+}
+
+/* TRUE when some line of @text starts with header name @name (any case). */
+static gboolean
+has_header_line(const char *text, const char *name)
+{
+	gsize n = strlen(name);
+	for (const char *line = text; line != NULL && *line != '\0';) {
+		if (*line == '\n' || (*line == '\r' && line[1] == '\n'))
+			break;  /* end of the top-level header */
+		if (g_ascii_strncasecmp(line, name, n) == 0)
+			return TRUE;
+		line = strchr(line, '\n');
+		if (line != NULL)
+			line++;
+	}
+	return FALSE;
+}
+
+/* ---- recipients and envelope -------------------------------------------- */
+
+static void
+test_plain(void)
+{
+	g_autoptr(KovMail) mail = load_ok("plain.eml", FALSE);
+	assert_recipients(mail, "bob@example.org:to");
+	g_assert_cmpstr(mail->sender, ==, "alice@example.org");
+	g_assert_cmpstr(mail->from, ==, "alice@example.org");
+	g_assert_false(mail->envelope_given);
+	g_assert_false(mail->already_encrypted);
+	g_assert_cmpstr(g_mime_message_get_subject(mail->message), ==, "plain");
+
+	/* Bodies stay in the file: the content is a file stream, not memory. */
+	GMimeObject *part = g_mime_message_get_mime_part(mail->message);
+	g_assert_true(GMIME_IS_PART(part));
+	GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(part));
+	g_assert_true(GMIME_IS_STREAM_FS(g_mime_data_wrapper_get_stream(content)));
+}
+
+static void
+test_roles(void)
+{
+	g_autoptr(KovMail) mail = load_ok("roles.eml", FALSE);
+	/* Lower case for matching and the envelope... */
+	assert_recipients(mail, "bob@example.org:to,carol@example.org:to,"
+	                        "dave@example.org:cc,eve@example.org:bcc");
+	g_assert_cmpstr(mail->from, ==, "alice@example.org");
+	g_assert_cmpstr(mail->sender, ==, "alice@example.org");
+	/* ...while the headers keep their spelling. */
+	const char *to = g_mime_object_get_header(GMIME_OBJECT(mail->message), "To");
+	g_assert_nonnull(to);
+	g_assert_nonnull(strstr(to, "Bob@Example.org"));
+}
+
+static void
+test_duplicate_is_bcc(void)
+{
+	g_autoptr(KovMail) mail = load_ok("dup-to-bcc.eml", FALSE);
+	assert_recipients(mail, "carol@example.org:to,bob@example.org:bcc");
+}
+
+static void
+test_group(void)
+{
+	g_autoptr(KovMail) mail = load_ok("group.eml", FALSE);
+	/* undisclosed-recipients:; names nobody, a group's members are real. */
+	assert_recipients(mail, "bob@example.org:cc,carol@example.org:cc,dave@example.org:bcc");
+	assert_load_fails("group-only.eml", FALSE, KOV_ERROR_DATAERR, "no recipients");
+}
+
+static void
+test_envelope(void)
+{
+	g_autoptr(KovMail) mail = load_ok("envelope.eml", FALSE);
+	/* carol (To), dave (Cc) and eve (Bcc, Kuvert bug 11) are not in the
+	 * envelope: not recipients. frank is only in the envelope: blind. */
+	assert_recipients(mail, "bob@example.org:to,frank@example.org:bcc");
+	g_assert_true(mail->envelope_given);
+	g_assert_cmpstr(mail->sender, ==, "sender@example.org");
+	g_assert_cmpstr(mail->from, ==, "alice@example.org");
+	/* Read once, then gone from the message. */
+	g_assert_false(g_mime_header_list_contains(headers_of(mail), "X-Kuvert-To"));
+	g_assert_false(g_mime_header_list_contains(headers_of(mail), "X-Kuvert-From"));
+	gsize len;
+	g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+	g_assert_null(strstr(out, "X-Kuvert"));
+	g_assert_null(strstr(out, "Sender@Example.org"));
+}
+
+static void
+test_envelope_anywhere(void)
+{
+	g_autoptr(KovMail) mail = load_ok("envelope-late.eml", FALSE);
+	/* Every X-Kuvert-To counts, in any case, wherever it is. */
+	assert_recipients(mail, "carol@example.org:bcc,dave@example.org:bcc");
+	g_assert_true(mail->envelope_given);
+	g_assert_cmpstr(mail->sender, ==, "sender@example.org");
+	g_assert_false(g_mime_header_list_contains(headers_of(mail), "X-Kuvert-To"));
+	g_assert_false(g_mime_header_list_contains(headers_of(mail), "X-Kuvert-From"));
+}
+
+static void
+test_delivered_to(void)
+{
+	{
+		g_autoptr(KovMail) mail = load_ok("delivered-to.eml", TRUE);
+		/* The topmost Delivered-To only; Return-Path is the sender. */
+		assert_recipients(mail, "carol@example.org:to");
+		g_assert_true(mail->envelope_given);
+		g_assert_cmpstr(mail->sender, ==, "bounce@example.org");
+		g_assert_cmpstr(mail->from, ==, "alice@example.org");
+	}
+	{
+		g_autoptr(KovMail) mail = load_ok("delivered-to.eml", FALSE);
+		/* Not a policy Maildir: Delivered-To and Return-Path mean nothing. */
+		assert_recipients(mail, "bob@example.org:to,carol@example.org:to,dave@example.org:bcc");
+		g_assert_false(mail->envelope_given);
+		g_assert_cmpstr(mail->sender, ==, "alice@example.org");
+	}
+	{
+		g_autoptr(KovMail) mail = load_ok("delivered-to-bcc.eml", TRUE);
+		assert_recipients(mail, "dave@example.org:bcc");
+		g_assert_cmpstr(mail->sender, ==, "");  /* Return-Path: <> */
+	}
+	{
+		g_autoptr(KovMail) mail = load_ok("delivered-to-bcc.eml", FALSE);
+		assert_recipients(mail, "bob@example.org:to");
+		g_assert_cmpstr(mail->sender, ==, "alice@example.org");
+	}
+	{
+		g_autoptr(KovMail) mail = load_ok("envelope-over-delivered.eml", TRUE);
+		/* X-Kuvert-To/-From beat Delivered-To/Return-Path. */
+		assert_recipients(mail, "bob@example.org:to");
+		g_assert_cmpstr(mail->sender, ==, "sender@example.org");
+	}
+}
+
+static void
+test_null_sender(void)
+{
+	g_autoptr(KovMail) mail = load_ok("null-sender.eml", FALSE);
+	g_assert_nonnull(mail->sender);
+	g_assert_cmpstr(mail->sender, ==, "");
+	g_assert_cmpstr(mail->from, ==, "mailer-daemon@example.org");
+	assert_recipients(mail, "bob@example.org:to");
+}
+
+static void
+test_not_usable(void)
+{
+	assert_load_fails("no-recipients.eml", FALSE, KOV_ERROR_DATAERR, "no recipients");
+	assert_load_fails("no-sender.eml", FALSE, KOV_ERROR_DATAERR,
+	                  "no sender: no From header and no envelope sender");
+	assert_load_fails("empty.eml", FALSE, KOV_ERROR_DATAERR, "not a mail");
+	assert_load_fails("does-not-exist.eml", FALSE, KOV_ERROR_IOERR, "does-not-exist.eml");
+}
+
+/* Write @data to a temporary file and load it. */
+static KovMail *
+load_bytes(const char *data, gsize len, GError **error)
+{
+	g_autofree char *path = NULL;
+	g_autoptr(GError) local = NULL;
+	int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &local);
+	g_assert_no_error(local);
+	g_assert_cmpint(write(fd, data, len), ==, (gssize)len);
+	close(fd);
+	KovMessageOptions options = {0};
+	KovMail *mail = kov_message_load(path, &options, error);
+	g_unlink(path);  /* the loaded message keeps its descriptor */
+	return mail;
+}
+
+static void
+test_junk(void)
+{
+	/* Deterministic binary junk, NUL bytes and all. */
+	g_autoptr(GRand) rand = g_rand_new_with_seed(4711);
+	char junk[4096];
+	for (gsize i = 0; i < sizeof junk; i++)
+		junk[i] = (char)g_rand_int_range(rand, 0, 256);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovMail) mail = load_bytes(junk, sizeof junk, &error);
+	g_assert_null(mail);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_DATAERR);
+	g_assert_nonnull(strstr(error->message, "not a mail"));
+
+	g_clear_error(&error);
+	static const char body_only[] = "Just a body line\nand another.\n";
+	g_autoptr(KovMail) mail2 = load_bytes(body_only, strlen(body_only), &error);
+	g_assert_null(mail2);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_DATAERR);
+}
+
+static void
+test_nul_in_header(void)
+{
+	/* GMime ends a header value at a NUL: what follows is no address. */
+	static const char data[] = "From: alice@example.org\nTo: bob@example.org\0, evil@example.org\n"
+	                           "Cc: c@\0example.org\nSubject: nul\n\nbody\n";
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovMail) mail = load_bytes(data, sizeof data - 1, &error);
+	g_assert_no_error(error);
+	assert_recipients(mail, "bob@example.org:to");
+}
+
+static void
+assert_no_crlf(const KovMail *mail)
+{
+	for (guint i = 0; i < mail->recipients->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
+		g_assert_null(strpbrk(r->address, "\r\n"));
+		g_assert_null(strstr(r->address, "mallory"));
+	}
+	g_assert_null(strpbrk(mail->sender, "\r\n"));
+}
+
+static void
+test_crlf_in_address(void)
+{
+	{
+		g_autoptr(KovMail) mail = load_ok("crlf-in-address.eml", FALSE);
+		assert_no_crlf(mail);
+		/* The encoded-word in the addr-spec is not decoded (RFC 2047 does
+		 * not apply there), so it stays a harmless literal; the one in the
+		 * display name never reaches the envelope. */
+		assert_recipients(mail, "=?utf-8?q?a=0d=0ab?=@example.org:to,bob@example.org:to");
+	}
+	{
+		g_autoptr(KovMail) mail = load_ok("crlf-envelope.eml", FALSE);
+		assert_no_crlf(mail);
+		assert_recipients(mail, "bob@example.org:to,=?utf-8?q?a=0d=0ab?=@example.org:bcc");
+		g_assert_cmpstr(mail->sender, ==, "=?utf-8?q?x=0d=0ay?=@example.org");
+	}
+}
+
+static void
+test_bad_addresses(void)
+{
+	/* It could become an option of the sendmail program. */
+	assert_load_fails("dash-address.eml", FALSE, KOV_ERROR_DATAERR, "-oQ/tmp/x@example.org");
+	assert_load_fails("dash-sender.eml", FALSE, KOV_ERROR_DATAERR, "-f@example.org");
+	assert_load_fails("no-at.eml", FALSE, KOV_ERROR_DATAERR, "bad address in To/Cc/Bcc");
+}
+
+/* ---- already encrypted -------------------------------------------------- */
+
+static void
+test_already_encrypted(void)
+{
+	static const struct { const char *name; gboolean encrypted; } cases[] = {
+		{"pgp-encrypted.eml", TRUE},
+		{"smime-enveloped.eml", TRUE},
+		{"smime-authenveloped.eml", TRUE},
+		{"smime-signed.eml", FALSE},
+		{"smime-untyped.eml", FALSE},
+		{"encrypted-wrong-protocol.eml", FALSE},
+		{"multipart.eml", FALSE},
+		{"plain.eml", FALSE},
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autoptr(KovMail) mail = load_ok(cases[i].name, FALSE);
+		if (mail->already_encrypted != cases[i].encrypted)
+			g_error("%s: already_encrypted is %d", cases[i].name, mail->already_encrypted);
+	}
+}
+
+/* ---- strip -------------------------------------------------------------- */
+
+static void
+test_strip(void)
+{
+	g_autoptr(KovMail) mail = load_ok("directives.eml", FALSE);
+	assert_recipients(mail, "bob@example.org:to,carol@example.org:to,dave@example.org:cc,"
+	                        "frank@example.org:cc,eve@example.org:bcc");
+	gsize orig_len;
+	g_autofree char *orig = fixture_contents("directives.eml", &orig_len);
+
+	kov_message_strip_private_headers(mail->message);
+	GMimeHeaderList *headers = headers_of(mail);
+	gsize len;
+	g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+
+	static const char *const gone[] = {
+		"Bcc:", "Resent-Bcc:", "X-Kuvert", "Delivered-To:", "Return-Path:",
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(gone); i++) {
+		if (has_header_line(out, gone[i]))
+			g_error("%s still in:\n%s", gone[i], out);
+	}
+	g_assert_null(strstr(out, "eve@example.org"));
+	g_assert_null(strstr(out, "mallory@example.org"));
+
+	/* Directives are gone, the names around them stay. */
+	g_assert_null(strstr(out, "key=0x"));
+	g_assert_null(strstr(out, "action=signonly"));
+	g_assert_null(strstr(out, "action=fallback"));
+	GMimeHeader *from = g_mime_header_list_get_header(headers, "From");
+	g_assert_cmpstr(g_mime_header_get_value(from), ==, "Jörg Alice <alice@example.org>");
+	for (const char *p = g_mime_header_get_raw_value(from); *p; p++)
+		g_assert_cmpuint((guchar)*p, <, 0x80);  /* re-encoded, not raw UTF-8 */
+	g_assert_cmpstr(g_mime_object_get_header(GMIME_OBJECT(mail->message), "To"), ==,
+	                "Bob <bob@example.org>, \"Doe, Carol\" <carol@example.org>");
+	GMimeHeader *cc = g_mime_header_list_get_header(headers, "Cc");
+	g_assert_cmpstr(g_mime_header_get_value(cc), ==, "dave@example.org");
+
+	/* Headers without a directive are byte-identical, folding included;
+	 * a quote inside a comment is no directive. */
+	static const char *const kept[] = {
+		"Received: from localhost (localhost [127.0.0.1])\n"
+		"\tby mx.example.org with ESMTP id 4711; Tue, 25 Nov 2026 10:00:00 +0000\n",
+		"\nCc: \"Smith, Frank\" <frank@example.org>,\n"
+		"    Frank Two (no \"action=none\" here) <frank2@example.org>\n",
+		"\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= and a long subject line that is\n"
+		" folded by the writer\n",
+		"\nMessage-ID: <directives@example.org>\n",
+		"\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nHello.\n",
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(kept); i++) {
+		g_assert_nonnull(strstr(orig, kept[i]));  /* the fixture says so */
+		if (strstr(out, kept[i]) == NULL)
+			g_error("not kept byte for byte:\n%s\nin:\n%s", kept[i], out);
+	}
+	/* Recipients were worked out before: stripping does not change them. */
+	assert_recipients(mail, "bob@example.org:to,carol@example.org:to,dave@example.org:cc,"
+	                        "frank@example.org:cc,eve@example.org:bcc");
+}
+
+static void
+test_strip_no_to(void)
+{
+	g_autoptr(KovMail) mail = load_ok("cc-only.eml", FALSE);
+	assert_recipients(mail, "bob@example.org:cc,eve@example.org:bcc");
+	kov_message_strip_private_headers(mail->message);
+	gsize len;
+	g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+	/* Kuvert bug 13: no empty To: appears. */
+	g_assert_false(has_header_line(out, "To:"));
+	g_assert_false(g_mime_header_list_contains(headers_of(mail), "To"));
+	g_assert_true(has_header_line(out, "Cc: Bob <bob@example.org>\n"));
+	g_assert_false(has_header_line(out, "Bcc:"));
+}
+
+static void
+test_strip_untouched(void)
+{
+	/* Nothing private, no directive: the mail leaves exactly as it came. */
+	g_autoptr(KovMail) mail = load_ok("plain.eml", FALSE);
+	kov_message_strip_private_headers(mail->message);
+	gsize len, orig_len;
+	g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+	g_autofree char *orig = fixture_contents("plain.eml", &orig_len);
+	g_assert_cmpmem(out, len, orig, orig_len);
+}
+
+static void
+test_eightbit(void)
+{
+	g_autoptr(KovMail) mail = load_ok("eightbit.eml", FALSE);
+	assert_recipients(mail, "bob@example.org:to,mueller@example.org:to");
+	g_assert_cmpstr(mail->from, ==, "joerg@example.org");
+	kov_message_strip_private_headers(mail->message);
+	gsize len;
+	g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+	/* Raw 8-bit header bytes are kept as they were. */
+	g_assert_nonnull(strstr(out, "Subject: 8-bit raw: \xe4\xf6\xfc \xc3\xa4\xc3\xb6\xc3\xbc\n"));
+	g_assert_nonnull(strstr(out, "From: J\xf6rg <joerg@example.org>\n"));
+}
+
+/* ---- write -------------------------------------------------------------- */
+
+static void
+test_write_newlines(void)
+{
+	gsize orig_len;
+	g_autofree char *orig = fixture_contents("multipart.eml", &orig_len);
+	g_autoptr(KovMail) mail = load_ok("multipart.eml", FALSE);
+
+	gsize lf_len;
+	g_autofree char *lf = written_bytes(mail->message, FALSE, &lf_len);
+	/* LF: the parsed, untouched mail comes out byte for byte. */
+	g_assert_cmpmem(lf, lf_len, orig, orig_len);
+
+	gsize crlf_len;
+	g_autofree char *crlf = written_bytes(mail->message, TRUE, &crlf_len);
+	/* CRLF: every line end is CRLF, and nothing else changed. */
+	gsize lines = 0;
+	for (gsize i = 0; i < crlf_len; i++) {
+		if (crlf[i] == '\n') {
+			g_assert_cmpint(i, >, 0);
+			g_assert_cmpint(crlf[i - 1], ==, '\r');
+			lines++;
+		}
+	}
+	g_assert_cmpuint(crlf_len, ==, orig_len + lines);
+	g_autoptr(GString) back = g_string_new_len(crlf, crlf_len);
+	g_string_replace(back, "\r\n", "\n", 0);
+	g_assert_cmpmem(back->str, back->len, orig, orig_len);
+	g_assert_nonnull(strstr(crlf, "\r\n\r\nFirst line.\r\nSecond line.\r\n"));
+
+	/* CRLF input, LF output: no CR left. */
+	g_autoptr(KovMail) crlf_mail = load_ok("crlf.eml", FALSE);
+	gsize out_len;
+	g_autofree char *out = written_bytes(crlf_mail->message, FALSE, &out_len);
+	g_assert_null(memchr(out, '\r', out_len));
+	g_assert_nonnull(strstr(out, "\n\nLine one.\nLine two.\n"));
+}
+
+static void
+test_write_binary(void)
+{
+	g_autoptr(KovMail) mail = load_ok("binary-part.eml", FALSE);
+	/* LF (sendmail): a CTE binary part passes untouched, CR and all. */
+	gsize orig_len, lf_len, crlf_len;
+	g_autofree char *orig = fixture_contents("binary-part.eml", &orig_len);
+	g_autofree char *lf = written_bytes(mail->message, FALSE, &lf_len);
+	g_assert_cmpmem(lf, lf_len, orig, orig_len);
+	/* CRLF (SMTP): no bare LF anywhere, not even there. */
+	g_autofree char *crlf = written_bytes(mail->message, TRUE, &crlf_len);
+	for (gsize i = 0; i < crlf_len; i++) {
+		if (crlf[i] == '\n')
+			g_assert_cmpint(crlf[i - 1], ==, '\r');
+	}
+	g_assert_nonnull(strstr(crlf, "\r\n\r\none\r\ntwo\r\nthree\r\n--b1--\r\n"));
+}
+
+/* Write plain.eml into a file limited to @limit bytes: must fail. */
+static void
+write_limited(rlim_t limit)
+{
+	g_autoptr(KovMail) mail = load_ok("plain.eml", FALSE);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = NULL;
+	int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &error);
+	g_assert_no_error(error);
+	g_unlink(path);
+	struct rlimit rl;
+	g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &rl), ==, 0);
+	rl.rlim_cur = limit;
+	g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &rl), ==, 0);
+	g_assert_false(kov_message_write_fd(mail->message, fd, FALSE, &error));
+	g_assert_nonnull(error);
+	g_assert_true(error->domain == KOV_ERROR);
+	g_test_message("limit %u: %s", (unsigned)limit, error->message);
+	close(fd);
+}
+
+static void
+test_write_short(void)
+{
+	gsize orig_len;
+	g_free(fixture_contents("plain.eml", &orig_len));  /* what write_fd writes */
+	if (g_test_subprocess()) {
+		signal(SIGXFSZ, SIG_IGN);  /* write() fails with EFBIG instead */
+		/* The last write() is cut short: GMime calls that success. */
+		write_limited(orig_len - 5);
+		/* An early write() fails outright. */
+		write_limited(10);
+		return;
+	}
+	g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+	g_test_trap_assert_passed();
+}
+
+static void
+test_write_offset(void)
+{
+	g_autoptr(KovMail) mail = load_ok("plain.eml", FALSE);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *path = NULL;
+	int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(write(fd, "PREFIX\n", 7), ==, 7);
+	g_assert_true(kov_message_write_fd(mail->message, fd, FALSE, &error));
+	g_assert_no_error(error);
+	/* The caller's descriptor is still open and at the end. */
+	g_assert_cmpint(write(fd, "SUFFIX\n", 7), ==, 7);
+	g_assert_cmpint(close(fd), ==, 0);
+
+	gsize orig_len, len;
+	g_autofree char *orig = fixture_contents("plain.eml", &orig_len);
+	g_autofree char *expected = g_strconcat("PREFIX\n", orig, "SUFFIX\n", NULL);
+	g_autofree char *got = NULL;
+	g_assert_true(g_file_get_contents(path, &got, &len, &error));
+	g_assert_cmpmem(got, len, expected, strlen(expected));
+	g_unlink(path);
+}
+
+static void
+test_write_errors(void)
+{
+	g_autoptr(KovMail) mail = load_ok("plain.eml", FALSE);
+	g_autoptr(GError) error = NULL;
+
+	/* A full disk is temporary: the mail waits for a retry. */
+	int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+	g_assert_cmpint(full, >=, 0);
+	g_assert_false(kov_message_write_fd(mail->message, full, TRUE, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
+	g_assert_true(kov_error_is_temporary(error));
+	close(full);
+	g_clear_error(&error);
+
+	/* A closed descriptor is an I/O error. */
+	int fds[2];
+	g_assert_cmpint(pipe(fds), ==, 0);
+	close(fds[1]);
+	g_assert_false(kov_message_write_fd(mail->message, fds[1], TRUE, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
+	close(fds[0]);
+	g_clear_error(&error);
+
+	/* A pipe (sendmail's stdin) works although it cannot be fsynced. */
+	g_assert_cmpint(pipe(fds), ==, 0);
+	g_assert_true(kov_message_write_fd(mail->message, fds[1], FALSE, &error));
+	g_assert_no_error(error);
+	close(fds[1]);
+	gsize orig_len;
+	g_autofree char *orig = fixture_contents("plain.eml", &orig_len);
+	g_autofree char *buf = g_malloc(orig_len + 16);
+	gsize got = 0;
+	ssize_t n;
+	while ((n = read(fds[0], buf + got, orig_len + 16 - got)) > 0)
+		got += n;
+	close(fds[0]);
+	g_assert_cmpmem(buf, got, orig, orig_len);
+
+	/* A reader that went away: EPIPE, an I/O error (SIGPIPE ignored, as a
+	 * program that writes to sendmail must). */
+	signal(SIGPIPE, SIG_IGN);
+	g_assert_cmpint(pipe(fds), ==, 0);
+	close(fds[0]);
+	g_assert_false(kov_message_write_fd(mail->message, fds[1], FALSE, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
+	close(fds[1]);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_mime_init();
+	g_test_add_func("/message/plain", test_plain);
+	g_test_add_func("/message/roles", test_roles);
+	g_test_add_func("/message/duplicate-is-bcc", test_duplicate_is_bcc);
+	g_test_add_func("/message/group", test_group);
+	g_test_add_func("/message/envelope", test_envelope);
+	g_test_add_func("/message/envelope-anywhere", test_envelope_anywhere);
+	g_test_add_func("/message/delivered-to", test_delivered_to);
+	g_test_add_func("/message/null-sender", test_null_sender);
+	g_test_add_func("/message/not-usable", test_not_usable);
+	g_test_add_func("/message/junk", test_junk);
+	g_test_add_func("/message/nul-in-header", test_nul_in_header);
+	g_test_add_func("/message/crlf-in-address", test_crlf_in_address);
+	g_test_add_func("/message/bad-addresses", test_bad_addresses);
+	g_test_add_func("/message/already-encrypted", test_already_encrypted);
+	g_test_add_func("/message/strip", test_strip);
+	g_test_add_func("/message/strip-no-to", test_strip_no_to);
+	g_test_add_func("/message/strip-untouched", test_strip_untouched);
+	g_test_add_func("/message/eightbit", test_eightbit);
+	g_test_add_func("/message/write-newlines", test_write_newlines);
+	g_test_add_func("/message/write-binary", test_write_binary);
+	g_test_add_func("/message/write-offset", test_write_offset);
+	g_test_add_func("/message/write-short", test_write_short);
+	g_test_add_func("/message/write-errors", test_write_errors);
+	int rc = g_test_run();
+	g_mime_shutdown();
+	return rc;
+}
