@@ -40,7 +40,7 @@ koverto_usage(FILE *out)
 	        "usage: koverto [-c FILE] [-d] [-o] [-n] [-r | -k]\n"
 	        "       koverto submit --queue NAME [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "  -c FILE  configuration file (default $KOVERTO_CONF, else " KOV_CONFIG_DEFAULT_PATH ")\n"
-	        "  -d       debug output on stderr\n"
+	        "  -d       debug output (stderr and the configured log)\n"
 	        "  -o       one-shot: process what is queued, then exit\n"
 	        "  -n       check the configuration and exit\n"
 	        "  -r       tell the running daemon to reload (SIGUSR1)\n"
@@ -50,7 +50,7 @@ koverto_usage(FILE *out)
 /* Block the signals we handle; they are let in only while the loop waits,
  * so a mail in hand is always finished before the daemon stops. */
 static void
-koverto_setup_signals(sigset_t *wait_mask)
+koverto_setup_signals(sigset_t *wait_mask, sigset_t *stop_signals)
 {
 	static const int stops[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
 	struct sigaction sa = { .sa_handler = koverto_on_signal, .sa_flags = SA_RESTART };
@@ -64,6 +64,7 @@ koverto_setup_signals(sigset_t *wait_mask)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN); /* reload: the Kuvert-compatibility issue */
+	*stop_signals = block;
 	sigprocmask(SIG_BLOCK, &block, wait_mask);
 	sigdelset(wait_mask, SIGTERM);
 	sigdelset(wait_mask, SIGINT);
@@ -139,16 +140,16 @@ koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean 
 		fprintf(stderr, "koverto: %s: %s\n", path, error->message);
 		return EX_CONFIG;
 	}
-	sigset_t wait_mask;
-	koverto_setup_signals(&wait_mask);
-	KovDaemonOptions options = { oneshot, &koverto_stop, &wait_mask };
+	sigset_t wait_mask, stop_signals;
+	koverto_setup_signals(&wait_mask, &stop_signals);
+	KovDaemonOptions options = { oneshot, &koverto_stop, &wait_mask, &stop_signals };
 	kov_log_info("koverto %s starting (config %s)", KOVERTO_VERSION, path);
 	int status = kov_daemon_run(config, &options, &error);
 	if (status < 0) {
 		kov_log_err("%s", error->message);
 		status = kov_error_to_sysexit(error);
 	} else {
-		kov_log_info("koverto stopping%s", koverto_stop ? " (signal)" : "");
+		kov_log_info("koverto stopping");
 	}
 	kov_log_close();
 	return status;

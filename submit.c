@@ -133,14 +133,31 @@ kov_submit_envelope(const KovSubmitArgs *args, GError **error)
 	return g_string_free(g_steal_pointer(&header), FALSE);
 }
 
-/* Only a mail the daemon can route gets into the queue. */
+/* Only a mail the daemon can route gets into the queue, and always with its
+ * envelope recorded: a Delivered-To or Return-Path left in a mail that is
+ * sent on must never decide where it goes. */
 static gboolean
-kov_submit_check(const char *path, gpointer data, GError **error)
+kov_submit_check(const char *path, gpointer data, char **prepend, GError **error)
 {
-	(void)data;
+	const KovSubmitArgs *args = data;
 	KovMessageOptions options = { .use_delivered_to = FALSE };
 	g_autoptr(KovMail) mail = kov_message_load(path, &options, error);
-	return mail != NULL;
+	g_autoptr(GString) header = g_string_new(NULL);
+
+	if (mail == NULL)
+		return FALSE;
+	if (args->sender == NULL)
+		g_string_append_printf(header, "X-Kuvert-From: %s\n", *mail->sender ? mail->sender : "<>");
+	if (args->headers_decide || args->recipients->len == 0) {
+		g_string_append(header, "X-Kuvert-To: ");
+		for (guint i = 0; i < mail->recipients->len; i++) {
+			const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
+			g_string_append_printf(header, "%s%s", i ? ", " : "", r->address);
+		}
+		g_string_append_c(header, '\n');
+	}
+	*prepend = header->len > 0 ? g_string_free(g_steal_pointer(&header), FALSE) : NULL;
+	return TRUE;
 }
 
 static int
@@ -160,7 +177,7 @@ kov_submit_enqueue(const KovSubmitArgs *args)
 
 	if (config != NULL && kov_queue_prepare(config->queuedir, &error))
 		id = kov_queue_enqueue_fd(config->queuedir, kind, STDIN_FILENO, envelope,
-		                          kov_submit_check, NULL, &error);
+		                          kov_submit_check, (gpointer)args, &error);
 	if (id == NULL) {
 		fprintf(stderr, "koverto submit: %s\n", error->message);
 		return kov_error_to_sysexit(error);

@@ -249,11 +249,28 @@ kov_daemon_prepare_tempdir(const char *tempdir, GError **error)
 	return TRUE;
 }
 
+/* A stop signal that arrived while a mail was in hand is still pending
+ * (blocked): honour it before taking the next mail. */
+static gboolean
+kov_daemon_stop_pending(KovDaemon *d)
+{
+	sigset_t pending;
+
+	if (*d->options->stop)
+		return TRUE;
+	if (d->options->stop_signals == NULL || sigpending(&pending) != 0)
+		return FALSE;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(d->options->stop_signals, sig) == 1 && sigismember(&pending, sig) == 1)
+			return TRUE;
+	return FALSE;
+}
+
 static int
 kov_daemon_loop(KovDaemon *d, KovWatch *watch)
 {
 	kov_log_info("ready: watching %s (must-encrypt, fallback, sign-only)", d->config->queuedir);
-	while (!*d->options->stop) {
+	while (!kov_daemon_stop_pending(d)) {
 		KovItem *item = g_queue_pop_head(&d->ready);
 		if (item != NULL) {
 			kov_daemon_handle(d, item);
@@ -264,9 +281,11 @@ kov_daemon_loop(KovDaemon *d, KovWatch *watch)
 		if (!kov_daemon_wait(d, watch))
 			break;
 	}
+	if (!d->options->oneshot)
+		return 0;
 	if (d->failed > 0)
 		return 1;
-	return d->deferred_count > 0 || g_sequence_get_length(d->deferred) > 0 ? 75 : 0;
+	return d->deferred_count > 0 ? 75 : 0;
 }
 
 int

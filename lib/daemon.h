@@ -11,9 +11,11 @@ typedef struct {
 	gboolean oneshot;                  /* -o: process what is queued, then return */
 	volatile sig_atomic_t *stop;       /* set by the program's signal handler */
 	const sigset_t *wait_mask;         /* signal mask while waiting (ppoll) */
+	const sigset_t *stop_signals;      /* blocked while a mail is in hand; checked between mails */
 } KovDaemonOptions;
 
 /* Run until *stop (or, one-shot, until the queues are worked through).
- * Returns the exit status: 0 all delivered, 75 some mail deferred, 1 some
- * mail failed. Start-up problems: -1 and @error (CONFIG, LOCKED, ...). */
+ * One-shot, returns the exit status: 0 all delivered, 75 some mail
+ * deferred, 1 some mail failed; a daemon stopped by a signal returns 0.
+ * Start-up problems: -1 and @error (CONFIG, LOCKED, ...). */
 int kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError **error);

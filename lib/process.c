@@ -483,17 +483,25 @@ static void
 kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 {
 	gboolean later = kov_error_is_temporary(error);
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+
+	if (later && job->state != NULL
+	    && now - kov_state_get_first_seen(job->state) > KOV_QUEUE_LIFETIME)
+		later = FALSE; /* a temporary problem that lasted the whole lifetime is not one */
 	result->outcome = later ? KOV_OUTCOME_DEFERRED : KOV_OUTCOME_FAILED;
-	result->reason = g_strdup(error->message);
+	if (later || !kov_error_is_temporary(error))
+		result->reason = g_strdup(error->message);
+	else
+		result->reason = g_strdup_printf("gave up after %d days: %s", KOV_QUEUE_LIFETIME / 86400,
+		                                 error->message);
 	if (later && job->state != NULL) {
-		result->next_attempt = g_get_real_time() / G_USEC_PER_SEC
-		                       + kov_retry_delay(kov_state_get_attempts(job->state));
+		result->next_attempt = now + kov_retry_delay(kov_state_get_attempts(job->state));
 		kov_state_set_last_error(job->state, error->message);
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
 	}
 	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, kov_queue_name(job->kind),
-	             later ? "deferred" : "failed", error->message);
+	             later ? "deferred" : "failed", result->reason);
 }
 
 static gboolean

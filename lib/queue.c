@@ -204,6 +204,46 @@ kov_queue_copy_fd(int in, int out, gboolean *read_failed)
 	}
 }
 
+/* Write @prepend and then the contents of @path into a new file beside it,
+ * durably; on success *@path names the new file and the old one is gone. */
+static gboolean
+kov_queue_rewrite_tmp(char **path, const char *prepend, GError **error)
+{
+	g_autofree char *next = g_strconcat(*path, ".1", NULL);
+	gboolean read_failed = FALSE;
+	int in = open(*path, O_RDONLY | O_CLOEXEC);
+	int out = open(next, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	gboolean ok = in >= 0 && out >= 0 && kov_queue_write_all(out, prepend, strlen(prepend))
+	              && kov_queue_copy_fd(in, out, &read_failed) && fsync(out) == 0;
+	int err = errno;
+
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0 && ok) {
+		ok = FALSE;
+		err = errno;
+	}
+	if (!ok) {
+		unlink(next);
+		kov_error_set_errno(error, err, "cannot write %s", next);
+		return FALSE;
+	}
+	unlink(*path);
+	g_free(*path);
+	*path = g_steal_pointer(&next);
+	return TRUE;
+}
+
+static gboolean
+kov_queue_check_tmp(char **path, KovQueueCheck check, gpointer data, GError **error)
+{
+	g_autofree char *prepend = NULL;
+
+	if (!check(*path, data, &prepend, error))
+		return FALSE;
+	return prepend == NULL || kov_queue_rewrite_tmp(path, prepend, error);
+}
+
 char *
 kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char *envelope_header,
                      KovQueueCheck check, gpointer check_data, GError **error)
@@ -227,7 +267,7 @@ kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char
 		ok = FALSE;
 		err = errno;
 	}
-	if (ok && check != NULL && !check(tmp, check_data, error)) {
+	if (ok && check != NULL && !kov_queue_check_tmp(&tmp, check, check_data, error)) {
 		unlink(tmp);
 		return NULL;
 	}

@@ -32,8 +32,10 @@ int kov_queue_lock(const char *queuedir, GError **error);
 void kov_queue_unlock(const char *queuedir, int fd);
 
 /* Checks a written mail in tmp/ before it is handed over (e.g. that it
- * parses); FALSE with @error keeps it out of the queue. */
-typedef gboolean (*KovQueueCheck)(const char *path, gpointer user_data, GError **error);
+ * parses); FALSE with @error keeps it out of the queue. It may set
+ * *@prepend (transfer full) to header lines to put in front of the mail. */
+typedef gboolean (*KovQueueCheck)(const char *path, gpointer user_data, char **prepend,
+                                  GError **error);
 
 /* Hand a mail over: write @envelope_header (nullable) and then @fd until
  * EOF to tmp/, fsync, run @check (nullable) on it, rename into new/. On

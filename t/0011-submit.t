@@ -21,7 +21,13 @@ check "bad configuration: 78" [ "$(printf "$good" | st "$KOVERTO" submit -C "$W/
 check "nothing else was queued" [ "$(ls "$W/q/fallback/new" | wc -l)" = 1 ]
 check "nothing left in tmp/" [ -z "$(ls "$W/q/fallback/tmp")" ]
 check "-f and recipients are recorded as the envelope" sh -c "printf '$good' | '$KOVERTO' submit -C '$CONF' --queue sign-only -f env@example.org carol@example.net && grep -q '^X-Kuvert-To: carol@example.net' '$W'/q/sign-only/new/* && grep -q '^X-Kuvert-From: env@example.org' '$W'/q/sign-only/new/*"
-check "-t ignores explicit recipients" sh -c "printf '$good' | '$KOVERTO' submit -C '$CONF' --queue must-encrypt -t carol@example.net && ! grep -q '^X-Kuvert-To' '$W'/q/must-encrypt/new/*"
+check "-t: the headers decide, explicit recipients ignored" sh -c "printf '$good' | '$KOVERTO' submit -C '$CONF' --queue must-encrypt -t carol@example.net && grep -qx 'X-Kuvert-To: bob@example.net' '$W'/q/must-encrypt/new/*"
+check "without -f, the From address is recorded as the sender" grep -qx 'X-Kuvert-From: alice@example.org' "$W"/q/must-encrypt/new/*
+rm -f "$W"/q/must-encrypt/new/*
+# A received mail sent on: its Delivered-To and Return-Path must not route it.
+printf 'Return-Path: <old@example.org>\nDelivered-To: alice@example.org\nFrom: alice@example.org\nTo: bob@example.net\nSubject: fwd\n\nfwd\n' | submit must-encrypt
+check "a submitted mail's Delivered-To does not decide its recipients" grep -qx 'X-Kuvert-To: bob@example.net' "$W"/q/must-encrypt/new/*
+check "nor does its Return-Path decide the sender" grep -qx 'X-Kuvert-From: alice@example.org' "$W"/q/must-encrypt/new/*
 check "-F NAME consumes its argument" sh -c "printf '$good' | '$KOVERTO' submit -C '$CONF' --queue must-encrypt -F 'Alice Sender' -N never bob@example.net"
 check "usage errors say what is wrong" grep -q "unknown option -Z" "$W/submit.err"
 done_testing
