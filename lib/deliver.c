@@ -164,9 +164,10 @@ kov_smtp_dialog_line_in(KovSmtpDialog *dialog, const char *line)
 	int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	gboolean final = line[3] != '-';
 
-	/* A 334 challenge is harmless, but keep the whole AUTH exchange out. */
-	if (dialog->in_auth)
-		kov_log_debug("deliver: smtp< %d (AUTH exchange)", code);
+	/* A 334 challenge is harmless, but keep the exchange out of the log;
+	 * the final reply to AUTH (235, 535) is worth seeing. */
+	if (dialog->in_auth && code == 334)
+		kov_log_debug("deliver: smtp< 334 (AUTH challenge)");
 	else
 		kov_log_debug("deliver: smtp< %s", line);
 

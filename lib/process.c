@@ -390,7 +390,7 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 	for (guint i = 0; i < n; i++) {
 		KovTarget *t = g_ptr_array_index(copy->targets, i);
 		KovRcptResult *r = &results[i];
-		g_autofree char *why = g_strdup_printf("%d %s", r->code, r->reply ? r->reply : "");
+		g_autofree char *why = r->reply ? g_strdup(r->reply) : g_strdup_printf("%d", r->code);
 		if (r->status == KOV_RCPT_DELIVERED) {
 			kov_state_set_rcpt(job->state, t->address, KOV_STATE_DELIVERED, NULL);
 			g_ptr_array_add(sent, t);

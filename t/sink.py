@@ -17,7 +17,8 @@ wait for that file to appear. It runs until SIGTERM (or SIGINT), then exits 0.
 What a test can look at, all in DIR:
   NNNNNN.eml   every accepted message: the DATA bytes exactly as received
                (dot-unstuffed, CRLF kept), numbered from 000001.
-  NNNNNN.json  written after the .eml, by rename, so wait for the .json:
+  NNNNNN.json  written after the .eml, by rename, and before the 250 to the
+               end of DATA is sent, so wait for the .json:
                {"mail_from": "a@b" or "" for <>, "rcpt_tos": [accepted only],
                 "tls": bool, "auth": user or null, "time": float}
   log          one line per SMTP event, "conn=N EVENT ... -> CODE", e.g.
@@ -30,6 +31,10 @@ What a test can look at, all in DIR:
                  conn=1 DATA -> 250
                  conn=1 QUIT -> 221
                  conn=1 DISCONNECT
+               plus "conn=N TLS established", "conn=N TLS handshake failed:
+               WHY", and "conn=N REPLY 530 ..." for a refusal before any
+               command ran (--require-starttls). A line is written before its
+               reply is sent, so a client that got the reply finds the line.
                Count "CONNECT" lines to check connection reuse. AUTH lines
                carry the user name only, never the password or any base64.
 
@@ -46,10 +51,11 @@ was received (nothing is stored then). Examples:
     DATA * 554 5.6.0 no thanks
     MAIL * 421 4.3.2 shutting down
 The first matching rule that is still active wins. The file is re-read at
-every command, so a test may change it while the sink runs (write a temp file
-and rename it over). The xN counters live as long as the sink and are keyed
-by the rule's text. A reply of 421 closes the connection, as real servers do.
-A malformed rule is reported on stderr and in the log, and ignored.
+every MAIL, RCPT and DATA, so a test may change it while the sink runs (write
+a temp file and rename it over). The xN counters live as long as the sink
+and are keyed by the rule's text. A reply of 421 closes the connection, as
+real servers do. A malformed rule in the file given at start stops the sink
+(exit 2); one written later is reported on stderr and in the log, and ignored.
 
 --delay SECONDS sleeps before answering the end of DATA (slow-server tests).
 
@@ -81,7 +87,7 @@ import sys
 import time
 import warnings
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, TLSSetupException
 
 RULE_RE = re.compile(r'^(MAIL|RCPT|DATA)\s+(\S+)\s+(\d{3})(?:x(\d+))?(?:\s+(.*))?$',
                      re.IGNORECASE)
@@ -95,9 +101,9 @@ def die(msg):
 class Replies:
     """The --replies rules: re-read at every command, counters kept here."""
 
-    def __init__(self, path, log):
+    def __init__(self, path, report):
         self.path = path
-        self.log = log
+        self.report = report    # called with the text of a malformed rule
         self.fired = {}         # rule text -> times it answered
 
     def load(self):
@@ -115,9 +121,7 @@ class Replies:
                 continue
             m = RULE_RE.match(line)
             if m is None:
-                msg = f'replies: {self.path}:{n}: malformed rule ignored: {line}'
-                print('sink: ' + msg, file=sys.stderr)
-                self.log(msg)
+                self.report(f'replies: {self.path}:{n}: malformed rule ignored: {line}')
                 continue
             verb, match, code, times, text = m.groups()
             rules.append((line, verb.upper(), match.lower(), code,
@@ -148,7 +152,11 @@ class Sink:
         self.connections = 0
         self.logfd = os.open(os.path.join(self.dir, 'log'),
                              os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self.replies = Replies(args.replies, self.log)
+        self.replies = Replies(args.replies, self.report)
+
+    def report(self, msg):
+        print('sink: ' + msg, file=sys.stderr)
+        self.log(msg)
 
     def log(self, line):
         # One write per line on an O_APPEND fd: a reader never sees half a line.
@@ -229,7 +237,7 @@ class SinkSMTP(SMTP):
         super().__init__(*args, **kwargs)
         self.sink = sink
         self.conn = 0
-        self.last_code = None
+        self.current = None         # (verb, arg) of the command being answered
         self.auth_attempt = None
         self.auth_user = None
         self.gone = False
@@ -243,31 +251,52 @@ class SinkSMTP(SMTP):
     def _logged(self, verb, method):
         @functools.wraps(method)    # keeps aiosmtpd's syntax attributes for HELP
         async def wrapper(arg):
-            self.last_code = None
+            self.current = (verb, arg)
             self.auth_attempt = None
             try:
                 await method(arg)
             finally:
-                self._log_command(verb, arg)
+                if self.current is not None:    # no final reply was pushed
+                    self._log_command(None)
+
         return wrapper
 
-    def _log_command(self, verb, arg):
+    def _log_command(self, code):
+        verb, arg = self.current
+        self.current = None
         if verb == 'AUTH':
             # Only the mechanism word: the rest of the line is base64 credentials.
             mech = (arg or '').split()[:1]
             what = 'AUTH ' + (self.auth_attempt or (mech[0] if mech else ''))
-            if self.session is not None and self.session.authenticated and self.auth_attempt:
+            if code == '235' and self.auth_attempt:
                 self.auth_user = self.auth_attempt.split('user=', 1)[1]
         else:
             what = verb + (' ' + arg if arg else '')
-        self.sink.log(f'conn={self.conn} {what} -> {self.last_code}')
+        self.sink.log(f'conn={self.conn} {what} -> {code}')
 
     async def push(self, status):
-        await super().push(status)
         text = status.decode('ascii', 'replace') if isinstance(status, bytes) else status
-        self.last_code = text[:3]
-        if text.startswith('421') and self.transport is not None:
+        code = text[:3]
+        final = len(text) == 3 or text[3] == ' '
+        # Log before the reply leaves: a client that got it finds the line.
+        if self.current is not None and final and code not in ('334', '354'):
+            self._log_command(code)
+        elif self.current is None and final and code[:1] in ('4', '5'):
+            # refused before any command method ran (e.g. 530 STARTTLS first)
+            self.sink.log(f'conn={self.conn} REPLY {text}')
+        await super().push(status)
+        if code == '421' and self.transport is not None:
             self.transport.close()
+
+    async def handle_exception(self, error):
+        # A client refusing our certificate is an expected event in TLS
+        # tests: one log line, not a traceback. Anything else is a sink bug.
+        if isinstance(error, TLSSetupException):
+            cause = error.__cause__ if error.__cause__ is not None else error
+            self.sink.log(f'conn={self.conn} TLS handshake failed: {cause}')
+            self.current = None
+            return '454 4.7.0 TLS handshake failed'
+        return await super().handle_exception(error)
 
     def connection_made(self, transport):
         fresh = self._original_transport is None
@@ -325,7 +354,7 @@ def parse_args():
         bad = []
         Replies(args.replies, bad.append).load()
         if bad:
-            die(bad[0])
+            die(bad[0].replace(' ignored', ''))
     if not os.path.isdir(args.dir):
         die(f'--dir {args.dir}: not a directory')
     return args

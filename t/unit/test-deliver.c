@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -122,6 +123,14 @@ count_suffix(const char *dir, const char *suffix)
 
 /* ---- the sink ---- */
 
+/* If a failed assertion kills the test, its sinks must not live on. */
+static void
+die_with_parent(gpointer data)
+{
+	(void)data;
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
 /* Start t/sink.py with @extra arguments; @rules (nullable) become its
  * --replies file, which the test may rewrite later (sink_set_replies). */
 static void
@@ -151,7 +160,7 @@ sink_start_full(Sink *sink, const char *rules, const char *const *extra)
 		g_ptr_array_add(argv, g_strdup(extra[i]));
 	g_ptr_array_add(argv, NULL);
 	g_assert_true(g_spawn_async(NULL, (char **)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
-	                            NULL, NULL, &sink->pid, &error));
+	                            die_with_parent, NULL, &sink->pid, &error));
 	g_assert_no_error(error);
 
 	for (int i = 0; i < WAIT_SECONDS * 50; i++) {
