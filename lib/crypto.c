@@ -65,27 +65,6 @@ kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what)
 	            "%s: %s", what, buf);
 }
 
-gboolean
-kov_crypto_is_encrypted(GMimeMessage *message)
-{
-	g_return_val_if_fail(GMIME_IS_MESSAGE(message), FALSE);
-	GMimeObject *part = g_mime_message_get_mime_part(message);
-	if (part == NULL)
-		return FALSE;
-	GMimeContentType *type = g_mime_object_get_content_type(part);
-	if (g_mime_content_type_is_type(type, "multipart", "encrypted")) {
-		const char *protocol = g_mime_content_type_get_parameter(type, "protocol");
-		return protocol != NULL && g_ascii_strcasecmp(protocol, "application/pgp-encrypted") == 0;
-	}
-	if (g_mime_content_type_is_type(type, "application", "pkcs7-mime") ||
-	    g_mime_content_type_is_type(type, "application", "x-pkcs7-mime")) {
-		const char *smime = g_mime_content_type_get_parameter(type, "smime-type");
-		return smime != NULL && (g_ascii_strcasecmp(smime, "enveloped-data") == 0 ||
-		                         g_ascii_strcasecmp(smime, "authEnveloped-data") == 0);
-	}
-	return FALSE;
-}
-
 /* ---- 7-bit ---------------------------------------------------------- */
 
 static gboolean

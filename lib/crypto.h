@@ -14,10 +14,6 @@ typedef struct {
 	gboolean preamble;      /* Kuvert's explanatory preamble in the multipart */
 } KovCryptoOptions;
 
-/* TRUE when @message is already encrypted: PGP/MIME multipart/encrypted, or
- * S/MIME application/pkcs7-mime with smime-type enveloped-data or
- * authEnveloped-data. Such mail is passed on unchanged. */
-gboolean kov_crypto_is_encrypted(GMimeMessage *message);
 
 /* Re-encode every leaf part of @object so it is 7-bit safe
  * (quoted-printable for text, base64 otherwise; 8-bit parameters re-set so

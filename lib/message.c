@@ -319,11 +319,9 @@ load_sender(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions *op
 
 /* ---- already encrypted -------------------------------------------------- */
 
-/* PGP/MIME multipart/encrypted or S/MIME enveloped data at the top level.
- * kov_crypto_is_encrypted() answers the same question for crypto.c; this
- * static twin keeps message.c free of crypto.c (to be merged by the lead). */
-static gboolean
-message_is_encrypted(GMimeMessage *message)
+/* PGP/MIME multipart/encrypted or S/MIME enveloped data at the top level. */
+gboolean
+kov_message_is_encrypted(GMimeMessage *message)
 {
 	GMimeObject *part = g_mime_message_get_mime_part(message);
 	if (part == NULL)
@@ -398,7 +396,7 @@ kov_message_load(const char *path, const KovMessageOptions *options, GError **er
 		return NULL;
 	/* Read once, gone: the pseudo-headers must never leave. */
 	remove_headers(headers, is_envelope_header);
-	mail->already_encrypted = message_is_encrypted(mail->message);
+	mail->already_encrypted = kov_message_is_encrypted(mail->message);
 	return g_steal_pointer(&mail);
 }
 

@@ -42,6 +42,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
  * that are not directives stay as they are. */
 void kov_message_strip_private_headers(GMimeMessage *message);
 
+/* TRUE when @message is already encrypted: PGP/MIME multipart/encrypted, or
+ * S/MIME application/pkcs7-mime with smime-type enveloped-data or
+ * authEnveloped-data (without smime-type it may be readable signed-data).
+ * Such mail is passed on unchanged. */
+gboolean kov_message_is_encrypted(GMimeMessage *message);
+
 /* Write @message to @fd (from its current offset) with CRLF (SMTP) or LF
  * (sendmail) line ends. */
 gboolean kov_message_write_fd(GMimeMessage *message, int fd, gboolean crlf, GError **error);

@@ -297,7 +297,7 @@ kov_job_check_leak(KovJob *job, KovCopy *copy, GMimeMessage *rendered, GError **
 	if (job->kind != KOV_QUEUE_MUST_ENCRYPT)
 		return TRUE;
 	if ((copy->kind == KOV_DECISION_ENCRYPT || job->mail->already_encrypted)
-	    && kov_crypto_is_encrypted(rendered))
+	    && kov_message_is_encrypted(rendered))
 		return TRUE;
 	g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
 	                    "internal error: a copy for a must-encrypt queue was not encrypted; not sent");

@@ -7,6 +7,7 @@
  * are never compared. */
 #include "autoptr.h"
 #include "crypto.h"
+#include "message.h"
 #include "error.h"
 #include "keys.h"
 #include "keyhome.h"
@@ -482,7 +483,7 @@ check_encrypted(Fixture *f, GMimeMessage *out, gpgme_key_t *to, GMimeObject **en
 	g_autoptr(GByteArray) wire = to_crlf_bytes(GMIME_OBJECT(out));
 	assert_7bit_bytes(wire);
 	g_autoptr(GMimeMessage) msg = parse_message_bytes((const char *)wire->data, wire->len);
-	g_assert_true(kov_crypto_is_encrypted(msg));
+	g_assert_true(kov_message_is_encrypted(msg));
 	GMimeObject *top = g_mime_message_get_mime_part(msg);
 	g_assert_true(GMIME_IS_MULTIPART_ENCRYPTED(top));
 	g_assert_cmpstr(g_mime_object_get_content_type_parameter(top, "protocol"), ==,
@@ -690,7 +691,7 @@ is_encrypted(const char *content_type)
 {
 	g_autofree char *mail = g_strdup_printf("From: a@example.org\nContent-Type: %s\n\nbody\n", content_type);
 	g_autoptr(GMimeMessage) msg = parse_message(mail);
-	return kov_crypto_is_encrypted(msg);
+	return kov_message_is_encrypted(msg);
 }
 
 static void
@@ -710,7 +711,7 @@ test_is_encrypted(void)
 	/* Inline PGP is plaintext to koverto. */
 	g_autoptr(GMimeMessage) inline_pgp = parse_message(
 		"From: a@example.org\n\n-----BEGIN PGP MESSAGE-----\n\nhQ==\n-----END PGP MESSAGE-----\n");
-	g_assert_false(kov_crypto_is_encrypted(inline_pgp));
+	g_assert_false(kov_message_is_encrypted(inline_pgp));
 }
 
 static void
