@@ -1,26 +1,37 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The main loop. inotify first, then a scan of new/, so nothing arrives
+/* The watcher. inotify first, then a scan of new/, so nothing arrives
  * unseen; a rescan every `interval` seconds and on IN_Q_OVERFLOW catches
- * the rest. Deferred mail waits in cur/ (never back in new/, which would
- * wake inotify in a loop) in a schedule ordered by next attempt. */
+ * the rest. Claimed mail goes to worker processes (worker.c), one mail per
+ * worker at a time, each with a time limit: a worker that dies or overruns
+ * costs one attempt of one mail, and a mail that kills its worker
+ * repeatedly is failed. Deferred mail waits in cur/ (never back in new/,
+ * which would wake inotify in a loop) in a schedule by next attempt. */
 #include "daemon.h"
 #include "autoptr.h"
 #include "deliver.h"
-#include "error.h"
 #include "keys.h"
+#include "error.h"
 #include "log.h"
-#include "process.h"
 #include "queue.h"
 #include "state.h"
 #include "watch.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Maildir convention: a tmp/ file untouched for 36 hours is abandoned. */
 #define KOV_TMP_MAX_AGE (36 * 3600)
+/* A mail that killed or hung its worker this often is failed. */
+#define KOV_MAX_CRASHES 3
+/* Until the configuration carries them (reliability issue). */
+#define KOV_MAIL_TIMEOUT 600
 
 typedef struct {
 	KovQueueKind kind;
@@ -30,12 +41,25 @@ typedef struct {
 } KovItem;
 
 typedef struct {
+	pid_t pid;
+	int fd;               /* the watcher's end of the socket pair */
+	KovItem *item;        /* the mail in hand; NULL when idle */
+	gint64 deadline;      /* monotonic microseconds */
+	gboolean timed_out;
+	GString *input;
+} KovWorker;
+
+typedef struct {
 	const KovConfig *config;
 	const KovDaemonOptions *options;
-	KovContext ctx;
+	int lock_fd;
+	KovWatch *watch;
+	GPtrArray *workers;   /* of KovWorker* */
 	GQueue ready;         /* of KovItem* */
 	GSequence *deferred;  /* of KovItem*, by due time */
-	GHashTable *known;    /* "kind/id" of every mail in ready or deferred */
+	GHashTable *known;    /* "kind/id" of every mail ready, in hand or deferred */
+	gboolean stopping;
+	guint idle_deaths;    /* workers that died without a mail: a broken set-up */
 	guint delivered, deferred_count, failed;
 } KovDaemon;
 
@@ -54,11 +78,18 @@ kov_item_key(KovQueueKind kind, const char *id)
 }
 
 static void
+kov_daemon_forget(KovDaemon *d, KovItem *item)
+{
+	g_autofree char *key = kov_item_key(item->kind, item->id);
+	g_hash_table_remove(d->known, key);
+	kov_item_free(item);
+}
+
+static void
 kov_daemon_add_ready(KovDaemon *d, KovQueueKind kind, const char *id, gboolean claimed)
 {
-	char *key = kov_item_key(kind, id);
-	if (!g_hash_table_add(d->known, key))
-		return; /* already waiting: inotify and a scan both saw it */
+	if (!g_hash_table_add(d->known, kov_item_key(kind, id)))
+		return; /* already known: inotify and a scan both saw it */
 	KovItem *item = g_new0(KovItem, 1);
 	*item = (KovItem){ kind, g_strdup(id), claimed, 0 };
 	g_queue_push_tail(&d->ready, item);
@@ -101,15 +132,14 @@ kov_daemon_scan_new(KovDaemon *d)
 	}
 }
 
-/* Take back what is in cur/: a crashed run's claims and deferred mail. */
+/* Take back what is in cur/: a dead run's claims and deferred mail. */
 static void
 kov_daemon_recover(KovDaemon *d)
 {
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
 	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_autoptr(GError) error = NULL;
-		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "cur", &error);
+		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "cur", NULL);
 		kov_queue_clean_tmp(d->config->queuedir, k, KOV_TMP_MAX_AGE);
 		for (char **n = names; n != NULL && *n != NULL; n++) {
 			g_autofree char *path = kov_queue_state_path(d->config->queuedir, k, *n);
@@ -117,70 +147,252 @@ kov_daemon_recover(KovDaemon *d)
 			gint64 due = state ? kov_state_get_next_attempt(state) : 0;
 			if (d->options->oneshot || due <= now) {
 				kov_daemon_add_ready(d, k, *n, TRUE);
-			} else {
-				g_hash_table_add(d->known, kov_item_key(k, *n));
-				KovItem *item = g_new0(KovItem, 1);
-				*item = (KovItem){ k, g_strdup(*n), TRUE, 0 };
-				kov_daemon_defer(d, item, due);
+				continue;
 			}
+			g_hash_table_add(d->known, kov_item_key(k, *n));
+			KovItem *item = g_new0(KovItem, 1);
+			*item = (KovItem){ k, g_strdup(*n), TRUE, 0 };
+			kov_daemon_defer(d, item, due);
 		}
 	}
 }
 
-static void
-kov_daemon_finish(KovDaemon *d, KovItem *item, KovResult *result)
-{
-	const char *queuedir = d->config->queuedir;
-	g_autoptr(GError) error = NULL;
+/* ---- workers ------------------------------------------------------------ */
 
-	switch (result->outcome) {
-	case KOV_OUTCOME_DELIVERED:
+static guint
+kov_daemon_worker_count(void)
+{
+	return MAX(1, g_get_num_processors());
+}
+
+static void
+kov_worker_free(gpointer data)
+{
+	KovWorker *w = data;
+	if (w->fd >= 0)
+		close(w->fd);
+	g_string_free(w->input, TRUE);
+	g_free(w);
+}
+
+/* The descriptors a new worker must not keep: the others' sockets, inotify. */
+static GArray *
+kov_daemon_inherited_fds(KovDaemon *d)
+{
+	GArray *fds = g_array_new(FALSE, FALSE, sizeof(int));
+	int watch_fd = kov_watch_fd(d->watch);
+
+	g_array_append_val(fds, watch_fd);
+	for (guint i = 0; i < d->workers->len; i++) {
+		KovWorker *w = g_ptr_array_index(d->workers, i);
+		if (w->fd >= 0)
+			g_array_append_val(fds, w->fd);
+	}
+	return fds;
+}
+
+static gboolean
+kov_daemon_start_worker(KovDaemon *d, KovWorker *w, GError **error)
+{
+	g_autoptr(GArray) fds = kov_daemon_inherited_fds(d);
+
+	w->pid = kov_worker_spawn(d->config, (const int *)fds->data, fds->len, &w->fd, error);
+	w->item = NULL;
+	w->timed_out = FALSE;
+	g_string_truncate(w->input, 0);
+	return w->pid > 0;
+}
+
+static gboolean
+kov_daemon_start_workers(KovDaemon *d, GError **error)
+{
+	guint n = kov_daemon_worker_count();
+
+	for (guint i = 0; i < n; i++) {
+		KovWorker *w = g_new0(KovWorker, 1);
+		w->fd = -1;
+		w->input = g_string_new(NULL);
+		g_ptr_array_add(d->workers, w);
+		if (!kov_daemon_start_worker(d, w, error))
+			return FALSE;
+	}
+	kov_log_debug("daemon: %u workers", n);
+	return TRUE;
+}
+
+static gboolean
+kov_daemon_busy(KovDaemon *d)
+{
+	for (guint i = 0; i < d->workers->len; i++)
+		if (((KovWorker *)g_ptr_array_index(d->workers, i))->item != NULL)
+			return TRUE;
+	return FALSE;
+}
+
+static void
+kov_daemon_count(KovDaemon *d, char outcome)
+{
+	if (outcome == KOV_WORKER_DELIVERED)
 		d->delivered++;
-		if (!kov_queue_done(queuedir, item->kind, item->id, &error))
-			kov_log_err("%s", error->message);
-		break;
-	case KOV_OUTCOME_FAILED:
+	else if (outcome == KOV_WORKER_FAILED)
 		d->failed++;
-		if (!kov_queue_fail(queuedir, item->kind, item->id, result->reason, &error))
-			kov_log_err("%s", error->message);
-		kov_process_alert(&d->ctx, item->kind, item->id, result->reason);
-		break;
-	case KOV_OUTCOME_DEFERRED:
+	else if (outcome == KOV_WORKER_DEFERRED)
 		d->deferred_count++;
-		if (!d->options->oneshot) {
-			kov_daemon_defer(d, item, result->next_attempt);
-			return; /* still known, now scheduled */
-		}
-		break;
-	}
-	g_autofree char *key = kov_item_key(item->kind, item->id);
-	g_hash_table_remove(d->known, key);
-	kov_item_free(item);
 }
 
+/* A worker answered: schedule a deferred mail, forget the others. */
 static void
-kov_daemon_handle(KovDaemon *d, KovItem *item)
+kov_daemon_on_reply(KovDaemon *d, KovWorker *w, const char *line)
 {
-	g_autoptr(GError) error = NULL;
-	KovResult result = { 0 };
+	KovItem *item = g_steal_pointer(&w->item);
+	char outcome = line[0];
+	gint64 next = line[0] != '\0' && line[1] == ' ' ? g_ascii_strtoll(line + 2, NULL, 10) : 0;
 
-	if (!item->claimed && !kov_queue_claim(d->config->queuedir, item->kind, item->id, &error)) {
-		if (error != NULL)
-			kov_log_err("%s", error->message);
-		g_autofree char *key = kov_item_key(item->kind, item->id);
-		g_hash_table_remove(d->known, key);
-		kov_item_free(item);
+	if (item == NULL)
+		return;
+	kov_daemon_count(d, outcome);
+	if (outcome == KOV_WORKER_DEFERRED && !d->options->oneshot && next > 0)
+		kov_daemon_defer(d, item, next);
+	else
+		kov_daemon_forget(d, item);
+}
+
+/* The mail a dead worker held gets another try, or fails after the last. */
+static void
+kov_daemon_on_crash(KovDaemon *d, KovWorker *w, int status)
+{
+	KovItem *item = g_steal_pointer(&w->item);
+	g_autofree char *why = w->timed_out
+		? g_strdup_printf("processing exceeded the time limit of %d s", KOV_MAIL_TIMEOUT)
+		: WIFSIGNALED(status) ? g_strdup_printf("processing crashed (signal %d)", WTERMSIG(status))
+		                      : g_strdup_printf("processing ended with status %d", WEXITSTATUS(status));
+
+	if (item == NULL) {
+		kov_log_warning("daemon: an idle worker ended: %s", why);
+		if (++d->idle_deaths > 10) {
+			kov_log_err("daemon: workers keep dying without a mail in hand; stopping");
+			d->stopping = TRUE;
+		}
 		return;
 	}
-	item->claimed = TRUE;
-	kov_process_mail(&d->ctx, item->kind, item->id, &result);
-	kov_daemon_finish(d, item, &result);
-	kov_result_clear(&result);
+	g_autofree char *path = kov_queue_state_path(d->config->queuedir, item->kind, item->id);
+	g_autoptr(KovState) state = kov_state_load(path, NULL);
+	if (state != NULL) {
+		kov_state_add_crash(state);
+		kov_state_set_last_error(state, why);
+		kov_state_save(state, NULL);
+	}
+	guint crashes = state ? kov_state_get_crashes(state) : KOV_MAX_CRASHES;
+	if (crashes < KOV_MAX_CRASHES) {
+		kov_log_warning("id=%s: %s; trying again", item->id, why);
+		g_queue_push_tail(&d->ready, item);
+		return;
+	}
+	g_autofree char *reason = g_strdup_printf("%s, %u times: given up", why, crashes);
+	g_autoptr(GError) error = NULL;
+	kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", item->id, kov_queue_name(item->kind),
+	            reason);
+	if (!kov_queue_fail(d->config->queuedir, item->kind, item->id, reason, &error))
+		kov_log_err("%s", error->message);
+	d->failed++;
+	kov_daemon_forget(d, item);
 }
+
+static void
+kov_daemon_reap(KovDaemon *d, KovWorker *w)
+{
+	int status = 0;
+
+	close(w->fd);
+	w->fd = -1;
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	kov_daemon_on_crash(d, w, status);
+	if (d->stopping)
+		return;
+	g_autoptr(GError) error = NULL;
+	if (!kov_daemon_start_worker(d, w, &error))
+		kov_log_err("daemon: cannot start a worker: %s", error->message);
+}
+
+static void
+kov_daemon_read_worker(KovDaemon *d, KovWorker *w)
+{
+	char buf[512];
+	ssize_t n = read(w->fd, buf, sizeof buf);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		kov_daemon_reap(d, w);
+		return;
+	}
+	g_string_append_len(w->input, buf, n);
+	for (char *nl; (nl = memchr(w->input->str, '\n', w->input->len)) != NULL;) {
+		*nl = '\0';
+		kov_daemon_on_reply(d, w, w->input->str);
+		g_string_erase(w->input, 0, nl - w->input->str + 1);
+	}
+}
+
+static void
+kov_daemon_dispatch(KovDaemon *d)
+{
+	for (guint i = 0; i < d->workers->len && !g_queue_is_empty(&d->ready); i++) {
+		KovWorker *w = g_ptr_array_index(d->workers, i);
+		if (w->item != NULL || w->fd < 0)
+			continue;
+		KovItem *item = g_queue_pop_head(&d->ready);
+		g_autoptr(GError) error = NULL;
+		if (!item->claimed && !kov_queue_claim(d->config->queuedir, item->kind, item->id, &error)) {
+			if (error != NULL)
+				kov_log_err("%s", error->message);
+			kov_daemon_forget(d, item);
+			i--; /* this worker is still free */
+			continue;
+		}
+		item->claimed = TRUE;
+		g_autofree char *request = g_strdup_printf("%d %s\n", item->kind, item->id);
+		w->item = item;
+		w->deadline = g_get_monotonic_time() + (gint64)KOV_MAIL_TIMEOUT * G_USEC_PER_SEC;
+		if (write(w->fd, request, strlen(request)) != (ssize_t)strlen(request))
+			kov_log_err("daemon: cannot hand %s to a worker: %s", item->id, g_strerror(errno));
+		/* a dead worker shows as EOF and its mail is retried */
+	}
+}
+
+static void
+kov_daemon_enforce_deadlines(KovDaemon *d)
+{
+	gint64 now = g_get_monotonic_time();
+	for (guint i = 0; i < d->workers->len; i++) {
+		KovWorker *w = g_ptr_array_index(d->workers, i);
+		if (w->item != NULL && !w->timed_out && now > w->deadline) {
+			w->timed_out = TRUE;
+			kill(-w->pid, SIGKILL); /* the worker and its gpg */
+		}
+	}
+}
+
+static void
+kov_daemon_stop_workers(KovDaemon *d)
+{
+	for (guint i = 0; i < d->workers->len; i++) {
+		KovWorker *w = g_ptr_array_index(d->workers, i);
+		if (w->fd < 0)
+			continue;
+		close(w->fd); /* EOF: the worker exits */
+		w->fd = -1;
+		while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* ---- the loop ----------------------------------------------------------- */
 
 /* Move deferred mail whose time has come to the ready queue; return the
  * milliseconds until the next one is due (-1: none). */
-static int
+static gint64
 kov_daemon_wake_due(KovDaemon *d)
 {
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
@@ -189,47 +401,113 @@ kov_daemon_wake_due(KovDaemon *d)
 		GSequenceIter *first = g_sequence_get_begin_iter(d->deferred);
 		KovItem *item = g_sequence_get(first);
 		if (item->due > now)
-			return (int)MIN((item->due - now) * 1000, G_MAXINT);
+			return (item->due - now) * 1000;
 		g_sequence_remove(first);
 		g_queue_push_tail(&d->ready, item);
 	}
 	return -1;
 }
 
-static gboolean
-kov_daemon_wait(KovDaemon *d, KovWatch *watch)
+static gint64
+kov_daemon_timeout_ms(KovDaemon *d)
 {
-	int due_ms = kov_daemon_wake_due(d);
-	int interval_ms = (int)MIN((gint64)d->config->interval * 1000, G_MAXINT);
-	int timeout_ms = due_ms < 0 ? interval_ms : MIN(due_ms, interval_ms);
-	struct pollfd pfd = { .fd = kov_watch_fd(watch), .events = POLLIN };
-	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	gint64 timeout = d->options->oneshot ? G_MAXINT : (gint64)d->config->interval * 1000;
+	gint64 due = d->options->oneshot ? -1 : kov_daemon_wake_due(d);
+	gint64 now = g_get_monotonic_time();
 
-	if (!g_queue_is_empty(&d->ready))
-		return TRUE;
-	int n = ppoll(&pfd, 1, &ts, d->options->wait_mask);
-	if (n < 0 && errno != EINTR) {
-		kov_log_err("poll: %s", g_strerror(errno));
-		return FALSE;
+	if (due >= 0)
+		timeout = MIN(timeout, due);
+	for (guint i = 0; i < d->workers->len; i++) {
+		KovWorker *w = g_ptr_array_index(d->workers, i);
+		if (w->item != NULL && !w->timed_out)
+			timeout = MIN(timeout, MAX(0, (w->deadline - now) / 1000 + 1));
 	}
-	if (n == 0) {
+	return MIN(timeout, G_MAXINT);
+}
+
+static void
+kov_daemon_read_watch(KovDaemon *d)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean overflow = FALSE;
+
+	if (!kov_watch_read(d->watch, kov_daemon_on_arrival, d, &overflow, &error))
+		kov_log_err("%s", error->message);
+	if (overflow) {
+		kov_log_info("watch: the kernel dropped events; rescanning the queues");
+		kov_daemon_scan_new(d);
+	}
+}
+
+/* Wait for an arrival, a worker's answer, a due retry or the rescan. */
+static void
+kov_daemon_wait(KovDaemon *d)
+{
+	guint n = d->workers->len;
+	g_autofree struct pollfd *pfd = g_new0(struct pollfd, n + 1);
+	gint64 ms = kov_daemon_timeout_ms(d);
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	pfd[0] = (struct pollfd){ .fd = kov_watch_fd(d->watch), .events = POLLIN };
+	for (guint i = 0; i < n; i++)
+		pfd[i + 1] = (struct pollfd){ .fd = ((KovWorker *)g_ptr_array_index(d->workers, i))->fd,
+		                              .events = POLLIN };
+	int ready = ppoll(pfd, n + 1, &ts, d->options->wait_mask);
+	if (ready < 0) {
+		if (errno != EINTR)
+			kov_log_err("poll: %s", g_strerror(errno));
+		return;
+	}
+	for (guint i = 0; i < n; i++)
+		if (pfd[i + 1].revents != 0)
+			kov_daemon_read_worker(d, g_ptr_array_index(d->workers, i));
+	if (pfd[0].revents != 0)
+		kov_daemon_read_watch(d);
+	if (ready == 0 && !d->options->oneshot && !kov_daemon_busy(d))
 		kov_daemon_scan_new(d); /* the safety rescan */
+	kov_daemon_enforce_deadlines(d);
+	if (!d->options->oneshot)
+		kov_daemon_wake_due(d);
+}
+
+/* A stop signal that arrived while we were busy is still pending (blocked). */
+static gboolean
+kov_daemon_stop_pending(KovDaemon *d)
+{
+	sigset_t pending;
+
+	if (*d->options->stop)
 		return TRUE;
-	}
-	if (n > 0) {
-		g_autoptr(GError) error = NULL;
-		gboolean overflow = FALSE;
-		if (!kov_watch_read(watch, kov_daemon_on_arrival, d, &overflow, &error)) {
-			kov_log_err("%s", error->message);
-			return FALSE;
+	if (d->options->stop_signals == NULL || sigpending(&pending) != 0)
+		return FALSE;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(d->options->stop_signals, sig) == 1 && sigismember(&pending, sig) == 1)
+			return TRUE;
+	return FALSE;
+}
+
+static int
+kov_daemon_loop(KovDaemon *d)
+{
+	kov_log_info("ready: watching %s (must-encrypt, fallback, sign-only) with %u workers",
+	             d->config->queuedir, d->workers->len);
+	for (;;) {
+		if (!d->stopping && kov_daemon_stop_pending(d)) {
+			d->stopping = TRUE;
+			kov_log_info("stopping: finishing the mail in hand");
 		}
-		if (overflow) {
-			kov_log_info("watch: the kernel dropped events; rescanning the queues");
-			kov_daemon_scan_new(d);
-		}
+		if (!d->stopping)
+			kov_daemon_dispatch(d);
+		gboolean busy = kov_daemon_busy(d);
+		if (!busy && (d->stopping || (d->options->oneshot && g_queue_is_empty(&d->ready))))
+			break;
+		kov_daemon_wait(d);
 	}
-	kov_daemon_wake_due(d);
-	return TRUE;
+	if (!d->options->oneshot)
+		return 0;
+	if (d->failed > 0)
+		return 1;
+	return d->deferred_count > 0 ? 75 : 0;
 }
 
 static gboolean
@@ -249,75 +527,55 @@ kov_daemon_prepare_tempdir(const char *tempdir, GError **error)
 	return TRUE;
 }
 
-/* A stop signal that arrived while a mail was in hand is still pending
- * (blocked): honour it before taking the next mail. */
-static gboolean
-kov_daemon_stop_pending(KovDaemon *d)
+static void
+kov_daemon_clear(KovDaemon *d)
 {
-	sigset_t pending;
-
-	if (*d->options->stop)
-		return TRUE;
-	if (d->options->stop_signals == NULL || sigpending(&pending) != 0)
-		return FALSE;
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigismember(d->options->stop_signals, sig) == 1 && sigismember(&pending, sig) == 1)
-			return TRUE;
-	return FALSE;
+	if (d->workers != NULL) {
+		kov_daemon_stop_workers(d);
+		g_ptr_array_unref(d->workers);
+	}
+	g_queue_clear_full(&d->ready, kov_item_free);
+	if (d->deferred != NULL)
+		g_sequence_free(d->deferred);
+	if (d->known != NULL)
+		g_hash_table_unref(d->known);
+	g_clear_pointer(&d->watch, kov_watch_free);
+	kov_queue_unlock(d->config->queuedir, d->lock_fd);
 }
 
-static int
-kov_daemon_loop(KovDaemon *d, KovWatch *watch)
+/* What each worker will set up for itself, tried once here, so that a bad
+ * set-up is a start-up error and not a stream of dying workers. */
+static gboolean
+kov_daemon_check_setup(const KovConfig *config, GError **error)
 {
-	kov_log_info("ready: watching %s (must-encrypt, fallback, sign-only)", d->config->queuedir);
-	while (!kov_daemon_stop_pending(d)) {
-		KovItem *item = g_queue_pop_head(&d->ready);
-		if (item != NULL) {
-			kov_daemon_handle(d, item);
-			continue;
-		}
-		if (d->options->oneshot)
-			break;
-		if (!kov_daemon_wait(d, watch))
-			break;
-	}
-	if (!d->options->oneshot)
-		return 0;
-	if (d->failed > 0)
-		return 1;
-	return d->deferred_count > 0 ? 75 : 0;
+	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);
+	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, error) : NULL;
+	return deliver != NULL;
 }
 
 int
 kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError **error)
 {
-	KovDaemon d = { .config = config, .options = options };
-	g_autoptr(KovKeys) keys = NULL;
-	g_autoptr(KovDeliver) deliver = NULL;
-	g_autoptr(KovWatch) watch = NULL;
+	KovDaemon d = { .config = config, .options = options, .lock_fd = -1 };
 	int status = -1;
 
 	if (!kov_queue_prepare(config->queuedir, error)
-	    || !kov_daemon_prepare_tempdir(config->tempdir, error))
+	    || !kov_daemon_prepare_tempdir(config->tempdir, error)
+	    || !kov_daemon_check_setup(config, error))
 		return -1;
-	int lock = kov_queue_lock(config->queuedir, error);
-	if (lock < 0)
+	d.lock_fd = kov_queue_lock(config->queuedir, error);
+	if (d.lock_fd < 0)
 		return -1;
-	keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);
-	deliver = keys ? kov_deliver_new(config, error) : NULL;
-	watch = deliver ? kov_watch_new(config->queuedir, error) : NULL;
-	if (watch != NULL) {
-		d.ctx = (KovContext){ config, keys, deliver };
-		g_queue_init(&d.ready);
-		d.deferred = g_sequence_new(kov_item_free);
-		d.known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_queue_init(&d.ready);
+	d.deferred = g_sequence_new(kov_item_free);
+	d.known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	d.workers = g_ptr_array_new_with_free_func(kov_worker_free);
+	d.watch = kov_watch_new(config->queuedir, error);
+	if (d.watch != NULL && kov_daemon_start_workers(&d, error)) {
 		kov_daemon_recover(&d);
 		kov_daemon_scan_new(&d);
-		status = kov_daemon_loop(&d, watch);
-		g_queue_clear_full(&d.ready, kov_item_free);
-		g_sequence_free(d.deferred);
-		g_hash_table_unref(d.known);
+		status = kov_daemon_loop(&d);
 	}
-	kov_queue_unlock(config->queuedir, lock);
+	kov_daemon_clear(&d);
 	return status;
 }

@@ -155,3 +155,15 @@ kov_state_set_last_error(KovState *state, const char *text)
 {
 	g_key_file_set_string(state->keyfile, "mail", "last-error", text);
 }
+
+guint
+kov_state_get_crashes(KovState *state)
+{
+	return (guint)g_key_file_get_uint64(state->keyfile, "mail", "crashes", NULL);
+}
+
+void
+kov_state_add_crash(KovState *state)
+{
+	g_key_file_set_uint64(state->keyfile, "mail", "crashes", kov_state_get_crashes(state) + 1);
+}

@@ -33,3 +33,7 @@ gint64 kov_state_get_next_attempt(KovState *state); /* unix seconds, 0 = now */
 void kov_state_set_next_attempt(KovState *state, gint64 when);
 char *kov_state_get_last_error(KovState *state);   /* transfer full, nullable */
 void kov_state_set_last_error(KovState *state, const char *text);
+
+/* How often a worker died or overran its time limit on this mail. */
+guint kov_state_get_crashes(KovState *state);
+void kov_state_add_crash(KovState *state);

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Worker processes. The watcher never parses a mail; a worker does, in its
+ * own process group, so that a crash, an abort or a hung gpg costs one
+ * mail and the watcher can kill the whole group when a mail overruns its
+ * time limit. The protocol is one short text line each way. */
+#include "worker.h"
+#include "deliver.h"
+#include "error.h"
+#include "keys.h"
+#include "log.h"
+#include "queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+void
+kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result)
+{
+	const char *queuedir = ctx->config->queuedir;
+	g_autoptr(GError) error = NULL;
+
+	kov_process_mail(ctx, kind, id, result);
+	switch (result->outcome) {
+	case KOV_OUTCOME_DELIVERED:
+		if (!kov_queue_done(queuedir, kind, id, &error))
+			kov_log_err("%s", error->message);
+		break;
+	case KOV_OUTCOME_FAILED:
+		if (!kov_queue_fail(queuedir, kind, id, result->reason, &error))
+			kov_log_err("%s", error->message);
+		kov_process_alert(ctx, kind, id, result->reason);
+		break;
+	case KOV_OUTCOME_DEFERRED:
+		break;
+	}
+}
+
+static gboolean
+kov_worker_write_line(int fd, const char *line)
+{
+	gsize len = strlen(line);
+	while (len > 0) {
+		ssize_t n = write(fd, line, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return FALSE;
+		line += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+static char
+kov_worker_code(KovOutcome outcome)
+{
+	switch (outcome) {
+	case KOV_OUTCOME_DELIVERED: return KOV_WORKER_DELIVERED;
+	case KOV_OUTCOME_DEFERRED:  return KOV_WORKER_DEFERRED;
+	case KOV_OUTCOME_FAILED:    return KOV_WORKER_FAILED;
+	}
+	return KOV_WORKER_FAILED;
+}
+
+/* One request line: "KIND ID". */
+static void
+kov_worker_serve_one(KovContext *ctx, int fd, char *line)
+{
+	KovResult result = { 0 };
+	char reply[64];
+	char *space = strchr(line, ' ');
+	int kind = atoi(line);
+
+	if (space == NULL || kind < 0 || kind >= KOV_QUEUE_N_POLICY) {
+		kov_log_err("worker: bad request \"%s\"", line);
+		_exit(2);
+	}
+	kov_worker_handle(ctx, (KovQueueKind)kind, space + 1, &result);
+	g_snprintf(reply, sizeof reply, "%c %" G_GINT64_FORMAT "\n", kov_worker_code(result.outcome),
+	           result.next_attempt);
+	kov_result_clear(&result);
+	if (!kov_worker_write_line(fd, reply))
+		_exit(0); /* the watcher is gone */
+}
+
+static int
+kov_worker_loop(const KovConfig *config, int fd)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust,
+	                                       &error);
+	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, &error) : NULL;
+	FILE *in = fdopen(dup(fd), "r");
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (deliver == NULL || in == NULL) {
+		kov_log_err("worker: %s", error ? error->message : g_strerror(errno));
+		return 1;
+	}
+	KovContext ctx = { config, keys, deliver };
+	while (getline(&line, &cap, in) > 0) {
+		line[strcspn(line, "\n")] = '\0';
+		kov_worker_serve_one(&ctx, fd, line);
+	}
+	free(line);
+	fclose(in);
+	return 0;
+}
+
+pid_t
+kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, int *fd,
+                 GError **error)
+{
+	int pair[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		kov_error_set_errno(error, errno, "worker: socketpair");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		kov_error_set_errno(error, errno, "worker: fork");
+		close(pair[0]);
+		close(pair[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		close(pair[0]);
+		for (gsize i = 0; i < n_close; i++)
+			close(close_fds[i]);
+		int status = kov_worker_loop(config, pair[1]);
+		close(pair[1]);
+		/* No atexit handlers of the watcher: they belong to it. */
+		fflush(NULL);
+		_exit(status);
+	}
+	setpgid(pid, pid); /* both sides, so a kill before the child ran still hits the group */
+	close(pair[1]);
+	*fd = pair[0];
+	return pid;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* A worker process: takes one claimed mail at a time from the watcher over
+ * a socket, processes it to the end (delivered, deferred or failed, with
+ * the queue updated), and answers with the outcome. Each worker has its
+ * own GPGME state and its own SMTP connection, reused across mails. */
+#pragma once
+#include <glib.h>
+#include <sys/types.h>
+#include "config.h"
+#include "process.h"
+
+/* Request: "KIND ID\n". Reply: "OUTCOME NEXT-ATTEMPT\n" with OUTCOME one
+ * of D (delivered), L (deferred, later), F (failed), B (busy: locked by a
+ * writer, not taken). */
+#define KOV_WORKER_DELIVERED 'D'
+#define KOV_WORKER_DEFERRED  'L'
+#define KOV_WORKER_FAILED    'F'
+#define KOV_WORKER_BUSY      'B'
+
+/* Fork a worker on a new socket pair; *@fd is the watcher's end. The child
+ * gets its own process group (so a time limit can kill it with its gpg
+ * children), closes @close_fds, serves requests until EOF and exits. */
+pid_t kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, int *fd,
+                       GError **error);
+
+/* Process cur/<id> of @kind in this process and move it where it belongs:
+ * removed when delivered, failed/ plus the alert when failed, left for a
+ * retry when deferred. Used by the worker loop. */
+void kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result);
