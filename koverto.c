@@ -38,7 +38,7 @@ koverto_usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: koverto [-c FILE] [-d] [-o] [-n] [-r | -k]\n"
-	        "       koverto submit --queue NAME [-f SENDER] [-t] [RECIPIENT...] < mail\n"
+	        "       koverto submit [--queue NAME] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "  -c FILE  configuration file (default $KOVERTO_CONF, else " KOV_CONFIG_DEFAULT_PATH ")\n"
 	        "  -d       debug output (stderr and the configured log)\n"
 	        "  -o       one-shot: process what is queued, then exit\n"
@@ -163,10 +163,10 @@ main(int argc, char **argv)
 	int sig = 0, opt, status;
 	g_autofree char *name = g_path_get_basename(argv[0]);
 
-	if (g_str_equal(name, "koverto-submit") || (argc > 1 && g_str_equal(argv[1], "submit"))) {
+	gboolean as_submit = g_str_equal(name, "koverto-submit") || g_str_equal(name, "kuvert_submit");
+	if (as_submit || (argc > 1 && g_str_equal(argv[1], "submit"))) {
 		koverto_init_libraries();
-		status = g_str_equal(name, "koverto-submit") ? koverto_submit_main(argc, argv)
-		                                               : koverto_submit_main(argc - 1, argv + 1);
+		status = as_submit ? koverto_submit_main(argc, argv) : koverto_submit_main(argc - 1, argv + 1);
 		koverto_shutdown_libraries();
 		return status;
 	}

@@ -9,6 +9,7 @@
 #include "message.h"
 #include "queue.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -27,9 +28,10 @@ typedef struct {
 static void
 kov_submit_usage(void)
 {
-	fprintf(stderr, "usage: koverto submit --queue NAME [-C FILE] [-f SENDER] [-t] [-i] "
+	fprintf(stderr, "usage: koverto submit [--queue NAME] [-C FILE] [-f SENDER] [-t] [-i] "
 	                "[RECIPIENT...] < mail\n"
-	                "  NAME is must-encrypt, fallback or sign-only\n");
+	                "  NAME is must-encrypt, fallback or sign-only; without --queue the\n"
+	                "  mail goes to the Kuvert queue, where the rules decide\n");
 }
 
 /* Sendmail options that take an argument we have no use for: consumed, so
@@ -164,8 +166,8 @@ static int
 kov_submit_enqueue(const KovSubmitArgs *args)
 {
 	g_autoptr(GError) error = NULL;
-	KovQueueKind kind;
-	if (!kov_queue_kind_parse(args->queue, &kind)) {
+	KovQueueKind kind = KOV_QUEUE_KUVERT; /* without --queue: Kuvert's queue, rules decide */
+	if (args->queue != NULL && !kov_queue_kind_parse(args->queue, &kind)) {
 		fprintf(stderr, "koverto submit: unknown queue \"%s\" (must-encrypt, fallback, sign-only)\n",
 		        args->queue);
 		return EX_USAGE;
@@ -185,18 +187,42 @@ kov_submit_enqueue(const KovSubmitArgs *args)
 	return EX_OK;
 }
 
+/* As kuvert_submit does: address verification (-bv), and users without a
+ * configuration, are sendmail's business. */
+static gboolean
+kov_submit_wants_sendmail(int argc, char **argv, gboolean as_kuvert_submit)
+{
+	for (int i = 1; i < argc; i++)
+		if (g_str_has_prefix(argv[i], "-bv"))
+			return TRUE;
+	if (!as_kuvert_submit)
+		return FALSE;
+	g_autofree char *path = kov_config_locate(NULL);
+	return access(path, R_OK) != 0;
+}
+
+static int
+kov_submit_exec_sendmail(char **argv)
+{
+	static char sendmail[] = "/usr/sbin/sendmail";
+	argv[0] = sendmail;
+	execv(sendmail, argv);
+	fprintf(stderr, "koverto submit: cannot run %s: %s\n", sendmail, g_strerror(errno));
+	return EX_UNAVAILABLE;
+}
+
 int
 koverto_submit_main(int argc, char **argv)
 {
+	g_autofree char *name = g_path_get_basename(argv[0]);
+	if (kov_submit_wants_sendmail(argc, argv, g_str_equal(name, "kuvert_submit")))
+		return kov_submit_exec_sendmail(argv);
+
 	KovSubmitArgs args = { .recipients = g_ptr_array_new() };
 	KovLogOptions log = { "koverto-submit", TRUE, FALSE, NULL, NULL };
 	int status = kov_submit_parse(argc, argv, &args);
 
 	kov_log_open(&log, NULL);
-	if (status == EX_OK && args.queue == NULL) {
-		fprintf(stderr, "koverto submit: --queue NAME is required\n");
-		status = EX_USAGE;
-	}
 	if (status != EX_OK)
 		kov_submit_usage();
 	else

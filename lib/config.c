@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The configuration file. iniparser reads the INI syntax; since it keeps no
+/* The configuration file, in two formats told apart by content. INI (a
+ * "[section]" line anywhere): iniparser reads the syntax; since it keeps no
  * line numbers and silently merges duplicate keys, a small pre-pass over the
- * same file maps every section and key to its line and finds duplicates.
- * Every value is then copied out of the dictionary and checked by a typed
+ * same text maps every section and key to its line and finds duplicates.
+ * Kuvert's ~/.kuvert (anything else): read here by Kuvert's lexical rules
+ * into the same entries. Either way every value is checked by a typed
  * parser from one option table, so each error names file, line and key.
  * The first problem wins: koverto refuses to start on any of them. */
 #include "config.h"
@@ -36,6 +38,8 @@ typedef enum {
 	KOV_TYPE_LOGFILE,  /* PATH; if it exists it must be a writable file */
 	KOV_TYPE_BOOL,
 	KOV_TYPE_SECONDS,  /* digits, 1..KOV_CONFIG_INTERVAL_MAX */
+	KOV_TYPE_COUNT,    /* digits, min..max of the option (guint) */
+	KOV_TYPE_DURATION, /* digits with an optional s/m/h/d, min..max seconds (gint64) */
 	KOV_TYPE_PORT,     /* digits, 1..65535 */
 	KOV_TYPE_KEYID,    /* hex, optional 0x; empty: unset */
 	KOV_TYPE_ACTION,   /* Kuvert action name */
@@ -52,11 +56,16 @@ typedef struct {
 	KovOptionType type;
 	gsize offset;      /* of the field in KovConfig or KovQueueConfig */
 	gsize aux_offset;  /* KOV_TYPE_REGEX: the compiled GRegex field */
+	guint64 min, max;  /* KOV_TYPE_COUNT, KOV_TYPE_DURATION */
 } KovOption;
 
-#define KOV_OPT(name, type, field) { name, type, offsetof(KovConfig, field), 0 }
+#define KOV_OPT(name, type, field) { name, type, offsetof(KovConfig, field), 0, 0, 0 }
+#define KOV_OPT_RANGE(name, type, field, min, max) \
+	{ name, type, offsetof(KovConfig, field), 0, min, max }
+#define KOV_DAY (24 * 3600)
+#define KOV_DURATION_MAX (3650 * KOV_DAY)
 
-/* Kuvert's options (kuvert-reference.md 4.2) plus gnupghome. */
+/* Kuvert's 29 options (kuvert-reference.md 4.2), then koverto's own. */
 static const KovOption kov_config_options[] = {
 	KOV_OPT("defaultkey", KOV_TYPE_KEYID, defaultkey),
 	KOV_OPT("defaultaction", KOV_TYPE_ACTION, defaultaction),
@@ -88,12 +97,21 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT("ma-user", KOV_TYPE_STRING, ma_user),
 	KOV_OPT("ma-pass", KOV_TYPE_SECRET, ma_pass),
 	KOV_OPT("gnupghome", KOV_TYPE_DIR, gnupghome),
+	KOV_OPT_RANGE("workers", KOV_TYPE_COUNT, workers, 0, 1024),
+	KOV_OPT_RANGE("max-connections", KOV_TYPE_COUNT, max_connections, 0, 1024),
+	KOV_OPT_RANGE("retry-first", KOV_TYPE_DURATION, retry_first, 1, KOV_DURATION_MAX),
+	KOV_OPT_RANGE("retry-max", KOV_TYPE_DURATION, retry_max, 1, KOV_DURATION_MAX),
+	KOV_OPT_RANGE("queue-lifetime", KOV_TYPE_DURATION, queue_lifetime, 1, KOV_DURATION_MAX),
+	KOV_OPT_RANGE("failed-retention", KOV_TYPE_DURATION, failed_retention, 1, KOV_DURATION_MAX),
+	KOV_OPT_RANGE("mail-timeout", KOV_TYPE_DURATION, mail_timeout, 1, KOV_DURATION_MAX),
+	KOV_OPT_RANGE("max-hops", KOV_TYPE_COUNT, max_hops, 1, 1000),
+	KOV_OPT("dsn", KOV_TYPE_BOOL, dsn),
 };
 
 static const KovOption kov_config_queue_options[] = {
-	{ "key", KOV_TYPE_KEYID, offsetof(KovQueueConfig, signing_key), 0 },
+	{ "key", KOV_TYPE_KEYID, offsetof(KovQueueConfig, signing_key), 0, 0, 0 },
 	{ "senders", KOV_TYPE_REGEX, offsetof(KovQueueConfig, allowed_senders),
-	  offsetof(KovQueueConfig, allowed_senders_re) },
+	  offsetof(KovQueueConfig, allowed_senders_re), 0, 0 },
 };
 
 #define KOV_FIELD(base, offset, type) ((type *)(void *)((char *)(base) + (offset)))
@@ -102,7 +120,9 @@ static const KovOption kov_config_queue_options[] = {
 
 typedef struct {
 	char *section;   /* lower case, as iniparser stores it; NULL before any header */
-	char *key;       /* lower case; NULL for a section header */
+	char *key;       /* lower case; NULL for a section header or a Kuvert rule */
+	char *value;     /* Kuvert format only: the option's value or the rule's text */
+	gboolean rule;   /* Kuvert format: an indented rule line */
 	guint line;
 	guint first_line; /* line of the first occurrence of the same section:key */
 } KovConfigEntry;
@@ -110,20 +130,13 @@ typedef struct {
 typedef struct {
 	const char *file;
 	struct stat st;
+	gboolean kuvert;      /* Kuvert's format, not INI */
+	GString *text;        /* the whole file; may hold passwords: wiped */
 	GPtrArray *entries;   /* KovConfigEntry, file order */
 	GHashTable *where;    /* iniparser's dictionary key ("sec" or "sec:key") -> first line */
-	dictionary *dict;
+	dictionary *dict;     /* INI only */
 	char *home, *user;    /* passwd entry of the real uid, looked up on demand */
 } KovConfigLoad;
-
-static void
-kov_config_entry_free(gpointer data)
-{
-	KovConfigEntry *entry = data;
-	g_free(entry->section);
-	g_free(entry->key);
-	g_free(entry);
-}
 
 static void
 kov_config_wipe(char *s)
@@ -133,10 +146,25 @@ kov_config_wipe(char *s)
 }
 
 static void
+kov_config_entry_free(gpointer data)
+{
+	KovConfigEntry *entry = data;
+	g_free(entry->section);
+	g_free(entry->key);
+	kov_config_wipe(entry->value);
+	g_free(entry->value);
+	g_free(entry);
+}
+
+static void
 kov_config_load_clear(KovConfigLoad *load)
 {
 	g_clear_pointer(&load->entries, g_ptr_array_unref);
 	g_clear_pointer(&load->where, g_hash_table_unref);
+	if (load->text != NULL) {
+		explicit_bzero(load->text->str, load->text->allocated_len);
+		g_string_free(g_steal_pointer(&load->text), TRUE);
+	}
 	if (load->dict != NULL) {
 		/* Passwords were in there too; iniparser frees without wiping. */
 		for (ssize_t i = 0; i < load->dict->size; i++)
@@ -170,6 +198,11 @@ kov_config_line_of(const KovConfigLoad *load, const char *dict_key)
 static void
 kov_config_scan_add(KovConfigLoad *load, KovConfigEntry *entry)
 {
+	if (entry->rule) {
+		entry->first_line = entry->line;
+		g_ptr_array_add(load->entries, entry);
+		return;
+	}
 	g_autofree char *dict_key = entry->key == NULL
 		? g_strdup(entry->section)
 		: g_strconcat(entry->section ? entry->section : "", ":", entry->key, NULL);
@@ -214,10 +247,10 @@ kov_config_scan_line(KovConfigLoad *load, char *s, guint line, char **section)
 	kov_config_scan_add(load, entry);
 }
 
-/* Read the file line by line, joining "\"-continued lines as iniparser does,
- * and record every section header and key with its (first) line number. */
+/* Read the whole file; its mode is checked on the descriptor it was read
+ * from. */
 static gboolean
-kov_config_scan(KovConfigLoad *load, GError **error)
+kov_config_read(KovConfigLoad *load, GError **error)
 {
 	int fd = open(load->file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &load->st) != 0) {
@@ -227,20 +260,103 @@ kov_config_scan(KovConfigLoad *load, GError **error)
 		kov_config_fail(error, load, 0, "cannot read: %s", g_strerror(err));
 		return FALSE;
 	}
-	FILE *in = fdopen(fd, "re");
-	if (in == NULL) {
-		int err = errno;
-		close(fd);
-		kov_config_fail(error, load, 0, "cannot read: %s", g_strerror(err));
+	load->text = g_string_sized_new(4096);
+	for (;;) {
+		if (load->text->allocated_len - load->text->len < 4096) {
+			/* Grow by hand: GString's own growth would leave a copy of
+			 * a password behind, unwiped. */
+			GString *bigger = g_string_sized_new(load->text->allocated_len * 2);
+			g_string_append_len(bigger, load->text->str, (gssize)load->text->len);
+			explicit_bzero(load->text->str, load->text->allocated_len);
+			g_string_free(load->text, TRUE);
+			load->text = bigger;
+		}
+		gsize room = load->text->allocated_len - load->text->len - 1;
+		ssize_t n = read(fd, load->text->str + load->text->len, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			close(fd);
+			kov_config_fail(error, load, 0, "cannot read: %s", g_strerror(err));
+			return FALSE;
+		}
+		if (n == 0)
+			break;
+		load->text->len += (gsize)n;
+		load->text->str[load->text->len] = '\0';
+	}
+	close(fd);
+	if (memchr(load->text->str, '\0', load->text->len) != NULL) {
+		kov_config_fail(error, load, 0, "not a text file (it holds a NUL byte)");
 		return FALSE;
 	}
+	return TRUE;
+}
 
+/* Anyone who can write the file can set msp, and so make koverto run any
+ * program as the user it runs as. */
+static gboolean
+kov_config_check_writable(KovConfigLoad *load, GError **error)
+{
+	if ((load->st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		kov_config_fail(error, load, 0,
+		                "may be written by others (mode %04o), who could make koverto run any "
+		                "program; chmod go-w it",
+		                (unsigned)(load->st.st_mode & 07777));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The next line of @text from *@pos, without its "\n" (transfer full,
+ * NULL at the end). */
+static char *
+kov_config_next_line(const GString *text, gsize *pos)
+{
+	if (*pos >= text->len)
+		return NULL;
+	const char *start = text->str + *pos;
+	const char *nl = memchr(start, '\n', text->len - *pos);
+	gsize len = nl != NULL ? (gsize)(nl - start) : text->len - *pos;
+	*pos += len + (nl != NULL ? 1 : 0);
+	return g_strndup(start, len);
+}
+
+static void
+kov_config_free_line(char *line)
+{
+	kov_config_wipe(line);
+	g_free(line);
+}
+
+/* A "[section]" line, the way iniparser sees it, makes the file INI. */
+static gboolean
+kov_config_is_ini(const GString *text)
+{
+	gsize pos = 0;
+	char *line;
+	gboolean ini = FALSE;
+	while (!ini && (line = kov_config_next_line(text, &pos)) != NULL) {
+		char *s = g_strstrip(line);
+		gsize len = strlen(s);
+		ini = len >= 2 && s[0] == '[' && s[len - 1] == ']';
+		kov_config_free_line(line);
+	}
+	return ini;
+}
+
+/* Record every section header and key of an INI file with its (first)
+ * line number, joining "\"-continued lines as iniparser does. */
+static void
+kov_config_scan_ini(KovConfigLoad *load)
+{
 	GString *logical = g_string_new(NULL);
 	g_autofree char *section = NULL;
-	char *buf = NULL;
-	size_t cap = 0;
+	gsize pos = 0;
 	guint lineno = 0, start = 0;
-	while (getline(&buf, &cap, in) != -1) {
+	char *buf;
+	while ((buf = kov_config_next_line(load->text, &pos)) != NULL) {
 		lineno++;
 		if (logical->len == 0)
 			start = lineno;
@@ -250,7 +366,7 @@ kov_config_scan(KovConfigLoad *load, GError **error)
 		if (continued)
 			buf[len - 1] = '\0';
 		g_string_append(logical, buf);
-		explicit_bzero(buf, cap);
+		kov_config_free_line(buf);
 		if (continued)
 			continue;
 		kov_config_scan_line(load, g_strstrip(logical->str), start, &section);
@@ -258,18 +374,86 @@ kov_config_scan(KovConfigLoad *load, GError **error)
 		explicit_bzero(logical->str, logical->allocated_len);
 		g_string_truncate(logical, 0);
 	}
-	int err = ferror(in) ? errno : 0;
-	if (err == 0 && logical->len > 0)
+	if (logical->len > 0)
 		kov_config_scan_line(load, g_strstrip(logical->str), start, &section);
 	explicit_bzero(logical->str, logical->allocated_len);
 	g_string_free(logical, TRUE);
-	if (buf != NULL)
-		explicit_bzero(buf, cap);
-	free(buf);
-	fclose(in);
-	if (err != 0) {
-		kov_config_fail(error, load, 0, "cannot read: %s", g_strerror(err));
+}
+
+/* ---- Kuvert's format ---------------------------------------------------- */
+
+/* Kuvert's old (1.x) format: an all-upper-case word, blanks, a value. */
+static gboolean
+kov_config_is_old_format(const char *line)
+{
+	gsize word = 0;
+	while (g_ascii_isupper(line[word]))
+		word++;
+	if (word == 0 || (line[word] != ' ' && line[word] != '\t'))
 		return FALSE;
+	const char *rest = line + word;
+	while (g_ascii_isspace(*rest))
+		rest++;
+	return *rest != '\0';
+}
+
+/* An option line: the name up to the first blank, lower-cased; the value is
+ * the rest after the blanks, without trailing blanks (Kuvert keeps them and
+ * then rejects "60 "), and without one pair of matching quotes around it. */
+static KovConfigEntry *
+kov_config_kuvert_option(char *line, guint lineno)
+{
+	gsize name_len = strcspn(line, KOV_CONFIG_WORD_SEPARATORS);
+	char *value = line + name_len;
+	value += strspn(value, KOV_CONFIG_WORD_SEPARATORS);
+	g_strchomp(value);
+	gsize len = strlen(value);
+	if (len >= 2 && (value[0] == '"' || value[0] == '\'') && value[len - 1] == value[0]) {
+		value[len - 1] = '\0';
+		value++;
+	}
+	KovConfigEntry *entry = g_new0(KovConfigEntry, 1);
+	entry->line = lineno;
+	entry->section = g_strdup("koverto");
+	entry->key = g_ascii_strdown(line, (gssize)name_len);
+	entry->value = g_strdup(value);
+	return entry;
+}
+
+/* Kuvert's lexical rules (kuvert-reference.md 4.1): blank lines and lines
+ * whose first non-blank is # are skipped; a line starting with a blank is
+ * a rule; any other line is an option. */
+static gboolean
+kov_config_scan_kuvert(KovConfigLoad *load, GError **error)
+{
+	gsize pos = 0;
+	guint lineno = 0;
+	char *line;
+	while ((line = kov_config_next_line(load->text, &pos)) != NULL) {
+		lineno++;
+		const char *first = line + strspn(line, KOV_CONFIG_WORD_SEPARATORS);
+		KovConfigEntry *entry = NULL;
+		if (*first == '\0' || *first == '#') {
+			/* blank or comment */
+		} else if (first != line) {
+			entry = g_new0(KovConfigEntry, 1);
+			entry->line = lineno;
+			entry->rule = TRUE;
+			entry->value = g_strchomp(g_strdup(first));
+		} else if (kov_config_is_old_format(line)) {
+			gsize word = strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+			kov_config_fail(error, load, lineno,
+			                "\"%.*s\" is a line of Kuvert's old (1.x) format: convert the file "
+			                "to Kuvert 2 or INI format (see koverto.conf(5))",
+			                (int)word, line);
+			kov_config_free_line(line);
+			return FALSE;
+		} else {
+			entry = kov_config_kuvert_option(line, lineno);
+		}
+		kov_config_free_line(line);
+		if (entry != NULL)
+			kov_config_scan_add(load, entry);
 	}
 	return TRUE;
 }
@@ -345,6 +529,18 @@ kov_config_ini_load(const KovConfigLoad *load, GError **error)
 	}
 	g_free(message);
 	return dict;
+}
+
+/* Tell the format by content and find every entry with its line. */
+static gboolean
+kov_config_scan(KovConfigLoad *load, GError **error)
+{
+	load->kuvert = !kov_config_is_ini(load->text);
+	if (load->kuvert)
+		return kov_config_scan_kuvert(load, error);
+	kov_config_scan_ini(load);
+	load->dict = kov_config_ini_load(load, error);
+	return load->dict != NULL;
 }
 
 /* ---- value parsers --------------------------------------------------- */
@@ -463,6 +659,37 @@ kov_config_parse_number(const char *value, guint min, guint max, guint *out, GEr
 		return FALSE;
 	}
 	*out = (guint)n;
+	return TRUE;
+}
+
+/* A duration: seconds, or a number with s, m, h or d. */
+static gboolean
+kov_config_parse_duration(const char *value, guint64 min, guint64 max, gint64 *out, GError **error)
+{
+	static const struct { char suffix; guint64 seconds; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', KOV_DAY },
+	};
+	gsize digits = strspn(value, "0123456789");
+	guint64 unit = 0;
+	if (digits > 0 && value[digits] == '\0')
+		unit = 1;
+	for (gsize i = 0; digits > 0 && i < G_N_ELEMENTS(units); i++)
+		if (value[digits] == units[i].suffix && value[digits + 1] == '\0')
+			unit = units[i].seconds;
+	if (unit == 0) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "not a duration (seconds, or a number with s, m, h or d): \"%s\"", value);
+		return FALSE;
+	}
+	g_autofree char *number = g_strndup(value, digits);
+	guint64 n = 0;
+	if (!g_ascii_string_to_unsigned(number, 10, 0, max / unit, &n, NULL) || n * unit < min) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "out of range %" G_GUINT64_FORMAT "s-%" G_GUINT64_FORMAT "d: \"%s\"", min,
+		            max / KOV_DAY, value);
+		return FALSE;
+	}
+	*out = (gint64)(n * unit);
 	return TRUE;
 }
 
@@ -641,6 +868,12 @@ kov_config_parse_option(KovConfigLoad *load, const KovOption *opt, gpointer base
 		                               KOV_FIELD(base, opt->offset, guint), error);
 	case KOV_TYPE_PORT:
 		return kov_config_parse_number(value, 1, 65535, KOV_FIELD(base, opt->offset, guint), error);
+	case KOV_TYPE_COUNT:
+		return kov_config_parse_number(value, (guint)opt->min, (guint)opt->max,
+		                               KOV_FIELD(base, opt->offset, guint), error);
+	case KOV_TYPE_DURATION:
+		return kov_config_parse_duration(value, opt->min, opt->max,
+		                                 KOV_FIELD(base, opt->offset, gint64), error);
 	case KOV_TYPE_KEYID:
 		if (value[0] != '\0' && !kov_config_is_keyid(value)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
@@ -721,13 +954,124 @@ kov_config_parse_option(KovConfigLoad *load, const KovOption *opt, gpointer base
 	g_assert_not_reached();
 }
 
+/* ---- rules -------------------------------------------------------------- */
+
+/* "REGEX ACTION[,KEY]", optionally followed by a "#" comment: Kuvert's rule
+ * line without its leading blanks, or the value of a [rules] key. Unlike
+ * Kuvert, which drops a line it cannot read without a word, anything else
+ * is an error. */
+static KovRule *
+kov_config_parse_rule(const char *text, guint line, GError **error)
+{
+	g_auto(GStrv) words = kov_config_split_words(text);
+	if (words[0] == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "empty rule (expected REGEX ACTION[,KEY])");
+		return NULL;
+	}
+	char *spec = words[1];
+	gboolean comment = spec == NULL;
+	if (spec != NULL) {
+		char *hash = strchr(spec, '#');
+		if (hash != NULL) {   /* Kuvert allows "none#comment" */
+			*hash = '\0';
+			comment = TRUE;
+		}
+	}
+	if (spec == NULL || spec[0] == '\0') {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "no action after \"%s\" (expected REGEX ACTION[,KEY])", words[0]);
+		return NULL;
+	}
+	if (!comment && words[2] != NULL && words[2][0] != '#') {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "\"%s\" after the action (expected REGEX ACTION[,KEY], then at most "
+		            "a # comment)", words[2]);
+		return NULL;
+	}
+	char *key = strchr(spec, ',');
+	if (key != NULL)
+		*key++ = '\0';
+	KovAction action;
+	if (!kov_policy_action_parse(spec, &action)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "not an action (none, signonly, fallback, fallback-all, mustencrypt): \"%s\"",
+		            spec);
+		return NULL;
+	}
+	if (key != NULL && !kov_config_is_keyid(key)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "not a key ID or fingerprint (hex digits, optional 0x): \"%s\"", key);
+		return NULL;
+	}
+	return kov_policy_rule_new(words[0], action, key, line, error);
+}
+
+/* A [rules] key: a positive whole number, the rule's place in the order. */
+static gboolean
+kov_config_rule_number(const char *key, guint *number)
+{
+	guint64 n = 0;
+	if (key[0] == '\0' || strspn(key, "0123456789") != strlen(key)
+	    || !g_ascii_string_to_unsigned(key, 10, 1, G_MAXUINT, &n, NULL))
+		return FALSE;
+	*number = (guint)n;
+	return TRUE;
+}
+
+typedef struct {
+	guint number;
+	const KovConfigEntry *entry;
+	KovRule *rule;
+} KovNumberedRule;
+
+static gint
+kov_config_rule_cmp(gconstpointer a, gconstpointer b)
+{
+	const KovNumberedRule *x = a, *y = b;
+	if (x->number != y->number)
+		return x->number < y->number ? -1 : 1;
+	return x->entry->line < y->entry->line ? -1 : (x->entry->line > y->entry->line);
+}
+
+/* Put the [rules] in numeric order into @config; "1" and "01" are the same
+ * place, and iniparser cannot see that. Takes the rules from @numbered. */
+static gboolean
+kov_config_order_rules(KovConfigLoad *load, KovConfig *config, GArray *numbered, GError **error)
+{
+	g_array_sort(numbered, kov_config_rule_cmp);
+	for (guint i = 1; i < numbered->len; i++) {
+		const KovNumberedRule *a = &g_array_index(numbered, KovNumberedRule, i - 1);
+		const KovNumberedRule *b = &g_array_index(numbered, KovNumberedRule, i);
+		if (a->number == b->number) {
+			kov_config_fail(error, load, b->entry->line,
+			                "key \"%s\" in [rules]: rule %u given twice, on lines %u and %u",
+			                b->entry->key, b->number, a->entry->line, b->entry->line);
+			return FALSE;
+		}
+	}
+	for (guint i = 0; i < numbered->len; i++) {
+		KovNumberedRule *n = &g_array_index(numbered, KovNumberedRule, i);
+		g_ptr_array_add(config->rules, g_steal_pointer(&n->rule));
+	}
+	return TRUE;
+}
+
+static void
+kov_config_numbered_rule_clear(gpointer data)
+{
+	KovNumberedRule *n = data;
+	g_clear_pointer(&n->rule, kov_policy_rule_free);
+}
+
 /* ---- sections -------------------------------------------------------- */
 
 typedef struct {
 	const KovOption *options;
 	gsize n_options;
 	gpointer base;
-	char *label;   /* for messages: "" or " in [queue fallback]" */
+	gboolean rules;  /* [rules]: numbered keys, each a rule */
+	char *label;     /* for messages: "", " in [rules]" or " in [queue fallback]" */
 } KovConfigSection;
 
 static gboolean
@@ -735,7 +1079,11 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 {
 	if (g_str_equal(name, "koverto")) {
 		*section = (KovConfigSection){ kov_config_options, G_N_ELEMENTS(kov_config_options),
-		                               config, g_strdup("") };
+		                               config, FALSE, g_strdup("") };
+		return TRUE;
+	}
+	if (g_str_equal(name, "rules")) {
+		*section = (KovConfigSection){ NULL, 0, NULL, TRUE, g_strdup(" in [rules]") };
 		return TRUE;
 	}
 	KovQueueKind kind;
@@ -743,10 +1091,24 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 	    && kov_queue_kind_parse(name + 5 + strspn(name + 5, KOV_CONFIG_WORD_SEPARATORS), &kind)) {
 		*section = (KovConfigSection){
 			kov_config_queue_options, G_N_ELEMENTS(kov_config_queue_options),
-			&config->queue[kind], g_strdup_printf(" in [queue %s]", kov_queue_name(kind)) };
+			&config->queue[kind], FALSE,
+			g_strdup_printf(" in [queue %s]", kov_queue_name(kind)) };
 		return TRUE;
 	}
 	return FALSE;
+}
+
+/* An unknown key in a Kuvert-format file that looks like INI. */
+static const char *
+kov_config_kuvert_hint(const char *key)
+{
+	if (key[0] == '[')
+		return " (this file is read in Kuvert's format; an INI file needs a line that "
+		       "is just \"[section]\")";
+	if (strchr(key, '=') != NULL)
+		return " (this file is read in Kuvert's format, \"name value\"; an INI file needs "
+		       "a [koverto] section)";
+	return "";
 }
 
 /* The section and option of @entry; FALSE with @error if either is unknown
@@ -756,6 +1118,8 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
                       KovConfigSection *section, const KovOption **option, GError **error)
 {
 	*option = NULL;
+	if (entry->rule)
+		return TRUE;
 	if (entry->section == NULL) {
 		kov_config_fail(error, load, entry->line,
 		                "key \"%s\" outside any section (put it under [koverto])", entry->key);
@@ -763,23 +1127,81 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 	}
 	if (!kov_config_section_find(config, entry->section, section)) {
 		kov_config_fail(error, load, entry->line,
-		                "unknown section [%s] (known: [koverto], [queue must-encrypt], "
+		                "unknown section [%s] (known: [koverto], [rules], [queue must-encrypt], "
 		                "[queue fallback], [queue sign-only])", entry->section);
 		return FALSE;
 	}
 	if (entry->key == NULL)
 		return TRUE;
+	guint number;
+	if (section->rules && !kov_config_rule_number(entry->key, &number)) {
+		kov_config_fail(error, load, entry->line,
+		                "key \"%s\" in [rules]: not a rule number (rules are written "
+		                "\"N = REGEX ACTION[,KEY]\" with N = 1, 2, 3...)", entry->key);
+		return FALSE;
+	}
 	for (gsize k = 0; k < section->n_options && *option == NULL; k++)
 		if (g_str_equal(entry->key, section->options[k].name))
 			*option = &section->options[k];
-	if (*option == NULL) {
-		kov_config_fail(error, load, entry->line, "unknown key \"%s\"%s", entry->key,
-		                section->label[0] != '\0' ? section->label : " in [koverto]");
+	if (*option == NULL && !section->rules) {
+		if (load->kuvert)
+			kov_config_fail(error, load, entry->line, "unknown key \"%s\"%s", entry->key,
+			                kov_config_kuvert_hint(entry->key));
+		else
+			kov_config_fail(error, load, entry->line, "unknown key \"%s\"%s", entry->key,
+			                section->label[0] != '\0' ? section->label : " in [koverto]");
 		return FALSE;
 	}
 	if (entry->first_line != entry->line) {
 		kov_config_fail(error, load, entry->line, "key \"%s\"%s: given twice, on lines %u and %u",
 		                entry->key, section->label, entry->first_line, entry->line);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The value of @entry: Kuvert's format keeps it in the entry, iniparser in
+ * its dictionary. (borrowed) */
+static const char *
+kov_config_entry_value(const KovConfigLoad *load, const KovConfigEntry *entry)
+{
+	if (load->kuvert)
+		return entry->value != NULL ? entry->value : "";
+	g_autofree char *dict_key = g_strconcat(entry->section, ":", entry->key, NULL);
+	const char *value = iniparser_getstring(load->dict, dict_key, NULL);
+	return value != NULL ? value : "";
+}
+
+/* Check and store one entry's value: an option, or a rule (Kuvert's rules
+ * go to @config in file order, [rules] into @numbered). */
+static gboolean
+kov_config_read_value(KovConfigLoad *load, KovConfig *config, const KovConfigEntry *entry,
+                      const KovConfigSection *section, const KovOption *opt, GArray *numbered,
+                      GError **error)
+{
+	const char *value = kov_config_entry_value(load, entry);
+	if (entry->rule || section->rules) {
+		KovRule *rule = kov_config_parse_rule(value, entry->line, error);
+		if (rule == NULL) {
+			if (entry->rule)
+				g_prefix_error(error, "%s:%u: rule: ", load->file, entry->line);
+			else
+				g_prefix_error(error, "%s:%u: key \"%s\" in [rules]: ", load->file, entry->line,
+				               entry->key);
+			return FALSE;
+		}
+		if (entry->rule) {
+			g_ptr_array_add(config->rules, rule);
+		} else {
+			KovNumberedRule n = { 0, entry, rule };
+			kov_config_rule_number(entry->key, &n.number);
+			g_array_append_val(numbered, n);
+		}
+		return TRUE;
+	}
+	if (!kov_config_parse_option(load, opt, section->base, value, error)) {
+		g_prefix_error(error, "%s:%u: key \"%s\"%s: ", load->file, entry->line, entry->key,
+		               section->label);
 		return FALSE;
 	}
 	return TRUE;
@@ -792,6 +1214,8 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 static gboolean
 kov_config_read_entries(KovConfigLoad *load, KovConfig *config, GError **error)
 {
+	g_autoptr(GArray) numbered = g_array_new(FALSE, TRUE, sizeof(KovNumberedRule));
+	g_array_set_clear_func(numbered, kov_config_numbered_rule_clear);
 	for (int pass = 0; pass < 2; pass++) {
 		for (guint i = 0; i < load->entries->len; i++) {
 			const KovConfigEntry *entry = g_ptr_array_index(load->entries, i);
@@ -802,21 +1226,13 @@ kov_config_read_entries(KovConfigLoad *load, KovConfig *config, GError **error)
 			g_autofree char *label = section.label;
 			if (!found)
 				return FALSE;
-			if (pass == 0 || opt == NULL)
+			if (pass == 0 || (opt == NULL && !entry->rule && !(section.rules && entry->key)))
 				continue;
-
-			g_autofree char *dict_key = g_strconcat(entry->section, ":", entry->key, NULL);
-			const char *value = iniparser_getstring(load->dict, dict_key, NULL);
-			if (value == NULL)
-				value = "";
-			if (!kov_config_parse_option(load, opt, section.base, value, error)) {
-				g_prefix_error(error, "%s:%u: key \"%s\"%s: ", load->file, entry->line,
-				               entry->key, label);
+			if (!kov_config_read_value(load, config, entry, &section, opt, numbered, error))
 				return FALSE;
-			}
 		}
 	}
-	return TRUE;
+	return kov_config_order_rules(load, config, numbered, error);
 }
 
 /* The pre-pass must have placed everything iniparser read; if the two ever
@@ -824,6 +1240,8 @@ kov_config_read_entries(KovConfigLoad *load, KovConfig *config, GError **error)
 static gboolean
 kov_config_check_placed(KovConfigLoad *load, GError **error)
 {
+	if (load->kuvert)
+		return TRUE;
 	for (ssize_t i = 0; i < load->dict->size; i++) {
 		const char *key = load->dict->key[i];
 		if (key != NULL && !g_hash_table_contains(load->where, key)) {
@@ -834,13 +1252,29 @@ kov_config_check_placed(KovConfigLoad *load, GError **error)
 	return TRUE;
 }
 
+/* The first value given for option @name, before any check. (borrowed) */
+static const char *
+kov_config_raw_value(const KovConfigLoad *load, const char *name)
+{
+	if (!load->kuvert) {
+		g_autofree char *dict_key = g_strconcat("koverto:", name, NULL);
+		return iniparser_getstring(load->dict, dict_key, NULL);
+	}
+	for (guint i = 0; i < load->entries->len; i++) {
+		const KovConfigEntry *entry = g_ptr_array_index(load->entries, i);
+		if (!entry->rule && g_str_equal(entry->key, name))
+			return entry->value;
+	}
+	return NULL;
+}
+
 static gboolean
 kov_config_check_mode(KovConfigLoad *load, GError **error)
 {
-	const char *secrets[] = { "koverto:mspass", "koverto:ma-pass" };
+	const char *secrets[] = { "mspass", "ma-pass" };
 	gboolean holds = FALSE;
 	for (gsize i = 0; i < G_N_ELEMENTS(secrets); i++) {
-		const char *value = iniparser_getstring(load->dict, secrets[i], NULL);
+		const char *value = kov_config_raw_value(load, secrets[i]);
 		holds = holds || (value != NULL && value[0] != '\0');
 	}
 	if (holds && (load->st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
@@ -904,6 +1338,13 @@ kov_config_check_all(KovConfigLoad *load, KovConfig *config, GError **error)
 			                                   NULL);
 		}
 	}
+	if (config->retry_max < config->retry_first) {
+		guint line = kov_config_line_of(load, "koverto:retry-max");
+		kov_config_fail(error, load, line != 0 ? line : kov_config_line_of(load, "koverto:retry-first"),
+		                "key \"retry-max\" (%" G_GINT64_FORMAT "s) is shorter than retry-first (%"
+		                G_GINT64_FORMAT "s)", config->retry_max, config->retry_first);
+		return FALSE;
+	}
 	return TRUE;
 }
 
@@ -926,18 +1367,45 @@ kov_config_new_defaults(const char *path)
 	config->can_detach = FALSE;
 	config->mspass_from_query_secret = FALSE;
 	config->maport = 2587;
+	config->workers = 0;
+	config->max_connections = 0;
+	config->max_hops = 10;
+	config->retry_first = 60;
+	config->retry_max = 3600;
+	config->queue_lifetime = 5 * KOV_DAY;
+	config->failed_retention = 30 * KOV_DAY;
+	config->mail_timeout = 600;
+	config->dsn = FALSE;
+	config->rules = g_ptr_array_new_with_free_func((GDestroyNotify)kov_policy_rule_free);
 	return config;
 }
 
 char *
-kov_config_locate(const char *explicit_path)
+kov_config_locate_in(const char *explicit_path, const char *home)
 {
 	if (explicit_path != NULL && explicit_path[0] != '\0')
 		return g_strdup(explicit_path);
 	const char *env = g_getenv("KOVERTO_CONF");
 	if (env != NULL && env[0] != '\0')
 		return g_strdup(env);
+
+	/* A Kuvert user's own set-up, found as Kuvert finds it: through the
+	 * passwd entry, not $HOME. */
+	KovConfigLoad load = { 0 };
+	if (home == NULL && kov_config_passwd(&load, NULL))
+		home = load.home;
+	g_autofree char *kuvert = home != NULL ? g_build_filename(home, ".kuvert", NULL) : NULL;
+	kov_config_load_clear(&load);
+	struct stat st;
+	if (kuvert != NULL && stat(kuvert, &st) == 0)
+		return g_steal_pointer(&kuvert);
 	return g_strdup(KOV_CONFIG_DEFAULT_PATH);
+}
+
+char *
+kov_config_locate(const char *explicit_path)
+{
+	return kov_config_locate_in(explicit_path, NULL);
 }
 
 KovConfig *
@@ -952,8 +1420,9 @@ kov_config_load(const char *path, GError **error)
 		.where = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
 	};
 	g_autoptr(KovConfig) config = kov_config_new_defaults(path);
-	gboolean ok = kov_config_scan(&load, error)
-		&& (load.dict = kov_config_ini_load(&load, error)) != NULL
+	gboolean ok = kov_config_read(&load, error)
+		&& kov_config_check_writable(&load, error)
+		&& kov_config_scan(&load, error)
 		&& kov_config_check_mode(&load, error)
 		&& kov_config_read_entries(&load, config, error)
 		&& kov_config_check_placed(&load, error)
@@ -979,6 +1448,7 @@ kov_config_free(KovConfig *config)
 	for (gsize i = 0; i < G_N_ELEMENTS(strings); i++)
 		g_clear_pointer(strings[i], g_free);
 	g_strfreev(config->msp);
+	g_clear_pointer(&config->rules, g_ptr_array_unref);
 	for (gsize k = 0; k < KOV_QUEUE_N_POLICY; k++) {
 		g_free(config->queue[k].signing_key);
 		g_free(config->queue[k].allowed_senders);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The configuration: an INI file whose [koverto] section takes Kuvert's
- * 28 option names and defaults, plus per-queue sections. Every value is
- * copied out of iniparser's dictionary and checked here, so the rest of
+/* The configuration, in either of two formats told apart by content: an
+ * INI file (any "[section]" line) whose [koverto] section takes Kuvert's 29
+ * option names and defaults, with [rules] and per-queue sections; or a
+ * Kuvert ~/.kuvert file ("name value" option lines and indented rule
+ * lines). Every value is copied out and checked here, so the rest of
  * koverto never sees an unchecked string. */
 #pragma once
 #include <glib.h>
@@ -54,15 +56,34 @@ typedef struct {
 	guint maport;             /* 2587 */
 	char *ma_user, *ma_pass;
 
+	/* koverto's own: reliability and performance */
+	guint workers;            /* 0: one per CPU */
+	guint max_connections;    /* SMTP connections at once; 0: as many as workers */
+	guint max_hops;           /* 10: more Received headers than this is a loop */
+	gint64 retry_first;       /* seconds; 60: first retry after a temporary failure */
+	gint64 retry_max;         /* seconds; 3600: longest wait between retries */
+	gint64 queue_lifetime;    /* seconds; 5 days: temporary failures become permanent */
+	gint64 failed_retention;  /* seconds; 30 days: failed mail is kept this long */
+	gint64 mail_timeout;      /* seconds; 600: time limit for processing one mail */
+	gboolean dsn;             /* false: RFC 3464 report to the envelope sender on permanent failure */
+
+	GPtrArray *rules;         /* of KovRule* (owned), first match wins; never NULL */
 	KovQueueConfig queue[KOV_QUEUE_N_POLICY];
 } KovConfig;
 
 /* Where the configuration is: @explicit_path (-c), else $KOVERTO_CONF, else
- * KOV_CONFIG_DEFAULT_PATH. (transfer full) */
+ * .kuvert in the home directory of the real user's passwd entry if it
+ * exists (a Kuvert per-user set-up), else KOV_CONFIG_DEFAULT_PATH.
+ * (transfer full) */
 char *kov_config_locate(const char *explicit_path);
+/* The same with @home standing in for the passwd entry's home directory
+ * (NULL: look it up). (transfer full) */
+char *kov_config_locate_in(const char *explicit_path, const char *home);
 
-/* Read and check @path. On any problem: NULL and KOV_ERROR_CONFIG with a
- * one-line message naming the file, the line or key, and what is wrong. */
+/* Read and check @path, INI or Kuvert format. On any problem: NULL and
+ * KOV_ERROR_CONFIG with a one-line message naming the file, the line or
+ * key, and what is wrong. A file that group or others may write is refused
+ * (it could make koverto run any program as msp). */
 KovConfig *kov_config_load(const char *path, GError **error);
 void kov_config_free(KovConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovConfig, kov_config_free)

@@ -95,10 +95,11 @@ kov_daemon_add_ready(KovDaemon *d, KovQueueKind kind, const char *id, gboolean c
 	g_queue_push_tail(&d->ready, item);
 }
 
+/* A Kuvert queue file is worked on in place: it needs no claim by rename. */
 static void
 kov_daemon_on_arrival(KovQueueKind kind, const char *name, gpointer user_data)
 {
-	kov_daemon_add_ready(user_data, kind, name, FALSE);
+	kov_daemon_add_ready(user_data, kind, name, kind == KOV_QUEUE_KUVERT);
 }
 
 static gint
@@ -120,7 +121,7 @@ kov_daemon_defer(KovDaemon *d, KovItem *item, gint64 due)
 static void
 kov_daemon_scan_new(KovDaemon *d)
 {
-	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
+	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++) {
 		g_autoptr(GError) error = NULL;
 		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "new", &error);
 		if (names == NULL) {
@@ -128,7 +129,7 @@ kov_daemon_scan_new(KovDaemon *d)
 			continue;
 		}
 		for (char **n = names; *n != NULL; n++)
-			kov_daemon_add_ready(d, k, *n, FALSE);
+			kov_daemon_on_arrival(k, *n, d);
 	}
 }
 
@@ -138,9 +139,10 @@ kov_daemon_recover(KovDaemon *d)
 {
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
-	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
+	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++) {
 		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "cur", NULL);
-		kov_queue_clean_tmp(d->config->queuedir, k, KOV_TMP_MAX_AGE);
+		if (k != KOV_QUEUE_KUVERT)
+			kov_queue_clean_tmp(d->config->queuedir, k, KOV_TMP_MAX_AGE);
 		for (char **n = names; n != NULL && *n != NULL; n++) {
 			g_autofree char *path = kov_queue_state_path(d->config->queuedir, k, *n);
 			g_autoptr(KovState) state = kov_state_load(path, NULL);
@@ -250,6 +252,11 @@ kov_daemon_on_reply(KovDaemon *d, KovWorker *w, const char *line)
 
 	if (item == NULL)
 		return;
+	if (outcome == KOV_WORKER_BUSY) {
+		/* A writer still holds it; its close brings it back. */
+		kov_daemon_forget(d, item);
+		return;
+	}
 	kov_daemon_count(d, outcome);
 	if (outcome == KOV_WORKER_DEFERRED && !d->options->oneshot && next > 0)
 		kov_daemon_defer(d, item, next);
@@ -292,7 +299,7 @@ kov_daemon_on_crash(KovDaemon *d, KovWorker *w, int status)
 	g_autoptr(GError) error = NULL;
 	kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", item->id, kov_queue_name(item->kind),
 	            reason);
-	if (!kov_queue_fail(d->config->queuedir, item->kind, item->id, reason, &error))
+	if (!kov_queue_fail(d->config->queuedir, item->kind, item->id, reason, NULL, &error))
 		kov_log_err("%s", error->message);
 	d->failed++;
 	kov_daemon_forget(d, item);
@@ -489,7 +496,7 @@ kov_daemon_stop_pending(KovDaemon *d)
 static int
 kov_daemon_loop(KovDaemon *d)
 {
-	kov_log_info("ready: watching %s (must-encrypt, fallback, sign-only) with %u workers",
+	kov_log_info("ready: watching %s (must-encrypt, fallback, sign-only, kuvert) with %u workers",
 	             d->config->queuedir, d->workers->len);
 	for (;;) {
 		if (!d->stopping && kov_daemon_stop_pending(d)) {

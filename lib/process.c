@@ -27,6 +27,7 @@
 typedef struct {
 	const char *address;      /* borrowed from the KovMail */
 	KovRole role;
+	KovAction action;         /* what applies to this recipient */
 	KovKeyStatus key_status;
 	gpgme_key_t key;          /* owned; set when usable */
 	char *key_detail;         /* owned; why a key is not usable */
@@ -58,7 +59,8 @@ kov_process_queue_action(KovQueueKind kind)
 	case KOV_QUEUE_MUST_ENCRYPT: return KOV_ACTION_MUSTENCRYPT;
 	case KOV_QUEUE_FALLBACK:     return KOV_ACTION_FALLBACK;
 	case KOV_QUEUE_SIGN_ONLY:    return KOV_ACTION_SIGNONLY;
-	case KOV_QUEUE_N_POLICY:     break;
+	case KOV_QUEUE_KUVERT:       /* decided per recipient by the rules */
+	case KOV_QUEUE_N_KINDS:      break;
 	}
 	g_return_val_if_reached(KOV_ACTION_MUSTENCRYPT);
 }
@@ -67,6 +69,7 @@ void
 kov_result_clear(KovResult *result)
 {
 	g_clear_pointer(&result->reason, g_free);
+	g_clear_pointer(&result->undelivered, g_free);
 }
 
 static void
@@ -164,13 +167,15 @@ kov_key_status_text(const KovTarget *t)
 static gboolean
 kov_job_decide(KovJob *job, GError **error)
 {
-	KovAction action = kov_process_queue_action(job->kind);
 	guint n = job->targets->len;
 	g_autofree KovPolicyInput *in = g_new0(KovPolicyInput, n ? n : 1);
 	g_autofree KovDecision *out = g_new0(KovDecision, n ? n : 1);
 
 	for (guint i = 0; i < n; i++) {
 		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
+		KovAction action = job->kind == KOV_QUEUE_KUVERT ? job->ctx->config->defaultaction
+		                                                 : kov_process_queue_action(job->kind);
+		t->action = action;
 		if (job->mail->already_encrypted) {
 			t->decision = KOV_DECISION_UNCHANGED;
 			continue;
@@ -289,12 +294,15 @@ kov_job_render(KovJob *job, KovCopy *copy, GError **error)
 	return NULL;
 }
 
-/* Defence in depth: whatever the decisions said, a must-encrypt queue
- * sends nothing that is not ciphertext. */
+/* Defence in depth: whatever the decisions said, a must-encrypt recipient
+ * gets nothing that is not ciphertext. */
 static gboolean
 kov_job_check_leak(KovJob *job, KovCopy *copy, GMimeMessage *rendered, GError **error)
 {
-	if (job->kind != KOV_QUEUE_MUST_ENCRYPT)
+	gboolean must = FALSE;
+	for (guint i = 0; i < copy->targets->len; i++)
+		must |= ((KovTarget *)g_ptr_array_index(copy->targets, i))->action == KOV_ACTION_MUSTENCRYPT;
+	if (!must)
 		return TRUE;
 	if ((copy->kind == KOV_DECISION_ENCRYPT || job->mail->already_encrypted)
 	    && kov_message_is_encrypted(rendered))
@@ -429,6 +437,7 @@ static void
 kov_job_conclude(KovJob *job, KovResult *result)
 {
 	g_autoptr(GString) failed = g_string_new(NULL);
+	g_autoptr(GString) undelivered = g_string_new(NULL);
 	guint pending = 0, delivered = 0, nfailed = 0;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 	gboolean expired = now - kov_state_get_first_seen(job->state) > KOV_QUEUE_LIFETIME;
@@ -454,6 +463,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 			nfailed++;
 			g_string_append_printf(failed, "%s%s: %s", failed->len ? "; " : "", r->address,
 			                       reason ? reason : "failed");
+			g_string_append_printf(undelivered, "%s%s", undelivered->len ? ", " : "", r->address);
 		}
 	}
 	if (pending > 0) {
@@ -465,6 +475,8 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	} else if (nfailed > 0) {
 		result->outcome = KOV_OUTCOME_FAILED;
 		result->reason = g_string_free(g_steal_pointer(&failed), FALSE);
+		if (delivered > 0) /* a retry must never repeat what was delivered */
+			result->undelivered = g_string_free(g_steal_pointer(&undelivered), FALSE);
 	} else {
 		result->outcome = KOV_OUTCOME_DELIVERED;
 	}
@@ -510,7 +522,8 @@ kov_job_prepare(KovJob *job, GError **error)
 	const KovConfig *config = job->ctx->config;
 	g_autofree char *path = kov_queue_cur_path(config->queuedir, job->kind, job->id);
 	g_autofree char *state_path = kov_queue_state_path(config->queuedir, job->kind, job->id);
-	KovMessageOptions options = { .use_delivered_to = TRUE };
+	/* Delivered-To is an MTA's Maildir delivery; the Kuvert queue has none. */
+	KovMessageOptions options = { .use_delivered_to = job->kind != KOV_QUEUE_KUVERT };
 
 	job->state = kov_state_load(state_path, error);
 	if (job->state == NULL)
@@ -534,7 +547,7 @@ kov_job_prepare(KovJob *job, GError **error)
 	}
 	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, kov_queue_name(job->kind),
 	             *job->mail->sender ? job->mail->sender : "<>", rcpts);
-	if (!kov_job_check_sender(job, error))
+	if (job->kind != KOV_QUEUE_KUVERT && !kov_job_check_sender(job, error))
 		return FALSE;
 	kov_message_strip_private_headers(job->mail->message);
 	if (config->identify)
@@ -570,8 +583,9 @@ kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *
 	}
 	if (kov_job_needs_signer(&job)) {
 		const KovConfig *config = ctx->config;
-		job.signer = kov_keys_find_signing(ctx->keys, config->queue[kind].signing_key,
-		                                   job.mail->from, config->defaultkey, &error);
+		const char *queue_key = kind < KOV_QUEUE_N_POLICY ? config->queue[kind].signing_key : NULL;
+		job.signer = kov_keys_find_signing(ctx->keys, queue_key, job.mail->from, config->defaultkey,
+		                                   &error);
 		if (job.signer == NULL && error != NULL) {
 			kov_job_abort(&job, error, result);
 			kov_job_clear(&job);
@@ -596,14 +610,17 @@ kov_alert_build(const KovConfig *config, KovQueueKind kind, const char *id, cons
 	g_autoptr(GDateTime) now = g_date_time_new_now_local();
 	g_autofree char *subject = g_strdup_printf("koverto: mail %s in queue %s failed", id,
 	                                           kov_queue_name(kind));
+	g_autofree char *parked = kov_queue_failed_path(config->queuedir, kind, id);
+	g_autofree char *retry = kind == KOV_QUEUE_KUVERT
+		? g_strdup_printf("rename it back to an all-numeric name, e.g. %s/%s", config->queuedir, id)
+		: g_strdup_printf("move it into %s/%s/new/", config->queuedir, kov_queue_name(kind));
 	g_autofree char *text = g_strdup_printf(
 		"koverto could not deliver mail %s from queue %s and has given up on it.\n\n"
 		"Reason: %s\n\n"
-		"The mail is kept as %s/failed/%s.%s, with the reason beside it in\n"
-		"%s/failed/%s.%s.reason. To try again, move it back into %s/%s/new/.\n"
+		"The mail is kept as %s, with the reason in %s.reason.\n"
+		"To try again, %s; recipients that already got it will not get it twice.\n"
 		"Otherwise delete both files.\n",
-		id, kov_queue_name(kind), reason, config->queuedir, kov_queue_name(kind), id,
-		config->queuedir, kov_queue_name(kind), id, config->queuedir, kov_queue_name(kind));
+		id, kov_queue_name(kind), reason, parked, parked, retry);
 
 	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, "koverto", config->mail_on_error);
 	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, NULL, config->mail_on_error);

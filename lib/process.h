@@ -25,6 +25,8 @@ typedef struct {
 	KovOutcome outcome;
 	char *reason;             /* FAILED/DEFERRED: for the reason file and the alert */
 	gint64 next_attempt;      /* DEFERRED: unix seconds */
+	char *undelivered;        /* FAILED after a partial delivery: the recipients that
+	                           * did not get it, comma-separated; NULL otherwise */
 } KovResult;
 
 /* Process cur/<id> of queue @kind; updates its state file. */

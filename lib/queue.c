@@ -15,15 +15,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const kov_queue_names[KOV_QUEUE_N_POLICY] = {
-	"must-encrypt", "fallback", "sign-only",
+static const char *const kov_queue_names[KOV_QUEUE_N_KINDS] = {
+	"must-encrypt", "fallback", "sign-only", "kuvert",
 };
 
 const char *
 kov_queue_name(KovQueueKind kind)
 {
-	g_return_val_if_fail(kind < KOV_QUEUE_N_POLICY, "?");
+	g_return_val_if_fail(kind < KOV_QUEUE_N_KINDS, "?");
 	return kov_queue_names[kind];
+}
+
+gboolean
+kov_queue_is_kuvert_name(const char *name)
+{
+	if (*name == '\0')
+		return FALSE;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!g_ascii_isdigit(*p))
+			return FALSE;
+	return TRUE;
 }
 
 gboolean
@@ -244,14 +255,57 @@ kov_queue_check_tmp(char **path, KovQueueCheck check, gpointer data, GError **er
 	return prepend == NULL || kov_queue_rewrite_tmp(path, prepend, error);
 }
 
+/* Names for a new mail: Maildir's tmp/ and new/, or for the Kuvert queue an
+ * all-digit name, written first under a dot name that Kuvert and koverto
+ * both ignore. */
+static void
+kov_queue_hand_over_paths(const char *queuedir, KovQueueKind kind, char **id, char **tmp,
+                          char **new)
+{
+	g_free(*id);
+	g_free(*tmp);
+	g_free(*new);
+	if (kind == KOV_QUEUE_KUVERT) {
+		gint64 now = g_get_real_time();
+		*id = g_strdup_printf("%" G_GINT64_FORMAT "%07d%05u", now, (int)getpid(),
+		                      g_random_int_range(0, 100000));
+		g_autofree char *dot = g_strconcat(".tmp.", *id, NULL);
+		*tmp = g_build_filename(queuedir, dot, NULL);
+		*new = g_build_filename(queuedir, *id, NULL);
+		return;
+	}
+	*id = kov_queue_unique_name();
+	*tmp = g_build_filename(queuedir, kov_queue_name(kind), "tmp", *id, NULL);
+	*new = g_build_filename(queuedir, kov_queue_name(kind), "new", *id, NULL);
+}
+
+/* Make @tmp visible as *@new in one step. A Kuvert name is linked, never
+ * renamed over: an existing file of that name must not be replaced. */
+static gboolean
+kov_queue_hand_over(const char *queuedir, KovQueueKind kind, const char *tmp, char **id,
+                    char **new)
+{
+	if (kind != KOV_QUEUE_KUVERT)
+		return rename(tmp, *new) == 0;
+	for (int tries = 0; tries < 10; tries++) {
+		if (link(tmp, *new) == 0)
+			return unlink(tmp), TRUE;
+		if (errno != EEXIST)
+			return FALSE;
+		g_autofree char *unused_tmp = NULL;
+		kov_queue_hand_over_paths(queuedir, kind, id, &unused_tmp, new);
+	}
+	return FALSE;
+}
+
 char *
 kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char *envelope_header,
                      KovQueueCheck check, gpointer check_data, GError **error)
 {
-	g_autofree char *id = kov_queue_unique_name();
-	g_autofree char *tmp = g_build_filename(queuedir, kov_queue_name(kind), "tmp", id, NULL);
-	g_autofree char *new = g_build_filename(queuedir, kov_queue_name(kind), "new", id, NULL);
+	g_autofree char *id = NULL, *tmp = NULL, *new = NULL;
 	gboolean read_failed = FALSE;
+
+	kov_queue_hand_over_paths(queuedir, kind, &id, &tmp, &new);
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -271,7 +325,7 @@ kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char
 		unlink(tmp);
 		return NULL;
 	}
-	if (ok && rename(tmp, new) != 0) {
+	if (ok && !kov_queue_hand_over(queuedir, kind, tmp, &id, &new)) {
 		ok = FALSE;
 		err = errno;
 	}
@@ -297,7 +351,27 @@ kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char
 char *
 kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id)
 {
+	if (kind == KOV_QUEUE_KUVERT)
+		return g_build_filename(queuedir, id, NULL);
 	return g_build_filename(queuedir, kov_queue_name(kind), "cur", id, NULL);
+}
+
+int
+kov_queue_lock_kuvert(const char *queuedir, const char *id)
+{
+	g_autofree char *path = kov_queue_cur_path(queuedir, KOV_QUEUE_KUVERT, id);
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -1;
+	/* kuvert_submit holds an exclusive lock while it writes in place. */
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)
+	    || st.st_size == 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 char *
@@ -333,7 +407,8 @@ kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, GError 
 char **
 kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError **error)
 {
-	g_autofree char *path = g_build_filename(queuedir, kov_queue_name(kind), sub, NULL);
+	g_autofree char *path = kind == KOV_QUEUE_KUVERT
+		? g_strdup(queuedir) : g_build_filename(queuedir, kov_queue_name(kind), sub, NULL);
 	g_autoptr(GError) local = NULL;
 	g_autoptr(GDir) dir = g_dir_open(path, 0, &local);
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -343,7 +418,7 @@ kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError 
 		return NULL;
 	}
 	for (const char *name; (name = g_dir_read_name(dir)) != NULL;)
-		if (kov_queue_is_mail_name(name))
+		if (kind == KOV_QUEUE_KUVERT ? kov_queue_is_kuvert_name(name) : kov_queue_is_mail_name(name))
 			g_ptr_array_add(names, g_strdup(name));
 	g_ptr_array_add(names, NULL);
 	return (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
@@ -363,13 +438,70 @@ kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id, GError *
 	return TRUE;
 }
 
+char *
+kov_queue_failed_path(const char *queuedir, KovQueueKind kind, const char *id)
+{
+	if (kind == KOV_QUEUE_KUVERT) {
+		g_autofree char *name = g_strconcat(".", id, NULL);
+		return g_build_filename(queuedir, name, NULL);
+	}
+	g_autofree char *name = g_strdup_printf("%s.%s", kov_queue_name(kind), id);
+	return g_build_filename(queuedir, "failed", name, NULL);
+}
+
+static gboolean
+kov_queue_is_envelope_to(const char *line)
+{
+	return g_ascii_strncasecmp(line, "X-Kuvert-To:", 12) == 0;
+}
+
+/* Copy @from to @to with the envelope recipients replaced by @undelivered:
+ * X-Kuvert-To lines (and their continuation lines) in the header are
+ * dropped and one new line goes on top. */
+static gboolean
+kov_queue_rewrite_envelope(const char *from, const char *to, const char *undelivered,
+                           GError **error)
+{
+	FILE *in = fopen(from, "re");
+	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	gboolean in_header = TRUE, dropping = FALSE, ok = in != NULL && out != NULL;
+
+	if (ok)
+		fprintf(out, "X-Kuvert-To: %s\n", undelivered);
+	while (ok && getline(&line, &cap, in) > 0) {
+		if (in_header && (line[0] == '\n' || (line[0] == '\r' && line[1] == '\n')))
+			in_header = FALSE;
+		if (in_header && (line[0] == ' ' || line[0] == '\t') && dropping)
+			continue;
+		dropping = in_header && kov_queue_is_envelope_to(line);
+		if (!dropping && fputs(line, out) == EOF)
+			ok = FALSE;
+	}
+	free(line);
+	if (in != NULL)
+		fclose(in);
+	if (out != NULL) {
+		ok = ok && fflush(out) == 0 && fsync(fileno(out)) == 0;
+		ok = fclose(out) == 0 && ok;
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	if (!ok) {
+		unlink(to);
+		kov_error_set_errno(error, errno, "queue: cannot rewrite %s", from);
+	}
+	return ok;
+}
+
 gboolean
 kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id, const char *reason,
-               GError **error)
+               const char *undelivered, GError **error)
 {
 	g_autofree char *from = kov_queue_cur_path(queuedir, kind, id);
-	g_autofree char *name = g_strdup_printf("%s.%s", kov_queue_name(kind), id);
-	g_autofree char *to = g_build_filename(queuedir, "failed", name, NULL);
+	g_autofree char *to = kov_queue_failed_path(queuedir, kind, id);
 	g_autofree char *reason_path = g_strconcat(to, ".reason", NULL);
 	g_autofree char *text = g_strconcat(reason, "\n", NULL);
 	g_autoptr(GError) local = NULL;
@@ -380,7 +512,11 @@ kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id, const ch
 		g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "queue: %s", local->message);
 		return FALSE;
 	}
-	if (rename(from, to) != 0) {
+	if (undelivered != NULL) {
+		if (!kov_queue_rewrite_envelope(from, to, undelivered, error))
+			return FALSE;
+		unlink(from);
+	} else if (rename(from, to) != 0) {
 		kov_error_set_errno(error, errno, "queue: cannot move %s to %s", from, to);
 		return FALSE;
 	}

@@ -6,6 +6,9 @@
  *   queuedir/state/<policy>.<id>       per-mail state (state.c) of a claimed mail
  *   queuedir/failed/<policy>.<id>      failed mail, with <policy>.<id>.reason
  *   queuedir/koverto.pid               the running daemon's pid; flock'd
+ *   queuedir/<digits>                  the Kuvert queue: written in place by
+ *                                      kuvert_submit under flock, decided by
+ *                                      rules; parked as queuedir/.<digits>
  */
 #pragma once
 #include <glib.h>
@@ -15,9 +18,11 @@ typedef enum {
 	KOV_QUEUE_FALLBACK,
 	KOV_QUEUE_SIGN_ONLY,
 	KOV_QUEUE_N_POLICY,
+	KOV_QUEUE_KUVERT = KOV_QUEUE_N_POLICY, /* not a policy: Kuvert's rules decide */
+	KOV_QUEUE_N_KINDS,
 } KovQueueKind;
 
-/* "must-encrypt", "fallback", "sign-only". */
+/* "must-encrypt", "fallback", "sign-only", "kuvert". */
 const char *kov_queue_name(KovQueueKind kind);
 gboolean kov_queue_kind_parse(const char *name, KovQueueKind *kind);
 
@@ -49,13 +54,27 @@ char *kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int fd,
 gboolean kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, GError **error);
 /* Path of a claimed mail (transfer full). */
 char *kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id);
-/* Names in new/ and cur/ (transfer full, NULL-terminated). */
+/* Names in new/ and cur/ (transfer full, NULL-terminated); for the Kuvert
+ * queue (@sub ignored) the all-digit files at the top of queuedir. */
 char **kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError **error);
+/* TRUE for a Kuvert queue file name: all decimal digits. */
+gboolean kov_queue_is_kuvert_name(const char *name);
+/* Open and lock a Kuvert queue file for processing (flock, non-blocking).
+ * Returns the fd holding the lock, or -1: locked by a writer, empty (being
+ * written), or gone. */
+int kov_queue_lock_kuvert(const char *queuedir, const char *id);
+
 /* Delivered: remove cur/<id> and its state. */
 gboolean kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id, GError **error);
-/* Failed: move cur/<id> to failed/<policy>.<id> with a .reason file; state removed. */
+/* Failed: move cur/<id> to failed/<policy>.<id> with a .reason file; a
+ * Kuvert file is parked as queuedir/.<id> (Kuvert's way) with .<id>.reason.
+ * With @undelivered (nullable: comma-separated addresses) the file's
+ * X-Kuvert-To is first rewritten to those, so that retrying it never sends
+ * a copy twice. State removed. */
 gboolean kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id,
-                        const char *reason, GError **error);
+                        const char *reason, const char *undelivered, GError **error);
+/* Where a failed mail went (transfer full), for messages to the operator. */
+char *kov_queue_failed_path(const char *queuedir, KovQueueKind kind, const char *id);
 
 /* Path of the state file of a claimed mail (transfer full). */
 char *kov_queue_state_path(const char *queuedir, KovQueueKind kind, const char *id);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* inotify on the policy queues' new/ directories. Maildir writers rename
+/* inotify on the policy queues' new/ directories and on the Kuvert queue. Maildir writers rename
  * into new/ (IN_MOVED_TO); writers that create in place are seen when they
  * close the file (IN_CLOSE_WRITE). */
 #include "watch.h"
@@ -11,7 +11,7 @@
 
 struct _KovWatch {
 	int fd;
-	int wd[KOV_QUEUE_N_POLICY];
+	int wd[KOV_QUEUE_N_KINDS];
 };
 
 KovWatch *
@@ -24,8 +24,10 @@ kov_watch_new(const char *queuedir, GError **error)
 		kov_error_set_errno(error, errno, "watch: inotify");
 		return NULL;
 	}
-	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_autofree char *path = g_build_filename(queuedir, kov_queue_name(k), "new", NULL);
+	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++) {
+		/* The Kuvert queue is the top of queuedir: kuvert_submit writes in place. */
+		g_autofree char *path = k == KOV_QUEUE_KUVERT
+			? g_strdup(queuedir) : g_build_filename(queuedir, kov_queue_name(k), "new", NULL);
 		watch->wd[k] = inotify_add_watch(watch->fd, path, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
 		if (watch->wd[k] < 0) {
 			kov_error_set_errno(error, errno, "watch: %s", path);
@@ -54,7 +56,7 @@ kov_watch_fd(KovWatch *watch)
 static int
 kov_watch_kind(KovWatch *watch, int wd)
 {
-	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++)
+	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++)
 		if (watch->wd[k] == wd)
 			return k;
 	return -1;
@@ -85,8 +87,11 @@ kov_watch_read(KovWatch *watch, KovWatchFunc func, gpointer user_data, gboolean 
 				continue;
 			}
 			int kind = kov_watch_kind(watch, ev->wd);
-			if (kind >= 0 && ev->len > 0 && !(ev->mask & IN_ISDIR))
-				func((KovQueueKind)kind, ev->name, user_data);
+			if (kind < 0 || ev->len == 0 || (ev->mask & IN_ISDIR))
+				continue;
+			if (kind == KOV_QUEUE_KUVERT && !kov_queue_is_kuvert_name(ev->name))
+				continue;
+			func((KovQueueKind)kind, ev->name, user_data);
 		}
 	}
 }

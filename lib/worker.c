@@ -30,7 +30,7 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 			kov_log_err("%s", error->message);
 		break;
 	case KOV_OUTCOME_FAILED:
-		if (!kov_queue_fail(queuedir, kind, id, result->reason, &error))
+		if (!kov_queue_fail(queuedir, kind, id, result->reason, result->undelivered, &error))
 			kov_log_err("%s", error->message);
 		kov_process_alert(ctx, kind, id, result->reason);
 		break;
@@ -75,13 +75,23 @@ kov_worker_serve_one(KovContext *ctx, int fd, char *line)
 	char *space = strchr(line, ' ');
 	int kind = atoi(line);
 
-	if (space == NULL || kind < 0 || kind >= KOV_QUEUE_N_POLICY) {
+	int lock = -1;
+
+	if (space == NULL || kind < 0 || kind >= KOV_QUEUE_N_KINDS) {
 		kov_log_err("worker: bad request \"%s\"", line);
 		_exit(2);
 	}
-	kov_worker_handle(ctx, (KovQueueKind)kind, space + 1, &result);
-	g_snprintf(reply, sizeof reply, "%c %" G_GINT64_FORMAT "\n", kov_worker_code(result.outcome),
-	           result.next_attempt);
+	/* A Kuvert queue file is worked on in place, under its lock. */
+	if (kind == KOV_QUEUE_KUVERT
+	    && (lock = kov_queue_lock_kuvert(ctx->config->queuedir, space + 1)) < 0) {
+		g_snprintf(reply, sizeof reply, "%c 0\n", KOV_WORKER_BUSY);
+	} else {
+		kov_worker_handle(ctx, (KovQueueKind)kind, space + 1, &result);
+		g_snprintf(reply, sizeof reply, "%c %" G_GINT64_FORMAT "\n",
+		           kov_worker_code(result.outcome), result.next_attempt);
+	}
+	if (lock >= 0)
+		close(lock);
 	kov_result_clear(&result);
 	if (!kov_worker_write_line(fd, reply))
 		_exit(0); /* the watcher is gone */
