@@ -15,6 +15,7 @@
 #include <gpgme.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,12 +26,22 @@
 int koverto_submit_main(int argc, char **argv);
 
 static volatile sig_atomic_t koverto_stop;
+static volatile sig_atomic_t koverto_reload;
+static const char *koverto_config_path;   /* for reloads */
 
 static void
 koverto_on_signal(int sig)
 {
-	(void)sig;
-	koverto_stop = 1;
+	if (sig == SIGUSR1)
+		koverto_reload = 1;
+	else
+		koverto_stop = 1;
+}
+
+static KovConfig *
+koverto_reload_config(GError **error)
+{
+	return kov_config_load(koverto_config_path, error);
 }
 
 static void
@@ -63,13 +74,13 @@ koverto_setup_signals(sigset_t *wait_mask, sigset_t *stop_signals)
 		sigaddset(&block, stops[i]);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGUSR1, SIG_IGN); /* reload: the Kuvert-compatibility issue */
 	*stop_signals = block;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &block, wait_mask);
-	sigdelset(wait_mask, SIGTERM);
-	sigdelset(wait_mask, SIGINT);
-	sigdelset(wait_mask, SIGHUP);
-	sigdelset(wait_mask, SIGQUIT);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&block, sig) == 1)
+			sigdelset(wait_mask, sig);
 }
 
 static int
@@ -119,6 +130,31 @@ koverto_shutdown_libraries(void)
 	g_mime_shutdown();
 }
 
+/* can-detach: into the background, away from the terminal. The child goes
+ * on; the parent exits 0 as Kuvert's does. */
+static gboolean
+koverto_detach(void)
+{
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "koverto: cannot detach: %s\n", g_strerror(errno));
+		return FALSE;
+	}
+	if (pid > 0)
+		_exit(EX_OK);
+	setsid();
+	if (chdir("/") != 0)
+		return FALSE;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		close(null);
+	}
+	return TRUE;
+}
+
 static int
 koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean check, int sig)
 {
@@ -135,14 +171,19 @@ koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean 
 	if (sig != 0)
 		return koverto_signal_daemon(config, sig);
 
-	KovLogOptions log = { "koverto", TRUE, debug, config->logfile, config->syslog };
+	gboolean detach = config->can_detach && !oneshot;
+	if (detach && !koverto_detach())
+		return EX_OSERR;
+	KovLogOptions log = { "koverto", !detach, debug, config->logfile, config->syslog };
 	if (!kov_log_open(&log, &error)) {
 		fprintf(stderr, "koverto: %s: %s\n", path, error->message);
 		return EX_CONFIG;
 	}
 	sigset_t wait_mask, stop_signals;
 	koverto_setup_signals(&wait_mask, &stop_signals);
-	KovDaemonOptions options = { oneshot, &koverto_stop, &wait_mask, &stop_signals };
+	koverto_config_path = path;
+	KovDaemonOptions options = { oneshot, &koverto_stop, &wait_mask, &stop_signals,
+		                     &koverto_reload, koverto_reload_config };
 	kov_log_info("koverto %s starting (config %s)", KOVERTO_VERSION, path);
 	int status = kov_daemon_run(config, &options, &error);
 	if (status < 0) {

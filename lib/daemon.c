@@ -10,6 +10,7 @@
 #include "autoptr.h"
 #include "deliver.h"
 #include "keys.h"
+#include "kuvert.h"
 #include "error.h"
 #include "log.h"
 #include "queue.h"
@@ -46,11 +47,13 @@ typedef struct {
 	KovItem *item;        /* the mail in hand; NULL when idle */
 	gint64 deadline;      /* monotonic microseconds */
 	gboolean timed_out;
+	gboolean retire;      /* replace after the mail in hand (reload) */
 	GString *input;
 } KovWorker;
 
 typedef struct {
 	const KovConfig *config;
+	KovConfig *reloaded;  /* owned: the configuration after a reload */
 	const KovDaemonOptions *options;
 	int lock_fd;
 	KovWatch *watch;
@@ -322,6 +325,21 @@ kov_daemon_reap(KovDaemon *d, KovWorker *w)
 		kov_log_err("daemon: cannot start a worker: %s", error->message);
 }
 
+/* An idle worker is replaced by one that has the current configuration. */
+static void
+kov_daemon_replace_worker(KovDaemon *d, KovWorker *w)
+{
+	g_autoptr(GError) error = NULL;
+
+	close(w->fd);
+	w->fd = -1;
+	while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	w->retire = FALSE;
+	if (!kov_daemon_start_worker(d, w, &error))
+		kov_log_err("daemon: cannot start a worker: %s", error->message);
+}
+
 static void
 kov_daemon_read_worker(KovDaemon *d, KovWorker *w)
 {
@@ -340,6 +358,8 @@ kov_daemon_read_worker(KovDaemon *d, KovWorker *w)
 		kov_daemon_on_reply(d, w, w->input->str);
 		g_string_erase(w->input, 0, nl - w->input->str + 1);
 	}
+	if (w->retire && w->item == NULL)
+		kov_daemon_replace_worker(d, w);
 }
 
 static void
@@ -477,6 +497,44 @@ kov_daemon_wait(KovDaemon *d)
 		kov_daemon_wake_due(d);
 }
 
+/* SIGUSR1: a new configuration for everything that comes next; the old one
+ * stays when the new one is broken or moves the queue. */
+static void
+kov_daemon_reload(KovDaemon *d)
+{
+	g_autoptr(GError) error = NULL;
+	KovConfig *config = d->options->load_config ? d->options->load_config(&error) : NULL;
+
+	*d->options->reload = 0;
+	if (config == NULL) {
+		kov_log_err("reload: %s; keeping the running configuration",
+		            error ? error->message : "not supported");
+		return;
+	}
+	if (g_strcmp0(config->queuedir, d->config->queuedir) != 0) {
+		kov_log_err("reload: queuedir cannot change while running (%s); keeping the running "
+		            "configuration; restart koverto to move the queue", config->queuedir);
+		kov_config_free(config);
+		return;
+	}
+	KovLogOptions log = { "koverto", TRUE, kov_log_debug_enabled(), config->logfile, config->syslog };
+	if (!kov_log_open(&log, &error)) {
+		kov_log_err("reload: %s; keeping the running configuration", error->message);
+		kov_config_free(config);
+		return;
+	}
+	g_clear_pointer(&d->reloaded, kov_config_free);
+	d->reloaded = config;
+	d->config = config;
+	for (guint i = 0; i < d->workers->len; i++) {
+		KovWorker *w = g_ptr_array_index(d->workers, i);
+		w->retire = TRUE;
+		if (w->item == NULL && w->fd >= 0)
+			kov_daemon_replace_worker(d, w);
+	}
+	kov_log_info("reload: configuration %s read again", config->file);
+}
+
 /* A stop signal that arrived while we were busy is still pending (blocked). */
 static gboolean
 kov_daemon_stop_pending(KovDaemon *d)
@@ -499,6 +557,8 @@ kov_daemon_loop(KovDaemon *d)
 	kov_log_info("ready: watching %s (must-encrypt, fallback, sign-only, kuvert) with %u workers",
 	             d->config->queuedir, d->workers->len);
 	for (;;) {
+		if (d->options->reload != NULL && *d->options->reload && !d->stopping)
+			kov_daemon_reload(d);
 		if (!d->stopping && kov_daemon_stop_pending(d)) {
 			d->stopping = TRUE;
 			kov_log_info("stopping: finishing the mail in hand");
@@ -548,6 +608,7 @@ kov_daemon_clear(KovDaemon *d)
 		g_hash_table_unref(d->known);
 	g_clear_pointer(&d->watch, kov_watch_free);
 	kov_queue_unlock(d->config->queuedir, d->lock_fd);
+	g_clear_pointer(&d->reloaded, kov_config_free);
 }
 
 /* What each worker will set up for itself, tried once here, so that a bad
@@ -568,7 +629,8 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 
 	if (!kov_queue_prepare(config->queuedir, error)
 	    || !kov_daemon_prepare_tempdir(config->tempdir, error)
-	    || !kov_daemon_check_setup(config, error))
+	    || !kov_daemon_check_setup(config, error)
+	    || !kov_kuvert_check_running(config->queuedir, error))
 		return -1;
 	d.lock_fd = kov_queue_lock(config->queuedir, error);
 	if (d.lock_fd < 0)

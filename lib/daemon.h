@@ -12,6 +12,9 @@ typedef struct {
 	volatile sig_atomic_t *stop;       /* set by the program's signal handler */
 	const sigset_t *wait_mask;         /* signal mask while waiting (ppoll) */
 	const sigset_t *stop_signals;      /* blocked while a mail is in hand; checked between mails */
+	volatile sig_atomic_t *reload;     /* set by SIGUSR1: re-read the configuration */
+	/* Re-read the configuration (transfer full), or NULL and @error. */
+	KovConfig *(*load_config)(GError **error);
 } KovDaemonOptions;
 
 /* Run until *stop (or, one-shot, until the queues are worked through).

@@ -332,7 +332,7 @@ kov_job_spool_copy(KovJob *job, GMimeMessage *message, GError **error)
 }
 
 static void
-kov_job_log_copy(KovJob *job, KovCopy *copy, const char *to, const KovRcptResult *first)
+kov_job_log_copy(KovJob *job, KovCopy *copy, const char *to, int code)
 {
 	const char *signer = job->signer ? kov_keys_fingerprint(job->signer) : NULL;
 	g_autoptr(GString) keys = g_string_new(NULL);
@@ -343,16 +343,16 @@ kov_job_log_copy(KovJob *job, KovCopy *copy, const char *to, const KovRcptResult
 	}
 	if (copy->kind == KOV_DECISION_ENCRYPT && signer != NULL)
 		kov_log_info("id=%s: sent encrypted to %s with key %s signed with key %s (%d)", job->id,
-		             to, keys->str, signer, first->code);
+		             to, keys->str, signer, code);
 	else if (copy->kind == KOV_DECISION_ENCRYPT)
 		kov_log_info("id=%s: sent encrypted to %s with key %s, unsigned: no signing key (%d)",
-		             job->id, to, keys->str, first->code);
+		             job->id, to, keys->str, code);
 	else if (copy->kind == KOV_DECISION_SIGN)
 		kov_log_info("id=%s: sent signed to %s with key %s (%d)", job->id, to, signer,
-		             first->code);
+		             code);
 	else
 		kov_log_info("id=%s: sent unchanged to %s%s (%d)", job->id, to,
-		             job->mail->already_encrypted ? " (already encrypted)" : "", first->code);
+		             job->mail->already_encrypted ? " (already encrypted)" : "", code);
 }
 
 /* Record the same outcome for every recipient of a copy that never got sent. */
@@ -394,7 +394,7 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 	close(fd);
 
 	g_autoptr(GPtrArray) sent = g_ptr_array_new();
-	const KovRcptResult *first_ok = NULL;
+	int code = 0; /* the server's reply to the accepted transaction */
 	for (guint i = 0; i < n; i++) {
 		KovTarget *t = g_ptr_array_index(copy->targets, i);
 		KovRcptResult *r = &results[i];
@@ -402,7 +402,7 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 		if (r->status == KOV_RCPT_DELIVERED) {
 			kov_state_set_rcpt(job->state, t->address, KOV_STATE_DELIVERED, NULL);
 			g_ptr_array_add(sent, t);
-			first_ok = first_ok ? first_ok : r;
+			code = code ? code : r->code;
 		} else {
 			gboolean later = r->status == KOV_RCPT_DEFERRED;
 			kov_state_set_rcpt(job->state, t->address, later ? KOV_STATE_PENDING : KOV_STATE_FAILED,
@@ -419,7 +419,7 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 	if (sent->len > 0) {
 		g_autofree char *to = kov_join_addresses(sent);
 		KovCopy logged = { copy->kind, copy->targets };
-		kov_job_log_copy(job, &logged, to, first_ok);
+		kov_job_log_copy(job, &logged, to, code);
 	}
 }
 

@@ -28,7 +28,12 @@ kov_watch_new(const char *queuedir, GError **error)
 		/* The Kuvert queue is the top of queuedir: kuvert_submit writes in place. */
 		g_autofree char *path = k == KOV_QUEUE_KUVERT
 			? g_strdup(queuedir) : g_build_filename(queuedir, kov_queue_name(k), "new", NULL);
-		watch->wd[k] = inotify_add_watch(watch->fd, path, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
+		/* A link into the Kuvert queue is a complete file (IN_CREATE); one
+		 * created in place is empty or locked until its writer is done. */
+		uint32_t mask = IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR;
+		if (k == KOV_QUEUE_KUVERT)
+			mask |= IN_CREATE;
+		watch->wd[k] = inotify_add_watch(watch->fd, path, mask);
 		if (watch->wd[k] < 0) {
 			kov_error_set_errno(error, errno, "watch: %s", path);
 			return NULL;
