@@ -31,8 +31,6 @@
 #define KOV_TMP_MAX_AGE (36 * 3600)
 /* A mail that killed or hung its worker this often is failed. */
 #define KOV_MAX_CRASHES 3
-/* Until the configuration carries them (reliability issue). */
-#define KOV_MAIL_TIMEOUT 600
 
 typedef struct {
 	KovQueueKind kind;
@@ -165,9 +163,9 @@ kov_daemon_recover(KovDaemon *d)
 /* ---- workers ------------------------------------------------------------ */
 
 static guint
-kov_daemon_worker_count(void)
+kov_daemon_worker_count(const KovConfig *config)
 {
-	return MAX(1, g_get_num_processors());
+	return config->workers > 0 ? config->workers : MAX(1, g_get_num_processors());
 }
 
 static void
@@ -211,7 +209,7 @@ kov_daemon_start_worker(KovDaemon *d, KovWorker *w, GError **error)
 static gboolean
 kov_daemon_start_workers(KovDaemon *d, GError **error)
 {
-	guint n = kov_daemon_worker_count();
+	guint n = kov_daemon_worker_count(d->config);
 
 	for (guint i = 0; i < n; i++) {
 		KovWorker *w = g_new0(KovWorker, 1);
@@ -273,7 +271,8 @@ kov_daemon_on_crash(KovDaemon *d, KovWorker *w, int status)
 {
 	KovItem *item = g_steal_pointer(&w->item);
 	g_autofree char *why = w->timed_out
-		? g_strdup_printf("processing exceeded the time limit of %d s", KOV_MAIL_TIMEOUT)
+		? g_strdup_printf("processing exceeded the time limit of %" G_GINT64_FORMAT " s",
+		                  d->config->mail_timeout)
 		: WIFSIGNALED(status) ? g_strdup_printf("processing crashed (signal %d)", WTERMSIG(status))
 		                      : g_strdup_printf("processing ended with status %d", WEXITSTATUS(status));
 
@@ -381,7 +380,7 @@ kov_daemon_dispatch(KovDaemon *d)
 		item->claimed = TRUE;
 		g_autofree char *request = g_strdup_printf("%d %s\n", item->kind, item->id);
 		w->item = item;
-		w->deadline = g_get_monotonic_time() + (gint64)KOV_MAIL_TIMEOUT * G_USEC_PER_SEC;
+		w->deadline = g_get_monotonic_time() + d->config->mail_timeout * G_USEC_PER_SEC;
 		if (write(w->fd, request, strlen(request)) != (ssize_t)strlen(request))
 			kov_log_err("daemon: cannot hand %s to a worker: %s", item->id, g_strerror(errno));
 		/* a dead worker shows as EOF and its mail is retried */
@@ -602,8 +601,14 @@ kov_daemon_clear(KovDaemon *d)
 		g_ptr_array_unref(d->workers);
 	}
 	g_queue_clear_full(&d->ready, kov_item_free);
-	if (d->deferred != NULL)
+	if (d->deferred != NULL) {
+		while (g_sequence_get_length(d->deferred) > 0) {
+			GSequenceIter *first = g_sequence_get_begin_iter(d->deferred);
+			kov_item_free(g_sequence_get(first));
+			g_sequence_remove(first);
+		}
 		g_sequence_free(d->deferred);
+	}
 	if (d->known != NULL)
 		g_hash_table_unref(d->known);
 	g_clear_pointer(&d->watch, kov_watch_free);
@@ -636,7 +641,7 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	if (d.lock_fd < 0)
 		return -1;
 	g_queue_init(&d.ready);
-	d.deferred = g_sequence_new(kov_item_free);
+	d.deferred = g_sequence_new(NULL); /* items move on when due: never freed by removal */
 	d.known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	d.workers = g_ptr_array_new_with_free_func(kov_worker_free);
 	d.watch = kov_watch_new(config->queuedir, error);

@@ -61,6 +61,14 @@ kov_kuvert_queuedir(void)
 }
 
 static gboolean
+kov_kuvert_has_config(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	g_autofree char *conf = pw ? g_build_filename(pw->pw_dir, ".kuvert", NULL) : NULL;
+	return conf != NULL && access(conf, F_OK) == 0;
+}
+
+static gboolean
 kov_kuvert_same_dir(const char *a, const char *b)
 {
 	struct stat sa, sb;
@@ -82,11 +90,14 @@ kov_kuvert_check_running(const char *queuedir, GError **error)
 		long pid = strtol(*p, NULL, 10);
 		if (!kov_kuvert_is_live(pid))
 			continue;
+		/* Kuvert's process title hides a -c FILE, so its queue cannot be told
+		 * for sure: only a ~/.kuvert naming another queue lets us go on. */
 		g_autofree char *kuvert_dir = kov_kuvert_queuedir();
-		if (kuvert_dir != NULL && kov_kuvert_same_dir(kuvert_dir, queuedir)) {
+		if (kuvert_dir == NULL || kov_kuvert_has_config() == FALSE
+		    || kov_kuvert_same_dir(kuvert_dir, queuedir)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_LOCKED,
-			            "queue directory %s is served by a running Kuvert (pid %ld, %s); "
-			            "stop it first (kuvert -k)", queuedir, pid, pidfile);
+			            "a running Kuvert (pid %ld, %s) may serve queue directory %s; "
+			            "stop it first (kuvert -k)", pid, pidfile, queuedir);
 			return FALSE;
 		}
 	}

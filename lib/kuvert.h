@@ -5,7 +5,8 @@
 #include <glib.h>
 
 /* FALSE with KOV_ERROR_LOCKED when a live Kuvert of this user (found
- * through its pid file, $TMPDIR/kuvert.<uid>.pid) serves @queuedir.
- * Kuvert's queue directory is read from <passwd home>/.kuvert as
- * kuvert_submit reads it (default ~/.kuvert_queue). */
+ * through its pid file, $TMPDIR/kuvert.<uid>.pid) may serve @queuedir:
+ * unless <passwd home>/.kuvert exists and names another queue directory
+ * (read as kuvert_submit reads it), a live Kuvert could have been started
+ * with -c on our queue, so koverto refuses. A stale pid file is ignored. */
 gboolean kov_kuvert_check_running(const char *queuedir, GError **error);

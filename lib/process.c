@@ -18,10 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Retry schedule until the reliability issue makes it configurable. */
-#define KOV_RETRY_FIRST   60
-#define KOV_RETRY_MAX     3600
-#define KOV_QUEUE_LIFETIME (5 * 24 * 3600)
 
 /* One recipient still to serve in this run. */
 typedef struct {
@@ -423,13 +419,25 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 	}
 }
 
+/* Exponential backoff: retry-first, doubled per attempt, at most retry-max. */
 static gint64
-kov_retry_delay(guint attempts)
+kov_retry_delay(const KovConfig *config, guint attempts)
 {
-	gint64 delay = KOV_RETRY_FIRST;
-	for (guint i = 1; i < attempts && delay < KOV_RETRY_MAX; i++)
+	gint64 delay = MAX(config->retry_first, 1);
+	for (guint i = 1; i < attempts && delay < config->retry_max; i++)
 		delay *= 2;
-	return MIN(delay, KOV_RETRY_MAX);
+	return MIN(delay, MAX(config->retry_max, 1));
+}
+
+/* "gave up after 5 days", "after 2 hours", "after 30 s": the lifetime in words. */
+static char *
+kov_lifetime_text(gint64 seconds)
+{
+	if (seconds % 86400 == 0)
+		return g_strdup_printf("%" G_GINT64_FORMAT " days", seconds / 86400);
+	if (seconds % 3600 == 0)
+		return g_strdup_printf("%" G_GINT64_FORMAT " hours", seconds / 3600);
+	return g_strdup_printf("%" G_GINT64_FORMAT " s", seconds);
 }
 
 /* What became of the mail, from the state of all its recipients. */
@@ -440,7 +448,9 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	g_autoptr(GString) undelivered = g_string_new(NULL);
 	guint pending = 0, delivered = 0, nfailed = 0;
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
-	gboolean expired = now - kov_state_get_first_seen(job->state) > KOV_QUEUE_LIFETIME;
+	const KovConfig *config = job->ctx->config;
+	gboolean expired = now - kov_state_get_first_seen(job->state) > config->queue_lifetime;
+	g_autofree char *lifetime = kov_lifetime_text(config->queue_lifetime);
 	g_autofree char *last = kov_state_get_last_error(job->state);
 
 	for (guint i = 0; i < job->mail->recipients->len; i++) {
@@ -448,8 +458,8 @@ kov_job_conclude(KovJob *job, KovResult *result)
 		g_autofree char *reason = NULL;
 		KovRcptState st = kov_state_get_rcpt(job->state, r->address, &reason);
 		if (st == KOV_STATE_PENDING && expired) {
-			g_autofree char *why = g_strdup_printf("gave up after %d days: %s",
-			                                       KOV_QUEUE_LIFETIME / 86400, last ? last : "");
+			g_autofree char *why = g_strdup_printf("gave up after %s: %s", lifetime,
+			                                       last ? last : "");
 			kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, why);
 			st = KOV_STATE_FAILED;
 			g_free(reason);
@@ -468,7 +478,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	}
 	if (pending > 0) {
 		result->outcome = KOV_OUTCOME_DEFERRED;
-		result->next_attempt = now + kov_retry_delay(kov_state_get_attempts(job->state));
+		result->next_attempt = now + kov_retry_delay(config, kov_state_get_attempts(job->state));
 		result->reason = g_strdup(last ? last : "deferred");
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
@@ -494,20 +504,23 @@ kov_job_conclude(KovJob *job, KovResult *result)
 static void
 kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 {
+	const KovConfig *config = job->ctx->config;
 	gboolean later = kov_error_is_temporary(error);
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
 	if (later && job->state != NULL
-	    && now - kov_state_get_first_seen(job->state) > KOV_QUEUE_LIFETIME)
+	    && now - kov_state_get_first_seen(job->state) > config->queue_lifetime)
 		later = FALSE; /* a temporary problem that lasted the whole lifetime is not one */
 	result->outcome = later ? KOV_OUTCOME_DEFERRED : KOV_OUTCOME_FAILED;
 	if (later || !kov_error_is_temporary(error))
 		result->reason = g_strdup(error->message);
 	else
-		result->reason = g_strdup_printf("gave up after %d days: %s", KOV_QUEUE_LIFETIME / 86400,
-		                                 error->message);
+	{
+		g_autofree char *lifetime = kov_lifetime_text(config->queue_lifetime);
+		result->reason = g_strdup_printf("gave up after %s: %s", lifetime, error->message);
+	}
 	if (later && job->state != NULL) {
-		result->next_attempt = now + kov_retry_delay(kov_state_get_attempts(job->state));
+		result->next_attempt = now + kov_retry_delay(config, kov_state_get_attempts(job->state));
 		kov_state_set_last_error(job->state, error->message);
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);

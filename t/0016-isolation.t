@@ -1,0 +1,37 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-3.0-or-later
+# One mail cannot take the daemon down or block the queue: a gpg that
+# hangs is killed at the time limit, a worker that crashes is replaced,
+# and a mail that does either three times is failed with that reason.
+. "$T/lib.sh"
+setup
+cat > "$W/gpg" <<SH
+#!/bin/sh
+[ -e "$W/hang" ] && exec sleep 1000
+# The worker leads its own process group: crash it from its gpg.
+[ -e "$W/crash" ] && { kill -SEGV "\$(ps -o pgid= -p \$\$ | tr -d ' ')"; exit 1; }
+exec gpg "\$@"
+SH
+chmod +x "$W/gpg"
+write_config "gpg = $W/gpg" "mail-timeout = 2s" "workers = 2"
+start_daemon
+
+touch "$W/hang"
+printf 'From: alice@example.org\nTo: bob@example.net\nSubject: hang\n\nHANG\n' | submit fallback
+check "a hanging gpg: failed after three time limits" wait_for 60 sh -c "grep -q 'time limit' '$W'/q/failed/*.reason"
+check "the log says so" grep -q "exceeded the time limit of 2 s" "$W/log"
+rm -f "$W/hang"
+printf 'From: alice@example.org\nTo: bob@example.net\nSubject: after-hang\n\nOK\n' | submit fallback
+check "the next mail goes through" wait_sink 1
+rm -f "$W"/q/failed/*
+
+touch "$W/crash"
+printf 'From: alice@example.org\nTo: bob@example.net\nSubject: crash\n\nCRASH\n' | submit fallback
+check "a crashing worker: the mail fails after three crashes" wait_for 60 sh -c "grep -q 'crashed' '$W'/q/failed/*.reason"
+rm -f "$W/crash"
+printf 'From: alice@example.org\nTo: bob@example.net\nSubject: after-crash\n\nOK\n' | submit fallback
+check "the daemon survives and the next mail goes through" wait_sink 2
+check "the daemon is still the same process" kill -0 "$DAEMON_PID"
+stop_daemon
+check "and stops cleanly" [ "$STATUS" = 0 ]
+done_testing
