@@ -134,6 +134,15 @@ kov_daemon_scan_new(KovDaemon *d)
 	}
 }
 
+/* Plaintext at rest: failed mail is kept for failed-retention, no longer. */
+static void
+kov_daemon_purge_failed(KovDaemon *d)
+{
+	guint n = kov_queue_purge_failed(d->config->queuedir, d->config->failed_retention);
+	if (n > 0)
+		kov_log_info("purged %u failed mails older than the failed-retention period", n);
+}
+
 /* Take back what is in cur/: a dead run's claims and deferred mail. */
 static void
 kov_daemon_recover(KovDaemon *d)
@@ -489,8 +498,10 @@ kov_daemon_wait(KovDaemon *d)
 			kov_daemon_read_worker(d, g_ptr_array_index(d->workers, i));
 	if (pfd[0].revents != 0)
 		kov_daemon_read_watch(d);
-	if (ready == 0 && !d->options->oneshot && !kov_daemon_busy(d))
+	if (ready == 0 && !d->options->oneshot && !kov_daemon_busy(d)) {
 		kov_daemon_scan_new(d); /* the safety rescan */
+		kov_daemon_purge_failed(d);
+	}
 	kov_daemon_enforce_deadlines(d);
 	if (!d->options->oneshot)
 		kov_daemon_wake_due(d);
@@ -646,6 +657,7 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	d.workers = g_ptr_array_new_with_free_func(kov_worker_free);
 	d.watch = kov_watch_new(config->queuedir, error);
 	if (d.watch != NULL && kov_daemon_start_workers(&d, error)) {
+		kov_daemon_purge_failed(&d);
 		kov_daemon_recover(&d);
 		kov_daemon_scan_new(&d);
 		status = kov_daemon_loop(&d);

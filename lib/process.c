@@ -11,7 +11,9 @@
 #include "log.h"
 #include "message.h"
 #include "policy.h"
+#include "report.h"
 #include "state.h"
+#include "trace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -440,6 +442,33 @@ kov_lifetime_text(gint64 seconds)
 	return g_strdup_printf("%" G_GINT64_FORMAT " s", seconds);
 }
 
+/* Tell the sender about the recipients that failed (dsn on). */
+static void
+kov_job_report_failed(KovJob *job)
+{
+	g_autoptr(GArray) rcpts = g_array_new(FALSE, TRUE, sizeof(KovDsnRecipient));
+	g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func(g_free);
+
+	if (!job->ctx->config->dsn || job->mail == NULL)
+		return;
+	for (guint i = 0; i < job->mail->recipients->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+		char *reason = NULL;
+		if (kov_state_get_rcpt(job->state, r->address, &reason) != KOV_STATE_FAILED) {
+			g_free(reason);
+			continue;
+		}
+		char *status = kov_dsn_status_for(reason);
+		g_ptr_array_add(strings, reason);
+		g_ptr_array_add(strings, status);
+		KovDsnRecipient d = { r->address, status, reason, NULL };
+		g_array_append_val(rcpts, d);
+	}
+	kov_report_dsn(job->ctx, job->id, job->mail->message, job->mail->sender,
+	               (const KovDsnRecipient *)rcpts->data, rcpts->len,
+	               kov_state_get_first_seen(job->state));
+}
+
 /* What became of the mail, from the state of all its recipients. */
 static void
 kov_job_conclude(KovJob *job, KovResult *result)
@@ -484,9 +513,11 @@ kov_job_conclude(KovJob *job, KovResult *result)
 		kov_job_save(job);
 	} else if (nfailed > 0) {
 		result->outcome = KOV_OUTCOME_FAILED;
+		result->quiet = *job->mail->sender == '\0';
 		result->reason = g_string_free(g_steal_pointer(&failed), FALSE);
 		if (delivered > 0) /* a retry must never repeat what was delivered */
 			result->undelivered = g_string_free(g_steal_pointer(&undelivered), FALSE);
+		kov_job_report_failed(job);
 	} else {
 		result->outcome = KOV_OUTCOME_DELIVERED;
 	}
@@ -512,6 +543,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 	    && now - kov_state_get_first_seen(job->state) > config->queue_lifetime)
 		later = FALSE; /* a temporary problem that lasted the whole lifetime is not one */
 	result->outcome = later ? KOV_OUTCOME_DEFERRED : KOV_OUTCOME_FAILED;
+	result->quiet = job->mail != NULL && *job->mail->sender == '\0';
 	if (later || !kov_error_is_temporary(error))
 		result->reason = g_strdup(error->message);
 	else
@@ -527,6 +559,14 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 	}
 	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, kov_queue_name(job->kind),
 	             later ? "deferred" : "failed", result->reason);
+	if (!later && job->state != NULL && job->mail != NULL) {
+		for (guint i = 0; i < job->mail->recipients->len; i++) {
+			const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+			if (kov_state_get_rcpt(job->state, r->address, NULL) == KOV_STATE_PENDING)
+				kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, result->reason);
+		}
+		kov_job_report_failed(job);
+	}
 }
 
 static gboolean
@@ -560,9 +600,12 @@ kov_job_prepare(KovJob *job, GError **error)
 	}
 	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, kov_queue_name(job->kind),
 	             *job->mail->sender ? job->mail->sender : "<>", rcpts);
+	if (!kov_trace_check(job->mail->message, kov_trace_host(), config->max_hops, error))
+		return FALSE;
 	if (job->kind != KOV_QUEUE_KUVERT && !kov_job_check_sender(job, error))
 		return FALSE;
 	kov_message_strip_private_headers(job->mail->message);
+	kov_trace_add(job->mail->message, kov_trace_host(), job->id);
 	if (config->identify)
 		g_mime_object_append_header(GMIME_OBJECT(job->mail->message), "X-Mailer",
 		                            "koverto " KOVERTO_VERSION, NULL);
@@ -610,63 +653,4 @@ kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *
 		kov_job_send_copy(&job, g_ptr_array_index(copies, i));
 	kov_job_conclude(&job, result);
 	kov_job_clear(&job);
-}
-
-/* The report for mail-on-error: what failed and where the mail is now.
- * It never carries the mail's body: a must-encrypt body must not leave in
- * plaintext this way either. */
-static GMimeMessage *
-kov_alert_build(const KovConfig *config, KovQueueKind kind, const char *id, const char *reason)
-{
-	GMimeMessage *message = g_mime_message_new(TRUE);
-	g_autoptr(GMimeTextPart) body = g_mime_text_part_new_with_subtype("plain");
-	g_autoptr(GDateTime) now = g_date_time_new_now_local();
-	g_autofree char *subject = g_strdup_printf("koverto: mail %s in queue %s failed", id,
-	                                           kov_queue_name(kind));
-	g_autofree char *parked = kov_queue_failed_path(config->queuedir, kind, id);
-	g_autofree char *retry = kind == KOV_QUEUE_KUVERT
-		? g_strdup_printf("rename it back to an all-numeric name, e.g. %s/%s", config->queuedir, id)
-		: g_strdup_printf("move it into %s/%s/new/", config->queuedir, kov_queue_name(kind));
-	g_autofree char *text = g_strdup_printf(
-		"koverto could not deliver mail %s from queue %s and has given up on it.\n\n"
-		"Reason: %s\n\n"
-		"The mail is kept as %s, with the reason in %s.reason.\n"
-		"To try again, %s; recipients that already got it will not get it twice.\n"
-		"Otherwise delete both files.\n",
-		id, kov_queue_name(kind), reason, parked, parked, retry);
-
-	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, "koverto", config->mail_on_error);
-	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, NULL, config->mail_on_error);
-	g_mime_message_set_subject(message, subject, "utf-8");
-	g_mime_message_set_date(message, now);
-	g_mime_text_part_set_text(body, text);
-	g_mime_message_set_mime_part(message, GMIME_OBJECT(body));
-	return message;
-}
-
-void
-kov_process_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char *reason)
-{
-	const KovConfig *config = ctx->config;
-	g_autoptr(GError) error = NULL;
-	KovRcptResult result = { 0 };
-
-	kov_log_err("id=%s: failed: %s", id, reason);
-	if (config->mail_on_error == NULL || *config->mail_on_error == '\0')
-		return;
-	g_autoptr(GMimeMessage) alert = kov_alert_build(config, kind, id, reason);
-	int fd = open(config->tempdir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		kov_log_err("id=%s: the error report to %s could not be written: %s", id,
-		            config->mail_on_error, g_strerror(errno));
-		return;
-	}
-	const char *rcpt[] = { config->mail_on_error };
-	if (kov_message_write_fd(alert, fd, kov_deliver_wants_crlf(ctx->deliver), &error))
-		kov_deliver_send(ctx->deliver, "", rcpt, 1, fd, &result, &error);
-	close(fd);
-	if (error != NULL)
-		kov_log_err("id=%s: the error report to %s could not be sent: %s", id,
-		            config->mail_on_error, error->message);
-	kov_rcpt_result_clear(&result);
 }

@@ -27,6 +27,7 @@ typedef struct {
 	gint64 next_attempt;      /* DEFERRED: unix seconds */
 	char *undelivered;        /* FAILED after a partial delivery: the recipients that
 	                           * did not get it, comma-separated; NULL otherwise */
+	gboolean quiet;           /* FAILED: no alert mail (the mail is itself a report) */
 } KovResult;
 
 /* Process cur/<id> of queue @kind; updates its state file. */
@@ -35,7 +36,3 @@ void kov_result_clear(KovResult *result);
 
 /* The action a policy queue binds every recipient to. */
 KovAction kov_process_queue_action(KovQueueKind kind);
-
-/* Report a failed mail to mail-on-error (no body of the mail is included).
- * Logs when the report could not be sent. */
-void kov_process_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char *reason);

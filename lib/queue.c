@@ -539,3 +539,39 @@ kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age)
 			unlink(file);
 	}
 }
+
+/* A failed mail's age is that of its reason file, written when it failed
+ * (the mail itself keeps the time it was written by its sender). */
+static gboolean
+kov_queue_purge_one(const char *dir, const char *reason_name, gint64 now, gint64 max_age)
+{
+	g_autofree char *reason = g_build_filename(dir, reason_name, NULL);
+	g_autofree char *mail = g_strndup(reason, strlen(reason) - strlen(".reason"));
+	struct stat st;
+
+	if (stat(reason, &st) != 0 || now - st.st_mtime <= max_age)
+		return FALSE;
+	unlink(mail);
+	unlink(reason);
+	return TRUE;
+}
+
+guint
+kov_queue_purge_failed(const char *queuedir, gint64 max_age)
+{
+	g_autofree char *failed = g_build_filename(queuedir, "failed", NULL);
+	const char *dirs[] = { failed, queuedir };
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	guint purged = 0;
+
+	for (gsize i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autoptr(GDir) dir = g_dir_open(dirs[i], 0, NULL);
+		for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
+			/* In queuedir itself only Kuvert's parked ".N" files are ours. */
+			if (!g_str_has_suffix(name, ".reason") || (i == 1 && name[0] != '.'))
+				continue;
+			purged += kov_queue_purge_one(dirs[i], name, now, max_age);
+		}
+	}
+	return purged;
+}

@@ -81,5 +81,9 @@ char *kov_queue_state_path(const char *queuedir, KovQueueKind kind, const char *
 /* Remove files in tmp/ older than @max_age seconds (half-written hand-overs
  * of writers that died). */
 void kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age);
+/* Remove failed mail (failed/ and parked Kuvert .N files, with their
+ * reasons) that failed more than @max_age seconds ago: plaintext at rest
+ * is kept no longer than the failed-retention period. Returns how many. */
+guint kov_queue_purge_failed(const char *queuedir, gint64 max_age);
 /* The pid in queuedir/koverto.pid, 0 when none or not locked by a live daemon. */
 int kov_queue_locked_pid(const char *queuedir);

@@ -9,6 +9,7 @@
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
+#include "report.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,7 +33,11 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 	case KOV_OUTCOME_FAILED:
 		if (!kov_queue_fail(queuedir, kind, id, result->reason, result->undelivered, &error))
 			kov_log_err("%s", error->message);
-		kov_process_alert(ctx, kind, id, result->reason);
+		if (result->quiet)
+			kov_log_err("id=%s: failed: %s (no alert mailed: it has the null sender)", id,
+			            result->reason);
+		else
+			kov_report_alert(ctx, kind, id, result->reason);
 		break;
 	case KOV_OUTCOME_DEFERRED:
 		break;
