@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* One queued mail read with GMime from a file-backed stream (bodies stay in
  * the file), its envelope worked out by the precedence X-Kuvert-To/-From >
- * Delivered-To/Return-Path > To/Cc/Bcc/From, and the clean-up of private
- * headers. Addresses are parsed from raw header values with GMime, so an
- * encoded-word can never smuggle CR/LF into an envelope address. */
+ * Delivered-To/Return-Path > To/Cc/Bcc/From, what Kuvert's decision reads
+ * from it (in-address directives, X-Kuvert, Resent-To), and the clean-up
+ * of private headers. Addresses are parsed from raw header values with
+ * GMime, so an encoded-word can never smuggle CR/LF into an envelope
+ * address; a directive is told from a quoted name by the raw text only. */
 #include "message.h"
 
 #include <errno.h>
@@ -22,8 +24,14 @@ kov_message_free(KovMail *mail)
 	g_clear_object(&mail->message);
 	g_free(mail->sender);
 	g_free(mail->from);
+	g_free(mail->from_key);
 	if (mail->recipients != NULL)
 		g_ptr_array_unref(mail->recipients);
+	if (mail->resent_to != NULL)
+		g_ptr_array_unref(mail->resent_to);
+	if (mail->resent_bcc != NULL)
+		g_ptr_array_unref(mail->resent_bcc);
+	g_free(mail->resent_from);
 	g_free(mail);
 }
 
@@ -32,6 +40,7 @@ recipient_free(gpointer data)
 {
 	KovRecipient *r = data;
 	g_free(r->address);
+	g_free(r->directive_key);
 	g_free(r);
 }
 
@@ -307,6 +316,7 @@ load_sender(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions *op
 		g_propagate_error(error, local);
 		return FALSE;
 	}
+	mail->sender_given = mail->sender != NULL;
 	if (mail->sender == NULL && mail->from != NULL)
 		mail->sender = g_strdup(mail->from);
 	if (mail->sender == NULL) {
@@ -314,6 +324,263 @@ load_sender(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions *op
 		            "no sender: no From header and no envelope sender");
 		return FALSE;
 	}
+	return TRUE;
+}
+
+/* ---- directives ------------------------------------------------------- */
+
+static gboolean
+is_directive(const char *text)
+{
+	g_autofree char *lower = g_ascii_strdown(text, -1);
+	return strstr(lower, "action=") != NULL || strstr(lower, "key=") != NULL;
+}
+
+/* The unquoted text of every quoted-string in the raw header value @raw
+ * that holds a Kuvert directive (kuvert-reference 6.2). GMime hands out
+ * display names already unquoted, so only the raw text tells a directive
+ * ("action=...") from a quoted name ("Doe, Bob"). Comments are skipped:
+ * a quote inside parentheses starts nothing. */
+static GPtrArray *
+find_directives(const char *raw)
+{
+	GPtrArray *found = g_ptr_array_new_with_free_func(g_free);
+	int comment = 0;
+	for (const char *p = raw; *p != '\0'; p++) {
+		if (comment > 0) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '(')
+				comment++;
+			else if (*p == ')')
+				comment--;
+			continue;
+		}
+		if (*p == '(') {
+			comment = 1;
+			continue;
+		}
+		if (*p != '"')
+			continue;
+		GString *text = g_string_new(NULL);
+		for (p++; *p != '\0' && *p != '"'; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			if (*p != '\r' && *p != '\n')  /* unfold */
+				g_string_append_c(text, *p);
+		}
+		if (is_directive(text->str))
+			g_ptr_array_add(found, g_string_free(text, FALSE));
+		else
+			g_string_free(text, TRUE);
+		if (*p == '\0')
+			break;
+	}
+	return found;
+}
+
+/* What one directive text says (kuvert-reference 6.2): "action=" one of
+ * the five actions (mustencrypt too, which Kuvert ignored), "key=" a hex
+ * key ID; in any order, separated by anything, in any case. Anything else
+ * in it has no effect, as in Kuvert. */
+typedef struct {
+	gboolean has_action;
+	KovAction action;
+	char *key;
+} Directive;
+
+static void
+directive_parse(const char *text, Directive *out)
+{
+	g_autoptr(GRegex) action_re = g_regex_new(
+		"\\baction=(none|signonly|fallback-all|fallback|mustencrypt)(?![\\w-])",
+		G_REGEX_CASELESS, 0, NULL);
+	g_autoptr(GRegex) key_re = g_regex_new("\\bkey=((?:0x)?[0-9a-f]+)(?!\\w)", G_REGEX_CASELESS,
+	                                       0, NULL);
+	g_autoptr(GMatchInfo) match = NULL;
+	if (g_regex_match(action_re, text, 0, &match)) {
+		g_autofree char *name = g_match_info_fetch(match, 1);
+		g_autofree char *lower = g_ascii_strdown(name, -1);
+		out->has_action = kov_policy_action_parse(lower, &out->action);
+	}
+	g_clear_pointer(&match, g_match_info_free);
+	if (g_regex_match(key_re, text, 0, &match))
+		out->key = g_match_info_fetch(match, 1);
+}
+
+/* The directive of the mailbox @ia whose header's raw value held the
+ * quoted directive texts @found: GMime hands out the display name
+ * unquoted, with the directive inside it. */
+static gboolean
+mailbox_directive(InternetAddress *ia, GPtrArray *found, Directive *out)
+{
+	const char *name = internet_address_get_name(ia);
+	if (name == NULL)
+		return FALSE;
+	for (guint i = 0; i < found->len; i++) {
+		const char *text = g_ptr_array_index(found, i);
+		if (*text != '\0' && strstr(name, text) != NULL) {
+			directive_parse(text, out);
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+typedef struct {
+	GHashTable *by_address;   /* lower-case address -> Directive* (first one wins) */
+	GPtrArray *found;         /* directive texts of the header at hand */
+	char *first_key;          /* with @want_first: key= of the first mailbox */
+	gboolean want_first, seen_first;
+} DirectiveScan;
+
+static void
+directive_free(gpointer data)
+{
+	Directive *d = data;
+	g_free(d->key);
+	g_free(d);
+}
+
+static void
+scan_list(DirectiveScan *scan, InternetAddressList *list)
+{
+	int n = internet_address_list_length(list);
+	for (int i = 0; i < n; i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			scan_list(scan, internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)));
+			continue;
+		}
+		if (!INTERNET_ADDRESS_IS_MAILBOX(ia))
+			continue;
+		gboolean first = scan->want_first && !scan->seen_first;
+		scan->seen_first = TRUE;
+		Directive d = { 0 };
+		if (!mailbox_directive(ia, scan->found, &d))
+			continue;
+		if (first) {
+			scan->first_key = g_steal_pointer(&d.key);
+			continue;
+		}
+		const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		char *lower = g_ascii_strdown(addr ? addr : "", -1);
+		if (!g_hash_table_contains(scan->by_address, lower) && (d.has_action || d.key != NULL)) {
+			g_hash_table_insert(scan->by_address, lower, g_memdup2(&d, sizeof d));
+			continue;
+		}
+		g_free(lower);
+		g_free(d.key);
+	}
+}
+
+/* Scan every header called @name (only the first with @first_only). */
+static void
+scan_headers(DirectiveScan *scan, GMimeHeaderList *headers, const char *name,
+             gboolean first_only, GMimeParserOptions *popts)
+{
+	int n = g_mime_header_list_get_count(headers);
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(h), name) != 0)
+			continue;
+		const char *raw = g_mime_header_get_raw_value(h);
+		scan->found = raw ? find_directives(raw) : g_ptr_array_new_with_free_func(g_free);
+		g_autoptr(InternetAddressList) list =
+			raw && scan->found->len > 0 ? internet_address_list_parse(popts, raw) : NULL;
+		if (list != NULL)
+			scan_list(scan, list);
+		g_clear_pointer(&scan->found, g_ptr_array_unref);
+		if (first_only)
+			break;
+	}
+}
+
+/* Give each recipient its directive from To, Cc or Bcc, and the mail the
+ * signing key from the first From address. */
+static void
+load_directives(KovMail *mail, GMimeHeaderList *headers, GMimeParserOptions *popts)
+{
+	DirectiveScan scan = {
+		.by_address = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, directive_free),
+		.want_first = TRUE,
+	};
+	/* Kuvert: only the first From address's key= counts. */
+	scan_headers(&scan, headers, "From", TRUE, popts);
+	mail->from_key = g_steal_pointer(&scan.first_key);
+	g_hash_table_remove_all(scan.by_address);
+
+	scan.want_first = FALSE;
+	static const char *const names[] = { "To", "Cc", "Bcc" };
+	for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
+		scan_headers(&scan, headers, names[i], FALSE, popts);
+	for (guint i = 0; i < mail->recipients->len; i++) {
+		KovRecipient *r = g_ptr_array_index(mail->recipients, i);
+		Directive *d = g_hash_table_lookup(scan.by_address, r->address);
+		if (d == NULL)
+			continue;
+		r->has_directive_action = d->has_action;
+		r->directive_action = d->action;
+		r->directive_key = g_strdup(d->key);
+	}
+	g_hash_table_unref(scan.by_address);
+}
+
+/* ---- X-Kuvert and Resent-To ------------------------------------------- */
+
+/* The first X-Kuvert header, as Kuvert reads it: trimmed, lower-cased,
+ * and only if it is exactly an action name. */
+static void
+load_x_kuvert(KovMail *mail, GMimeHeaderList *headers)
+{
+	g_autofree char *value = header_first_value(headers, "X-Kuvert");
+	if (value == NULL)
+		return;
+	g_autofree char *lower = g_ascii_strdown(value, -1);
+	mail->has_x_kuvert = kov_policy_action_parse(lower, &mail->x_kuvert);
+}
+
+/* The addresses of the first header @name, checked like any recipient's,
+ * lower case, without duplicates, added to @into (of char*). */
+static gboolean
+load_resent_header(GPtrArray *into, GMimeHeaderList *headers, const char *name,
+                   GMimeParserOptions *popts, GError **error)
+{
+	g_autoptr(GPtrArray) raw = header_addresses(headers, name, TRUE, popts);
+	for (guint i = 0; i < raw->len; i++) {
+		char *lower = address_normalize(g_ptr_array_index(raw, i), name, error);
+		if (lower == NULL)
+			return FALSE;
+		if (g_ptr_array_find_with_equal_func(into, lower, g_str_equal, NULL))
+			g_free(lower);
+		else
+			g_ptr_array_add(into, lower);
+	}
+	return TRUE;
+}
+
+/* A bounce: Resent-To (with Resent-Cc and Resent-Bcc, and Resent-From as
+ * the resender), when no explicit envelope names the recipients. */
+static gboolean
+load_resent_to(KovMail *mail, GMimeHeaderList *headers, GMimeParserOptions *popts,
+               GError **error)
+{
+	if (mail->envelope_given || !g_mime_header_list_contains(headers, "Resent-To"))
+		return TRUE;
+	g_autoptr(GPtrArray) to = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) bcc = g_ptr_array_new_with_free_func(g_free);
+	if (!load_resent_header(to, headers, "Resent-To", popts, error)
+	    || !load_resent_header(to, headers, "Resent-Cc", popts, error)
+	    || !load_resent_header(bcc, headers, "Resent-Bcc", popts, error))
+		return FALSE;
+	g_autoptr(GPtrArray) from = header_addresses(headers, "Resent-From", TRUE, popts);
+	if (from->len > 0) {
+		mail->resent_from = address_normalize(g_ptr_array_index(from, 0), "Resent-From", error);
+		if (mail->resent_from == NULL)
+			return FALSE;
+	}
+	mail->resent_to = g_steal_pointer(&to);
+	mail->resent_bcc = g_steal_pointer(&bcc);
 	return TRUE;
 }
 
@@ -392,8 +659,11 @@ kov_message_load(const char *path, const KovMessageOptions *options, GError **er
 
 	GMimeHeaderList *headers = g_mime_object_get_header_list(GMIME_OBJECT(mail->message));
 	if (!load_recipients(mail, headers, options, popts, error) ||
-	    !load_sender(mail, headers, options, popts, error))
+	    !load_sender(mail, headers, options, popts, error) ||
+	    !load_resent_to(mail, headers, popts, error))
 		return NULL;
+	load_directives(mail, headers, popts);
+	load_x_kuvert(mail, headers);
 	/* Read once, gone: the pseudo-headers must never leave. */
 	remove_headers(headers, is_envelope_header);
 	mail->already_encrypted = kov_message_is_encrypted(mail->message);
@@ -418,56 +688,6 @@ is_directive_header(const char *name)
 	return g_ascii_strcasecmp(name, "From") == 0 ||
 	       g_ascii_strcasecmp(name, "To") == 0 ||
 	       g_ascii_strcasecmp(name, "Cc") == 0;
-}
-
-static gboolean
-is_directive(const char *text)
-{
-	g_autofree char *lower = g_ascii_strdown(text, -1);
-	return strstr(lower, "action=") != NULL || strstr(lower, "key=") != NULL;
-}
-
-/* The unquoted text of every quoted-string in the raw header value @raw
- * that holds a Kuvert directive (kuvert-reference 6.2). GMime hands out
- * display names already unquoted, so only the raw text tells a directive
- * ("action=...") from a quoted name ("Doe, Bob"). Comments are skipped:
- * a quote inside parentheses starts nothing. */
-static GPtrArray *
-find_directives(const char *raw)
-{
-	GPtrArray *found = g_ptr_array_new_with_free_func(g_free);
-	int comment = 0;
-	for (const char *p = raw; *p != '\0'; p++) {
-		if (comment > 0) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == '(')
-				comment++;
-			else if (*p == ')')
-				comment--;
-			continue;
-		}
-		if (*p == '(') {
-			comment = 1;
-			continue;
-		}
-		if (*p != '"')
-			continue;
-		GString *text = g_string_new(NULL);
-		for (p++; *p != '\0' && *p != '"'; p++) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			if (*p != '\r' && *p != '\n')  /* unfold */
-				g_string_append_c(text, *p);
-		}
-		if (is_directive(text->str))
-			g_ptr_array_add(found, g_string_free(text, FALSE));
-		else
-			g_string_free(text, TRUE);
-		if (*p == '\0')
-			break;
-	}
-	return found;
 }
 
 /* @name without every directive text in @directives; NULL when nothing of

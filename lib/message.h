@@ -10,6 +10,11 @@
 typedef struct {
 	char *address;   /* bare addr-spec, lower case */
 	KovRole role;
+	/* Kuvert's in-address directive, Name "action=...,key=..." <addr>, in
+	 * the To/Cc/Bcc entry of this address (the first one that has one). */
+	gboolean has_directive_action;
+	KovAction directive_action;   /* mustencrypt included (Kuvert ignored it) */
+	char *directive_key;          /* hex key ID, as written; NULL: none given */
 } KovRecipient;
 
 typedef struct {
@@ -18,7 +23,20 @@ typedef struct {
 	char *from;              /* first From address, bare lower case; NULL when none */
 	GPtrArray *recipients;   /* of KovRecipient* (owned), de-duplicated, To, Cc, then Bcc */
 	gboolean envelope_given; /* X-Kuvert-To or Delivered-To named the recipients */
+	gboolean sender_given;   /* X-Kuvert-From or Return-Path named the sender */
 	gboolean already_encrypted; /* PGP/MIME multipart/encrypted or S/MIME enveloped */
+	/* The first X-Kuvert header, trimmed and lower-cased, when it is one of
+	 * the five action names; otherwise has_x_kuvert is FALSE. */
+	gboolean has_x_kuvert;
+	KovAction x_kuvert;
+	char *from_key;          /* key= directive in the first From address: the signing key; NULL */
+	/* The bare lower-case addresses of the first Resent-To and Resent-Cc
+	 * headers (a bounce), when there is a Resent-To and no explicit
+	 * envelope was given (empty when it names nobody); NULL otherwise. Of
+	 * char* (owned). resent_bcc: the first Resent-Bcc's, likewise. */
+	GPtrArray *resent_to;
+	GPtrArray *resent_bcc;
+	char *resent_from;       /* the resender (first Resent-From address), bare; NULL */
 } KovMail;
 
 typedef struct {
@@ -30,14 +48,16 @@ typedef struct {
  * recipients: X-Kuvert-To > topmost Delivered-To (when enabled) > To/Cc/Bcc;
  * envelope recipients not in To/Cc count as Bcc, To/Cc addresses not in an
  * explicit envelope are not recipients. Sender: X-Kuvert-From > Return-Path
- * (when Delivered-To is honoured) > From. Errors: KOV_ERROR_DATAERR with
- * the reason (not a mail, no sender, no recipient, CR/LF in an address). */
+ * (when Delivered-To is honoured) > From. Also reads what the decision
+ * needs: directives, X-Kuvert, Resent-To (see KovMail). Errors:
+ * KOV_ERROR_DATAERR with the reason (not a mail, no sender, no recipient,
+ * CR/LF in an address, a bad Resent-To address). */
 KovMail *kov_message_load(const char *path, const KovMessageOptions *options, GError **error);
 void kov_message_free(KovMail *mail);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
 
-/* Remove what must never leave: Bcc, X-Kuvert*, the envelope pseudo-headers,
- * Delivered-To, Return-Path, and Kuvert's in-address directives
+/* Remove what must never leave: Bcc, Resent-Bcc, X-Kuvert*, the envelope
+ * pseudo-headers, Delivered-To, Return-Path, and Kuvert's in-address directives
  * (Name "action=...,key=..." <addr>) from From/To/Cc. Quoted display names
  * that are not directives stay as they are. */
 void kov_message_strip_private_headers(GMimeMessage *message);

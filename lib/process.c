@@ -24,6 +24,7 @@
 /* One recipient still to serve in this run. */
 typedef struct {
 	const char *address;      /* borrowed from the KovMail */
+	const KovRecipient *rcpt; /* borrowed: its role and in-address directives */
 	KovRole role;
 	KovAction action;         /* what applies to this recipient */
 	KovKeyStatus key_status;
@@ -43,6 +44,8 @@ typedef struct {
 	KovQueueKind kind;
 	const char *id;
 	KovMail *mail;
+	GPtrArray *rcpts;         /* of KovRecipient*: who gets this mail (borrowed from
+	                           * mail, or owned for the Resent-To shortcut) */
 	KovState *state;
 	GArray *targets;          /* of KovTarget */
 	gpgme_key_t signer;
@@ -83,6 +86,7 @@ static void
 kov_job_clear(KovJob *job)
 {
 	g_clear_pointer(&job->targets, g_array_unref);
+	g_clear_pointer(&job->rcpts, g_ptr_array_unref);
 	g_clear_pointer(&job->mail, kov_message_free);
 	g_clear_pointer(&job->state, kov_state_free);
 	if (job->signer != NULL)
@@ -131,17 +135,61 @@ kov_job_check_sender(KovJob *job, GError **error)
 	return TRUE;
 }
 
+static void
+kov_recipient_free(gpointer data)
+{
+	KovRecipient *r = data;
+	g_free(r->address);
+	g_free(r->directive_key);
+	g_free(r);
+}
+
+static void
+kov_job_add_resent(KovJob *job, const GPtrArray *addresses, KovRole role)
+{
+	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
+		KovRecipient *r = g_new0(KovRecipient, 1);
+		r->address = g_strdup(g_ptr_array_index(addresses, i));
+		r->role = role;
+		g_ptr_array_add(job->rcpts, r);
+	}
+}
+
+/* Who gets the mail: its recipients, or, for Kuvert's bounce shortcut (a
+ * Resent-To header and no explicit envelope, Kuvert queue only), the
+ * Resent-To/-Cc/-Bcc addresses, sent from the resender. */
+static void
+kov_job_choose_recipients(KovJob *job)
+{
+	KovMail *mail = job->mail;
+
+	if (job->kind != KOV_QUEUE_KUVERT || mail->resent_to == NULL
+	    || mail->resent_to->len + (mail->resent_bcc ? mail->resent_bcc->len : 0) == 0) {
+		job->rcpts = g_ptr_array_ref(mail->recipients);
+		return;
+	}
+	job->rcpts = g_ptr_array_new_with_free_func(kov_recipient_free);
+	kov_job_add_resent(job, mail->resent_to, KOV_ROLE_TO);
+	kov_job_add_resent(job, mail->resent_bcc, KOV_ROLE_BCC);
+	if (mail->resent_from != NULL && !mail->sender_given) {
+		g_free(mail->sender);
+		mail->sender = g_strdup(mail->resent_from);
+	}
+	kov_log_info("id=%s: a bounce: sent on to its Resent-To/-Cc/-Bcc addresses only", job->id);
+}
+
 /* Recipients not yet delivered or failed in an earlier attempt. */
 static void
 kov_job_collect_targets(KovJob *job)
 {
 	job->targets = g_array_new(FALSE, TRUE, sizeof(KovTarget));
 	g_array_set_clear_func(job->targets, kov_target_clear);
-	for (guint i = 0; i < job->mail->recipients->len; i++) {
-		const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+	for (guint i = 0; i < job->rcpts->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 		if (kov_state_get_rcpt(job->state, r->address, NULL) != KOV_STATE_PENDING)
 			continue;
-		KovTarget t = { .address = r->address, .role = r->role, .key_status = KOV_KEY_MISSING };
+		KovTarget t = { .address = r->address, .rcpt = r, .role = r->role,
+		                .key_status = KOV_KEY_MISSING };
 		g_array_append_val(job->targets, t);
 	}
 }
@@ -160,46 +208,80 @@ kov_key_status_text(const KovTarget *t)
 	return "?";
 }
 
+/* The policy's view of one recipient. A policy queue forces its action:
+ * rules, X-Kuvert and directives count only in the Kuvert queue. */
+static KovPolicyRecipient
+kov_job_policy_recipient(KovJob *job, const KovTarget *t)
+{
+	KovPolicyRecipient p = { .address = t->address, .role = t->role };
+
+	if (job->kind != KOV_QUEUE_KUVERT) {
+		p.has_forced_action = TRUE;
+		p.forced_action = kov_process_queue_action(job->kind);
+		return p;
+	}
+	p.is_resent = job->rcpts != job->mail->recipients;
+	p.has_directive_action = t->rcpt->has_directive_action;
+	p.directive_action = t->rcpt->directive_action;
+	p.directive_key = t->rcpt->directive_key;
+	return p;
+}
+
+/* Look up the key each recipient needs (the one a rule or directive
+ * names, else its own). FALSE with error when the engine failed. */
+static gboolean
+kov_job_lookup_key(KovJob *job, const KovPolicyContext *pctx, KovPolicyRecipient *p,
+                   KovTarget *t, GError **error)
+{
+	if (!kov_policy_needs_key(pctx, p))
+		return TRUE;
+	t->key_status = kov_keys_find_encryption(job->ctx->keys, t->address,
+	                                         kov_policy_key_for(pctx, p), &t->key,
+	                                         &t->key_detail, error);
+	if (error != NULL && *error != NULL)
+		return FALSE;
+	if (t->key_status == KOV_KEY_NOT_VALID || t->key_status == KOV_KEY_UNUSABLE)
+		kov_log_info("id=%s: key for %s: %s", job->id, t->address, kov_key_status_text(t));
+	p->has_key = t->key_status == KOV_KEY_USABLE;
+	return TRUE;
+}
+
 /* Look up each recipient's key and decide. FALSE with error when the mail
- * must not go out (must-encrypt without a key) or the engine failed. */
+ * must not go out (a mustencrypt recipient without a key) or the engine
+ * failed. */
 static gboolean
 kov_job_decide(KovJob *job, GError **error)
 {
+	const KovConfig *config = job->ctx->config;
 	guint n = job->targets->len;
-	g_autofree KovPolicyInput *in = g_new0(KovPolicyInput, n ? n : 1);
-	g_autofree KovDecision *out = g_new0(KovDecision, n ? n : 1);
+	g_autofree KovPolicyRecipient *in = g_new0(KovPolicyRecipient, n ? n : 1);
+	g_autofree KovPolicyResult *out = g_new0(KovPolicyResult, n ? n : 1);
+	KovPolicyContext pctx = { config->rules, config->defaultaction, job->mail->has_x_kuvert,
+		                  job->mail->x_kuvert };
 
-	for (guint i = 0; i < n; i++) {
-		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
-		KovAction action = job->kind == KOV_QUEUE_KUVERT ? job->ctx->config->defaultaction
-		                                                 : kov_process_queue_action(job->kind);
-		t->action = action;
-		if (job->mail->already_encrypted) {
-			t->decision = KOV_DECISION_UNCHANGED;
-			continue;
-		}
-		if (action != KOV_ACTION_NONE && action != KOV_ACTION_SIGNONLY) {
-			t->key_status = kov_keys_find_encryption(job->ctx->keys, t->address, NULL, &t->key,
-			                                         &t->key_detail, error);
-			if (error != NULL && *error != NULL)
-				return FALSE;
-			if (t->key_status == KOV_KEY_NOT_VALID || t->key_status == KOV_KEY_UNUSABLE)
-				kov_log_info("id=%s: key for %s: %s", job->id, t->address, kov_key_status_text(t));
-		}
-		in[i] = (KovPolicyInput){ t->address, t->role, action, t->key_status == KOV_KEY_USABLE };
-	}
 	if (job->mail->already_encrypted) {
+		for (guint i = 0; i < n; i++)
+			g_array_index(job->targets, KovTarget, i).decision = KOV_DECISION_UNCHANGED;
 		kov_log_info("id=%s: already encrypted: passed on unchanged", job->id);
 		return TRUE;
 	}
-	gboolean sendable = kov_policy_decide(in, n, out);
+	for (guint i = 0; i < n; i++) {
+		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
+		in[i] = kov_job_policy_recipient(job, t);
+		if (!kov_job_lookup_key(job, &pctx, &in[i], t, error))
+			return FALSE;
+	}
+	gboolean sendable = kov_policy_decide_mail(&pctx, in, n, out);
 	g_autoptr(GString) refused = g_string_new(NULL);
 	for (guint i = 0; i < n; i++) {
 		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
-		t->decision = out[i];
-		if (out[i] == KOV_DECISION_REFUSE)
+		t->action = out[i].action;
+		t->decision = out[i].decision;
+		kov_log_debug("id=%s: %s: %s", job->id, t->address, out[i].reason ? out[i].reason : "");
+		if (t->decision == KOV_DECISION_REFUSE)
 			g_string_append_printf(refused, "%s%s (%s)", refused->len ? ", " : "", t->address,
 			                       kov_key_status_text(t));
+		kov_policy_result_clear(&out[i]);
 	}
 	if (!sendable) {
 		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "refused: no usable key for %s",
@@ -449,10 +531,10 @@ kov_job_report_failed(KovJob *job)
 	g_autoptr(GArray) rcpts = g_array_new(FALSE, TRUE, sizeof(KovDsnRecipient));
 	g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func(g_free);
 
-	if (!job->ctx->config->dsn || job->mail == NULL)
+	if (!job->ctx->config->dsn || job->rcpts == NULL)
 		return;
-	for (guint i = 0; i < job->mail->recipients->len; i++) {
-		const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+	for (guint i = 0; i < job->rcpts->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 		char *reason = NULL;
 		if (kov_state_get_rcpt(job->state, r->address, &reason) != KOV_STATE_FAILED) {
 			g_free(reason);
@@ -482,8 +564,8 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	g_autofree char *lifetime = kov_lifetime_text(config->queue_lifetime);
 	g_autofree char *last = kov_state_get_last_error(job->state);
 
-	for (guint i = 0; i < job->mail->recipients->len; i++) {
-		const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+	for (guint i = 0; i < job->rcpts->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 		g_autofree char *reason = NULL;
 		KovRcptState st = kov_state_get_rcpt(job->state, r->address, &reason);
 		if (st == KOV_STATE_PENDING && expired) {
@@ -524,7 +606,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	kov_log_info("id=%s queue=%s from=%s rcpt=%u delivered=%u deferred=%u failed=%u result=%s "
 	             "attempt=%u delay=%.2fs",
 	             job->id, kov_queue_name(job->kind), *job->mail->sender ? job->mail->sender : "<>",
-	             job->mail->recipients->len, delivered, pending, nfailed,
+	             job->rcpts->len, delivered, pending, nfailed,
 	             result->outcome == KOV_OUTCOME_DELIVERED ? "sent"
 	             : result->outcome == KOV_OUTCOME_DEFERRED ? "deferred" : "failed",
 	             kov_state_get_attempts(job->state),
@@ -559,9 +641,9 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 	}
 	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, kov_queue_name(job->kind),
 	             later ? "deferred" : "failed", result->reason);
-	if (!later && job->state != NULL && job->mail != NULL) {
-		for (guint i = 0; i < job->mail->recipients->len; i++) {
-			const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+	if (!later && job->state != NULL && job->rcpts != NULL) {
+		for (guint i = 0; i < job->rcpts->len; i++) {
+			const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 			if (kov_state_get_rcpt(job->state, r->address, NULL) == KOV_STATE_PENDING)
 				kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, result->reason);
 		}
@@ -588,11 +670,12 @@ kov_job_prepare(KovJob *job, GError **error)
 			(*error)->code = KOV_ERROR_PERMFAIL;
 		return FALSE;
 	}
+	kov_job_choose_recipients(job);
 	g_autofree char *rcpts = NULL;
 	{
 		g_autoptr(GString) s = g_string_new(NULL);
-		for (guint i = 0; i < job->mail->recipients->len; i++) {
-			const KovRecipient *r = g_ptr_array_index(job->mail->recipients, i);
+		for (guint i = 0; i < job->rcpts->len; i++) {
+			const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 			g_string_append_printf(s, "%s%s%s", i ? "," : "", r->address,
 			                       r->role == KOV_ROLE_BCC ? "(bcc)" : "");
 		}
@@ -639,7 +722,9 @@ kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *
 	}
 	if (kov_job_needs_signer(&job)) {
 		const KovConfig *config = ctx->config;
-		const char *queue_key = kind < KOV_QUEUE_N_POLICY ? config->queue[kind].signing_key : NULL;
+		/* The queue's key; in the Kuvert queue a key= directive in From. */
+		const char *queue_key = kind < KOV_QUEUE_N_POLICY ? config->queue[kind].signing_key
+		                                                  : job.mail->from_key;
 		job.signer = kov_keys_find_signing(ctx->keys, queue_key, job.mail->from, config->defaultkey,
 		                                   &error);
 		if (job.signer == NULL && error != NULL) {

@@ -122,6 +122,9 @@ static const char *const all_options[] = {
 	"mail-on-error", "identify", "preamble", "can-detach", "msserver", "msport", "ssl",
 	"ssl-cert", "ssl-key", "ssl-ca", "msuser", "mspass", "mspass-from-query-secret", "msp",
 	"maport", "ma-user", "ma-pass", "gnupghome",
+	/* koverto's own */
+	"workers", "max-connections", "retry-first", "retry-max", "queue-lifetime",
+	"failed-retention", "mail-timeout", "max-hops", "dsn",
 };
 
 /* ---- defaults -------------------------------------------------------- */
@@ -167,6 +170,17 @@ assert_defaults(const KovConfig *config)
 	g_assert_cmpuint(config->maport, ==, 2587);
 	g_assert_null(config->ma_user);
 	g_assert_null(config->ma_pass);
+	g_assert_cmpuint(config->workers, ==, 0);
+	g_assert_cmpuint(config->max_connections, ==, 0);
+	g_assert_cmpuint(config->max_hops, ==, 10);
+	g_assert_cmpint(config->retry_first, ==, 60);
+	g_assert_cmpint(config->retry_max, ==, 3600);
+	g_assert_cmpint(config->queue_lifetime, ==, 5 * 86400);
+	g_assert_cmpint(config->failed_retention, ==, 30 * 86400);
+	g_assert_cmpint(config->mail_timeout, ==, 600);
+	g_assert_false(config->dsn);
+	g_assert_nonnull(config->rules);
+	g_assert_cmpuint(config->rules->len, ==, 0);
 	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
 		g_assert_null(config->queue[k].signing_key);
 		g_assert_null(config->queue[k].allowed_senders);
@@ -273,8 +287,44 @@ test_defaults_tmpdir_unset(void)
 
 /* ---- every option ---------------------------------------------------- */
 
+/* The rules all.conf and all.kuvert give, in the order they apply. */
 static void
-test_all_options(void)
+assert_all_rules(const KovConfig *config, const guint lines[4])
+{
+	static const struct { const char *pattern; KovAction action; const char *key; } rules[] = {
+		{ "^list-[a-z#]+@", KOV_ACTION_NONE, NULL },
+		{ "@example\\.org$", KOV_ACTION_FALLBACK_ALL, "0x0123456789ABCDEF" },
+		{ "^BOSS@", KOV_ACTION_MUSTENCRYPT, NULL },
+		{ ".*", KOV_ACTION_FALLBACK, NULL },
+	};
+	g_assert_nonnull(config->rules);
+	g_assert_cmpuint(config->rules->len, ==, G_N_ELEMENTS(rules));
+	for (guint i = 0; i < config->rules->len; i++) {
+		const KovRule *rule = g_ptr_array_index(config->rules, i);
+		g_assert_cmpstr(rule->pattern, ==, rules[i].pattern);
+		g_assert_cmpint(rule->action, ==, rules[i].action);
+		g_assert_cmpstr(rule->key, ==, rules[i].key);
+		g_assert_nonnull(rule->regex);
+		g_assert_cmpuint(rule->line, ==, lines[i]);
+	}
+	/* First match wins, unanchored, any case. */
+	static const struct { const char *address; guint rule; } matches[] = {
+		{ "list-dev@lists.example.org", 0 },
+		{ "alice@example.org", 1 },
+		{ "boss@example.org", 1 },   /* rule 2 comes first */
+		{ "boss@corp.example", 2 },  /* ^BOSS@ matches the lower-case address */
+		{ "bob@elsewhere.example", 3 },
+		{ "alice@example.org.evil", 3 },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(matches); i++) {
+		const KovRule *rule = kov_policy_rule_match(config->rules, matches[i].address);
+		g_assert_true(rule == g_ptr_array_index(config->rules, matches[i].rule));
+	}
+}
+
+/* all.conf and all.kuvert: every option set to something not its default. */
+static void
+check_all_options(const char *fixture_name, gboolean ini)
 {
 	char *dir = make_tmpdir();
 	const char *programs[] = { "ask", "forget", "gpg", "sendmail" };
@@ -286,7 +336,7 @@ test_all_options(void)
 	g_autofree char *gnupg = g_build_filename(dir, "gnupg", NULL);
 	g_assert_cmpint(g_mkdir(gnupg, 0700), ==, 0);
 
-	g_autofree char *fixture = g_test_build_filename(G_TEST_DIST, "config", "all.conf", NULL);
+	g_autofree char *fixture = g_test_build_filename(G_TEST_DIST, "config", fixture_name, NULL);
 	g_autofree char *text = NULL;
 	g_assert_true(g_file_get_contents(fixture, &text, NULL, NULL));
 	g_autofree char *conf = replace_all(text, "@DIR@", dir);
@@ -340,15 +390,44 @@ test_all_options(void)
 	g_assert_cmpstr(config->ma_pass, ==, "p4ss word");
 	g_assert_cmpstr(config->gnupghome, ==, gnupg);
 
-	g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].signing_key, ==, "0xAAAABBBBCCCCDDDD");
-	g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].allowed_senders, ==,
-	                "(alice|bob)@example\\.org");
-	g_assert_null(config->queue[KOV_QUEUE_FALLBACK].signing_key);
-	g_assert_cmpstr(config->queue[KOV_QUEUE_FALLBACK].allowed_senders, ==, ".*@example\\.org");
-	g_assert_cmpstr(config->queue[KOV_QUEUE_SIGN_ONLY].signing_key, ==,
-	                "1111222233334444555566667777888899990000");
-	g_assert_null(config->queue[KOV_QUEUE_SIGN_ONLY].allowed_senders_re);
+	g_assert_cmpuint(config->workers, ==, 3);
+	g_assert_cmpuint(config->max_connections, ==, 2);
+	g_assert_cmpint(config->retry_first, ==, 30);
+	g_assert_cmpint(config->retry_max, ==, 2 * 3600);
+	g_assert_cmpint(config->queue_lifetime, ==, 3 * 86400);
+	g_assert_cmpint(config->failed_retention, ==, 7 * 86400);
+	g_assert_cmpint(config->mail_timeout, ==, 90);
+	g_assert_cmpuint(config->max_hops, ==, 25);
+	g_assert_true(config->dsn);
+
+	static const guint ini_lines[] = { 50, 49, 51, 48 }, kuvert_lines[] = { 45, 46, 47, 48 };
+	assert_all_rules(config, ini ? ini_lines : kuvert_lines);
+
+	if (ini) {
+		g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].signing_key, ==,
+		                "0xAAAABBBBCCCCDDDD");
+		g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].allowed_senders, ==,
+		                "(alice|bob)@example\\.org");
+		g_assert_null(config->queue[KOV_QUEUE_FALLBACK].signing_key);
+		g_assert_cmpstr(config->queue[KOV_QUEUE_FALLBACK].allowed_senders, ==,
+		                ".*@example\\.org");
+		g_assert_cmpstr(config->queue[KOV_QUEUE_SIGN_ONLY].signing_key, ==,
+		                "1111222233334444555566667777888899990000");
+		g_assert_null(config->queue[KOV_QUEUE_SIGN_ONLY].allowed_senders_re);
+	}
 	remove_tree(dir);
+}
+
+static void
+test_all_options(void)
+{
+	check_all_options("all.conf", TRUE);
+}
+
+static void
+test_all_options_kuvert(void)
+{
+	check_all_options("all.kuvert", FALSE);
 }
 
 /* gpg, msp and query-secret may name a program found in $PATH. */
@@ -549,8 +628,35 @@ static const BadValue bad_values[] = {
 	{ "ssl-ca", "/dev/null", "not a regular file: \"/dev/null\"" },
 	{ "gnupghome", "@DIR@/nohome", "not a directory: \"@DIR@/nohome\": No such file or directory" },
 	{ "gnupghome", "@DIR@/koverto.conf", "not a directory: \"@DIR@/koverto.conf\"" },
+	{ "workers", "x", "not a number: \"x\"" },
+	{ "workers", "-1", "not a number: \"-1\"" },
+	{ "workers", "1025", "out of range 0-1024: \"1025\"" },
+	{ "max-connections", "1025", "out of range 0-1024: \"1025\"" },
+	{ "max-connections", "", "not a number: \"\"" },
+	{ "max-hops", "0", "out of range 1-1000: \"0\"" },
+	{ "max-hops", "1001", "out of range 1-1000: \"1001\"" },
+	{ "retry-first", "0", "out of range 1s-3650d: \"0\"" },
+	{ "retry-first", "0m", "out of range 1s-3650d: \"0m\"" },
+	{ "retry-first", "", "not a duration (seconds, or a number with s, m, h or d): \"\"" },
+	{ "retry-first", "1w", "not a duration (seconds, or a number with s, m, h or d): \"1w\"" },
+	{ "retry-first", "h", "not a duration (seconds, or a number with s, m, h or d): \"h\"" },
+	{ "retry-max", "10 m", "not a duration (seconds, or a number with s, m, h or d): \"10 m\"" },
+	{ "retry-max", "1h30m", "not a duration (seconds, or a number with s, m, h or d): "
+	                        "\"1h30m\"" },
+	{ "queue-lifetime", "1.5d", "not a duration (seconds, or a number with s, m, h or d): "
+	                            "\"1.5d\"" },
+	{ "queue-lifetime", "-5d", "not a duration (seconds, or a number with s, m, h or d): "
+	                           "\"-5d\"" },
+	{ "failed-retention", "3651d", "out of range 1s-3650d: \"3651d\"" },
+	{ "failed-retention", "99999999999999999999999d", "out of range 1s-3650d: "
+	                                                  "\"99999999999999999999999d\"" },
+	{ "mail-timeout", "10M", "not a duration (seconds, or a number with s, m, h or d): "
+	                         "\"10M\"" },
+	{ "dsn", "maybe", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"maybe\"" },
 };
 
+/* Each bad value on line 3 of an INI and of a Kuvert-format file: the
+ * same check and the same message in both. */
 static void
 test_bad_values(void)
 {
@@ -559,16 +665,22 @@ test_bad_values(void)
 		const BadValue *bad = &bad_values[i];
 		g_autofree char *value = replace_all(bad->value, "@DIR@", dir);
 		g_autofree char *what = replace_all(bad->what, "@DIR@", dir);
-		/* The bad key on line 3, so the line number is checked too. */
 		/* msserver spares the msp check; msp spares msserver a duplicate. */
-		const char *base = g_str_equal(bad->key, "msserver") ? "msp = /bin/sh"
-		                                                      : "msserver = localhost";
-		g_autofree char *text = g_strdup_printf("[koverto]\n%s\n%s = %s\n", base, bad->key,
-		                                        value);
-		g_autofree char *path = write_conf(dir, text);
-		g_autofree char *expected = g_strdup_printf("%s:3: key \"%s\": %s", path, bad->key, what);
-		g_test_message("%s = %s", bad->key, value);
-		assert_load_error(path, expected);
+		gboolean server = g_str_equal(bad->key, "msserver");
+		const char *base_ini = server ? "msp = /bin/sh" : "msserver = localhost";
+		const char *base_kuvert = server ? "msp /bin/sh" : "msserver localhost";
+		g_autofree char *ini = g_strdup_printf("[koverto]\n%s\n%s = %s\n", base_ini, bad->key,
+		                                       value);
+		g_autofree char *kuvert = g_strdup_printf("# Kuvert\n%s\n%s %s\n", base_kuvert, bad->key,
+		                                          value);
+		const char *texts[] = { ini, kuvert };
+		for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
+			g_autofree char *path = write_conf(dir, texts[t]);
+			g_autofree char *expected = g_strdup_printf("%s:3: key \"%s\": %s", path, bad->key,
+			                                            what);
+			g_test_message("%s: %s = %s", t == 0 ? "ini" : "kuvert", bad->key, value);
+			assert_load_error(path, expected);
+		}
 	}
 	remove_tree(dir);
 }
@@ -580,19 +692,21 @@ typedef struct {
 	const char *what;   /* expected message after "FILE" */
 } BadFile;
 
+#define KNOWN_SECTIONS "(known: [koverto], [rules], [queue must-encrypt], [queue fallback], " \
+	"[queue sign-only])"
+#define RULE_SYNTAX "(expected REGEX ACTION[,KEY])"
+#define ACTIONS "(none, signonly, fallback, fallback-all, mustencrypt)"
+
 static const BadFile bad_files[] = {
 	{ "[koverto]\nmsserver = localhost\nfoo = 1\n", ":3: unknown key \"foo\" in [koverto]" },
 	{ "[koverto]\nma-port = 2587\n", ":2: unknown key \"ma-port\" in [koverto]" },
 	{ "[koverto]\nmsserver = localhost\n[queue fallback]\nsender = x\n",
 	  ":4: unknown key \"sender\" in [queue fallback]" },
-	{ "[koverto]\nmsserver = localhost\n\n[rules]\n",
-	  ":4: unknown section [rules] (known: [koverto], [queue must-encrypt], [queue fallback], "
-	  "[queue sign-only])" },
+	{ "[koverto]\nmsserver = localhost\n\n[rule]\n",
+	  ":4: unknown section [rule] " KNOWN_SECTIONS },
 	{ "[koverto]\nmsserver = localhost\n[queue nope]\n",
-	  ":3: unknown section [queue nope] (known: [koverto], [queue must-encrypt], "
-	  "[queue fallback], [queue sign-only])" },
-	{ "[queue]\n", ":1: unknown section [queue] (known: [koverto], [queue must-encrypt], "
-	               "[queue fallback], [queue sign-only])" },
+	  ":3: unknown section [queue nope] " KNOWN_SECTIONS },
+	{ "[queue]\n", ":1: unknown section [queue] " KNOWN_SECTIONS },
 	{ "msport = 25\n[koverto]\n", ":1: key \"msport\" outside any section (put it under [koverto])" },
 	/* Duplicates: iniparser keeps the last silently; keys are case-blind. */
 	{ "[koverto]\nmsport = 25\nmsserver = localhost\nMSPORT = 26\n",
@@ -604,8 +718,6 @@ static const BadFile bad_files[] = {
 	/* Syntax errors come from iniparser with their line, never the text. */
 	{ "[koverto]\nmsserver = localhost\nmspass hunter2\n",
 	  ":3: syntax error: expected [section], key = value or a comment" },
-	{ "[koverto\nmsserver = localhost\n",
-	  ":1: syntax error: expected [section], key = value or a comment" },
 	/* A continued line counts from its first line; errors after it too. */
 	{ "[koverto]\nmail-on-error = ops\\\n@example.org\nmsport = x\n",
 	  ":4: key \"msport\": not a number: \"x\"" },
@@ -616,6 +728,10 @@ static const BadFile bad_files[] = {
 	  ":4: key \"ssl-cert\": needs ssl-key too" },
 	{ "[koverto]\nmsserver = localhost\nssl-key = /etc/passwd\n",
 	  ":3: key \"ssl-key\": needs ssl-cert too" },
+	{ "[koverto]\nmsserver = localhost\nretry-first = 2h\nretry-max = 1h\n",
+	  ":4: key \"retry-max\" (3600s) is shorter than retry-first (7200s)" },
+	{ "[koverto]\nmsserver = localhost\nretry-first = 2h\n",
+	  ":3: key \"retry-max\" (3600s) is shorter than retry-first (7200s)" },
 	/* Per-queue values. */
 	{ "[queue sign-only]\nkey = alice@example.org\n",
 	  ":2: key \"key\" in [queue sign-only]: not a key ID or fingerprint (hex digits, optional "
@@ -623,6 +739,74 @@ static const BadFile bad_files[] = {
 	{ "[queue must-encrypt]\nsenders =\n",
 	  ":2: key \"senders\" in [queue must-encrypt]: empty pattern (leave the key out to allow "
 	  "any sender)" },
+
+	/* [rules]: numbered keys, one rule each. */
+	{ "[koverto]\nmsserver = localhost\n[rules]\n^bob@ = fallback\n",
+	  ":4: key \"^bob@\" in [rules]: not a rule number (rules are written "
+	  "\"N = REGEX ACTION[,KEY]\" with N = 1, 2, 3...)" },
+	{ "[rules]\n0 = .* none\n", ":2: key \"0\" in [rules]: not a rule number (rules are written "
+	  "\"N = REGEX ACTION[,KEY]\" with N = 1, 2, 3...)" },
+	{ "[rules]\n-1 = .* none\n", ":2: key \"-1\" in [rules]: not a rule number (rules are written "
+	  "\"N = REGEX ACTION[,KEY]\" with N = 1, 2, 3...)" },
+	{ "[rules]\n1 = a@ none\n2 = b@ none\n1 = c@ none\n",
+	  ":4: key \"1\" in [rules]: given twice, on lines 2 and 4" },
+	{ "[rules]\n1 = a@ none\n2 = b@ none\n01 = c@ none\n",
+	  ":4: key \"01\" in [rules]: rule 1 given twice, on lines 2 and 4" },
+	{ "[rules]\n1 =\n", ":2: key \"1\" in [rules]: empty rule " RULE_SYNTAX },
+	{ "[rules]\n1 = ^bob@\n", ":2: key \"1\" in [rules]: no action after \"^bob@\" " RULE_SYNTAX },
+	/* iniparser cuts an unquoted value at #: the pattern must be quoted. */
+	{ "[rules]\n1 = ^a#b@ none\n", ":2: key \"1\" in [rules]: no action after \"^a\" " RULE_SYNTAX },
+	{ "[rules]\n1 = ^bob@ encrypt\n",
+	  ":2: key \"1\" in [rules]: not an action " ACTIONS ": \"encrypt\"" },
+	{ "[rules]\n1 = ^bob@ None\n", ":2: key \"1\" in [rules]: not an action " ACTIONS ": \"None\"" },
+	{ "[rules]\n1 = ^bob@ signonly,0x1234\n",
+	  ":2: key \"1\" in [rules]: only fallback and fallback-all take a key, not signonly" },
+	{ "[rules]\n1 = ^bob@ fallback,bob\n",
+	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (hex digits, optional 0x): \"bob\"" },
+	{ "[rules]\n1 = ^bob@ fallback,\n",
+	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (hex digits, optional 0x): \"\"" },
+	{ "[rules]\n1 = ^bob@ none please\n",
+	  ":2: key \"1\" in [rules]: \"please\" after the action (expected REGEX ACTION[,KEY], then "
+	  "at most a # comment)" },
+
+	/* Kuvert's format: same checks, same messages, its own line numbers. */
+	{ "", NULL },  /* separator: the rest are Kuvert files */
+	{ "msserver localhost\nfoo 1\n", ":2: unknown key \"foo\"" },
+	{ "msserver localhost\nmsserver = localhost\n",
+	  ":2: key \"msserver\": given twice, on lines 1 and 2" },
+	{ "msserver localhost\nmsport = 25\n", ":2: key \"msport\": not a number: \"= 25\"" },
+	{ "msserver localhost\nmsport=25\n",
+	  ":2: unknown key \"msport=25\" (this file is read in Kuvert's format, \"name value\"; an "
+	  "INI file needs a [koverto] section)" },
+	{ "[koverto\nmsserver = localhost\n",
+	  ":1: unknown key \"[koverto\" (this file is read in Kuvert's format; an INI file needs a "
+	  "line that is just \"[section]\")" },
+	{ "msserver localhost\n\n# fine\nmsport\n", ":4: key \"msport\": not a number: \"\"" },
+	{ "msserver localhost\ninterval 60 # a minute\n",
+	  ":2: key \"interval\": not a number: \"60 # a minute\"" },
+	{ "msserver localhost\nmsuser alice\n",
+	  ":2: key \"msuser\": needs mspass (or mspass-from-query-secret)" },
+	/* Kuvert 1.x: refused, not converted. */
+	{ "msserver localhost\nDEFAULT fallback\n",
+	  ":2: \"DEFAULT\" is a line of Kuvert's old (1.x) format: convert the file to Kuvert 2 or "
+	  "INI format (see koverto.conf(5))" },
+	{ "NGKEY 0x12345678\n", ":1: \"NGKEY\" is a line of Kuvert's old (1.x) format: convert the "
+	  "file to Kuvert 2 or INI format (see koverto.conf(5))" },
+	/* Rule lines: anything Kuvert would drop without a word is an error. */
+	{ "msserver localhost\n  ^bob@\n", ":2: rule: no action after \"^bob@\" " RULE_SYNTAX },
+	{ "msserver localhost\n\t^bob@ #none\n", ":2: rule: no action after \"^bob@\" " RULE_SYNTAX },
+	{ "msserver localhost\n ^bob@ signonly,0x12\n",
+	  ":2: rule: only fallback and fallback-all take a key, not signonly" },
+	{ "msserver localhost\n ^bob@ mustencrypt,0x12\n",
+	  ":2: rule: only fallback and fallback-all take a key, not mustencrypt" },
+	{ "msserver localhost\n ^bob@ fallback,0xzz\n",
+	  ":2: rule: not a key ID or fingerprint (hex digits, optional 0x): \"0xzz\"" },
+	{ "msserver localhost\n ^bob@ fallback 0x12\n",
+	  ":2: rule: \"0x12\" after the action (expected REGEX ACTION[,KEY], then at most a # "
+	  "comment)" },
+	{ "msserver localhost\n ^bob@ FALLBACK\n", ":2: rule: not an action " ACTIONS ": \"FALLBACK\"" },
+	{ "msserver localhost\n ^bob@ std\n", ":2: rule: not an action " ACTIONS ": \"std\"" },
+	{ "msserver localhost\n ^bob@ none\n foo 1\n", ":3: rule: not an action " ACTIONS ": \"1\"" },
 };
 
 static void
@@ -630,9 +814,56 @@ test_bad_files(void)
 {
 	char *dir = make_tmpdir();
 	for (gsize i = 0; i < G_N_ELEMENTS(bad_files); i++) {
+		if (bad_files[i].what == NULL)
+			continue;
 		g_autofree char *path = write_conf(dir, bad_files[i].text);
 		g_autofree char *expected = g_strconcat(path, bad_files[i].what, NULL);
-		g_test_message("bad file %" G_GSIZE_FORMAT, i);
+		g_test_message("bad file %" G_GSIZE_FORMAT ": %s", i, bad_files[i].text);
+		assert_load_error(path, expected);
+	}
+	remove_tree(dir);
+}
+
+/* Rule patterns that are not regular expressions, in both formats. */
+static void
+test_rule_regex_errors(void)
+{
+	char *dir = make_tmpdir();
+	const char *patterns[] = { "(unclosed", "a)|(.*", "*x", "[z-a]" };
+	for (gsize i = 0; i < G_N_ELEMENTS(patterns); i++) {
+		g_autofree char *ini = g_strdup_printf("[koverto]\nmsserver = localhost\n[rules]\n"
+		                                       "7 = %s fallback\n", patterns[i]);
+		g_autofree char *path = write_conf(dir, ini);
+		g_autofree char *prefix = g_strdup_printf(
+			"%s:4: key \"7\" in [rules]: not a regular expression: ", path);
+		assert_load_error_prefix(path, prefix);
+
+		g_autofree char *kuvert = g_strdup_printf("msserver localhost\n\n\t%s fallback\n",
+		                                          patterns[i]);
+		g_autofree char *path2 = write_conf(dir, kuvert);
+		g_autofree char *prefix2 = g_strdup_printf("%s:3: rule: not a regular expression: ", path2);
+		assert_load_error_prefix(path2, prefix2);
+	}
+	remove_tree(dir);
+}
+
+/* A NUL byte would end a line early for iniparser and for a reader of
+ * lines: such a file is not read at all, in either format. */
+static void
+test_nul_byte(void)
+{
+	char *dir = make_tmpdir();
+	static const char ini[] = "[koverto]\nmsserver = localhost\0\nmsport = x\n";
+	static const char kuvert[] = "msserver localhost\0\nmsport x\n";
+	const struct { const char *data; gsize len; } files[] = {
+		{ ini, sizeof ini - 1 }, { kuvert, sizeof kuvert - 1 },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(files); i++) {
+		g_autofree char *path = g_build_filename(dir, "nul.conf", NULL);
+		g_assert_true(g_file_set_contents(path, files[i].data, (gssize)files[i].len, NULL));
+		g_assert_cmpint(chmod(path, 0600), ==, 0);
+		g_autofree char *expected = g_strdup_printf("%s: not a text file (it holds a NUL byte)",
+		                                            path);
 		assert_load_error(path, expected);
 	}
 	remove_tree(dir);
@@ -694,7 +925,164 @@ test_missing_file(void)
 	remove_tree(dir);
 }
 
+/* ---- Kuvert's format ----------------------------------------------------- */
+
+/* Kuvert's lexical rules (kuvert-reference.md 4.1), with trailing blanks
+ * trimmed (Kuvert kept them, bug 6). */
+static void
+test_kuvert_lexical(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir,
+		"# comment\r\n"
+		"   \t\r\n"
+		"\t# indented comment\r\n"
+		"MsServer localhost  \r\n"           /* any case but all-caps; CRLF */
+		"msport\t\t2525\r\n"
+		"mail-on-error \"ops team\"@example.org\r\n"   /* quotes not around all: kept */
+		"msuser \"a 'quoted' user \"  \r\n"  /* blanks inside quotes kept */
+		"mspass-from-query-secret on\r\n"
+		"query-secret '/bin/sh -c \"echo %s\"'\r\n"
+		"defaultkey \"0x1234ABCD'\r\n"       /* not a matching pair: not stripped */
+		);
+	g_autofree char *expected = g_strdup_printf(
+		"%s:10: key \"defaultkey\": not a key ID or fingerprint (hex digits, optional 0x): "
+		"\"\"0x1234ABCD'\"", path);
+	assert_load_error(path, expected);
+
+	g_autofree char *text = NULL;
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	text[strlen(text) - strlen("defaultkey \"0x1234ABCD'\r\n")] = '\0';
+	g_free(path);
+	path = write_conf(dir, text);
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_cmpstr(config->msserver, ==, "localhost");
+	g_assert_cmpuint(config->msport, ==, 2525);
+	g_assert_cmpstr(config->mail_on_error, ==, "\"ops team\"@example.org");
+	g_assert_cmpstr(config->msuser, ==, "a 'quoted' user ");
+	g_assert_cmpstr(config->query_secret, ==, "/bin/sh -c \"echo %s\"");
+	g_assert_null(config->defaultkey);
+	g_assert_cmpuint(config->rules->len, ==, 0);
+
+	/* No iniparser here, so no 1022-character limit either. */
+	g_autofree char *x = g_strnfill(1100, 'x');
+	g_autofree char *long_text = g_strdup_printf("msserver localhost\nmail-on-error %s@example.org\n",
+	                                             x);
+	g_autofree char *long_path = write_conf(dir, long_text);
+	g_autoptr(KovConfig) long_config = load_ok(long_path);
+	g_assert_cmpuint(strlen(long_config->mail_on_error), ==, 1100 + strlen("@example.org"));
+	remove_tree(dir);
+}
+
+/* Option lines and rule lines mixed, rules kept in file order; an empty
+ * string option means unset, as in INI. */
+static void
+test_kuvert_rules(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir,
+		"defaultaction signonly\n"
+		" ^.*-request@.*$ none\n"
+		"msserver localhost\n"
+		"\t\tbob@example\\.org\tfallback,0xB0B0B0B0B0B0B0B0   # Bob's key\n"
+		"  Carol@Example.org fallback-all,deadbeefdeadbeef#comment\n"
+		"  @example\\.org mustencrypt\n"
+		"  . signonly\n"
+		"logfile\n");
+	g_autoptr(KovConfig) config = load_ok(path);
+	g_assert_cmpint(config->defaultaction, ==, KOV_ACTION_SIGNONLY);
+	g_assert_null(config->logfile);
+	g_assert_cmpuint(config->rules->len, ==, 5);
+	static const struct { const char *pattern; KovAction action; const char *key; guint line; }
+	expected[] = {
+		{ "^.*-request@.*$", KOV_ACTION_NONE, NULL, 2 },
+		{ "bob@example\\.org", KOV_ACTION_FALLBACK, "0xB0B0B0B0B0B0B0B0", 4 },
+		{ "Carol@Example.org", KOV_ACTION_FALLBACK_ALL, "deadbeefdeadbeef", 5 },
+		{ "@example\\.org", KOV_ACTION_MUSTENCRYPT, NULL, 6 },
+		{ ".", KOV_ACTION_SIGNONLY, NULL, 7 },
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(expected); i++) {
+		const KovRule *rule = g_ptr_array_index(config->rules, i);
+		g_assert_cmpstr(rule->pattern, ==, expected[i].pattern);
+		g_assert_cmpint(rule->action, ==, expected[i].action);
+		g_assert_cmpstr(rule->key, ==, expected[i].key);
+		g_assert_cmpuint(rule->line, ==, expected[i].line);
+	}
+	static const struct { const char *address; int rule; } matches[] = {
+		{ "majordomo-request@lists.example.net", 0 },
+		{ "bob@example.org", 1 },
+		{ "xbob@example.org", 1 },      /* unanchored, as in Kuvert */
+		{ "carol@example.org", 2 },     /* Kuvert never matched upper case (bug 3) */
+		{ "dave@example.org", 3 },
+		{ "dave@example.net", 4 },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(matches); i++) {
+		const KovRule *rule = kov_policy_rule_match(config->rules, matches[i].address);
+		g_assert_true(rule == g_ptr_array_index(config->rules, matches[i].rule));
+	}
+	g_assert_null(kov_policy_rule_match(config->rules, ""));
+	remove_tree(dir);
+}
+
+/* The format is told by content: one "[section]" line makes a file INI,
+ * wherever it is; without one, even INI-looking lines are Kuvert's. */
+static void
+test_format_detection(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "# a comment\nmsserver localhost\n  [koverto]  \n");
+	g_autofree char *expected = g_strdup_printf(
+		"%s:2: syntax error: expected [section], key = value or a comment", path);
+	assert_load_error(path, expected);
+	g_free(path);
+
+	/* In a comment it does not count (and ";" is no comment in Kuvert's format). */
+	path = write_conf(dir, "# [koverto]\n  # [koverto]\nmsserver localhost\n");
+	KovConfig *config = load_ok(path);
+	g_assert_cmpstr(config->msserver, ==, "localhost");
+	kov_config_free(config);
+	g_free(path);
+
+	/* A Kuvert rule line that happens to end in "]" is still a rule. */
+	path = write_conf(dir, "msserver localhost\n  [abc]@example.org none\n  x@[127.0.0.1]\n");
+	g_free(expected);
+	expected = g_strdup_printf("%s:3: rule: no action after \"x@[127.0.0.1]\" " RULE_SYNTAX,
+	                           path);
+	assert_load_error(path, expected);
+	remove_tree(dir);
+}
+
 /* ---- passwords and file modes ---------------------------------------- */
+
+/* Whoever may write the file may set msp: group- or world-writable files
+ * are refused whatever they hold, in both formats. */
+static void
+test_writable_mode(void)
+{
+	char *dir = make_tmpdir();
+	const char *texts[] = { "[koverto]\nmsserver = localhost\n", "msserver localhost\n", "" };
+	const int refused[] = { 0620, 0602, 0666, 0664, 0646 };
+	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
+		for (gsize m = 0; m < G_N_ELEMENTS(refused); m++) {
+			g_autofree char *path = write_file(dir, "w.conf", refused[m], texts[t]);
+			g_autofree char *expected = g_strdup_printf(
+				"%s: may be written by others (mode %04o), who could make koverto run any "
+				"program; chmod go-w it", path, refused[m]);
+			assert_load_error(path, expected);
+			g_assert_cmpint(unlink(path), ==, 0);
+		}
+	}
+	const int accepted[] = { 0600, 0644, 0444, 0400, 0640 };
+	for (gsize m = 0; m < G_N_ELEMENTS(accepted); m++) {
+		g_autofree char *path = write_file(dir, "w.conf", accepted[m], texts[1]);
+		g_autoptr(KovConfig) config = load_ok(path);
+		g_assert_cmpstr(config->msserver, ==, "localhost");
+		g_assert_cmpint(unlink(path), ==, 0);
+	}
+	remove_tree(dir);
+}
+
+
 
 static void
 test_password_mode(void)
@@ -703,6 +1091,8 @@ test_password_mode(void)
 	const char *texts[] = {
 		"[koverto]\nmsserver = localhost\nmsuser = alice\nmspass = secret\n",
 		"[koverto]\nmsserver = localhost\nma-user = bob\nma-pass = secret\n",
+		"msserver localhost\nmsuser alice\nmspass secret\n",
+		"msserver localhost\nma-user bob\nma-pass \"secret\"\n",
 	};
 	const int refused[] = { 0644, 0640, 0604, 0444 };
 	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
@@ -716,7 +1106,7 @@ test_password_mode(void)
 		}
 		g_autofree char *path = write_file(dir, "pw.conf", 0600, texts[t]);
 		g_autoptr(KovConfig) config = load_ok(path);
-		g_assert_cmpstr(t == 0 ? config->mspass : config->ma_pass, ==, "secret");
+		g_assert_cmpstr(t % 2 == 0 ? config->mspass : config->ma_pass, ==, "secret");
 		g_assert_cmpint(unlink(path), ==, 0);
 	}
 	/* No password in it: any mode will do. */
@@ -797,18 +1187,54 @@ static void
 test_locate(void)
 {
 	g_autofree char *saved = g_strdup(g_getenv("KOVERTO_CONF"));
+	char *home = make_tmpdir();      /* stands in for the passwd home */
+	g_autofree char *kuvert = g_build_filename(home, ".kuvert", NULL);
 	g_unsetenv("KOVERTO_CONF");
-	g_autofree char *a = kov_config_locate(NULL);
+
+	/* No ~/.kuvert: the system-wide file. */
+	g_autofree char *a = kov_config_locate_in(NULL, home);
 	g_assert_cmpstr(a, ==, "/etc/koverto/koverto.conf");
 	g_assert_cmpstr(a, ==, KOV_CONFIG_DEFAULT_PATH);
+
+	/* A Kuvert user's ~/.kuvert, even an empty one, comes before it... */
+	g_free(write_file(home, ".kuvert", 0600, ""));
+	g_autofree char *b = kov_config_locate_in(NULL, home);
+	g_assert_cmpstr(b, ==, kuvert);
+
+	/* ...and after $KOVERTO_CONF and -c. */
 	g_setenv("KOVERTO_CONF", "/srv/env.conf", TRUE);
-	g_autofree char *b = kov_config_locate(NULL);
-	g_assert_cmpstr(b, ==, "/srv/env.conf");
-	g_autofree char *c = kov_config_locate("/srv/explicit.conf");
-	g_assert_cmpstr(c, ==, "/srv/explicit.conf");
-	g_setenv("KOVERTO_CONF", "", TRUE);
-	g_autofree char *d = kov_config_locate(NULL);
-	g_assert_cmpstr(d, ==, KOV_CONFIG_DEFAULT_PATH);
+	g_autofree char *c = kov_config_locate_in(NULL, home);
+	g_assert_cmpstr(c, ==, "/srv/env.conf");
+	g_autofree char *d = kov_config_locate_in("/srv/explicit.conf", home);
+	g_assert_cmpstr(d, ==, "/srv/explicit.conf");
+	g_autofree char *e = kov_config_locate("/srv/explicit.conf");
+	g_assert_cmpstr(e, ==, "/srv/explicit.conf");
+	g_setenv("KOVERTO_CONF", "", TRUE);   /* empty: as if unset */
+	g_autofree char *f = kov_config_locate_in(NULL, home);
+	g_assert_cmpstr(f, ==, kuvert);
+	g_autofree char *f2 = kov_config_locate_in("", home);
+	g_assert_cmpstr(f2, ==, kuvert);
+
+	/* The real lookup goes through the passwd entry, not $HOME. */
+	g_autofree char *saved_home = g_strdup(g_getenv("HOME"));
+	g_setenv("HOME", home, TRUE);
+	g_autofree char *real_kuvert = g_build_filename(me()->pw_dir, ".kuvert", NULL);
+	g_autofree char *g = kov_config_locate(NULL);
+	g_assert_cmpstr(g, ==, g_file_test(real_kuvert, G_FILE_TEST_EXISTS) ? real_kuvert
+	                                                                   : KOV_CONFIG_DEFAULT_PATH);
+	if (saved_home != NULL)
+		g_setenv("HOME", saved_home, TRUE);
+
+	/* The per-user set-up: that file, ~/.kuvert_queue, the user's gpg home
+	 * (msserver only spares the check for /usr/sbin/sendmail). */
+	g_free(write_file(home, ".kuvert", 0600, "msserver localhost\n"));
+	g_autoptr(KovConfig) config = load_ok(kuvert);
+	g_autofree char *queue = g_build_filename(me()->pw_dir, ".kuvert_queue", NULL);
+	g_assert_cmpstr(config->queuedir, ==, queue);
+	g_assert_null(config->gnupghome);
+	g_assert_cmpuint(config->rules->len, ==, 0);
+
+	remove_tree(home);
 	if (saved != NULL)
 		g_setenv("KOVERTO_CONF", saved, TRUE);
 	else
@@ -816,6 +1242,38 @@ test_locate(void)
 }
 
 /* ---- the shipped example and man page --------------------------------- */
+
+/* The Kuvert-format block at the end of the example, without the "# " in
+ * front of each line. (transfer full) */
+static char *
+example_kuvert_block(const char *text)
+{
+	const char *begin = strstr(text, "\n# ---- ~/.kuvert begins ----\n");
+	const char *end = strstr(text, "\n# ---- ~/.kuvert ends ----\n");
+	g_assert_nonnull(begin);
+	g_assert_nonnull(end);
+	begin = strchr(begin + 1, '\n') + 1;
+	g_autofree char *block = g_strndup(begin, (gsize)(end + 1 - begin));
+	g_auto(GStrv) lines = g_strsplit(block, "\n", -1);
+	GString *out = g_string_new(NULL);
+	for (gsize i = 0; lines[i] != NULL && lines[i + 1] != NULL; i++) {
+		g_assert_true(lines[i][0] == '#');
+		g_string_append_printf(out, "%s\n", lines[i] + (lines[i][1] == ' ' ? 2 : 1));
+	}
+	return g_string_free(out, FALSE);
+}
+
+static void
+assert_same_rules(const GPtrArray *a, const GPtrArray *b)
+{
+	g_assert_cmpuint(a->len, ==, b->len);
+	for (guint i = 0; i < a->len; i++) {
+		const KovRule *x = g_ptr_array_index(a, i), *y = g_ptr_array_index(b, i);
+		g_assert_cmpstr(x->pattern, ==, y->pattern);
+		g_assert_cmpint(x->action, ==, y->action);
+		g_assert_cmpstr(x->key, ==, y->key);
+	}
+}
 
 static void
 test_example(void)
@@ -825,6 +1283,10 @@ test_example(void)
 	g_assert_cmpstr(config->msserver, ==, "localhost");
 	g_assert_cmpuint(config->msport, ==, 25);
 	g_assert_cmpint(config->defaultaction, ==, KOV_ACTION_NONE);
+	g_assert_cmpuint(config->rules->len, ==, 1);
+	const KovRule *rule = g_ptr_array_index(config->rules, 0);
+	g_assert_cmpstr(rule->pattern, ==, "^.*-request@");
+	g_assert_cmpint(rule->action, ==, KOV_ACTION_NONE);
 
 	/* Every option is listed, set or commented out, with a value. */
 	g_autofree char *text = NULL;
@@ -839,6 +1301,45 @@ test_example(void)
 		g_autofree char *re = g_strdup_printf("^(# ?)?%s = ", queue_keys[i]);
 		g_assert_true(g_regex_match_simple(re, text, G_REGEX_MULTILINE, 0));
 	}
+	/* Each commented-out rule is a valid rule. */
+	g_autoptr(GRegex) commented = g_regex_new("^# (\\d+) = (.*)$", G_REGEX_MULTILINE, 0, NULL);
+	g_autoptr(GMatchInfo) match = NULL;
+	guint n = 0;
+	char *dir = make_tmpdir();
+	for (g_regex_match(commented, text, 0, &match); g_match_info_matches(match);
+	     g_match_info_next(match, NULL), n++) {
+		g_autofree char *number = g_match_info_fetch(match, 1);
+		g_autofree char *value = g_match_info_fetch(match, 2);
+		g_autofree char *one = g_strdup_printf("[koverto]\nmsserver = localhost\n[rules]\n%s = %s\n",
+		                                       number, value);
+		g_autofree char *one_path = write_conf(dir, one);
+		g_autoptr(KovConfig) one_config = load_ok(one_path);
+		g_assert_cmpuint(one_config->rules->len, ==, 1);
+	}
+	g_assert_cmpuint(n, ==, 3);
+
+	/* The Kuvert-format block is the same configuration. */
+	g_autofree char *kuvert = example_kuvert_block(text);
+	g_autofree char *kuvert_path = write_conf(dir, kuvert);
+	g_autoptr(KovConfig) k = load_ok(kuvert_path);
+	g_assert_cmpstr(k->msserver, ==, config->msserver);
+	g_assert_cmpuint(k->msport, ==, config->msport);
+	g_assert_cmpint(k->defaultaction, ==, config->defaultaction);
+	assert_same_rules(k->rules, config->rules);
+	/* Its commented-out rules, uncommented, are those of [rules]. */
+	g_autoptr(GString) uncommented = g_string_new(kuvert);
+	g_string_replace(uncommented, "\n # ", "\n ", 0);
+	g_autofree char *uncommented_path = write_conf(dir, uncommented->str);
+	g_autoptr(KovConfig) all = load_ok(uncommented_path);
+	g_assert_cmpuint(all->rules->len, ==, 4);
+	g_autoptr(GString) ini = g_string_new(text);
+	g_string_replace(ini, "\n# 2 = ", "\n2 = ", 0);
+	g_string_replace(ini, "\n# 3 = ", "\n3 = ", 0);
+	g_string_replace(ini, "\n# 4 = ", "\n4 = ", 0);
+	g_autofree char *ini_path = write_conf(dir, ini->str);
+	g_autoptr(KovConfig) all_ini = load_ok(ini_path);
+	assert_same_rules(all->rules, all_ini->rules);
+	remove_tree(dir);
 }
 
 static void
@@ -864,6 +1365,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/defaults/empty-file", test_defaults_empty_file);
 	g_test_add_func("/config/defaults/tmpdir-unset", test_defaults_tmpdir_unset);
 	g_test_add_func("/config/options/all", test_all_options);
+	g_test_add_func("/config/options/all-kuvert", test_all_options_kuvert);
 	g_test_add_func("/config/options/programs-in-path", test_programs_in_path);
 	g_test_add_func("/config/options/msp", test_msp);
 	g_test_add_func("/config/options/home", test_home_expansion);
@@ -873,10 +1375,16 @@ main(int argc, char **argv)
 	g_test_add_func("/config/values/bad", test_bad_values);
 	g_test_add_func("/config/values/quoting", test_quoting);
 	g_test_add_func("/config/structure/bad", test_bad_files);
+	g_test_add_func("/config/rules/regex-errors", test_rule_regex_errors);
 	g_test_add_func("/config/structure/syntax-hides-text", test_syntax_error_hides_text);
 	g_test_add_func("/config/structure/long-line", test_long_line);
+	g_test_add_func("/config/structure/nul-byte", test_nul_byte);
 	g_test_add_func("/config/structure/missing", test_missing_file);
 	g_test_add_func("/config/password-mode", test_password_mode);
+	g_test_add_func("/config/writable-mode", test_writable_mode);
+	g_test_add_func("/config/kuvert/lexical", test_kuvert_lexical);
+	g_test_add_func("/config/kuvert/rules", test_kuvert_rules);
+	g_test_add_func("/config/kuvert/format-detection", test_format_detection);
 	g_test_add_func("/config/queue/senders", test_queue_senders);
 	g_test_add_func("/config/queue/quoted-pattern", test_queue_quoted_pattern);
 	g_test_add_func("/config/queue/regex-errors", test_regex_errors);

@@ -360,6 +360,163 @@ test_bad_addresses(void)
 	assert_load_fails("no-at.eml", FALSE, KOV_ERROR_DATAERR, "bad address in To/Cc/Bcc");
 }
 
+/* ---- what the decision needs: directives, X-Kuvert, Resent-To ----------- */
+
+/* "addr:action/key" for every recipient, "-" where nothing was given. */
+static char *
+directives_string(const KovMail *mail)
+{
+	GString *s = g_string_new(NULL);
+	for (guint i = 0; i < mail->recipients->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
+		g_string_append_printf(s, "%s%s:%s/%s", i ? "," : "", r->address,
+		                       r->has_directive_action ? kov_policy_action_name(r->directive_action)
+		                                               : "-",
+		                       r->directive_key ? r->directive_key : "-");
+	}
+	return g_string_free(s, FALSE);
+}
+
+static void
+assert_directives(const KovMail *mail, const char *expected)
+{
+	g_autofree char *got = directives_string(mail);
+	g_assert_cmpstr(got, ==, expected);
+}
+
+static void
+test_directives(void)
+{
+	g_autoptr(KovMail) mail = load_ok("kuvert-directives.eml", FALSE);
+	assert_recipients(mail, "bob@example.org:to,carol@example.org:to,dave@example.org:cc,"
+	                        "erin@example.org:cc,frank@example.org:cc,grace@example.org:bcc,"
+	                        "hank@example.org:bcc");
+	/* action=mustencrypt counts (Kuvert bug 7); any case; order free; a
+	 * quoted name is no directive; an unknown action has no effect; a
+	 * group's members have theirs. */
+	assert_directives(mail, "bob@example.org:mustencrypt/-,carol@example.org:none/0xB0B,"
+	                        "dave@example.org:fallback-all/DEADBEEF,erin@example.org:-/-,"
+	                        "frank@example.org:-/-,grace@example.org:-/0x6a6a,"
+	                        "hank@example.org:signonly/-");
+	/* The first From address's key= signs; the second's is ignored. */
+	g_assert_cmpstr(mail->from_key, ==, "0xAAAA1111BBBB2222");
+	g_assert_cmpstr(mail->from, ==, "alice@example.org");
+	/* The first X-Kuvert counts, trimmed and in any case. */
+	g_assert_true(mail->has_x_kuvert);
+	g_assert_cmpint(mail->x_kuvert, ==, KOV_ACTION_FALLBACK_ALL);
+	g_assert_null(mail->resent_to);
+
+	/* Stripped on the way out, names kept. */
+	kov_message_strip_private_headers(mail->message);
+	gsize len;
+	g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+	g_assert_null(strstr(out, "action="));
+	g_assert_null(strstr(out, "ACTION="));
+	g_assert_null(strstr(out, "key="));
+	g_assert_null(strstr(out, "X-Kuvert"));
+	g_assert_false(has_header_line(out, "Bcc:"));
+	g_assert_nonnull(strstr(out, "\"Doe, Erin\" <erin@example.org>"));
+	g_assert_nonnull(strstr(out, "Bob <bob@example.org>"));
+	g_assert_nonnull(strstr(out, "From: Alice <alice@example.org>, Other <other@example.org>\n"));
+}
+
+/* The directives in directives.eml, with an explicit envelope. */
+static void
+test_directives_envelope(void)
+{
+	g_autoptr(KovMail) mail = load_ok("directives.eml", FALSE);
+	assert_directives(mail, "bob@example.org:signonly/-,carol@example.org:-/-,"
+	                        "dave@example.org:fallback/0x12,frank@example.org:-/-,"
+	                        "eve@example.org:-/-");
+	g_assert_cmpstr(mail->from_key, ==, "0x1234ABCD");
+	g_assert_true(mail->has_x_kuvert);
+	g_assert_cmpint(mail->x_kuvert, ==, KOV_ACTION_SIGNONLY);
+	g_assert_null(mail->resent_to);   /* explicit envelope: no bounce */
+
+	g_autoptr(KovMail) plain = load_ok("plain.eml", FALSE);
+	assert_directives(plain, "bob@example.org:-/-");
+	g_assert_null(plain->from_key);
+	g_assert_false(plain->has_x_kuvert);
+	g_assert_null(plain->resent_to);
+}
+
+static void
+test_x_kuvert(void)
+{
+	static const struct { const char *headers; gboolean has; KovAction action; } cases[] = {
+		{ "X-Kuvert: none\n", TRUE, KOV_ACTION_NONE },
+		{ "X-Kuvert: signonly\n", TRUE, KOV_ACTION_SIGNONLY },
+		{ "X-Kuvert: fallback\n", TRUE, KOV_ACTION_FALLBACK },
+		{ "X-Kuvert:\tFallback-All \n", TRUE, KOV_ACTION_FALLBACK_ALL },
+		{ "x-kuvert: MustEncrypt\n", TRUE, KOV_ACTION_MUSTENCRYPT },
+		{ "X-Kuvert:\n  signonly\n", TRUE, KOV_ACTION_SIGNONLY },   /* folded */
+		{ "X-Kuvert: sign-only\n", FALSE, 0 },
+		{ "X-Kuvert: fallback please\n", FALSE, 0 },
+		{ "X-Kuvert:\n", FALSE, 0 },
+		{ "X-Kuvert: bogus\nX-Kuvert: none\n", FALSE, 0 },  /* only the first counts */
+		{ "X-Kuvert-Extra: none\n", FALSE, 0 },
+		{ "", FALSE, 0 },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree char *data = g_strdup_printf("From: alice@example.org\nTo: bob@example.org\n"
+		                                        "%sSubject: x\n\nbody\n", cases[i].headers);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(KovMail) mail = load_bytes(data, strlen(data), &error);
+		g_assert_no_error(error);
+		g_test_message("%s", cases[i].headers);
+		g_assert_cmpint(mail->has_x_kuvert, ==, cases[i].has);
+		if (cases[i].has)
+			g_assert_cmpint(mail->x_kuvert, ==, cases[i].action);
+	}
+}
+
+static void
+assert_resent(const KovMail *mail, const char *expected)
+{
+	g_assert_nonnull(mail->resent_to);
+	g_autoptr(GString) got = g_string_new(NULL);
+	for (guint i = 0; i < mail->resent_to->len; i++)
+		g_string_append_printf(got, "%s%s", i ? "," : "", (char *)g_ptr_array_index(mail->resent_to, i));
+	g_assert_cmpstr(got->str, ==, expected);
+}
+
+static void
+test_resent_to(void)
+{
+	{
+		/* The first Resent-To only, lower case, once each; the headers'
+		 * recipients are still worked out as usual. */
+		g_autoptr(KovMail) mail = load_ok("resent.eml", FALSE);
+		assert_resent(mail, "carol@example.org,dave@example.org");
+		assert_recipients(mail, "bob@example.org:to");
+		g_assert_false(mail->envelope_given);
+		/* Resent-Bcc never leaves; Resent-To stays. */
+		kov_message_strip_private_headers(mail->message);
+		gsize len;
+		g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+		g_assert_null(strstr(out, "mallory"));
+		g_assert_true(has_header_line(out, "Resent-To:"));
+	}
+	{
+		/* An explicit envelope names the recipients: no bounce. */
+		g_autoptr(KovMail) mail = load_ok("resent-envelope.eml", FALSE);
+		g_assert_null(mail->resent_to);
+		assert_recipients(mail, "bob@example.org:to");
+	}
+	{
+		/* Delivered-To in a policy Maildir is an envelope too. */
+		g_autoptr(KovMail) mail = load_ok("delivered-to.eml", TRUE);
+		g_assert_null(mail->resent_to);
+	}
+	{
+		g_autoptr(KovMail) mail = load_ok("resent-nobody.eml", FALSE);
+		assert_resent(mail, "");
+		g_assert_cmpuint(mail->resent_to->len, ==, 0);
+	}
+	assert_load_fails("resent-dash.eml", FALSE, KOV_ERROR_DATAERR,
+	                  "bad address in Resent-To: \"-oQ/tmp/x@example.org\"");
+}
+
 /* ---- already encrypted -------------------------------------------------- */
 
 static void
@@ -671,6 +828,10 @@ main(int argc, char **argv)
 	g_test_add_func("/message/crlf-in-address", test_crlf_in_address);
 	g_test_add_func("/message/bad-addresses", test_bad_addresses);
 	g_test_add_func("/message/already-encrypted", test_already_encrypted);
+	g_test_add_func("/message/directives", test_directives);
+	g_test_add_func("/message/directives-envelope", test_directives_envelope);
+	g_test_add_func("/message/x-kuvert", test_x_kuvert);
+	g_test_add_func("/message/resent-to", test_resent_to);
 	g_test_add_func("/message/strip", test_strip);
 	g_test_add_func("/message/strip-no-to", test_strip_no_to);
 	g_test_add_func("/message/strip-untouched", test_strip_untouched);
