@@ -171,10 +171,15 @@ kov_daemon_recover(KovDaemon *d)
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* One SMTP connection per worker: max-connections caps the workers when
+ * koverto talks SMTP, so a smarthost's connection limit is respected. */
 static guint
 kov_daemon_worker_count(const KovConfig *config)
 {
-	return config->workers > 0 ? config->workers : MAX(1, g_get_num_processors());
+	guint n = config->workers > 0 ? config->workers : MAX(1, g_get_num_processors());
+	if (config->msserver != NULL && config->max_connections > 0)
+		n = MIN(n, config->max_connections);
+	return n;
 }
 
 static void
