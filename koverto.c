@@ -159,7 +159,9 @@ static int
 koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean check, int sig)
 {
 	g_autoptr(GError) error = NULL;
-	g_autofree char *path = kov_config_locate(config_path);
+	/* Absolute: a reload after detaching (chdir /) must read the same file. */
+	g_autofree char *located = kov_config_locate(config_path);
+	g_autofree char *path = g_canonicalize_filename(located, NULL);
 	g_autoptr(KovConfig) config = kov_config_load(path, &error);
 
 	if (config == NULL) {

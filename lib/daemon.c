@@ -60,6 +60,7 @@ typedef struct {
 	GSequence *deferred;  /* of KovItem*, by due time */
 	GHashTable *known;    /* "kind/id" of every mail ready, in hand or deferred */
 	gboolean stopping;
+	gboolean broken;      /* stopped because workers could not live */
 	guint idle_deaths;    /* workers that died without a mail: a broken set-up */
 	guint delivered, deferred_count, failed;
 } KovDaemon;
@@ -151,8 +152,7 @@ kov_daemon_recover(KovDaemon *d)
 
 	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++) {
 		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "cur", NULL);
-		if (k != KOV_QUEUE_KUVERT)
-			kov_queue_clean_tmp(d->config->queuedir, k, KOV_TMP_MAX_AGE);
+		kov_queue_clean_tmp(d->config->queuedir, k, KOV_TMP_MAX_AGE);
 		for (char **n = names; n != NULL && *n != NULL; n++) {
 			g_autofree char *path = kov_queue_state_path(d->config->queuedir, k, *n);
 			g_autoptr(KovState) state = kov_state_load(path, NULL);
@@ -295,6 +295,7 @@ kov_daemon_on_crash(KovDaemon *d, KovWorker *w, int status)
 		if (++d->idle_deaths > 10) {
 			kov_log_err("daemon: workers keep dying without a mail in hand; stopping");
 			d->stopping = TRUE;
+			d->broken = TRUE;
 		}
 		return;
 	}
@@ -512,8 +513,12 @@ kov_daemon_wait(KovDaemon *d)
 		kov_daemon_wake_due(d);
 }
 
+static gboolean kov_daemon_check_setup(const KovConfig *config, GError **error);
+static gboolean kov_daemon_prepare_tempdir(const char *tempdir, GError **error);
+
 /* SIGUSR1: a new configuration for everything that comes next; the old one
- * stays when the new one is broken or moves the queue. */
+ * stays when the new one is broken, moves the queue, or its keyring,
+ * transport or tempdir do not work. */
 static void
 kov_daemon_reload(KovDaemon *d)
 {
@@ -533,7 +538,8 @@ kov_daemon_reload(KovDaemon *d)
 		return;
 	}
 	KovLogOptions log = { "koverto", TRUE, kov_log_debug_enabled(), config->logfile, config->syslog };
-	if (!kov_log_open(&log, &error)) {
+	if (!kov_daemon_prepare_tempdir(config->tempdir, &error)
+	    || !kov_daemon_check_setup(config, &error) || !kov_log_open(&log, &error)) {
 		kov_log_err("reload: %s; keeping the running configuration", error->message);
 		kov_config_free(config);
 		return;
@@ -585,6 +591,8 @@ kov_daemon_loop(KovDaemon *d)
 			break;
 		kov_daemon_wait(d);
 	}
+	if (d->broken)
+		return 69; /* EX_UNAVAILABLE: the set-up no longer works */
 	if (!d->options->oneshot)
 		return 0;
 	if (d->failed > 0)

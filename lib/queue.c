@@ -528,11 +528,15 @@ kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id, const ch
 void
 kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age)
 {
-	g_autofree char *path = g_build_filename(queuedir, kov_queue_name(kind), "tmp", NULL);
+	/* The Kuvert queue's half-written hand-overs are its ".tmp.N" files. */
+	g_autofree char *path = kind == KOV_QUEUE_KUVERT
+		? g_strdup(queuedir) : g_build_filename(queuedir, kov_queue_name(kind), "tmp", NULL);
 	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
 	for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
+		if (kind == KOV_QUEUE_KUVERT && !g_str_has_prefix(name, ".tmp."))
+			continue;
 		g_autofree char *file = g_build_filename(path, name, NULL);
 		struct stat st;
 		if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > max_age)

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -137,6 +139,7 @@ kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, i
 		kov_error_set_errno(error, errno, "worker: socketpair");
 		return -1;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		kov_error_set_errno(error, errno, "worker: fork");
@@ -145,6 +148,11 @@ kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, i
 		return -1;
 	}
 	if (pid == 0) {
+		/* A killed watcher takes its workers along: a new daemon must never
+		 * find an old worker still delivering the mail it takes back. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
 		setpgid(0, 0);
 		close(pair[0]);
 		for (gsize i = 0; i < n_close; i++)

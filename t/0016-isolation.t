@@ -7,7 +7,7 @@
 setup
 cat > "$W/gpg" <<SH
 #!/bin/sh
-[ -e "$W/hang" ] && exec sleep 1000
+[ -e "$W/hang" ] && exec sleep 30 </dev/null 2>/dev/null
 # The worker leads its own process group: crash it from its gpg.
 [ -e "$W/crash" ] && { kill -SEGV "\$(ps -o pgid= -p \$\$ | tr -d ' ')"; exit 1; }
 exec gpg "\$@"
@@ -34,4 +34,13 @@ check "the daemon survives and the next mail goes through" wait_sink 2
 check "the daemon is still the same process" kill -0 "$DAEMON_PID"
 stop_daemon
 check "and stops cleanly" [ "$STATUS" = 0 ]
+
+# A daemon killed outright takes its workers along: none may go on
+# delivering a mail that the next daemon takes back.
+write_config
+start_daemon
+workers=$(pgrep -P "$DAEMON_PID" | tr '\n' ' ')
+check "the daemon has worker processes" [ -n "$workers" ]
+kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
+check "killing the daemon kills its workers" wait_for 10 sh -c "! kill -0 $workers 2>/dev/null"
 done_testing

@@ -101,9 +101,11 @@ oneshot() {
 }
 
 start_daemon() {
+	readies=$(grep -c "ready:" "$W/log" 2>/dev/null)
 	"$KOVERTO" -c "$CONF" "$@" 2>>"$W/stderr" &
 	DAEMON_PID=$!
-	wait_for 20 grep -q "ready:" "$W/log" || bail "daemon did not start: $(cat "$W/stderr")"
+	wait_for 20 sh -c "[ \$(grep -c 'ready:' '$W/log') -gt ${readies:-0} ]" ||
+		bail "daemon did not start: $(cat "$W/stderr")"
 }
 
 stop_daemon() {
