@@ -671,6 +671,7 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	d.watch = kov_watch_new(config->queuedir, error);
 	if (d.watch != NULL && kov_daemon_start_workers(&d, error)) {
 		kov_daemon_purge_failed(&d);
+		kov_queue_clean_state(config->queuedir);
 		kov_daemon_recover(&d);
 		kov_daemon_scan_new(&d);
 		status = kov_daemon_loop(&d);

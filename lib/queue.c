@@ -579,3 +579,28 @@ kov_queue_purge_failed(const char *queuedir, gint64 max_age)
 	}
 	return purged;
 }
+
+guint
+kov_queue_clean_state(const char *queuedir)
+{
+	g_autofree char *dir_path = g_build_filename(queuedir, "state", NULL);
+	g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+	guint removed = 0;
+
+	for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
+		const char *dot = strchr(name, '.');
+		KovQueueKind kind;
+		if (dot == NULL || g_str_has_suffix(name, ".tmp"))
+			continue;
+		g_autofree char *kind_name = g_strndup(name, dot - name);
+		if (g_str_equal(kind_name, "kuvert"))
+			kind = KOV_QUEUE_KUVERT;
+		else if (!kov_queue_kind_parse(kind_name, &kind))
+			continue;
+		g_autofree char *mail = kov_queue_cur_path(queuedir, kind, dot + 1);
+		g_autofree char *state = g_build_filename(dir_path, name, NULL);
+		if (access(mail, F_OK) != 0 && errno == ENOENT && unlink(state) == 0)
+			removed++;
+	}
+	return removed;
+}

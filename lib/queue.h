@@ -85,5 +85,8 @@ void kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age
  * reasons) that failed more than @max_age seconds ago: plaintext at rest
  * is kept no longer than the failed-retention period. Returns how many. */
 guint kov_queue_purge_failed(const char *queuedir, gint64 max_age);
+/* Remove state files whose mail is gone (a run killed between removing a
+ * delivered mail and its state). Returns how many. */
+guint kov_queue_clean_state(const char *queuedir);
 /* The pid in queuedir/koverto.pid, 0 when none or not locked by a live daemon. */
 int kov_queue_locked_pid(const char *queuedir);

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "queue.h"
 #include "report.h"
+#include "state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +26,17 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 {
 	const char *queuedir = ctx->config->queuedir;
 	g_autoptr(GError) error = NULL;
+	g_autofree char *path = kov_queue_cur_path(queuedir, kind, id);
 
+	/* Gone already: a run killed between removing the mail and its state. */
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+		kov_state_remove(state);
+		memset(result, 0, sizeof *result);
+		result->outcome = KOV_OUTCOME_DELIVERED;
+		kov_log_info("id=%s: already done by an earlier run", id);
+		return;
+	}
 	kov_process_mail(ctx, kind, id, result);
 	switch (result->outcome) {
 	case KOV_OUTCOME_DELIVERED:

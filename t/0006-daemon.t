@@ -11,7 +11,11 @@ mkdir -p "$W/q/fallback/cur"
 printf 'From: alice@example.org\nTo: dave@example.com\nSubject: crashed\n\nCRASHED\n' > "$W/q/fallback/cur/left.1"
 chmod 700 "$W/q" "$W/q/fallback" "$W/q/fallback/cur"
 
+# A state file whose mail is gone (killed between the two removals).
+mkdir -p "$W/q/state"; chmod 700 "$W/q/state"
+printf '[mail]\nattempts=1\n' > "$W/q/state/fallback.gone.1"
 start_daemon
+check "a state file without its mail is removed at start" [ ! -e "$W/q/state/fallback.gone.1" ]
 check "pid file holds the daemon's pid" [ "$(cat "$W/q/koverto.pid")" = "$DAEMON_PID" ]
 check "a claimed mail from a dead run is taken back" wait_for 20 grep -q "Subject: crashed" "$SINK/000001.eml"
 
