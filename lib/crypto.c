@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* RFC 3156 PGP/MIME with GMime for the structure and GPGME for the crypto.
- * The entity to protect is made 7-bit safe, written once with CRLF into an
+ * The entity to protect is made 7-bit safe (hostile input included: junk,
+ * NULs, bare CRs and endless lines are re-encoded or dropped, so whatever
+ * came in, what goes out is fit for SMTP), written once with CRLF into an
  * unlinked temporary file, signed or encrypted by gpg from and to file
- * descriptors, and (when signed) parsed back from that very file, so the
- * bytes in the multipart are the bytes gpg saw and memory stays flat as
- * mails grow. Every signature is verified before the message is returned. */
+ * descriptors, and (when signed) sent as that very file, so the bytes in
+ * the multipart are the bytes gpg saw and memory stays flat as mails grow.
+ * Every signature is verified before the message is returned. */
 #include "crypto.h"
 
 #include "autoptr.h"
@@ -60,34 +62,109 @@ kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what)
 {
 	char buf[256];
 	gpgme_strerror_r(err, buf, sizeof buf);
+	/* gpg's words ("No pinentry") do not tell the operator what to do. */
+	gpg_err_code_t code = gpg_err_code(err);
+	const char *hint = code == GPG_ERR_NO_PIN_ENTRY || code == GPG_ERR_NO_PASSPHRASE
+		? " (the key needs a passphrase that gpg-agent does not have and koverto cannot ask "
+		  "for: preset it with gpg-preset-passphrase, see koverto(8))"
+		: code == GPG_ERR_BAD_PASSPHRASE ? " (the passphrase in gpg-agent is wrong)" : "";
 	g_set_error(error, KOV_ERROR,
 	            crypto_gpgme_error_is_temporary(err) ? KOV_ERROR_TEMPFAIL : KOV_ERROR_PERMFAIL,
-	            "%s: %s", what, buf);
+	            "%s: %s%s", what, buf, hint);
 }
 
 /* ---- 7-bit ---------------------------------------------------------- */
 
+/* RFC 5322 2.1.1: at most 998 octets per line, CRLF excluded. */
+#define CRYPTO_MAX_LINE 998
+
+/* Text that cannot go into a 7-bit SMTP transaction as it is: 8-bit bytes,
+ * control characters (a bare CR is a line end to some readers: header
+ * injection, SMTP smuggling), or a line over 998 octets (@indent: what
+ * precedes @text on its first line). In a header (@folded) a line break
+ * must be a fold (LF, then white space). NULL is fine. */
 static gboolean
-crypto_has_8bit(const char *text)
+crypto_text_unfit(const char *text, gsize indent, gboolean folded)
 {
-	for (const unsigned char *p = (const unsigned char *)text; p != NULL && *p != '\0'; p++)
-		if (*p & 0x80)
+	gsize line = indent;
+	for (const unsigned char *p = (const unsigned char *)text; p != NULL && *p != '\0'; p++) {
+		if (*p & 0x80 || *p == 0x7f)
 			return TRUE;
+		if (*p == '\r' && p[1] == '\n')
+			continue;
+		if (*p == '\n') {
+			if (folded && p[1] != '\0' && p[1] != ' ' && p[1] != '\t')
+				return TRUE;
+			line = 0;
+			continue;
+		}
+		if (*p < ' ' && *p != '\t')
+			return TRUE;
+		if (++line > CRYPTO_MAX_LINE)
+			return TRUE;
+	}
 	return FALSE;
 }
 
+/* A field name as RFC 5322 3.6.8 has it: printable ASCII but ':'. GMime
+ * takes whatever precedes a colon, binary junk included. */
+static gboolean
+crypto_field_name_valid(const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return FALSE;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == ':')
+			return FALSE;
+	return TRUE;
+}
+
+/* @text with every control character (CR and LF included) made a space:
+ * a value GMime may encode and fold as it likes. (transfer full) */
+static char *
+crypto_text_flatten(const char *text)
+{
+	char *flat = g_strdup(text != NULL ? text : "");
+	for (unsigned char *p = (unsigned char *)flat; *p != '\0'; p++)
+		if (*p < ' ' || *p == 0x7f)
+			*p = ' ';
+	return flat;
+}
+
+/* An RFC 2045 token: printable ASCII but tspecials. */
+static gboolean
+crypto_token_valid(const char *word)
+{
+	if (word == NULL || *word == '\0')
+		return FALSE;
+	for (const unsigned char *p = (const unsigned char *)word; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?=", *p) != NULL)
+			return FALSE;
+	return TRUE;
+}
+
 /* Setting a parameter again marks it changed: GMime then writes the header
- * anew, RFC 2231-encoding what is not ASCII. */
+ * anew, RFC 2231-encoding what is not ASCII and folding what is long.
+ * Control characters become spaces: GMime would quote them as they are.
+ * A parameter whose name is no token (GMime writes names as they came), or
+ * that came before, is dropped; the caller then makes GMime write the
+ * header anew. */
 static void
 crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, const char *),
                     gpointer owner)
 {
-	for (int i = 0; i < g_mime_param_list_length(params); i++) {
+	for (int i = g_mime_param_list_length(params) - 1; i >= 0; i--) {
 		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
-		if (!crypto_has_8bit(g_mime_param_get_value(param)))
+		gboolean again = FALSE;  /* a second boundary= would leave readers guessing */
+		for (int j = 0; j < i && !again; j++)
+			again = g_ascii_strcasecmp(g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, j)),
+			                           g_mime_param_get_name(param)) == 0;
+		if (again || !crypto_token_valid(g_mime_param_get_name(param))) {
+			g_mime_param_list_remove_at(params, i);
 			continue;
+		}
 		g_autofree char *name = g_strdup(g_mime_param_get_name(param));
-		g_autofree char *value = g_strdup(g_mime_param_get_value(param));
+		g_autofree char *value = crypto_text_flatten(g_mime_param_get_value(param));
 		set(owner, name, value);
 	}
 }
@@ -104,31 +181,170 @@ crypto_set_disposition_param(gpointer disposition, const char *name, const char 
 	g_mime_content_disposition_set_parameter(disposition, name, value);
 }
 
-/* GMime keeps raw 8-bit header bytes as they came and writes them back
- * unchanged; giving each such header its (decoded) value again makes GMime
- * encode it: RFC 2231 for parameters, RFC 2047 for the rest. */
+/* The header's raw value cannot be written as it came (see
+ * crypto_text_unfit(); the name and ": " precede it on its line), or it
+ * lacks its line end: GMime cuts a value at a NUL, and written as it is the
+ * next header would join its line, or the body its header block. */
+static gboolean
+crypto_header_unfit(GMimeHeader *header)
+{
+	const char *name = g_mime_header_get_name(header);
+	const char *raw = g_mime_header_get_raw_value(header);
+	if (raw == NULL || !g_str_has_suffix(raw, "\n"))
+		return TRUE;
+	return crypto_text_unfit(raw, strlen(name) + 1, TRUE);
+}
+
+static gboolean
+crypto_is_address_header(const char *name)
+{
+	static const char *const names[] = { "From", "To", "Cc", "Bcc", "Reply-To", "Sender",
+		"Resent-From", "Resent-To", "Resent-Cc", "Resent-Bcc", "Resent-Reply-To",
+		"Resent-Sender", "Disposition-Notification-To", NULL };
+	for (const char *const *n = names; *n != NULL; n++)
+		if (g_ascii_strcasecmp(name, *n) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+/* Give an unfit header a value GMime encodes and folds. An address list is
+ * parsed from the raw value and formatted again: its decoded text would
+ * read an encoded display name ("=?...?=" for "evil@example.org,") as an
+ * address of its own. Anything else is its decoded value, control
+ * characters made spaces. */
+static void
+crypto_header_refit(GMimeHeader *header)
+{
+	g_autofree char *value = NULL;
+	if (crypto_is_address_header(g_mime_header_get_name(header))) {
+		const char *raw = g_mime_header_get_raw_value(header);
+		g_autoptr(InternetAddressList) list = raw ? internet_address_list_parse(NULL, raw) : NULL;
+		g_autofree char *encoded = list ? internet_address_list_to_string(list, NULL, TRUE) : NULL;
+		value = crypto_text_flatten(encoded);
+	} else {
+		value = crypto_text_flatten(g_mime_header_get_value(header));
+	}
+	g_mime_header_set_value(header, NULL, value, NULL);
+}
+
+/* Write @object's Content-Type anew from what GMime understood of it:
+ * parameters re-set (RFC 2231 where needed), and a type or subtype that is
+ * no token replaced, as RFC 2045 5.2 has readers do with an invalid field:
+ * text/plain; a multipart stays one (mixed), other types get octet-stream. */
+static void
+crypto_content_type_refit(GMimeObject *object)
+{
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+	crypto_reset_params(g_mime_content_type_get_parameters(type), crypto_set_type_param, type);
+	const char *media = g_mime_content_type_get_media_type(type);
+	if (!crypto_token_valid(media)) {
+		media = GMIME_IS_MULTIPART(object) ? "multipart" : "text";
+		g_mime_content_type_set_media_type(type, media);
+	}
+	const char *sub = g_mime_content_type_get_media_subtype(type);
+	const char *fallback = GMIME_IS_MULTIPART(object) ? "mixed"
+	                       : g_ascii_strcasecmp(media, "text") == 0 ? "plain" : "octet-stream";
+	/* Setting the subtype, even to itself, rewrites the header. */
+	g_autofree char *subtype = g_strdup(crypto_token_valid(sub) ? sub : fallback);
+	g_mime_content_type_set_media_subtype(type, subtype);
+}
+
+static void
+crypto_content_disposition_refit(GMimeObject *object)
+{
+	GMimeContentDisposition *disp = g_mime_object_get_content_disposition(object);
+	if (disp == NULL)
+		return;
+	crypto_reset_params(g_mime_content_disposition_get_parameters(disp), crypto_set_disposition_param,
+	                    disp);
+	const char *word = g_mime_content_disposition_get_disposition(disp);
+	/* Setting the disposition, even to itself, rewrites the header. */
+	g_autofree char *value = g_strdup(crypto_token_valid(word) ? word : "attachment");
+	g_mime_content_disposition_set_disposition(disp, value);
+}
+
+static gboolean
+crypto_header_is(GMimeHeader *header, const char *name)
+{
+	return g_ascii_strcasecmp(g_mime_header_get_name(header), name) == 0;
+}
+
+/* The first header called @name in @headers fit to send, or NULL. */
+static GMimeHeader *
+crypto_fit_header(GMimeHeaderList *headers, const char *name)
+{
+	for (int i = 0; i < g_mime_header_list_get_count(headers); i++) {
+		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
+		if (crypto_header_is(header, name) && !crypto_header_unfit(header))
+			return header;
+	}
+	return NULL;
+}
+
+/* GMime keeps raw header bytes as they came and writes them back unchanged:
+ * 8-bit bytes, control characters, unfolded 1 MB lines. Giving such a
+ * header its (decoded) value again makes GMime encode and fold it: RFC 2231
+ * for parameters, RFC 2047 for the rest. A header whose name is not one
+ * (binary junk GMime took for a header) is dropped, and so is one that
+ * stays unfit.
+ * Content-Type, -Disposition and -Transfer-Encoding are written from what
+ * GMime parsed of them (and setting their text would change that: an
+ * encoding GMime cannot read becomes none), so they are made anew from it,
+ * once, first; a second, unfit one becomes a copy of the fit one (removed,
+ * the part would lose its type or encoding). */
 static void
 crypto_headers_make_7bit(GMimeObject *object)
 {
+	static const char *const parsed[] = { "Content-Type", "Content-Disposition",
+	                                      "Content-Transfer-Encoding" };
 	GMimeHeaderList *headers = g_mime_object_get_header_list(object);
+	GMimePart *part = GMIME_IS_PART(object) ? GMIME_PART(object) : NULL;
+	GMimeContentEncoding encoding =
+		part ? g_mime_part_get_content_encoding(part) : GMIME_CONTENT_ENCODING_DEFAULT;
+	gboolean unfit[G_N_ELEMENTS(parsed)] = { FALSE };
 	for (int i = 0; i < g_mime_header_list_get_count(headers); i++) {
 		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
-		if (!crypto_has_8bit(g_mime_header_get_raw_value(header)))
-			continue;
-		const char *name = g_mime_header_get_name(header);
-		if (g_ascii_strcasecmp(name, "Content-Type") == 0) {
-			GMimeContentType *type = g_mime_object_get_content_type(object);
-			crypto_reset_params(g_mime_content_type_get_parameters(type), crypto_set_type_param, type);
-		} else if (g_ascii_strcasecmp(name, "Content-Disposition") == 0) {
-			GMimeContentDisposition *disp = g_mime_object_get_content_disposition(object);
-			if (disp != NULL)
-				crypto_reset_params(g_mime_content_disposition_get_parameters(disp),
-				                    crypto_set_disposition_param, disp);
-		} else {
-			g_autofree char *value = g_strdup(g_mime_header_get_value(header));
-			g_mime_header_set_value(header, NULL, value, NULL);
-		}
+		for (gsize k = 0; k < G_N_ELEMENTS(parsed); k++)
+			unfit[k] = unfit[k] || (crypto_header_is(header, parsed[k]) && crypto_header_unfit(header));
 	}
+	if (unfit[0])
+		crypto_content_type_refit(object);
+	if (unfit[1])
+		crypto_content_disposition_refit(object);
+	if (unfit[2] && part != NULL)
+		g_mime_part_set_content_encoding(part, encoding);
+
+	for (int i = g_mime_header_list_get_count(headers) - 1; i >= 0; i--) {
+		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
+		if (!crypto_field_name_valid(g_mime_header_get_name(header))) {
+			g_mime_header_list_remove_at(headers, i);
+			continue;
+		}
+		if (!crypto_header_unfit(header))
+			continue;
+		gboolean from_parsed = crypto_header_is(header, "Content-Type") ||
+		                       (part != NULL && crypto_header_is(header, "Content-Transfer-Encoding"));
+		if (from_parsed) {
+			GMimeHeader *fit = crypto_fit_header(headers, g_mime_header_get_name(header));
+			if (fit != NULL)
+				g_mime_header_set_raw_value(header, g_mime_header_get_raw_value(fit));
+			else if (crypto_header_is(header, "Content-Transfer-Encoding"))
+				g_mime_header_list_remove_at(headers, i);  /* made anew below */
+			continue;
+		}
+		if (!crypto_header_is(header, "Content-Disposition"))
+			crypto_header_refit(header);
+		if (crypto_header_unfit(header))
+			g_mime_header_list_remove_at(headers, i);
+	}
+	/* Whatever happened to its headers, the part keeps its encoding, and
+	 * says so (GMime does not rewrite the header for an unchanged value). */
+	if (part != NULL && g_mime_part_get_content_encoding(part) != encoding)
+		g_mime_part_set_content_encoding(part, encoding);
+	if (part != NULL && encoding != GMIME_CONTENT_ENCODING_DEFAULT &&
+	    !g_mime_header_list_contains(headers, "Content-Transfer-Encoding"))
+		g_mime_object_set_header(object, "Content-Transfer-Encoding",
+		                         g_mime_content_encoding_to_string(encoding), NULL);
 }
 
 /* Multiparts and message/rfc822 may only be 7bit, 8bit or binary; once
@@ -144,18 +360,91 @@ crypto_container_make_7bit(GMimeObject *object)
 		g_mime_object_set_header(object, "Content-Transfer-Encoding", "7bit", NULL);
 }
 
+static gboolean
+crypto_encoding_is_identity(GMimeContentEncoding encoding)
+{
+	return encoding == GMIME_CONTENT_ENCODING_DEFAULT || encoding == GMIME_CONTENT_ENCODING_7BIT ||
+	       encoding == GMIME_CONTENT_ENCODING_8BIT || encoding == GMIME_CONTENT_ENCODING_BINARY;
+}
+
+/* What a scan of stored content found. */
+typedef struct {
+	gboolean bare_cr;   /* a CR that does not start a CRLF */
+	gboolean unfit;     /* that, or an 8-bit byte, a NUL, a line over 998 octets */
+} CryptoScan;
+
+/* Read @content's stored bytes once (streamed: a large part is not held).
+ * GMime's best-encoding filter does not look for a bare CR, a line end to
+ * some SMTP servers and readers (SMTP smuggling); and content stored
+ * encoded is written as it is stored, whatever it holds. */
+static CryptoScan
+crypto_scan_content(GMimeDataWrapper *content)
+{
+	CryptoScan scan = { FALSE, FALSE };
+	GMimeStream *stream = g_mime_data_wrapper_get_stream(content);
+	if (stream == NULL)
+		return scan;
+	g_autoptr(GMimeStream) view = g_mime_stream_substream(stream, stream->bound_start, stream->bound_end);
+	unsigned char buf[4096];
+	gboolean cr = FALSE;
+	gsize line = 0;
+	ssize_t n;
+	while ((n = g_mime_stream_read(view, (char *)buf, sizeof buf)) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (cr && buf[i] != '\n')
+				scan.bare_cr = TRUE;
+			cr = buf[i] == '\r';
+			if (buf[i] == '\n')
+				line = 0;
+			else if (!cr && ++line > CRYPTO_MAX_LINE)
+				scan.unfit = TRUE;
+			if (buf[i] >= 0x80 || buf[i] == '\0')
+				scan.unfit = TRUE;
+		}
+	}
+	scan.bare_cr = scan.bare_cr || cr;
+	scan.unfit = scan.unfit || scan.bare_cr;
+	return scan;
+}
+
+/* Content stored base64, quoted-printable or uuencoded is written as it
+ * is stored: junk in it (8-bit bytes, NULs, endless lines) would go out.
+ * Give the part its decoded content instead (a filter on the stored bytes,
+ * still streamed), so that GMime encodes it anew, cleanly, when written. */
+static void
+crypto_part_reencode(GMimePart *part, GMimeDataWrapper *content, GMimeContentEncoding encoding)
+{
+	GMimeStream *stored = g_mime_data_wrapper_get_stream(content);
+	g_autoptr(GMimeStream) decoded = g_mime_stream_filter_new(stored);
+	g_autoptr(GMimeFilter) decoder = g_mime_filter_basic_new(encoding, FALSE);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(decoded), decoder);
+	g_autoptr(GMimeDataWrapper) plain =
+		g_mime_data_wrapper_new_with_stream(decoded, GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_part_set_content(part, plain);
+	g_mime_part_set_content_encoding(part, encoding);
+}
+
 static void
 crypto_part_make_7bit(GMimePart *part)
 {
 	GMimeContentEncoding encoding = g_mime_part_get_content_encoding(part);
+	GMimeDataWrapper *content = g_mime_part_get_content(part);
+	if (content == NULL)
+		return;
 	if (encoding == GMIME_CONTENT_ENCODING_BASE64 ||
 	    encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    encoding == GMIME_CONTENT_ENCODING_UUENCODE || g_mime_part_get_content(part) == NULL)
+	    encoding == GMIME_CONTENT_ENCODING_UUENCODE) {
+		/* Stored as encoded (as parsed): what is stored goes out. */
+		if (g_mime_data_wrapper_get_encoding(content) == encoding && crypto_scan_content(content).unfit)
+			crypto_part_reencode(part, content, encoding);
 		return;
+	}
 	/* Reads the decoded content once (streamed): 8-bit bytes, NULs, lines
-	 * over 998 octets, "From " at a line start. */
+	 * over 998 octets, "From " at a line start; then bare CRs. */
 	GMimeContentEncoding best = g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
-	if (best == GMIME_CONTENT_ENCODING_DEFAULT || best == GMIME_CONTENT_ENCODING_7BIT) {
+	if ((best == GMIME_CONTENT_ENCODING_DEFAULT || best == GMIME_CONTENT_ENCODING_7BIT) &&
+	    !(crypto_encoding_is_identity(g_mime_data_wrapper_get_encoding(content)) &&
+	      crypto_scan_content(content).bare_cr)) {
 		if (encoding == GMIME_CONTENT_ENCODING_8BIT || encoding == GMIME_CONTENT_ENCODING_BINARY)
 			g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_7BIT);
 		return;
@@ -166,11 +455,28 @@ crypto_part_make_7bit(GMimePart *part)
 	                                            : GMIME_CONTENT_ENCODING_BASE64);
 }
 
+/* RFC 2046 5.1.1: 1 to 70 of these, not ending in a space. */
+static gboolean
+crypto_boundary_valid(const char *boundary)
+{
+	static const char bchars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                             "'()+_,-./:=? ";
+	size_t len = strlen(boundary);
+	return len >= 1 && len <= 70 && strspn(boundary, bchars) == len && boundary[len - 1] != ' ';
+}
+
 void
 kov_crypto_make_7bit(GMimeObject *object)
 {
 	g_return_if_fail(GMIME_IS_OBJECT(object));
 
+	/* A boundary of 8-bit bytes would be on every delimiter line, and RFC
+	 * 2231 cannot encode one: a multipart with a bad boundary gets a new,
+	 * random one (the parts are already told apart). */
+	const char *boundary = g_mime_object_get_content_type_parameter(object, "boundary");
+	if (GMIME_IS_MULTIPART(object) && !GMIME_IS_MULTIPART_SIGNED(object) &&
+	    !GMIME_IS_MULTIPART_ENCRYPTED(object) && boundary != NULL && !crypto_boundary_valid(boundary))
+		g_mime_multipart_set_boundary(GMIME_MULTIPART(object), NULL);
 	crypto_headers_make_7bit(object);
 	/* Re-encoding inside a signed entity would break its signature, and an
 	 * encrypted one is armored text already: leave both as they are. */
@@ -179,10 +485,10 @@ kov_crypto_make_7bit(GMimeObject *object)
 	if (GMIME_IS_MULTIPART(object)) {
 		GMimeMultipart *multipart = GMIME_MULTIPART(object);
 		/* Text before and after the parts is to be ignored by readers
-		 * (RFC 2046): drop it rather than carry 8-bit bytes. */
-		if (crypto_has_8bit(g_mime_multipart_get_prologue(multipart)))
+		 * (RFC 2046): drop it rather than carry 8-bit bytes or bare CRs. */
+		if (crypto_text_unfit(g_mime_multipart_get_prologue(multipart), 0, FALSE))
 			g_mime_multipart_set_prologue(multipart, NULL);
-		if (crypto_has_8bit(g_mime_multipart_get_epilogue(multipart)))
+		if (crypto_text_unfit(g_mime_multipart_get_epilogue(multipart), 0, FALSE))
 			g_mime_multipart_set_epilogue(multipart, NULL);
 		for (int i = 0; i < g_mime_multipart_get_count(multipart); i++)
 			kov_crypto_make_7bit(g_mime_multipart_get_part(multipart, i));
@@ -220,16 +526,21 @@ crypto_tempfile(const char *tempdir, GError **error)
 
 /* Write @object with CRLF line ends to @fd from offset 0, and rewind. A
  * pipe stream, because GMime flushes as it writes and a file stream's
- * flush is an fsync this scratch file does not need. */
+ * flush is an fsync this scratch file does not need. GMime 3.2.13 writes a
+ * multipart's prologue and epilogue with bare LFs even in DOS format: a
+ * unix2dos filter behind it makes every line end CRLF. */
 static gboolean
 crypto_write_crlf(GMimeObject *object, int fd, GError **error)
 {
-	g_autoptr(GMimeStream) stream = g_mime_stream_pipe_new(fd);
-	g_mime_stream_pipe_set_owner(GMIME_STREAM_PIPE(stream), FALSE);
+	g_autoptr(GMimeStream) pipe = g_mime_stream_pipe_new(fd);
+	g_mime_stream_pipe_set_owner(GMIME_STREAM_PIPE(pipe), FALSE);
+	g_autoptr(GMimeStream) stream = g_mime_stream_filter_new(pipe);
+	g_autoptr(GMimeFilter) unix2dos = g_mime_filter_unix2dos_new(FALSE);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(stream), unix2dos);
 	g_autoptr(GMimeFormatOptions) format = g_mime_format_options_new();
 	g_mime_format_options_set_newline_format(format, GMIME_NEWLINE_FORMAT_DOS);
 	errno = 0;
-	if (g_mime_object_write_to_stream(object, format, stream) < 0) {
+	if (g_mime_object_write_to_stream(object, format, stream) < 0 || g_mime_stream_flush(stream) < 0) {
 		kov_error_set_errno(error, errno != 0 ? errno : EIO, "crypto: cannot write a temporary file");
 		return FALSE;
 	}
@@ -263,7 +574,8 @@ crypto_new_part(const char *type, const char *subtype, GMimeStream *stream)
 }
 
 /* A new message with @message's headers except Content-* (raw bytes and
- * order kept), MIME-Version where it stood or appended, and @body. */
+ * order kept where they are fit to send; see crypto_headers_make_7bit()
+ * for the others), MIME-Version where it stood or appended, and @body. */
 static GMimeMessage *
 crypto_outer_message(GMimeMessage *message, GMimeObject *body)
 {
@@ -273,13 +585,18 @@ crypto_outer_message(GMimeMessage *message, GMimeObject *body)
 	for (int i = 0; i < g_mime_header_list_get_count(from); i++) {
 		GMimeHeader *header = g_mime_header_list_get_header_at(from, i);
 		const char *name = g_mime_header_get_name(header);
-		if (g_ascii_strncasecmp(name, "Content-", 8) == 0)
+		if (g_ascii_strncasecmp(name, "Content-", 8) == 0 || !crypto_field_name_valid(name))
 			continue;
 		/* Appending by value lets the message parse its addresses;
 		 * the raw value then keeps the original folding and encoding. */
 		g_mime_header_list_append(to, name, g_mime_header_get_value(header), NULL);
 		GMimeHeader *copy = g_mime_header_list_get_header_at(to, g_mime_header_list_get_count(to) - 1);
 		g_mime_header_set_raw_value(copy, g_mime_header_get_raw_value(header));
+		if (crypto_header_unfit(copy)) {
+			crypto_header_refit(copy);
+			if (crypto_header_unfit(copy))
+				g_mime_header_list_remove_at(to, g_mime_header_list_get_count(to) - 1);
+		}
 	}
 	if (!g_mime_header_list_contains(to, "MIME-Version"))
 		g_mime_header_list_append(to, "MIME-Version", "1.0", NULL);
@@ -337,6 +654,105 @@ crypto_check_sign_result(gpgme_ctx_t ctx, gpgme_key_t signer, gpgme_hash_algo_t 
 	if (hash != NULL)
 		*hash = result->signatures->hash_algo;
 	return TRUE;
+}
+
+/* ---- the signed entity, byte for byte -------------------------------- */
+
+/* What gpg signed is what goes out. Parsing the signed file back into a
+ * MIME tree and letting GMime write that again is not enough: GMime 3.2
+ * does not write every tree back as it read it (a truncated multipart, or
+ * one without a boundary parameter, gains a line at each round), and the
+ * signature over the first bytes then fails on the second. This object
+ * writes the signed file itself, only converting the line ends to the
+ * format asked for (the signature is text mode: CRLF and LF hash alike).
+ * It carries the entity's Content-Type for whoever looks at the tree; its
+ * own header list is never written. */
+typedef struct {
+	GMimeObject parent;
+	GMimeStream *bytes;   /* owned: the signed file */
+} KovCryptoEntity;
+
+typedef struct {
+	GMimeObjectClass parent_class;
+} KovCryptoEntityClass;
+
+G_DEFINE_TYPE(KovCryptoEntity, kov_crypto_entity, GMIME_TYPE_OBJECT)
+
+static ssize_t
+kov_crypto_entity_write(GMimeObject *object, GMimeFormatOptions *options, gboolean content_only,
+                        GMimeStream *stream)
+{
+	(void)content_only;
+	KovCryptoEntity *self = (KovCryptoEntity *)object;
+	g_autoptr(GMimeFilter) newline = g_mime_format_options_create_newline_filter(options, FALSE);
+	g_autoptr(GMimeStream) view =
+		g_mime_stream_substream(self->bytes, self->bytes->bound_start, self->bytes->bound_end);
+	char buf[8192];
+	ssize_t n, total = 0;
+	char *out;
+	size_t outlen, prespace;
+
+	while ((n = g_mime_stream_read(view, buf, sizeof buf)) > 0) {
+		g_mime_filter_filter(newline, buf, (size_t)n, 0, &out, &outlen, &prespace);
+		if (outlen > 0 && g_mime_stream_write(stream, out, outlen) < 0)
+			return -1;
+		total += (ssize_t)outlen;
+	}
+	if (n < 0)
+		return -1;
+	g_mime_filter_complete(newline, buf, 0, 0, &out, &outlen, &prespace);
+	if (outlen > 0 && g_mime_stream_write(stream, out, outlen) < 0)
+		return -1;
+	return total + (ssize_t)outlen;
+}
+
+static void
+kov_crypto_entity_encode(GMimeObject *object, GMimeEncodingConstraint constraint)
+{
+	/* Signed bytes are final (and 7-bit already). */
+	(void)object;
+	(void)constraint;
+}
+
+static void
+kov_crypto_entity_finalize(GObject *object)
+{
+	g_clear_object(&((KovCryptoEntity *)object)->bytes);
+	G_OBJECT_CLASS(kov_crypto_entity_parent_class)->finalize(object);
+}
+
+static void
+kov_crypto_entity_class_init(KovCryptoEntityClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = kov_crypto_entity_finalize;
+	GMIME_OBJECT_CLASS(klass)->write_to_stream = kov_crypto_entity_write;
+	GMIME_OBJECT_CLASS(klass)->encode = kov_crypto_entity_encode;
+}
+
+static void
+kov_crypto_entity_init(KovCryptoEntity *self)
+{
+	(void)self;
+}
+
+/* The entity whose bytes are @bytes (whole stream), typed as @type says.
+ * (transfer full) */
+static GMimeObject *
+crypto_entity_new(GMimeStream *bytes, GMimeContentType *type)
+{
+	KovCryptoEntity *self = g_object_new(kov_crypto_entity_get_type(), NULL);
+	self->bytes = g_object_ref(bytes);
+	g_autoptr(GMimeContentType) copy =
+		g_mime_content_type_new(g_mime_content_type_get_media_type(type),
+		                        g_mime_content_type_get_media_subtype(type));
+	GMimeParamList *params = g_mime_content_type_get_parameters(type);
+	for (int i = 0; i < g_mime_param_list_length(params); i++) {
+		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
+		g_mime_content_type_set_parameter(copy, g_mime_param_get_name(param),
+		                                  g_mime_param_get_value(param));
+	}
+	g_mime_object_set_content_type(GMIME_OBJECT(self), copy);
+	return GMIME_OBJECT(self);
 }
 
 /* ---- sign ----------------------------------------------------------- */
@@ -447,14 +863,9 @@ kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *message, gpgme_ke
 	if (signature == NULL)
 		return NULL;
 
-	/* Parse the signed bytes back: this part is what goes out. */
-	g_mime_stream_reset(file);
-	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(file);
-	g_autoptr(GMimeObject) content = g_mime_parser_construct_part(parser, NULL);
-	if (content == NULL) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "crypto: cannot parse back the signed part");
-		return NULL;
-	}
+	/* The signed bytes themselves are what goes out. */
+	GMimeObject *entity = g_mime_message_get_mime_part(message);
+	g_autoptr(GMimeObject) content = crypto_entity_new(file, g_mime_object_get_content_type(entity));
 
 	g_autoptr(GMimePart) sigpart = crypto_new_part("application", "pgp-signature", signature);
 	g_mime_part_set_filename(sigpart, "signature.asc");

@@ -3,19 +3,37 @@
  * "<addr>" (its exact-address mode) and every answer is checked again
  * against uid->address, so bob@ never gets jimbob@'s key. Each candidate is
  * classified (usable, not valid, unusable) with a reason in words; the
- * newest usable one wins. Every lookup runs gpg (and, setting up its
- * context, GPGME runs "gpg --version"): no cache yet. */
+ * newest usable one wins. A lookup runs gpg (and, setting up its context,
+ * GPGME runs "gpg --version"): some 15 ms. A mail to thousands of
+ * recipients prefetches them instead, a few hundred per gpg run; those
+ * answers are kept until the next prefetch, the keyring changes or a
+ * minute passes, and expiry is checked against the clock at use. */
 #include "keys.h"
 
 #include "autoptr.h"
 #include "error.h"
 
 #include <string.h>
+#include <sys/stat.h>
+
+/* Addresses per gpg run in a prefetch: its command line stays short. */
+#define KEYS_PREFETCH_CHUNK 500
+/* Prefetched answers older than this are looked up again. */
+#define KEYS_PREFETCH_TTL (60 * G_USEC_PER_SEC)
+
+/* What the keyring files look like: any import, delete or trust change
+ * alters one of them (gpg replaces pubring.kbx by rename on import). */
+typedef struct {
+	struct stat pubring_kbx, pubring_gpg, trustdb;
+} KeysStamp;
 
 struct _KovKeys {
 	char *gnupghome;   /* nullable: gpg's own default */
 	char *gpg;         /* nullable: GPGME's default engine */
 	gboolean alwaystrust;
+	GHashTable *prefetched;  /* lower-case address -> GPtrArray of gpgme_key_t; nullable */
+	KeysStamp stamp;         /* of the keyring when prefetched */
+	gint64 prefetched_at;    /* monotonic usec */
 };
 
 /* Engine trouble is never the mail's fault: always retry later. */
@@ -55,6 +73,7 @@ kov_keys_free(KovKeys *keys)
 {
 	if (keys == NULL)
 		return;
+	g_clear_pointer(&keys->prefetched, g_hash_table_unref);
 	g_free(keys->gnupghome);
 	g_free(keys->gpg);
 	g_free(keys);
@@ -152,12 +171,20 @@ keys_uid_for(gpgme_key_t key, const char *address)
 	return NULL;
 }
 
+/* Expired by gpg's word when listed, or by the clock since: a listing
+ * (prefetched) may be older than the expiry time. */
+static gboolean
+keys_subkey_expired(gpgme_subkey_t sub)
+{
+	return sub->expired || (sub->expires > 0 && sub->expires <= g_get_real_time() / G_USEC_PER_SEC);
+}
+
 static const char *
 keys_primary_unusable(gpgme_key_t key)
 {
 	if (key->revoked)
 		return "revoked";
-	if (key->expired)
+	if (key->expired || (key->subkeys != NULL && keys_subkey_expired(key->subkeys)))
 		return "expired";
 	if (key->disabled)
 		return "disabled";
@@ -169,7 +196,7 @@ keys_primary_unusable(gpgme_key_t key)
 static gboolean
 keys_subkey_alive(gpgme_subkey_t sub)
 {
-	return !sub->revoked && !sub->expired && !sub->disabled && !sub->invalid;
+	return !sub->revoked && !keys_subkey_expired(sub) && !sub->disabled && !sub->invalid;
 }
 
 /* Why @key cannot encrypt (NULL: it can); *newest gets the creation time
@@ -253,6 +280,140 @@ keys_status_rank(KovKeyStatus status)
 	return 0;
 }
 
+/* ---- prefetch --------------------------------------------------------- */
+
+static void
+keys_stamp_take(const char *home, KeysStamp *stamp)
+{
+	memset(stamp, 0, sizeof *stamp);
+	g_autofree char *kbx = g_build_filename(home, "pubring.kbx", NULL);
+	g_autofree char *gpg = g_build_filename(home, "pubring.gpg", NULL);
+	g_autofree char *trust = g_build_filename(home, "trustdb.gpg", NULL);
+	/* A file that is not there stays all zeros: its appearance is a change. */
+	(void)!stat(kbx, &stamp->pubring_kbx);
+	(void)!stat(gpg, &stamp->pubring_gpg);
+	(void)!stat(trust, &stamp->trustdb);
+}
+
+static gboolean
+keys_stat_same(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The GnuPG home gpg uses: the configured one, else as gpg finds it. */
+static char *
+keys_home(KovKeys *keys)
+{
+	if (keys->gnupghome != NULL)
+		return g_strdup(keys->gnupghome);
+	const char *env = g_getenv("GNUPGHOME");
+	if (env != NULL && *env != '\0')
+		return g_strdup(env);
+	return g_build_filename(g_get_home_dir(), ".gnupg", NULL);
+}
+
+/* The prefetched candidates for lower-case @address, or NULL when it was not
+ * prefetched or the answers are stale (dropped then). (borrowed) */
+static GPtrArray *
+keys_prefetched(KovKeys *keys, const char *address)
+{
+	if (keys->prefetched == NULL)
+		return NULL;
+	g_autofree char *home = keys_home(keys);
+	KeysStamp now;
+	keys_stamp_take(home, &now);
+	if (g_get_monotonic_time() - keys->prefetched_at > KEYS_PREFETCH_TTL ||
+	    !keys_stat_same(&now.pubring_kbx, &keys->stamp.pubring_kbx) ||
+	    !keys_stat_same(&now.pubring_gpg, &keys->stamp.pubring_gpg) ||
+	    !keys_stat_same(&now.trustdb, &keys->stamp.trustdb)) {
+		g_clear_pointer(&keys->prefetched, g_hash_table_unref);
+		return NULL;
+	}
+	return g_hash_table_lookup(keys->prefetched, address);
+}
+
+static void
+keys_unref_array(gpointer data)
+{
+	g_ptr_array_unref(data);
+}
+
+/* One gpg run for @patterns (NULL-terminated "<addr>"); every key listed
+ * goes to each requested address one of its user IDs has. */
+static gboolean
+keys_prefetch_chunk(gpgme_ctx_t ctx, const char **patterns, GHashTable *table, GError **error)
+{
+	gpgme_error_t err = gpgme_op_keylist_ext_start(ctx, patterns, 0, 0);
+	gpgme_key_t key = NULL;
+	while (err == 0 && (err = gpgme_op_keylist_next(ctx, &key)) == 0) {
+		for (gpgme_user_id_t uid = key->uids; uid != NULL; uid = uid->next) {
+			if (uid->address == NULL)
+				continue;
+			g_autofree char *lower = g_ascii_strdown(uid->address, -1);
+			GPtrArray *found = g_hash_table_lookup(table, lower);
+			if (found == NULL || g_ptr_array_find(found, key, NULL))
+				continue;
+			gpgme_key_ref(key);
+			g_ptr_array_add(found, key);
+		}
+		gpgme_key_unref(key);
+	}
+	if (gpg_err_code(err) != GPG_ERR_EOF) {
+		keys_set_engine_error(error, err, "listing keys for many recipients");
+		gpgme_op_keylist_end(ctx);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+gboolean
+kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n, GError **error)
+{
+	g_return_val_if_fail(keys != NULL && (addresses != NULL || n == 0), FALSE);
+
+	g_clear_pointer(&keys->prefetched, g_hash_table_unref);
+	g_autofree char *home = keys_home(keys);
+	KeysStamp stamp;
+	/* Before listing: a change while gpg lists makes the answers stale. */
+	keys_stamp_take(home, &stamp);
+	gint64 started = g_get_monotonic_time();
+	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(keys, error);
+	if (ctx == NULL)
+		return FALSE;
+	g_autoptr(GHashTable) table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, keys_unref_array);
+	g_autoptr(GPtrArray) patterns = g_ptr_array_new_with_free_func(g_free);
+	for (gsize i = 0; i < n; i++) {
+		char *lower = g_ascii_strdown(addresses[i], -1);
+		if (g_hash_table_contains(table, lower)) {
+			g_free(lower);
+			continue;
+		}
+		g_hash_table_insert(table, lower,
+		                    g_ptr_array_new_with_free_func((GDestroyNotify)gpgme_key_unref));
+		g_ptr_array_add(patterns, g_strdup_printf("<%s>", lower));
+		if (patterns->len == KEYS_PREFETCH_CHUNK) {
+			g_ptr_array_add(patterns, NULL);
+			if (!keys_prefetch_chunk(ctx, (const char **)patterns->pdata, table, error))
+				return FALSE;
+			g_ptr_array_set_size(patterns, 0);
+		}
+	}
+	if (patterns->len > 0) {
+		g_ptr_array_add(patterns, NULL);
+		if (!keys_prefetch_chunk(ctx, (const char **)patterns->pdata, table, error))
+			return FALSE;
+	}
+	keys->prefetched = g_steal_pointer(&table);
+	keys->stamp = stamp;
+	keys->prefetched_at = started;
+	return TRUE;
+}
+
+/* ---- lookup ------------------------------------------------------------ */
+
 KovKeyStatus
 kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
                          gpgme_key_t *key, char **detail, GError **error)
@@ -273,7 +434,15 @@ kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
 	} else {
 		pattern = g_strdup_printf("<%s>", address);
 	}
-	g_autoptr(GPtrArray) found = keys_list(keys, pattern, FALSE, error);
+	g_autoptr(GPtrArray) found = NULL;
+	if (key_id == NULL) {
+		g_autofree char *lower = g_ascii_strdown(address, -1);
+		GPtrArray *cached = keys_prefetched(keys, lower);
+		if (cached != NULL)
+			found = g_ptr_array_ref(cached);
+	}
+	if (found == NULL)
+		found = keys_list(keys, pattern, FALSE, error);
 	if (found == NULL)
 		return KOV_KEY_MISSING;
 
@@ -329,6 +498,24 @@ keys_signing_unusable(gpgme_key_t key, long *newest)
 	return *newest >= 0 ? NULL : "cannot sign: no live signing subkey with its secret part";
 }
 
+/* Secret keys are on disk but gpg lists none at all: with GnuPG 2.1 and
+ * later that means gpg could not reach gpg-agent, which is temporary. */
+static gboolean
+keys_agent_unreachable(KovKeys *keys)
+{
+	g_autofree char *home = keys_home(keys);
+	g_autofree char *dir_path = g_build_filename(home, "private-keys-v1.d", NULL);
+	g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+	gboolean on_disk = FALSE;
+
+	for (const char *name; dir != NULL && !on_disk && (name = g_dir_read_name(dir)) != NULL;)
+		on_disk = g_str_has_suffix(name, ".key");
+	if (!on_disk)
+		return FALSE;
+	g_autoptr(GPtrArray) all = keys_list(keys, NULL, TRUE, NULL);
+	return all != NULL && all->len == 0;
+}
+
 /* The newest secret key for @pattern that can sign, restricted to user ID
  * @address when not NULL. *why (transfer full) explains a NULL result. */
 static gpgme_key_t
@@ -355,6 +542,12 @@ keys_signing_lookup(KovKeys *keys, const char *pattern, const char *address, cha
 			best = candidate;
 			best_time = newest;
 		}
+	}
+	if (best == NULL && found->len == 0 && keys_agent_unreachable(keys)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL,
+		            "keys: gpg lists no secret key although private-keys-v1.d holds some: "
+		            "gpg-agent is not reachable");
+		return NULL;
 	}
 	if (best == NULL) {
 		*why = why_not->len ? g_string_free(g_steal_pointer(&why_not), FALSE)

@@ -36,6 +36,14 @@ gpgme_ctx_t kov_keys_new_context(KovKeys *keys, GError **error);
 KovKeyStatus kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
                                       gpgme_key_t *key, char **detail, GError **error);
 
+/* Look up the encryption keys of @n @addresses at once (a mail to
+ * thousands: one gpg run per 500 addresses instead of one each). Later
+ * kov_keys_find_encryption() calls for these addresses without a key ID
+ * use the answers, until the next prefetch, a change of the keyring, or a
+ * minute has passed; expiry is checked against the clock at use. Engine
+ * failures: KOV_ERROR_TEMPFAIL. */
+gboolean kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n, GError **error);
+
 /* The signing key, first found of: @configured (the queue's key), the
  * secret key whose user ID address is exactly @from, @defaultkey. Returns
  * NULL without error when there is none at all; NULL with error when a

@@ -47,14 +47,20 @@ recipient_free(gpointer data)
 /* ---- addresses ---------------------------------------------------------- */
 
 /* A sane envelope address: local@domain, both non-empty, valid UTF-8, no
- * whitespace or control characters (no CR/LF to break SMTP), and no
- * leading '-' (it would become an option of a sendmail program). */
+ * whitespace or control characters (no CR/LF to break SMTP), no leading
+ * '-' (it would become an option of a sendmail program), and nothing that
+ * looks like an RFC 2047 encoded-word: never valid in an addr-spec (RFC
+ * 2047 section 5), and some servers decode it there (aiosmtpd turns
+ * <=?utf-8?q?a=0D=0Ab?=@x> into "a\r\nb"@x in its envelope). */
 static gboolean
 address_is_sane(const char *addr)
 {
 	if (addr == NULL || *addr == '\0' || *addr == '-')
 		return FALSE;
 	if (!g_utf8_validate(addr, -1, NULL))
+		return FALSE;
+	const char *word = strstr(addr, "=?");
+	if (word != NULL && strstr(word + 2, "?=") != NULL)
 		return FALSE;
 	for (const unsigned char *p = (const unsigned char *)addr; *p; p++) {
 		if (*p <= ' ' || *p == 0x7f)
@@ -613,6 +619,55 @@ kov_message_is_encrypted(GMimeMessage *message)
 
 /* ---- load --------------------------------------------------------------- */
 
+/* GMime cuts a header value at a NUL: the value loses its line end, and
+ * written again the next header joins its line ("Subject: x Message-ID:
+ * ..."), or, for the last one, the body's first lines become headers. It
+ * keeps a bare CR, a line end to some readers. Either way the header
+ * cannot be passed on as it is. Only a header that ends the file, with no
+ * body after it (@may_end_file), may lack its line end. */
+static gboolean
+header_sane(GMimeHeader *h, gboolean may_end_file, GError **error)
+{
+	const char *name = g_mime_header_get_name(h);
+	const char *raw = g_mime_header_get_raw_value(h);
+	size_t len = raw != NULL ? strlen(raw) : 0;
+	gboolean cut = !may_end_file && (len == 0 || raw[len - 1] != '\n');
+	const char *cr = raw != NULL ? strchr(raw, '\r') : NULL;
+	while (cr != NULL && cr[1] == '\n')
+		cr = strchr(cr + 1, '\r');
+	if (cut || cr != NULL || strchr(name, '\r') != NULL) {
+		g_autofree char *shown = g_strescape(name, NULL);
+		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR, "bad header \"%s\": %s", shown,
+		            cut ? "cut short by a NUL byte" : "a bare CR in it");
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* The top-level header block: the message's own headers and those GMime
+ * gave its MIME part (Content-*), interleaved in the file. */
+static gboolean
+headers_sane(GMimeMessage *message, gboolean body_follows, GError **error)
+{
+	GMimeObject *part = g_mime_message_get_mime_part(message);
+	GMimeHeaderList *lists[] = { g_mime_object_get_header_list(GMIME_OBJECT(message)),
+	                             part != NULL ? g_mime_object_get_header_list(part) : NULL };
+	GMimeHeader *last = NULL;
+	for (gsize l = 0; l < G_N_ELEMENTS(lists) && lists[l] != NULL; l++)
+		for (int i = 0; i < g_mime_header_list_get_count(lists[l]); i++) {
+			GMimeHeader *h = g_mime_header_list_get_header_at(lists[l], i);
+			if (last == NULL || g_mime_header_get_offset(h) > g_mime_header_get_offset(last))
+				last = h;
+		}
+	for (gsize l = 0; l < G_N_ELEMENTS(lists) && lists[l] != NULL; l++)
+		for (int i = 0; i < g_mime_header_list_get_count(lists[l]); i++) {
+			GMimeHeader *h = g_mime_header_list_get_header_at(lists[l], i);
+			if (!header_sane(h, h == last && !body_follows, error))
+				return FALSE;
+		}
+	return TRUE;
+}
+
 static GMimeMessage *
 parse_file(const char *path, GMimeParserOptions *popts, GError **error)
 {
@@ -639,6 +694,9 @@ parse_file(const char *path, GMimeParserOptions *popts, GError **error)
 		            "not a mail: %s: empty header", path);
 		return NULL;
 	}
+	/* The end of the header block is known when a blank line ended it. */
+	if (!headers_sane(message, g_mime_parser_get_headers_end(parser) >= 0, error))
+		return NULL;
 	return g_steal_pointer(&message);
 }
 
@@ -734,24 +792,35 @@ strip_names(InternetAddressList *list, GPtrArray *directives)
 }
 
 /* Rewrite one From/To/Cc header without its directives. Headers without a
- * directive are left alone, byte for byte (no needless re-folding). */
-static void
+ * directive are left alone, byte for byte (no needless re-folding). FALSE
+ * when nothing of it is left to write: GMime writes an empty value without
+ * its line end, and the next header would join its line. */
+static gboolean
 strip_directives(GMimeHeader *header, GMimeParserOptions *popts)
 {
 	const char *raw = g_mime_header_get_raw_value(header);
 	if (raw == NULL)
-		return;
+		return TRUE;
 	g_autoptr(GPtrArray) directives = find_directives(raw);
 	if (directives->len == 0)
-		return;
+		return TRUE;
 	g_autoptr(InternetAddressList) list = internet_address_list_parse(popts, raw);
 	if (list == NULL)
-		return;
+		return TRUE;
 	strip_names(list, directives);
 	/* set_value re-parses this and lets GMime's address formatter encode
-	 * and fold it: no hand-made header syntax here. */
-	g_autofree char *value = internet_address_list_to_string(list, NULL, FALSE);
-	g_mime_header_set_value(header, NULL, value, NULL);
+	 * and fold it: no hand-made header syntax here. A control character
+	 * left as it is in a name makes GMime's parser drop the whole list
+	 * (an empty value, written without its line end): encoded, it parses
+	 * back to these very names. */
+	for (int encode = 0; encode <= 1; encode++) {
+		g_autofree char *value = internet_address_list_to_string(list, NULL, encode);
+		g_mime_header_set_value(header, NULL, value, NULL);
+		const char *fresh = g_mime_header_get_raw_value(header);
+		if (fresh != NULL && g_str_has_suffix(fresh, "\n"))
+			return TRUE;
+	}
+	return FALSE;
 }
 
 void
@@ -761,11 +830,10 @@ kov_message_strip_private_headers(GMimeMessage *message)
 	GMimeHeaderList *headers = g_mime_object_get_header_list(GMIME_OBJECT(message));
 	remove_headers(headers, is_private_header);
 	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
-	int n = g_mime_header_list_get_count(headers);
-	for (int i = 0; i < n; i++) {
+	for (int i = g_mime_header_list_get_count(headers) - 1; i >= 0; i--) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
-		if (is_directive_header(g_mime_header_get_name(h)))
-			strip_directives(h, popts);
+		if (is_directive_header(g_mime_header_get_name(h)) && !strip_directives(h, popts))
+			g_mime_header_list_remove_at(headers, i);
 	}
 }
 
