@@ -60,7 +60,8 @@ check "renamed back: bob did not get it twice" [ "$(sink_for bob@example.net | w
 check "renamed back: dave got it" [ -n "$(sink_for dave@example.com)" ]
 
 # Installed as kuvert_submit, the binary is koverto submit.
-ln -s "$KOVERTO" "$W/kuvert_submit"
+# The binary itself (not a wrapper such as scripts/memcheck's): the name matters.
+ln -s "${KOVERTO_BIN:-$KOVERTO}" "$W/kuvert_submit"
 printf 'From: alice@example.org\nTo: bob@example.net\nSubject: ks\n\nKS\n' | KOVERTO_CONF=$CONF "$W/kuvert_submit" -oi -F "Alice Sender" bob@example.net
 check "kuvert_submit: queued into the Kuvert queue" [ -n "$(ls "$W/q" | grep -E '^[0-9]+$')" ]
 check "kuvert_submit: -F's argument did not become a recipient" grep -qx "X-Kuvert-To: bob@example.net" "$W"/q/[0-9]*
