@@ -31,6 +31,12 @@
 static gboolean
 crypto_gpgme_error_is_temporary(gpgme_error_t err)
 {
+	/* gpg-agent's own trouble (seen under load: "Unmatched parentheses in
+	 * S-expression" while signing) says nothing about the mail: retry. */
+	if (gpg_err_source(err) == GPG_ERR_SOURCE_GPGAGENT
+	    || (gpg_err_code(err) >= GPG_ERR_SEXP_INV_LEN_SPEC
+	        && gpg_err_code(err) <= GPG_ERR_SEXP_BAD_OCT_CHAR))
+		return TRUE;
 	switch (gpg_err_code(err)) {
 	case GPG_ERR_NO_AGENT:
 	case GPG_ERR_AGENT:

@@ -73,6 +73,14 @@ kov_item_free(gpointer data)
 	g_free(item);
 }
 
+static KovItem *
+kov_item_new(KovQueueKind kind, const char *id, gboolean claimed)
+{
+	KovItem *item = g_new0(KovItem, 1);
+	*item = (KovItem){ kind, g_strdup(id), claimed, 0 };
+	return item;
+}
+
 static char *
 kov_item_key(KovQueueKind kind, const char *id)
 {
@@ -92,9 +100,7 @@ kov_daemon_add_ready(KovDaemon *d, KovQueueKind kind, const char *id, gboolean c
 {
 	if (!g_hash_table_add(d->known, kov_item_key(kind, id)))
 		return; /* already known: inotify and a scan both saw it */
-	KovItem *item = g_new0(KovItem, 1);
-	*item = (KovItem){ kind, g_strdup(id), claimed, 0 };
-	g_queue_push_tail(&d->ready, item);
+	g_queue_push_tail(&d->ready, kov_item_new(kind, id, claimed));
 }
 
 /* A Kuvert queue file is worked on in place: it needs no claim by rename. */
@@ -162,9 +168,7 @@ kov_daemon_recover(KovDaemon *d)
 				continue;
 			}
 			g_hash_table_add(d->known, kov_item_key(k, *n));
-			KovItem *item = g_new0(KovItem, 1);
-			*item = (KovItem){ k, g_strdup(*n), TRUE, 0 };
-			kov_daemon_defer(d, item, due);
+			kov_daemon_defer(d, kov_item_new(k, *n, TRUE), due);
 		}
 	}
 }
@@ -190,6 +194,19 @@ kov_worker_free(gpointer data)
 		close(w->fd);
 	g_string_free(w->input, TRUE);
 	g_free(w);
+}
+
+/* Close a worker's socket (EOF: it exits if it still runs) and reap it. */
+static int
+kov_worker_close(KovWorker *w)
+{
+	int status = 0;
+
+	close(w->fd);
+	w->fd = -1;
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
 }
 
 /* The descriptors a new worker must not keep: the others' sockets, inotify. */
@@ -325,13 +342,7 @@ kov_daemon_on_crash(KovDaemon *d, KovWorker *w, int status)
 static void
 kov_daemon_reap(KovDaemon *d, KovWorker *w)
 {
-	int status = 0;
-
-	close(w->fd);
-	w->fd = -1;
-	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-		;
-	kov_daemon_on_crash(d, w, status);
+	kov_daemon_on_crash(d, w, kov_worker_close(w));
 	if (d->stopping)
 		return;
 	g_autoptr(GError) error = NULL;
@@ -345,10 +356,7 @@ kov_daemon_replace_worker(KovDaemon *d, KovWorker *w)
 {
 	g_autoptr(GError) error = NULL;
 
-	close(w->fd);
-	w->fd = -1;
-	while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	kov_worker_close(w);
 	w->retire = FALSE;
 	if (!kov_daemon_start_worker(d, w, &error))
 		kov_log_err("daemon: cannot start a worker: %s", error->message);
@@ -422,10 +430,7 @@ kov_daemon_stop_workers(KovDaemon *d)
 		KovWorker *w = g_ptr_array_index(d->workers, i);
 		if (w->fd < 0)
 			continue;
-		close(w->fd); /* EOF: the worker exits */
-		w->fd = -1;
-		while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		kov_worker_close(w);
 	}
 }
 

@@ -35,8 +35,8 @@ kov_message_free(KovMail *mail)
 	g_free(mail);
 }
 
-static void
-recipient_free(gpointer data)
+void
+kov_recipient_free(gpointer data)
 {
 	KovRecipient *r = data;
 	g_free(r->address);
@@ -226,7 +226,7 @@ add_recipient(GPtrArray *recipients, GHashTable *seen, char *lower, KovRole role
 static GPtrArray *
 order_by_role(GPtrArray *recipients)
 {
-	GPtrArray *sorted = g_ptr_array_new_full(recipients->len, recipient_free);
+	GPtrArray *sorted = g_ptr_array_new_full(recipients->len, kov_recipient_free);
 	for (int role = KOV_ROLE_TO; role <= KOV_ROLE_BCC; role++) {
 		for (guint i = 0; i < recipients->len; i++) {
 			KovRecipient *r = g_ptr_array_index(recipients, i);
@@ -276,7 +276,7 @@ load_recipients(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions
 	g_autoptr(GPtrArray) envelope = envelope_recipients(headers, options, popts, &envelope_name);
 	mail->envelope_given = envelope != NULL;
 
-	GPtrArray *recipients = g_ptr_array_new_with_free_func(recipient_free);
+	GPtrArray *recipients = g_ptr_array_new_with_free_func(kov_recipient_free);
 	g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
 	GPtrArray *source = envelope != NULL ? envelope : header_order;
 	const char *what = envelope != NULL ? envelope_name : "To/Cc/Bcc";

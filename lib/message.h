@@ -17,6 +17,9 @@ typedef struct {
 	char *directive_key;          /* hex key ID, as written; NULL: none given */
 } KovRecipient;
 
+/* Frees a KovRecipient (a GDestroyNotify for arrays of them). */
+void kov_recipient_free(gpointer recipient);
+
 typedef struct {
 	GMimeMessage *message;   /* owned; parsed from a file-backed stream */
 	char *sender;            /* envelope sender, bare lower case; "" is the null sender <> */

@@ -136,15 +136,6 @@ kov_job_check_sender(KovJob *job, GError **error)
 }
 
 static void
-kov_recipient_free(gpointer data)
-{
-	KovRecipient *r = data;
-	g_free(r->address);
-	g_free(r->directive_key);
-	g_free(r);
-}
-
-static void
 kov_job_add_resent(KovJob *job, const GPtrArray *addresses, KovRole role)
 {
 	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
