@@ -12,6 +12,7 @@
 #include "autoptr.h"
 #include "error.h"
 #include "keys.h"
+#include "message.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -225,7 +226,7 @@ crypto_header_refit(GMimeHeader *header)
 	if (crypto_is_address_header(g_mime_header_get_name(header))) {
 		const char *raw = g_mime_header_get_raw_value(header);
 		g_autoptr(InternetAddressList) list = raw ? internet_address_list_parse(NULL, raw) : NULL;
-		g_autofree char *encoded = list ? internet_address_list_to_string(list, NULL, TRUE) : NULL;
+		g_autofree char *encoded = list ? kov_message_format_addresses(list, TRUE) : NULL;
 		value = crypto_text_flatten(encoded);
 	} else {
 		value = crypto_text_flatten(g_mime_header_get_value(header));

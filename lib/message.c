@@ -791,6 +791,25 @@ strip_names(InternetAddressList *list, GPtrArray *directives)
 	}
 }
 
+static void
+forget_charsets(InternetAddressList *list)
+{
+	for (int i = 0; i < internet_address_list_length(list); i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+		internet_address_set_charset(ia, NULL);
+		if (INTERNET_ADDRESS_IS_GROUP(ia))
+			forget_charsets(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)));
+	}
+}
+
+char *
+kov_message_format_addresses(InternetAddressList *list, gboolean encode)
+{
+	g_return_val_if_fail(IS_INTERNET_ADDRESS_LIST(list), NULL);
+	forget_charsets(list);
+	return internet_address_list_to_string(list, NULL, encode);
+}
+
 /* Rewrite one From/To/Cc header without its directives. Headers without a
  * directive are left alone, byte for byte (no needless re-folding). FALSE
  * when nothing of it is left to write: GMime writes an empty value without
@@ -814,7 +833,7 @@ strip_directives(GMimeHeader *header, GMimeParserOptions *popts)
 	 * (an empty value, written without its line end): encoded, it parses
 	 * back to these very names. */
 	for (int encode = 0; encode <= 1; encode++) {
-		g_autofree char *value = internet_address_list_to_string(list, NULL, encode);
+		g_autofree char *value = kov_message_format_addresses(list, encode);
 		g_mime_header_set_value(header, NULL, value, NULL);
 		const char *fresh = g_mime_header_get_raw_value(header);
 		if (fresh != NULL && g_str_has_suffix(fresh, "\n"))

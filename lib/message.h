@@ -71,6 +71,13 @@ void kov_message_strip_private_headers(GMimeMessage *message);
  * Such mail is passed on unchanged. */
 gboolean kov_message_is_encrypted(GMimeMessage *message);
 
+/* @list as header text, its names encoded as RFC 2047 words when @encode.
+ * Each address's charset is dropped first: a name decoded from a word in a
+ * charset iconv does not know keeps that charset, and GMime's formatter
+ * then trips over it (a GLib critical); without one GMime picks the best
+ * charset for the text itself. (transfer full) */
+char *kov_message_format_addresses(InternetAddressList *list, gboolean encode);
+
 /* Write @message to @fd (from its current offset) with CRLF (SMTP) or LF
  * (sendmail) line ends. */
 gboolean kov_message_write_fd(GMimeMessage *message, int fd, gboolean crlf, GError **error);
