@@ -1222,13 +1222,11 @@ kov_config_read_entries(KovConfigLoad *load, KovConfig *config, GError **error)
 			KovConfigSection section = { 0 };
 			const KovOption *opt = NULL;
 
-			gboolean found = kov_config_entry_find(load, config, entry, &section, &opt, error);
-			g_autofree char *label = section.label;
-			if (!found)
-				return FALSE;
-			if (pass == 0 || (opt == NULL && !entry->rule && !(section.rules && entry->key)))
-				continue;
-			if (!kov_config_read_value(load, config, entry, &section, opt, numbered, error))
+			gboolean ok = kov_config_entry_find(load, config, entry, &section, &opt, error);
+			if (ok && pass == 1 && (opt != NULL || entry->rule || (section.rules && entry->key)))
+				ok = kov_config_read_value(load, config, entry, &section, opt, numbered, error);
+			g_free(section.label);
+			if (!ok)
 				return FALSE;
 		}
 	}
