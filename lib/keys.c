@@ -3,11 +3,15 @@
  * "<addr>" (its exact-address mode) and every answer is checked again
  * against uid->address, so bob@ never gets jimbob@'s key. Each candidate is
  * classified (usable, not valid, unusable) with a reason in words; the
- * newest usable one wins. A lookup runs gpg (and, setting up its context,
- * GPGME runs "gpg --version"): some 15 ms. A mail to thousands of
- * recipients prefetches them instead, a few hundred per gpg run; those
- * answers are kept until the next prefetch, the keyring changes or a
- * minute passes, and expiry is checked against the clock at use. */
+ * newest usable one wins.
+ *
+ * A listing runs gpg (some 5 ms of CPU), and so would every context whose
+ * engine is set on its own ("gpg --version"). So the engine is set once,
+ * globally, and what gpg listed is kept: until the keyring files change
+ * (any import, deletion, trust or secret-key change touches one of them),
+ * for at most a minute, and expiry is checked against the clock at use.
+ * Keyring changes still count from the next mail, without a reload. A mail
+ * to thousands of recipients prefetches them, a few hundred per gpg run. */
 #include "keys.h"
 
 #include "autoptr.h"
@@ -18,23 +22,36 @@
 
 /* Addresses per gpg run in a prefetch: its command line stays short. */
 #define KEYS_PREFETCH_CHUNK 500
-/* Prefetched answers older than this are looked up again. */
-#define KEYS_PREFETCH_TTL (60 * G_USEC_PER_SEC)
+/* Listings older than this are made again: validity in the web of trust
+ * can change with the clock alone (a certification expires). */
+#define KEYS_CACHE_TTL (60 * G_USEC_PER_SEC)
+/* More answers than this and the cache starts afresh. */
+#define KEYS_CACHE_MAX 50000
 
 /* What the keyring files look like: any import, delete or trust change
- * alters one of them (gpg replaces pubring.kbx by rename on import). */
+ * alters one of them (gpg replaces pubring.kbx by rename on import, and
+ * gpg-agent adds or replaces files in private-keys-v1.d). */
 typedef struct {
-	struct stat pubring_kbx, pubring_gpg, trustdb;
+	struct stat pubring_kbx, pubring_gpg, trustdb, private_keys;
 } KeysStamp;
 
 struct _KovKeys {
 	char *gnupghome;   /* nullable: gpg's own default */
 	char *gpg;         /* nullable: GPGME's default engine */
 	gboolean alwaystrust;
-	GHashTable *prefetched;  /* lower-case address -> GPtrArray of gpgme_key_t; nullable */
-	KeysStamp stamp;         /* of the keyring when prefetched */
-	gint64 prefetched_at;    /* monotonic usec */
+	GHashTable *cache;       /* "P<pattern>" / "S<pattern>" -> GPtrArray of gpgme_key_t; nullable */
+	KeysStamp stamp;         /* of the keyring before the cached listings */
+	gint64 cache_born;       /* monotonic usec */
 };
+
+/* Which engine and home GPGME's global engine setting holds (set by
+ * keys_engine_select): gpgme_new() copies it without running gpg. One
+ * KovKeys per process is the rule; a second one with other settings just
+ * costs a "gpg --version" whenever the two alternate. */
+static struct {
+	gboolean set;
+	char *gpg, *home;
+} keys_engine;
 
 /* Engine trouble is never the mail's fault: always retry later. */
 static void
@@ -73,10 +90,29 @@ kov_keys_free(KovKeys *keys)
 {
 	if (keys == NULL)
 		return;
-	g_clear_pointer(&keys->prefetched, g_hash_table_unref);
+	g_clear_pointer(&keys->cache, g_hash_table_unref);
 	g_free(keys->gnupghome);
 	g_free(keys->gpg);
 	g_free(keys);
+}
+
+/* Point GPGME's global engine at @keys' engine and home, unless it is
+ * there already (setting it runs "gpg --version"). */
+static gpgme_error_t
+keys_engine_select(KovKeys *keys)
+{
+	if (keys_engine.set && g_strcmp0(keys_engine.gpg, keys->gpg) == 0 &&
+	    g_strcmp0(keys_engine.home, keys->gnupghome) == 0)
+		return 0;
+	gpgme_error_t err = gpgme_set_engine_info(GPGME_PROTOCOL_OpenPGP, keys->gpg, keys->gnupghome);
+	g_clear_pointer(&keys_engine.gpg, g_free);
+	g_clear_pointer(&keys_engine.home, g_free);
+	keys_engine.set = err == 0;
+	if (err == 0) {
+		keys_engine.gpg = g_strdup(keys->gpg);
+		keys_engine.home = g_strdup(keys->gnupghome);
+	}
+	return err;
 }
 
 gpgme_ctx_t
@@ -85,11 +121,11 @@ kov_keys_new_context(KovKeys *keys, GError **error)
 	g_return_val_if_fail(keys != NULL, NULL);
 
 	g_auto(gpgme_ctx_t) ctx = NULL;
-	gpgme_error_t err = gpgme_new(&ctx);
+	gpgme_error_t err = keys_engine_select(keys);
+	if (err == 0)
+		err = gpgme_new(&ctx);
 	if (err == 0)
 		err = gpgme_set_protocol(ctx, GPGME_PROTOCOL_OpenPGP);
-	if (err == 0)
-		err = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, keys->gpg, keys->gnupghome);
 	/* ERROR: a passphrase-protected key fails at once instead of waiting
 	 * for a pinentry nobody sees; keys without passphrase sign fine. */
 	if (err == 0)
@@ -98,14 +134,16 @@ kov_keys_new_context(KovKeys *keys, GError **error)
 		keys_set_engine_error(error, err, "cannot create a GPGME context");
 		return NULL;
 	}
-	/* Setting the engine runs "gpg --version" (a few ms per context): use
-	 * it to catch a missing gpg, which GPGME would otherwise report as an
-	 * empty key list. It fakes version 1.0.0 for an engine it cannot run. */
+	/* Setting the engine ran "gpg --version": its answer catches a missing
+	 * gpg, which GPGME would otherwise report as an empty key list. It
+	 * fakes version 1.0.0 for an engine it cannot run. */
 	gpgme_engine_info_t info = gpgme_ctx_get_engine_info(ctx);
 	if (info == NULL || info->version == NULL ||
 	    (info->req_version != NULL && strverscmp(info->version, info->req_version) < 0)) {
 		g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "keys: gpg engine %s is not usable",
 		            info != NULL && info->file_name != NULL ? info->file_name : "(default)");
+		/* Ask again next time: the engine may have been installed since. */
+		keys_engine.set = FALSE;
 		return NULL;
 	}
 	gpgme_set_armor(ctx, 1);
@@ -120,27 +158,6 @@ kov_keys_fingerprint(gpgme_key_t key)
 	if (key->fpr != NULL)
 		return key->fpr;
 	return key->subkeys != NULL ? key->subkeys->fpr : NULL;
-}
-
-/* All keys gpg lists for @pattern. (transfer full) */
-static GPtrArray *
-keys_list(KovKeys *keys, const char *pattern, gboolean secret, GError **error)
-{
-	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(keys, error);
-	if (ctx == NULL)
-		return NULL;
-	g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func((GDestroyNotify)gpgme_key_unref);
-	gpgme_error_t err = gpgme_op_keylist_start(ctx, pattern, secret ? 1 : 0);
-	gpgme_key_t key = NULL;
-	while (err == 0 && (err = gpgme_op_keylist_next(ctx, &key)) == 0)
-		g_ptr_array_add(found, key);
-	if (gpg_err_code(err) != GPG_ERR_EOF) {
-		g_autofree char *what = g_strdup_printf("listing %skeys for %s", secret ? "secret " : "", pattern);
-		keys_set_engine_error(error, err, what);
-		gpgme_op_keylist_end(ctx);
-		return NULL;
-	}
-	return g_steal_pointer(&found);
 }
 
 /* The gpg search pattern for a key ID or fingerprint ("0x" + hex), or NULL
@@ -280,7 +297,7 @@ keys_status_rank(KovKeyStatus status)
 	return 0;
 }
 
-/* ---- prefetch --------------------------------------------------------- */
+/* ---- the cache ---------------------------------------------------------- */
 
 static void
 keys_stamp_take(const char *home, KeysStamp *stamp)
@@ -289,10 +306,12 @@ keys_stamp_take(const char *home, KeysStamp *stamp)
 	g_autofree char *kbx = g_build_filename(home, "pubring.kbx", NULL);
 	g_autofree char *gpg = g_build_filename(home, "pubring.gpg", NULL);
 	g_autofree char *trust = g_build_filename(home, "trustdb.gpg", NULL);
+	g_autofree char *private = g_build_filename(home, "private-keys-v1.d", NULL);
 	/* A file that is not there stays all zeros: its appearance is a change. */
 	(void)!stat(kbx, &stamp->pubring_kbx);
 	(void)!stat(gpg, &stamp->pubring_gpg);
 	(void)!stat(trust, &stamp->trustdb);
+	(void)!stat(private, &stamp->private_keys);
 }
 
 static gboolean
@@ -301,6 +320,15 @@ keys_stat_same(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
 	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static gboolean
+keys_stamp_same(const KeysStamp *a, const KeysStamp *b)
+{
+	return keys_stat_same(&a->pubring_kbx, &b->pubring_kbx) &&
+	       keys_stat_same(&a->pubring_gpg, &b->pubring_gpg) &&
+	       keys_stat_same(&a->trustdb, &b->trustdb) &&
+	       keys_stat_same(&a->private_keys, &b->private_keys);
 }
 
 /* The GnuPG home gpg uses: the configured one, else as gpg finds it. */
@@ -315,30 +343,67 @@ keys_home(KovKeys *keys)
 	return g_build_filename(g_get_home_dir(), ".gnupg", NULL);
 }
 
-/* The prefetched candidates for lower-case @address, or NULL when it was not
- * prefetched or the answers are stale (dropped then). (borrowed) */
-static GPtrArray *
-keys_prefetched(KovKeys *keys, const char *address)
-{
-	if (keys->prefetched == NULL)
-		return NULL;
-	g_autofree char *home = keys_home(keys);
-	KeysStamp now;
-	keys_stamp_take(home, &now);
-	if (g_get_monotonic_time() - keys->prefetched_at > KEYS_PREFETCH_TTL ||
-	    !keys_stat_same(&now.pubring_kbx, &keys->stamp.pubring_kbx) ||
-	    !keys_stat_same(&now.pubring_gpg, &keys->stamp.pubring_gpg) ||
-	    !keys_stat_same(&now.trustdb, &keys->stamp.trustdb)) {
-		g_clear_pointer(&keys->prefetched, g_hash_table_unref);
-		return NULL;
-	}
-	return g_hash_table_lookup(keys->prefetched, address);
-}
-
 static void
 keys_unref_array(gpointer data)
 {
 	g_ptr_array_unref(data);
+}
+
+/* Start the cache afresh when the keyring changed or the answers are old
+ * or many. The stamp is taken before the listings that follow: a change
+ * while gpg lists shows as a change the next time. */
+static void
+keys_cache_check(KovKeys *keys)
+{
+	g_autofree char *home = keys_home(keys);
+	KeysStamp now;
+	keys_stamp_take(home, &now);
+	gint64 t = g_get_monotonic_time();
+	if (keys->cache != NULL && t - keys->cache_born <= KEYS_CACHE_TTL &&
+	    g_hash_table_size(keys->cache) < KEYS_CACHE_MAX && keys_stamp_same(&now, &keys->stamp))
+		return;
+	g_clear_pointer(&keys->cache, g_hash_table_unref);
+	keys->cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, keys_unref_array);
+	keys->stamp = now;
+	keys->cache_born = t;
+}
+
+static char *
+keys_cache_key(const char *pattern, gboolean secret)
+{
+	return g_strconcat(secret ? "S" : "P", pattern, NULL);
+}
+
+/* All keys gpg lists for @pattern (NULL: all of them, never cached). An
+ * empty secret listing is not kept: it may mean gpg-agent was not there.
+ * (transfer full) */
+static GPtrArray *
+keys_list(KovKeys *keys, const char *pattern, gboolean secret, GError **error)
+{
+	keys_cache_check(keys);
+	g_autofree char *cache_key = pattern != NULL ? keys_cache_key(pattern, secret) : NULL;
+	GPtrArray *hit = cache_key != NULL ? g_hash_table_lookup(keys->cache, cache_key) : NULL;
+	if (hit != NULL)
+		return g_ptr_array_ref(hit);
+
+	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(keys, error);
+	if (ctx == NULL)
+		return NULL;
+	g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func((GDestroyNotify)gpgme_key_unref);
+	gpgme_error_t err = gpgme_op_keylist_start(ctx, pattern, secret ? 1 : 0);
+	gpgme_key_t key = NULL;
+	while (err == 0 && (err = gpgme_op_keylist_next(ctx, &key)) == 0)
+		g_ptr_array_add(found, key);
+	if (gpg_err_code(err) != GPG_ERR_EOF) {
+		g_autofree char *what = g_strdup_printf("listing %skeys for %s", secret ? "secret " : "",
+		                                        pattern != NULL ? pattern : "all");
+		keys_set_engine_error(error, err, what);
+		gpgme_op_keylist_end(ctx);
+		return NULL;
+	}
+	if (cache_key != NULL && (!secret || found->len > 0))
+		g_hash_table_insert(keys->cache, g_steal_pointer(&cache_key), g_ptr_array_ref(found));
+	return g_steal_pointer(&found);
 }
 
 /* One gpg run for @patterns (NULL-terminated "<addr>"); every key listed
@@ -353,7 +418,8 @@ keys_prefetch_chunk(gpgme_ctx_t ctx, const char **patterns, GHashTable *table, G
 			if (uid->address == NULL)
 				continue;
 			g_autofree char *lower = g_ascii_strdown(uid->address, -1);
-			GPtrArray *found = g_hash_table_lookup(table, lower);
+			g_autofree char *cache_key = g_strdup_printf("P<%s>", lower);
+			GPtrArray *found = g_hash_table_lookup(table, cache_key);
 			if (found == NULL || g_ptr_array_find(found, key, NULL))
 				continue;
 			gpgme_key_ref(key);
@@ -374,26 +440,24 @@ kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n, GError *
 {
 	g_return_val_if_fail(keys != NULL && (addresses != NULL || n == 0), FALSE);
 
-	g_clear_pointer(&keys->prefetched, g_hash_table_unref);
-	g_autofree char *home = keys_home(keys);
-	KeysStamp stamp;
-	/* Before listing: a change while gpg lists makes the answers stale. */
-	keys_stamp_take(home, &stamp);
-	gint64 started = g_get_monotonic_time();
+	keys_cache_check(keys);
 	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(keys, error);
 	if (ctx == NULL)
 		return FALSE;
+	/* Filled apart and merged only when every run succeeded. */
 	g_autoptr(GHashTable) table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, keys_unref_array);
 	g_autoptr(GPtrArray) patterns = g_ptr_array_new_with_free_func(g_free);
 	for (gsize i = 0; i < n; i++) {
-		char *lower = g_ascii_strdown(addresses[i], -1);
-		if (g_hash_table_contains(table, lower)) {
-			g_free(lower);
+		g_autofree char *lower = g_ascii_strdown(addresses[i], -1);
+		g_autofree char *pattern = g_strdup_printf("<%s>", lower);
+		char *cache_key = keys_cache_key(pattern, FALSE);
+		if (g_hash_table_contains(table, cache_key) || g_hash_table_contains(keys->cache, cache_key)) {
+			g_free(cache_key);
 			continue;
 		}
-		g_hash_table_insert(table, lower,
+		g_hash_table_insert(table, cache_key,
 		                    g_ptr_array_new_with_free_func((GDestroyNotify)gpgme_key_unref));
-		g_ptr_array_add(patterns, g_strdup_printf("<%s>", lower));
+		g_ptr_array_add(patterns, g_steal_pointer(&pattern));
 		if (patterns->len == KEYS_PREFETCH_CHUNK) {
 			g_ptr_array_add(patterns, NULL);
 			if (!keys_prefetch_chunk(ctx, (const char **)patterns->pdata, table, error))
@@ -406,9 +470,13 @@ kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n, GError *
 		if (!keys_prefetch_chunk(ctx, (const char **)patterns->pdata, table, error))
 			return FALSE;
 	}
-	keys->prefetched = g_steal_pointer(&table);
-	keys->stamp = stamp;
-	keys->prefetched_at = started;
+	GHashTableIter iter;
+	gpointer cache_key, found;
+	g_hash_table_iter_init(&iter, table);
+	while (g_hash_table_iter_next(&iter, &cache_key, &found)) {
+		g_hash_table_iter_steal(&iter);
+		g_hash_table_insert(keys->cache, cache_key, found);
+	}
 	return TRUE;
 }
 
@@ -432,17 +500,11 @@ kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
 			return KOV_KEY_MISSING;
 		}
 	} else {
-		pattern = g_strdup_printf("<%s>", address);
-	}
-	g_autoptr(GPtrArray) found = NULL;
-	if (key_id == NULL) {
+		/* gpg matches "<addr>" in any case: one cache entry per address. */
 		g_autofree char *lower = g_ascii_strdown(address, -1);
-		GPtrArray *cached = keys_prefetched(keys, lower);
-		if (cached != NULL)
-			found = g_ptr_array_ref(cached);
+		pattern = g_strdup_printf("<%s>", lower);
 	}
-	if (found == NULL)
-		found = keys_list(keys, pattern, FALSE, error);
+	g_autoptr(GPtrArray) found = keys_list(keys, pattern, FALSE, error);
 	if (found == NULL)
 		return KOV_KEY_MISSING;
 

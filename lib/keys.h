@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Key lookup through GPGME, at send time (keyring changes need no reload).
+/* Key lookup through GPGME, at send time (keyring changes need no reload:
+ * what gpg listed is kept only while the keyring files stay as they were,
+ * and for a minute at most).
  * Recipients are matched by exact address, never by substring, and a key is
  * usable only when it is not expired, revoked, disabled or invalid, has an
  * encryption-capable subkey, and is valid in the web of trust (unless
@@ -37,11 +39,9 @@ KovKeyStatus kov_keys_find_encryption(KovKeys *keys, const char *address, const 
                                       gpgme_key_t *key, char **detail, GError **error);
 
 /* Look up the encryption keys of @n @addresses at once (a mail to
- * thousands: one gpg run per 500 addresses instead of one each). Later
- * kov_keys_find_encryption() calls for these addresses without a key ID
- * use the answers, until the next prefetch, a change of the keyring, or a
- * minute has passed; expiry is checked against the clock at use. Engine
- * failures: KOV_ERROR_TEMPFAIL. */
+ * thousands: one gpg run per 500 addresses instead of one each) into the
+ * cache that kov_keys_find_encryption() without a key ID reads; expiry is
+ * checked against the clock at use. Engine failures: KOV_ERROR_TEMPFAIL. */
 gboolean kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n, GError **error);
 
 /* The signing key, first found of: @configured (the queue's key), the

@@ -55,4 +55,21 @@ check "before removal: carol encrypted" [ "$(content_type "$(latest)")" = multip
 printf 'From: alice@example.org\nTo: carol@example.net\nSubject: after\n\nAFTER\n' | submit fallback
 wait_sink 2
 check "after removal, no reload: carol signed only" [ "$(content_type "$(latest)")" = multipart/signed ]
+# koverto keeps what gpg listed while the keyring files stay as they were:
+# an import and a trust change alone must each show in the next mail.
+"$GPG" --homedir "$W/g" --batch --quiet --import "$T/keys/carol.pub.asc" 2>/dev/null
+grep "$(fpr carol)" "$T/keys/ownertrust" | "$GPG" --homedir "$W/g" --batch --import-ownertrust 2>/dev/null
+rm -f "$SINK"/0*
+printf 'From: alice@example.org\nTo: carol@example.net\nSubject: back\n\nBACK\n' | submit fallback
+wait_sink 1
+check "imported again, no reload: carol encrypted" [ "$(content_type "$(latest)")" = multipart/encrypted ]
+rm -f "$SINK"/0*
+printf 'From: alice@example.org\nTo: frank@example.net\nSubject: untrusted\n\nUNTRUSTED\n' | submit fallback
+wait_sink 1
+check "frank's key not valid: signed only" [ "$(content_type "$(latest)")" = multipart/signed ]
+echo "$(fpr frank):6:" | "$GPG" --homedir "$W/g" --batch --import-ownertrust 2>/dev/null
+rm -f "$SINK"/0*
+printf 'From: alice@example.org\nTo: frank@example.net\nSubject: trusted\n\nTRUSTED\n' | submit fallback
+wait_sink 1
+check "frank trusted, no reload: encrypted" [ "$(content_type "$(latest)")" = multipart/encrypted ]
 done_testing
