@@ -173,6 +173,11 @@ crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, 
 		g_autofree char *name = g_strdup(g_mime_param_get_name(param));
 		g_autofree char *value = crypto_text_flatten(g_mime_param_get_value(param));
 		set(owner, name, value);
+		/* A value that came as RFC 2047 words would be written so again,
+		 * in one quoted string GMime cannot fold; RFC 2231 continues it. */
+		GMimeParam *fresh = g_mime_param_list_get_parameter(params, name);
+		if (fresh != NULL)
+			g_mime_param_set_encoding_method(fresh, GMIME_PARAM_ENCODING_METHOD_RFC2231);
 	}
 }
 
