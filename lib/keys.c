@@ -29,10 +29,11 @@
 #define KEYS_CACHE_MAX 50000
 
 /* What the keyring files look like: any import, delete or trust change
- * alters one of them (gpg replaces pubring.kbx by rename on import, and
- * gpg-agent adds or replaces files in private-keys-v1.d). */
+ * alters one of them (gpg replaces pubring.kbx by rename on import,
+ * gpg-agent adds or replaces files in private-keys-v1.d; GnuPG 2.4's
+ * keyboxd keeps public-keys.d/pubring.db). */
 typedef struct {
-	struct stat pubring_kbx, pubring_gpg, trustdb, private_keys;
+	struct stat pubring_kbx, pubring_gpg, keyboxd_db, trustdb, private_keys;
 } KeysStamp;
 
 struct _KovKeys {
@@ -305,11 +306,13 @@ keys_stamp_take(const char *home, KeysStamp *stamp)
 	memset(stamp, 0, sizeof *stamp);
 	g_autofree char *kbx = g_build_filename(home, "pubring.kbx", NULL);
 	g_autofree char *gpg = g_build_filename(home, "pubring.gpg", NULL);
+	g_autofree char *keyboxd = g_build_filename(home, "public-keys.d", "pubring.db", NULL);
 	g_autofree char *trust = g_build_filename(home, "trustdb.gpg", NULL);
 	g_autofree char *private = g_build_filename(home, "private-keys-v1.d", NULL);
 	/* A file that is not there stays all zeros: its appearance is a change. */
 	(void)!stat(kbx, &stamp->pubring_kbx);
 	(void)!stat(gpg, &stamp->pubring_gpg);
+	(void)!stat(keyboxd, &stamp->keyboxd_db);
 	(void)!stat(trust, &stamp->trustdb);
 	(void)!stat(private, &stamp->private_keys);
 }
@@ -327,6 +330,7 @@ keys_stamp_same(const KeysStamp *a, const KeysStamp *b)
 {
 	return keys_stat_same(&a->pubring_kbx, &b->pubring_kbx) &&
 	       keys_stat_same(&a->pubring_gpg, &b->pubring_gpg) &&
+	       keys_stat_same(&a->keyboxd_db, &b->keyboxd_db) &&
 	       keys_stat_same(&a->trustdb, &b->trustdb) &&
 	       keys_stat_same(&a->private_keys, &b->private_keys);
 }
