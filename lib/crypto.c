@@ -113,19 +113,6 @@ crypto_text_unfit(const char *text, gsize indent, gboolean folded)
 	return FALSE;
 }
 
-/* A field name as RFC 5322 3.6.8 has it: printable ASCII but ':'. GMime
- * takes whatever precedes a colon, binary junk included. */
-static gboolean
-crypto_field_name_valid(const char *name)
-{
-	if (name == NULL || *name == '\0')
-		return FALSE;
-	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
-		if (*p <= ' ' || *p >= 0x7f || *p == ':')
-			return FALSE;
-	return TRUE;
-}
-
 /* @text with every control character (CR and LF included) made a space:
  * a value GMime may encode and fold as it likes. (transfer full) */
 static char *
@@ -328,7 +315,7 @@ crypto_headers_make_7bit(GMimeObject *object)
 
 	for (int i = g_mime_header_list_get_count(headers) - 1; i >= 0; i--) {
 		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
-		if (!crypto_field_name_valid(g_mime_header_get_name(header))) {
+		if (!kov_message_field_name_valid(g_mime_header_get_name(header))) {
 			g_mime_header_list_remove_at(headers, i);
 			continue;
 		}
@@ -597,7 +584,7 @@ crypto_outer_message(GMimeMessage *message, GMimeObject *body)
 	for (int i = 0; i < g_mime_header_list_get_count(from); i++) {
 		GMimeHeader *header = g_mime_header_list_get_header_at(from, i);
 		const char *name = g_mime_header_get_name(header);
-		if (g_ascii_strncasecmp(name, "Content-", 8) == 0 || !crypto_field_name_valid(name))
+		if (g_ascii_strncasecmp(name, "Content-", 8) == 0 || !kov_message_field_name_valid(name))
 			continue;
 		/* Appending by value lets the message parse its addresses;
 		 * the raw value then keeps the original folding and encoding. */

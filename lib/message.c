@@ -740,6 +740,23 @@ is_private_header(const char *name)
 	       g_ascii_strncasecmp(name, "X-Kuvert", strlen("X-Kuvert")) == 0;
 }
 
+gboolean
+kov_message_field_name_valid(const char *name)
+{
+	if (name == NULL || *name == '\0')
+		return FALSE;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == ':')
+			return FALSE;
+	return TRUE;
+}
+
+static gboolean
+is_invalid_field_name(const char *name)
+{
+	return !kov_message_field_name_valid(name);
+}
+
 static gboolean
 is_directive_header(const char *name)
 {
@@ -848,6 +865,12 @@ kov_message_strip_private_headers(GMimeMessage *message)
 	g_return_if_fail(GMIME_IS_MESSAGE(message));
 	GMimeHeaderList *headers = g_mime_object_get_header_list(GMIME_OBJECT(message));
 	remove_headers(headers, is_private_header);
+	/* Written as they came, they would start a line with a space (a
+	 * continuation of nothing) or no header at all. */
+	remove_headers(headers, is_invalid_field_name);
+	GMimeObject *part = g_mime_message_get_mime_part(message);
+	if (part != NULL)
+		remove_headers(g_mime_object_get_header_list(part), is_invalid_field_name);
 	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
 	for (int i = g_mime_header_list_get_count(headers) - 1; i >= 0; i--) {
 		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);

@@ -59,10 +59,15 @@ KovMail *kov_message_load(const char *path, const KovMessageOptions *options, GE
 void kov_message_free(KovMail *mail);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
 
+/* A field name as RFC 5322 3.6.8 has it: printable ASCII but ':'. GMime
+ * takes whatever precedes a colon, binary junk or nothing included. */
+gboolean kov_message_field_name_valid(const char *name);
+
 /* Remove what must never leave: Bcc, Resent-Bcc, X-Kuvert*, the envelope
  * pseudo-headers, Delivered-To, Return-Path, and Kuvert's in-address directives
  * (Name "action=...,key=..." <addr>) from From/To/Cc. Quoted display names
- * that are not directives stay as they are. */
+ * that are not directives stay as they are. Headers whose name is no field
+ * name are dropped (from the top-level MIME part too). */
 void kov_message_strip_private_headers(GMimeMessage *message);
 
 /* TRUE when @message is already encrypted: PGP/MIME multipart/encrypted, or
