@@ -214,15 +214,17 @@ crypto_is_address_header(const char *name)
 static void
 crypto_header_refit(GMimeHeader *header)
 {
-	g_autofree char *value = NULL;
 	if (crypto_is_address_header(g_mime_header_get_name(header))) {
 		const char *raw = g_mime_header_get_raw_value(header);
 		g_autoptr(InternetAddressList) list = raw ? internet_address_list_parse(NULL, raw) : NULL;
-		g_autofree char *encoded = list ? kov_message_format_addresses(list, TRUE) : NULL;
-		value = crypto_text_flatten(encoded);
-	} else {
-		value = crypto_text_flatten(g_mime_header_get_value(header));
+		if (list != NULL && internet_address_list_length(list) > 0) {
+			kov_message_set_addresses(header, list);
+			return;
+		}
+		g_mime_header_set_value(header, NULL, "", NULL);  /* unfit still: dropped */
+		return;
 	}
+	g_autofree char *value = crypto_text_flatten(g_mime_header_get_value(header));
 	g_mime_header_set_value(header, NULL, value, NULL);
 }
 

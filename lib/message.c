@@ -819,18 +819,23 @@ forget_charsets(InternetAddressList *list)
 	}
 }
 
-char *
-kov_message_format_addresses(InternetAddressList *list, gboolean encode)
+void
+kov_message_set_addresses(GMimeHeader *header, InternetAddressList *list)
 {
-	g_return_val_if_fail(IS_INTERNET_ADDRESS_LIST(list), NULL);
+	g_return_if_fail(GMIME_IS_HEADER(header) && IS_INTERNET_ADDRESS_LIST(list));
 	forget_charsets(list);
-	return internet_address_list_to_string(list, NULL, encode);
+	/* The name and ": " first: GMime folds counting what precedes. */
+	g_autoptr(GString) text = g_string_new(g_mime_header_get_name(header));
+	g_string_append_c(text, ':');
+	gsize value_at = text->len;
+	g_string_append_c(text, ' ');
+	internet_address_list_encode(list, NULL, text);
+	g_mime_header_set_raw_value(header, text->str + value_at);
 }
 
 /* Rewrite one From/To/Cc header without its directives. Headers without a
  * directive are left alone, byte for byte (no needless re-folding). FALSE
- * when nothing of it is left to write: GMime writes an empty value without
- * its line end, and the next header would join its line. */
+ * when nothing of it is left to write. */
 static gboolean
 strip_directives(GMimeHeader *header, GMimeParserOptions *popts)
 {
@@ -844,19 +849,10 @@ strip_directives(GMimeHeader *header, GMimeParserOptions *popts)
 	if (list == NULL)
 		return TRUE;
 	strip_names(list, directives);
-	/* set_value re-parses this and lets GMime's address formatter encode
-	 * and fold it: no hand-made header syntax here. A control character
-	 * left as it is in a name makes GMime's parser drop the whole list
-	 * (an empty value, written without its line end): encoded, it parses
-	 * back to these very names. */
-	for (int encode = 0; encode <= 1; encode++) {
-		g_autofree char *value = kov_message_format_addresses(list, encode);
-		g_mime_header_set_value(header, NULL, value, NULL);
-		const char *fresh = g_mime_header_get_raw_value(header);
-		if (fresh != NULL && g_str_has_suffix(fresh, "\n"))
-			return TRUE;
-	}
-	return FALSE;
+	if (internet_address_list_length(list) == 0)
+		return FALSE;
+	kov_message_set_addresses(header, list);
+	return TRUE;
 }
 
 void

@@ -76,12 +76,13 @@ void kov_message_strip_private_headers(GMimeMessage *message);
  * Such mail is passed on unchanged. */
 gboolean kov_message_is_encrypted(GMimeMessage *message);
 
-/* @list as header text, its names encoded as RFC 2047 words when @encode.
- * Each address's charset is dropped first: a name decoded from a word in a
- * charset iconv does not know keeps that charset, and GMime's formatter
- * then trips over it (a GLib critical); without one GMime picks the best
- * charset for the text itself. (transfer full) */
-char *kov_message_format_addresses(InternetAddressList *list, gboolean encode);
+/* Make @list the value of @header, its names RFC 2047-encoded where they
+ * need it, folded by GMime. Set as raw text, and each address's charset
+ * dropped first: g_mime_header_set_value() would parse the text again, and
+ * GMime's formatter trips (a GLib critical) over a name in a charset iconv
+ * does not know, from an encoded-word; without one GMime picks the best
+ * charset for the text itself. */
+void kov_message_set_addresses(GMimeHeader *header, InternetAddressList *list);
 
 /* Write @message to @fd (from its current offset) with CRLF (SMTP) or LF
  * (sendmail) line ends. */
