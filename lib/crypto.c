@@ -137,11 +137,16 @@ crypto_token_valid(const char *word)
 	return TRUE;
 }
 
+/* GMime 3.2's RFC 2231 encoder never ends (it allocates until memory runs
+ * out) for a name of 70 to 72 characters whose value it must encode or
+ * fold; real parameter names are short ("filename", "creation-date"). */
+#define CRYPTO_MAX_PARAM_NAME 60
+
 /* Setting a parameter again marks it changed: GMime then writes the header
  * anew, RFC 2231-encoding what is not ASCII and folding what is long.
  * Control characters become spaces: GMime would quote them as they are.
- * A parameter whose name is no token (GMime writes names as they came), or
- * that came before, is dropped; the caller then makes GMime write the
+ * A parameter whose name is no token (GMime writes names as they came), is
+ * too long, or came before, is dropped; the caller then makes GMime write the
  * header anew. */
 static void
 crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, const char *),
@@ -153,7 +158,8 @@ crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, 
 		for (int j = 0; j < i && !again; j++)
 			again = g_ascii_strcasecmp(g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, j)),
 			                           g_mime_param_get_name(param)) == 0;
-		if (again || !crypto_token_valid(g_mime_param_get_name(param))) {
+		if (again || !crypto_token_valid(g_mime_param_get_name(param)) ||
+		    strlen(g_mime_param_get_name(param)) > CRYPTO_MAX_PARAM_NAME) {
 			g_mime_param_list_remove_at(params, i);
 			continue;
 		}
