@@ -825,8 +825,27 @@ kov_config_parse_command(char **field, const char *value, GError **error)
 	g_autofree char *program = kov_config_find_program(words[0], error);
 	if (program == NULL)
 		return FALSE;
-	kov_config_set_string(field, value, FALSE);
+	/* Kept with the program found: it is run without a PATH search. */
+	g_free(words[0]);
+	words[0] = g_steal_pointer(&program);
+	g_autofree char *command = g_strjoinv(" ", words);
+	kov_config_set_string(field, command, FALSE);
 	return TRUE;
+}
+
+char **
+kov_config_command_argv(const char *command, const char *arg)
+{
+	g_return_val_if_fail(command != NULL && arg != NULL, NULL);
+	char **argv = kov_config_split_words(command);
+	for (gsize i = 1; argv[i] != NULL; i++) {
+		if (strstr(argv[i], "%s") == NULL)
+			continue;
+		g_auto(GStrv) parts = g_strsplit(argv[i], "%s", -1);
+		g_free(argv[i]);
+		argv[i] = g_strjoinv(arg, parts);
+	}
+	return argv;
 }
 
 /* Check @value for @opt and store it in @base. On failure @error says only

@@ -47,11 +47,14 @@ typedef struct {
 	char *tempdir;            /* default $TMPDIR/koverto.<user> */
 	char *gnupghome;          /* NULL: $GNUPGHOME or ~/.gnupg, as gpg does */
 
-	/* accepted and checked; implemented by later issues */
-	guint interval;           /* 60 */
-	gboolean use_agent;
-	char *query_secret, *flush_secret;
+	guint interval;           /* 60: the safety rescan */
 	gboolean can_detach;
+	/* "program args", the program an absolute path, %s the key ID; NULL:
+	 * gpg-agent alone (use-agent is accepted: the agent is always used) */
+	char *query_secret, *flush_secret;
+
+	/* accepted and checked; implemented by later issues */
+	gboolean use_agent;
 	gboolean mspass_from_query_secret;
 	guint maport;             /* 2587 */
 	char *ma_user, *ma_pass;
@@ -87,6 +90,11 @@ char *kov_config_locate_in(const char *explicit_path, const char *home);
 KovConfig *kov_config_load(const char *path, GError **error);
 void kov_config_free(KovConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovConfig, kov_config_free)
+
+/* @command ("program args", as query-secret holds it) split on white
+ * space into an argument vector, every %s in the arguments replaced by
+ * @arg. (transfer full) */
+char **kov_config_command_argv(const char *command, const char *arg);
 
 /* Parse a Kuvert boolean: 1/on/t/true/yes, 0/off/f/false/no, any case. */
 gboolean kov_config_parse_bool(const char *value, gboolean *out);

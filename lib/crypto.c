@@ -58,6 +58,8 @@ crypto_gpgme_error_is_temporary(gpgme_error_t err)
 	case GPG_ERR_NO_PIN_ENTRY:
 	case GPG_ERR_NO_PASSPHRASE:
 	case GPG_ERR_BAD_PASSPHRASE:
+	/* Only koverto's passphrase callback cancels: query-secret failed. */
+	case GPG_ERR_CANCELED:
 		return TRUE;
 	default:
 		return FALSE;
@@ -74,7 +76,8 @@ kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what)
 	const char *hint = code == GPG_ERR_NO_PIN_ENTRY || code == GPG_ERR_NO_PASSPHRASE
 		? " (the key needs a passphrase that gpg-agent does not have and koverto cannot ask "
 		  "for: preset it with gpg-preset-passphrase, see koverto(8))"
-		: code == GPG_ERR_BAD_PASSPHRASE ? " (the passphrase in gpg-agent is wrong)" : "";
+		: code == GPG_ERR_BAD_PASSPHRASE ? " (the passphrase is wrong)"
+		: code == GPG_ERR_CANCELED ? " (query-secret gave no passphrase: see the log)" : "";
 	g_set_error(error, KOV_ERROR,
 	            crypto_gpgme_error_is_temporary(err) ? KOV_ERROR_TEMPFAIL : KOV_ERROR_PERMFAIL,
 	            "%s: %s%s", what, buf, hint);

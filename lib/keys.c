@@ -16,6 +16,7 @@
 
 #include "autoptr.h"
 #include "error.h"
+#include "passphrase.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -40,6 +41,7 @@ struct _KovKeys {
 	char *gnupghome;   /* nullable: gpg's own default */
 	char *gpg;         /* nullable: GPGME's default engine */
 	gboolean alwaystrust;
+	KovPassphrase *passphrase;  /* nullable: gpg-agent alone */
 	GHashTable *cache;       /* "P<pattern>" / "S<pattern>" -> GPtrArray of gpgme_key_t; nullable */
 	KeysStamp stamp;         /* of the keyring before the cached listings */
 	gint64 cache_born;       /* monotonic usec */
@@ -87,11 +89,20 @@ kov_keys_new(const char *gnupghome, const char *gpg, gboolean alwaystrust, GErro
 }
 
 void
+kov_keys_set_passphrase(KovKeys *keys, KovPassphrase *passphrase)
+{
+	g_return_if_fail(keys != NULL);
+	g_clear_pointer(&keys->passphrase, kov_passphrase_free);
+	keys->passphrase = passphrase;
+}
+
+void
 kov_keys_free(KovKeys *keys)
 {
 	if (keys == NULL)
 		return;
 	g_clear_pointer(&keys->cache, g_hash_table_unref);
+	g_clear_pointer(&keys->passphrase, kov_passphrase_free);
 	g_free(keys->gnupghome);
 	g_free(keys->gpg);
 	g_free(keys);
@@ -128,8 +139,11 @@ kov_keys_new_context(KovKeys *keys, GError **error)
 	if (err == 0)
 		err = gpgme_set_protocol(ctx, GPGME_PROTOCOL_OpenPGP);
 	/* ERROR: a passphrase-protected key fails at once instead of waiting
-	 * for a pinentry nobody sees; keys without passphrase sign fine. */
-	if (err == 0)
+	 * for a pinentry nobody sees; keys without passphrase sign fine. With
+	 * query-secret, gpg asks koverto instead (loopback). */
+	if (err == 0 && keys->passphrase != NULL)
+		kov_passphrase_attach(keys->passphrase, ctx);
+	else if (err == 0)
 		err = gpgme_set_pinentry_mode(ctx, GPGME_PINENTRY_MODE_ERROR);
 	if (err != 0) {
 		keys_set_engine_error(error, err, "cannot create a GPGME context");

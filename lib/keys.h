@@ -10,6 +10,8 @@
 #include <glib.h>
 #include <gpgme.h>
 
+#include "passphrase.h"
+
 typedef struct _KovKeys KovKeys;
 
 typedef enum {
@@ -25,8 +27,13 @@ KovKeys *kov_keys_new(const char *gnupghome, const char *gpg, gboolean alwaystru
 void kov_keys_free(KovKeys *keys);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovKeys, kov_keys_free)
 
+/* Where passphrases gpg-agent does not have come from (transfer full;
+ * NULL: nowhere, such a key fails at once). */
+void kov_keys_set_passphrase(KovKeys *keys, KovPassphrase *passphrase);
+
 /* A fresh GPGME context on the same home and engine, armor and text mode
- * on, pinentry mode ERROR (never prompts). (transfer full) */
+ * on, pinentry mode ERROR (never prompts) or, with a passphrase source,
+ * loopback to it. (transfer full) */
 gpgme_ctx_t kov_keys_new_context(KovKeys *keys, GError **error);
 
 /* Find the encryption key for bare @address. With @key_id non-NULL (a rule

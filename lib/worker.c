@@ -123,6 +123,8 @@ kov_worker_loop(const KovConfig *config, int fd)
 	                                       &error);
 	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, &error) : NULL;
 	FILE *in = fdopen(dup(fd), "r");
+	if (keys != NULL)
+		kov_keys_set_passphrase(keys, kov_passphrase_new(config->query_secret, config->flush_secret));
 	char *line = NULL;
 	size_t cap = 0;
 
