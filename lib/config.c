@@ -104,6 +104,7 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT_RANGE("queue-lifetime", KOV_TYPE_DURATION, queue_lifetime, 1, KOV_DURATION_MAX),
 	KOV_OPT_RANGE("failed-retention", KOV_TYPE_DURATION, failed_retention, 1, KOV_DURATION_MAX),
 	KOV_OPT_RANGE("mail-timeout", KOV_TYPE_DURATION, mail_timeout, 1, KOV_DURATION_MAX),
+	KOV_OPT_RANGE("worker-memory", KOV_TYPE_COUNT, worker_memory, 0, 1048576),
 	KOV_OPT_RANGE("max-hops", KOV_TYPE_COUNT, max_hops, 1, 1000),
 	KOV_OPT("dsn", KOV_TYPE_BOOL, dsn),
 };
@@ -1392,6 +1393,7 @@ kov_config_new_defaults(const char *path)
 	config->queue_lifetime = 5 * KOV_DAY;
 	config->failed_retention = 30 * KOV_DAY;
 	config->mail_timeout = 600;
+	config->worker_memory = 1024;
 	config->dsn = FALSE;
 	config->rules = g_ptr_array_new_with_free_func((GDestroyNotify)kov_policy_rule_free);
 	return config;

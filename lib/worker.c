@@ -18,6 +18,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,6 +143,39 @@ kov_worker_loop(const KovConfig *config, int fd)
 	return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define KOV_WORKER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KOV_WORKER_ASAN 1
+#endif
+#endif
+#ifndef KOV_WORKER_ASAN
+#define KOV_WORKER_ASAN 0
+#endif
+
+/* A hostile mail that makes a library allocate without end (GMime has
+ * loops that do) must not take the machine with it: cap the worker's data,
+ * and its gpg's, which inherit the limit. Malloc then fails, the worker
+ * aborts, and the mail fails after its crashes like any other. The
+ * sanitizers reserve terabytes of shadow memory: no limit under them. */
+static void
+kov_worker_limit_memory(guint megabytes)
+{
+#if KOV_WORKER_ASAN
+	(void)megabytes;
+#else
+	if (megabytes == 0)
+		return;
+	struct rlimit limit = { .rlim_cur = (rlim_t)megabytes << 20, .rlim_max = (rlim_t)megabytes << 20 };
+	struct rlimit now;
+	if (getrlimit(RLIMIT_DATA, &now) == 0 && now.rlim_max != RLIM_INFINITY && now.rlim_max < limit.rlim_max)
+		return; /* a tighter limit from outside stays */
+	if (setrlimit(RLIMIT_DATA, &limit) != 0)
+		kov_log_warning("worker: cannot limit its memory to %u MB: %s", megabytes, g_strerror(errno));
+#endif
+}
+
 pid_t
 kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, int *fd,
                  GError **error)
@@ -167,6 +201,7 @@ kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, i
 		if (getppid() != parent)
 			_exit(0);
 		setpgid(0, 0);
+		kov_worker_limit_memory(config->worker_memory);
 		close(pair[0]);
 		for (gsize i = 0; i < n_close; i++)
 			close(close_fds[i]);

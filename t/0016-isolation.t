@@ -39,12 +39,39 @@ check "the daemon is still the same process" kill -0 "$DAEMON_PID"
 stop_daemon
 check "and stops cleanly" [ "$STATUS" = 0 ]
 
+# A mail that makes a library allocate without end must not take the
+# machine along: a worker's data is capped (worker-memory, in MB), and
+# its gpg inherits the cap. (Not under AddressSanitizer, which reserves
+# terabytes of shadow memory: there the worker runs without a cap.)
+asan=
+ldd "$KOVERTO" 2>/dev/null | grep -q libasan && asan=1
+data_limit() { awk '/^Max data size/ { print $4 }' "/proc/$1/limits"; }
+cat > "$W/gpg-ulimit" <<SH
+#!/bin/sh
+ulimit -d > "$W/gpg-data-limit"
+exec gpg "\$@"
+SH
+chmod +x "$W/gpg-ulimit"
+write_config "gpg = $W/gpg-ulimit" "worker-memory = 300"
+start_daemon
+workers=$(pgrep -P "$DAEMON_PID" | tr '\n' ' ')
+printf 'From: alice@example.org\nTo: bob@example.net\nSubject: capped\n\nOK\n' | submit fallback
+wait_sink 3
+if [ -n "$asan" ]; then
+	check "ASan build: the worker has no data cap" [ "$(data_limit ${workers%% *})" = unlimited ]
+else
+	check "worker-memory 300: the worker's data is capped at 300 MB" [ "$(data_limit ${workers%% *})" = $((300 << 20)) ]
+	check "and its gpg's (ulimit -d, KB)" [ "$(cat "$W/gpg-data-limit")" = $((300 << 10)) ]
+fi
+stop_daemon
+
 # A daemon killed outright takes its workers along: none may go on
 # delivering a mail that the next daemon takes back.
-write_config
+write_config "worker-memory = 0"
 start_daemon
 workers=$(pgrep -P "$DAEMON_PID" | tr '\n' ' ')
 check "the daemon has worker processes" [ -n "$workers" ]
+check "worker-memory 0: no cap" [ "$(data_limit ${workers%% *})" = unlimited ]
 kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
 check "killing the daemon kills its workers" wait_for 10 sh -c "! kill -0 $workers 2>/dev/null"
 done_testing

@@ -124,7 +124,7 @@ static const char *const all_options[] = {
 	"maport", "ma-user", "ma-pass", "gnupghome",
 	/* koverto's own */
 	"workers", "max-connections", "retry-first", "retry-max", "queue-lifetime",
-	"failed-retention", "mail-timeout", "max-hops", "dsn",
+	"failed-retention", "mail-timeout", "worker-memory", "max-hops", "dsn",
 };
 
 /* ---- defaults -------------------------------------------------------- */
@@ -178,6 +178,7 @@ assert_defaults(const KovConfig *config)
 	g_assert_cmpint(config->queue_lifetime, ==, 5 * 86400);
 	g_assert_cmpint(config->failed_retention, ==, 30 * 86400);
 	g_assert_cmpint(config->mail_timeout, ==, 600);
+	g_assert_cmpuint(config->worker_memory, ==, 1024);
 	g_assert_false(config->dsn);
 	g_assert_nonnull(config->rules);
 	g_assert_cmpuint(config->rules->len, ==, 0);
@@ -397,10 +398,11 @@ check_all_options(const char *fixture_name, gboolean ini)
 	g_assert_cmpint(config->queue_lifetime, ==, 3 * 86400);
 	g_assert_cmpint(config->failed_retention, ==, 7 * 86400);
 	g_assert_cmpint(config->mail_timeout, ==, 90);
+	g_assert_cmpuint(config->worker_memory, ==, 512);
 	g_assert_cmpuint(config->max_hops, ==, 25);
 	g_assert_true(config->dsn);
 
-	static const guint ini_lines[] = { 50, 49, 51, 48 }, kuvert_lines[] = { 45, 46, 47, 48 };
+	static const guint ini_lines[] = { 51, 50, 52, 49 }, kuvert_lines[] = { 46, 47, 48, 49 };
 	assert_all_rules(config, ini ? ini_lines : kuvert_lines);
 
 	if (ini) {
