@@ -1333,6 +1333,11 @@ kov_config_check_all(KovConfigLoad *load, KovConfig *config, GError **error)
 		                "key \"msuser\": needs mspass (or mspass-from-query-secret)");
 		return FALSE;
 	}
+	if (config->mspass_from_query_secret && config->query_secret == NULL) {
+		kov_config_fail(error, load, kov_config_line_of(load, "koverto:mspass-from-query-secret"),
+		                "key \"mspass-from-query-secret\": needs query-secret");
+		return FALSE;
+	}
 	if ((config->ssl_cert == NULL) != (config->ssl_key == NULL)) {
 		gboolean cert = config->ssl_cert != NULL;
 		kov_config_fail(error, load,

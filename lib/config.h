@@ -52,10 +52,10 @@ typedef struct {
 	/* "program args", the program an absolute path, %s the key ID; NULL:
 	 * gpg-agent alone (use-agent is accepted: the agent is always used) */
 	char *query_secret, *flush_secret;
+	gboolean mspass_from_query_secret;  /* msuser's password from query-secret */
 
 	/* accepted and checked; implemented by later issues */
 	gboolean use_agent;
-	gboolean mspass_from_query_secret;
 	guint maport;             /* 2587 */
 	char *ma_user, *ma_pass;
 

@@ -9,6 +9,7 @@
 #include "autoptr.h"
 #include "error.h"
 #include "log.h"
+#include "passphrase.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,7 +75,8 @@ struct _KovDeliver {
 	char *server;
 	guint port;
 	char *url;
-	char *pass;          /* wiped before free */
+	char *pass;          /* wiped before free; NULL with pass_source: ask it */
+	KovPassphrase *pass_source;  /* mspass-from-query-secret; nullable */
 	KovSmtpDialog dialog;
 	KovDeliverSource source;
 	char errbuf[CURL_ERROR_SIZE];
@@ -379,7 +381,8 @@ kov_deliver_setup_curl(KovDeliver *deliver, const KovConfig *config, GError **er
 		KOV_SET(CURLOPT_SSLKEY, config->ssl_key);
 	if (config->msuser != NULL && *config->msuser != '\0') {
 		KOV_SET(CURLOPT_USERNAME, config->msuser);
-		KOV_SET(CURLOPT_PASSWORD, deliver->pass);
+		if (deliver->pass != NULL)
+			KOV_SET(CURLOPT_PASSWORD, deliver->pass);
 	}
 	KOV_SET(CURLOPT_UPLOAD, 1L);
 	KOV_SET(CURLOPT_READFUNCTION, kov_deliver_read_cb);
@@ -416,8 +419,10 @@ kov_deliver_new_smtp(KovDeliver *deliver, const KovConfig *config, GError **erro
 		            config->msserver);
 		return FALSE;
 	}
-	if (auth && config->mspass == NULL) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "msuser is set but mspass is not");
+	if (auth && config->mspass == NULL &&
+	    (!config->mspass_from_query_secret || config->query_secret == NULL)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "msuser is set but mspass is not (nor mspass-from-query-secret and query-secret)");
 		return FALSE;
 	}
 	if (!kov_deliver_curl_global_init(error))
@@ -430,6 +435,9 @@ kov_deliver_new_smtp(KovDeliver *deliver, const KovConfig *config, GError **erro
 	deliver->server = g_strdup(config->msserver);
 	deliver->port = config->msport;
 	deliver->pass = auth ? g_strdup(config->mspass) : NULL;
+	/* Kuvert's way: query-secret with "smtp-password", asked when needed. */
+	if (auth && config->mspass == NULL)
+		deliver->pass_source = kov_passphrase_new(config->query_secret, config->flush_secret);
 	deliver->url = kov_deliver_build_url(deliver->curl, config->msserver, config->msport, config->ssl);
 	kov_smtp_dialog_reset(&deliver->dialog);
 	return kov_deliver_setup_curl(deliver, config, error);
@@ -461,6 +469,15 @@ kov_deliver_new(const KovConfig *config, GError **error)
 	return g_steal_pointer(&deliver);
 }
 
+static void
+kov_deliver_forget_pass(KovDeliver *deliver)
+{
+	if (deliver->pass == NULL)
+		return;
+	explicit_bzero(deliver->pass, strlen(deliver->pass));
+	g_clear_pointer(&deliver->pass, g_free);
+}
+
 void
 kov_deliver_free(KovDeliver *deliver)
 {
@@ -471,10 +488,8 @@ kov_deliver_free(KovDeliver *deliver)
 		curl_easy_cleanup(deliver->curl);
 	if (deliver->dialog.rcpt != NULL)
 		kov_smtp_dialog_clear(&deliver->dialog);
-	if (deliver->pass != NULL) {
-		explicit_bzero(deliver->pass, strlen(deliver->pass));
-		g_free(deliver->pass);
-	}
+	kov_deliver_forget_pass(deliver);
+	kov_passphrase_free(deliver->pass_source);
 	g_free(deliver->server);
 	g_free(deliver->url);
 	g_strfreev(deliver->msp);
@@ -582,6 +597,34 @@ kov_deliver_smtp_classify(KovDeliver *deliver, CURLcode rc, KovRcptResult *resul
 	}
 }
 
+/* With mspass-from-query-secret: the password, asked for when there is
+ * none (at the first mail, and after the server refused the last one). */
+static gboolean
+kov_deliver_ask_pass(KovDeliver *deliver)
+{
+	if (deliver->pass_source == NULL || deliver->pass != NULL)
+		return TRUE;
+	deliver->pass = kov_passphrase_query(deliver->pass_source, "smtp-password");
+	/* libcurl keeps its own copy of the string. */
+	return deliver->pass != NULL &&
+	       curl_easy_setopt(deliver->curl, CURLOPT_PASSWORD, deliver->pass) == CURLE_OK;
+}
+
+/* The server refused the password query-secret gave: forget it (and have
+ * flush-secret forget it), so the next mail asks again. */
+static void
+kov_deliver_check_pass(KovDeliver *deliver, CURLcode rc)
+{
+	if (deliver->pass_source == NULL || deliver->pass == NULL)
+		return;
+	if (rc != CURLE_LOGIN_DENIED && !(deliver->dialog.mail.code == 0 && deliver->dialog.last.code == 535))
+		return;
+	kov_log_warning("deliver: %s:%u refused the smtp-password from query-secret; "
+	                "the next mail asks again", deliver->server, deliver->port);
+	kov_deliver_forget_pass(deliver);
+	kov_passphrase_flush(deliver->pass_source, "smtp-password");
+}
+
 static void
 kov_deliver_smtp(KovDeliver *deliver, const char *sender, const char *const *rcpts, gsize n,
                  int fd, KovRcptResult *results)
@@ -606,6 +649,11 @@ kov_deliver_smtp(KovDeliver *deliver, const char *sender, const char *const *rcp
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		size = (curl_off_t)st.st_size;
 
+	if (!kov_deliver_ask_pass(deliver)) {
+		kov_deliver_result_set_all(results, n, KOV_RCPT_DEFERRED, 0,
+		                           "smtp: query-secret gave no smtp-password (see the log)");
+		return;
+	}
 	kov_smtp_dialog_reset(&deliver->dialog);
 	deliver->source = (KovDeliverSource){ .fd = fd, .offset = 0, .seekable = TRUE, .err = 0 };
 	deliver->errbuf[0] = '\0';
@@ -620,6 +668,7 @@ kov_deliver_smtp(KovDeliver *deliver, const char *sender, const char *const *rcp
 		rc = curl_easy_perform(c);
 	}
 	kov_deliver_smtp_classify(deliver, rc, results, n);
+	kov_deliver_check_pass(deliver, rc);
 	/* The list dies here: the handle must not keep a pointer to it. */
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
 }

@@ -59,26 +59,51 @@ kov_passphrase_key_id(const char *uid_hint)
 	return g_strconcat("0x", hex, NULL);
 }
 
-/* Run @command with @key_id for %s; its stdout in *out (nullable: thrown
+/* Run @command with @arg for %s; its stdout in *out (nullable: thrown
  * away). FALSE, logged, when it cannot run or does not exit 0. */
 static gboolean
-passphrase_run(const char *what, const char *command, const char *key_id, char **out)
+passphrase_run(const char *what, const char *command, const char *arg, char **out)
 {
-	g_auto(GStrv) argv = kov_config_command_argv(command, key_id);
+	g_auto(GStrv) argv = kov_config_command_argv(command, arg);
 	g_autoptr(GError) error = NULL;
 	int status = 0;
 
 	if (!g_spawn_sync(NULL, argv, NULL, out ? 0 : G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, out, NULL,
 	                  &status, &error) ||
 	    !g_spawn_check_wait_status(status, &error)) {
-		kov_log_warning("passphrase: %s %s for %s: %s", what, argv[0], key_id, error->message);
+		kov_log_warning("passphrase: %s %s for %s: %s", what, argv[0], arg, error->message);
 		if (out != NULL && *out != NULL) {
-			memset(*out, 0, strlen(*out));
+			explicit_bzero(*out, strlen(*out));
 			g_clear_pointer(out, g_free);
 		}
 		return FALSE;
 	}
 	return TRUE;
+}
+
+char *
+kov_passphrase_query(KovPassphrase *passphrase, const char *what)
+{
+	g_return_val_if_fail(passphrase != NULL && what != NULL, NULL);
+	char *secret = NULL;
+	if (!passphrase_run("query-secret", passphrase->query, what, &secret))
+		return NULL;
+	gsize full = strlen(secret), len = strcspn(secret, "\r\n");
+	explicit_bzero(secret + len, full - len);  /* only the first line counts */
+	if (len == 0) {
+		kov_log_warning("passphrase: query-secret gave nothing for %s", what);
+		g_free(secret);
+		return NULL;
+	}
+	return secret;
+}
+
+void
+kov_passphrase_flush(KovPassphrase *passphrase, const char *what)
+{
+	g_return_if_fail(passphrase != NULL && what != NULL);
+	if (passphrase->flush != NULL)
+		(void)passphrase_run("flush-secret", passphrase->flush, what, NULL);
 }
 
 static gpgme_error_t
@@ -99,20 +124,15 @@ passphrase_ask(void *hook, const char *uid_hint, const char *info, int prev_was_
 		return gpg_error(GPG_ERR_BAD_PASSPHRASE);
 	g_free(passphrase->asked);
 	passphrase->asked = g_strdup(key_id);
-	char *secret = NULL;
-	if (!passphrase_run("query-secret", passphrase->query, key_id, &secret))
+	char *secret = kov_passphrase_query(passphrase, key_id);
+	if (secret == NULL)
 		return gpg_error(GPG_ERR_CANCELED);
-	gsize len = strcspn(secret, "\r\n");
+	gsize len = strlen(secret);
 	gpgme_error_t err = 0;
-	if (len == 0) {
-		kov_log_warning("passphrase: query-secret gave nothing for %s", key_id);
-		err = gpg_error(GPG_ERR_CANCELED);
-	} else {
-		secret[len] = '\n';  /* gpg reads one line */
-		if (gpgme_io_writen(fd, secret, len + 1) != 0)
-			err = gpgme_error_from_syserror();
-	}
-	memset(secret, 0, strlen(secret));
+	secret[len] = '\n';  /* gpg reads one line; the old NUL was ours */
+	if (gpgme_io_writen(fd, secret, len + 1) != 0)
+		err = gpgme_error_from_syserror();
+	explicit_bzero(secret, len + 1);
 	g_free(secret);
 	return err;
 }
@@ -142,8 +162,7 @@ passphrase_status(void *hook, const char *keyword, const char *args)
 	g_autofree char *key_id = g_steal_pointer(&passphrase->asked);
 	kov_log_warning("passphrase: gpg rejected the passphrase for %s%s", key_id,
 	                passphrase->flush ? "; running flush-secret" : "");
-	if (passphrase->flush != NULL)
-		(void)passphrase_run("flush-secret", passphrase->flush, key_id, NULL);
+	kov_passphrase_flush(passphrase, key_id);
 	return 0;
 }
 

@@ -21,6 +21,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovPassphrase, kov_passphrase_free)
  * tried again later, with a fresh answer. */
 void kov_passphrase_attach(KovPassphrase *passphrase, gpgme_ctx_t ctx);
 
+/* What query-secret prints for @what (Kuvert asks for "smtp-password"
+ * so): its first line (transfer full; wipe it before freeing), or NULL,
+ * logged, when it fails or prints nothing. */
+char *kov_passphrase_query(KovPassphrase *passphrase, const char *what);
+
+/* Run flush-secret, if set, for @what: the answer was rejected. */
+void kov_passphrase_flush(KovPassphrase *passphrase, const char *what);
+
 /* The key ID gpg's uid_hint names, as query-secret gets it for %s: "0x"
  * and 16 upper-case hex digits; NULL when the hint holds none.
  * (transfer full) */
