@@ -155,17 +155,19 @@ static void
 crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, const char *),
                     gpointer owner)
 {
+	/* First drop every bad one: each set() below writes the whole header
+	 * anew, the parameters not yet looked at included. */
 	for (int i = g_mime_param_list_length(params) - 1; i >= 0; i--) {
-		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
+		const char *name = g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, i));
 		gboolean again = FALSE;  /* a second boundary= would leave readers guessing */
 		for (int j = 0; j < i && !again; j++)
 			again = g_ascii_strcasecmp(g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, j)),
-			                           g_mime_param_get_name(param)) == 0;
-		if (again || !crypto_token_valid(g_mime_param_get_name(param)) ||
-		    strlen(g_mime_param_get_name(param)) > CRYPTO_MAX_PARAM_NAME) {
+			                           name) == 0;
+		if (again || !crypto_token_valid(name) || strlen(name) > CRYPTO_MAX_PARAM_NAME)
 			g_mime_param_list_remove_at(params, i);
-			continue;
-		}
+	}
+	for (int i = 0; i < g_mime_param_list_length(params); i++) {
+		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
 		g_autofree char *name = g_strdup(g_mime_param_get_name(param));
 		g_autofree char *value = crypto_text_flatten(g_mime_param_get_value(param));
 		set(owner, name, value);
@@ -302,6 +304,17 @@ crypto_fit_header(GMimeHeaderList *headers, const char *name)
  * encoding GMime cannot read becomes none), so they are made anew from it,
  * once, first; a second, unfit one becomes a copy of the fit one (removed,
  * the part would lose its type or encoding). */
+static gboolean
+crypto_params_unwritable(GMimeParamList *params)
+{
+	for (int i = 0; params != NULL && i < g_mime_param_list_length(params); i++) {
+		const char *name = g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, i));
+		if (name == NULL || strlen(name) > CRYPTO_MAX_PARAM_NAME)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static void
 crypto_headers_make_7bit(GMimeObject *object)
 {
@@ -317,6 +330,15 @@ crypto_headers_make_7bit(GMimeObject *object)
 		for (gsize k = 0; k < G_N_ELEMENTS(parsed); k++)
 			unfit[k] = unfit[k] || (crypto_header_is(header, parsed[k]) && crypto_header_unfit(header));
 	}
+	/* A parameter GMime would never finish encoding (crypto_reset_params)
+	 * must not wait for the next one who copies the type: refit now. */
+	GMimeContentType *type = g_mime_object_get_content_type(object);
+	unfit[0] = unfit[0] ||
+		(type != NULL && crypto_params_unwritable(g_mime_content_type_get_parameters(type)));
+	GMimeContentDisposition *disposition = g_mime_object_get_content_disposition(object);
+	unfit[1] = unfit[1] ||
+		(disposition != NULL &&
+		 crypto_params_unwritable(g_mime_content_disposition_get_parameters(disposition)));
 	if (unfit[0])
 		crypto_content_type_refit(object);
 	if (unfit[1])
@@ -758,6 +780,9 @@ crypto_entity_new(GMimeStream *bytes, GMimeContentType *type)
 	GMimeParamList *params = g_mime_content_type_get_parameters(type);
 	for (int i = 0; i < g_mime_param_list_length(params); i++) {
 		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
+		/* Only a label: the bytes are written as they are. */
+		if (strlen(g_mime_param_get_name(param)) > CRYPTO_MAX_PARAM_NAME)
+			continue;
 		g_mime_content_type_set_parameter(copy, g_mime_param_get_name(param),
 		                                  g_mime_param_get_value(param));
 	}
