@@ -42,9 +42,12 @@ check "and stops cleanly" [ "$STATUS" = 0 ]
 # A mail that makes a library allocate without end must not take the
 # machine along: a worker's data is capped (worker-memory, in MB), and
 # its gpg inherits the cap. (Not under AddressSanitizer, which reserves
-# terabytes of shadow memory: there the worker runs without a cap.)
+# terabytes of shadow memory: there the worker runs without a cap; and
+# valgrind, scripts/memcheck's "#!" wrapper, keeps a client's RLIMIT_DATA
+# to itself.)
 asan=
 ldd "$KOVERTO" 2>/dev/null | grep -q libasan && asan=1
+[ "$(head -c 2 "$KOVERTO")" = '#!' ] && asan=valgrind
 data_limit() { awk '/^Max data size/ { print $4 }' "/proc/$1/limits"; }
 cat > "$W/gpg-ulimit" <<SH
 #!/bin/sh
@@ -57,7 +60,9 @@ start_daemon
 workers=$(pgrep -P "$DAEMON_PID" | tr '\n' ' ')
 printf 'From: alice@example.org\nTo: bob@example.net\nSubject: capped\n\nOK\n' | submit fallback
 wait_sink 3
-if [ -n "$asan" ]; then
+if [ "$asan" = valgrind ]; then
+	diag "under valgrind: the cap is not visible from outside, not checked"
+elif [ -n "$asan" ]; then
 	check "ASan build: the worker has no data cap" [ "$(data_limit ${workers%% *})" = unlimited ]
 else
 	check "worker-memory 300: the worker's data is capped at 300 MB" [ "$(data_limit ${workers%% *})" = $((300 << 20)) ]
