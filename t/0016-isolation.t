@@ -12,8 +12,15 @@ cat > "$W/gpg" <<SH
 #!/bin/sh
 case "\$*" in *sign*) ;; *) exec gpg "\$@" ;; esac
 [ -e "$W/hang" ] && exec sleep 30 </dev/null 2>/dev/null
-# The worker leads its own process group: crash it from its gpg.
-[ -e "$W/crash" ] && { kill -SEGV "\$(ps -o pgid= -p \$\$ | tr -d ' ')"; exit 1; }
+# The worker leads its own process group: crash it from its gpg, and wait
+# for it to go (under valgrind a signal lands late: an early exit of this
+# gpg would fail the mail before the worker crashed).
+if [ -e "$W/crash" ]; then
+	worker=\$(ps -o pgid= -p \$\$ | tr -d ' ')
+	kill -SEGV "\$worker"
+	while kill -0 "\$worker" 2>/dev/null; do sleep 0.1; done
+	exit 1
+fi
 exec gpg "\$@"
 SH
 chmod +x "$W/gpg"
