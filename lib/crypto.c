@@ -145,6 +145,24 @@ crypto_token_valid(const char *word)
  * fold; real parameter names are short ("filename", "creation-date"). */
 #define CRYPTO_MAX_PARAM_NAME 60
 
+static gboolean
+crypto_param_name_writable(const char *name)
+{
+	return name != NULL && strlen(name) <= CRYPTO_MAX_PARAM_NAME;
+}
+
+/* Does @params hold a parameter GMime would never finish writing? */
+static gboolean
+crypto_params_unwritable(GMimeParamList *params)
+{
+	for (int i = 0; params != NULL && i < g_mime_param_list_length(params); i++) {
+		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
+		if (!crypto_param_name_writable(g_mime_param_get_name(param)))
+			return TRUE;
+	}
+	return FALSE;
+}
+
 /* Setting a parameter again marks it changed: GMime then writes the header
  * anew, RFC 2231-encoding what is not ASCII and folding what is long.
  * Control characters become spaces: GMime would quote them as they are.
@@ -163,7 +181,7 @@ crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, 
 		for (int j = 0; j < i && !again; j++)
 			again = g_ascii_strcasecmp(g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, j)),
 			                           name) == 0;
-		if (again || !crypto_token_valid(name) || strlen(name) > CRYPTO_MAX_PARAM_NAME)
+		if (again || !crypto_token_valid(name) || !crypto_param_name_writable(name))
 			g_mime_param_list_remove_at(params, i);
 	}
 	for (int i = 0; i < g_mime_param_list_length(params); i++) {
@@ -304,17 +322,6 @@ crypto_fit_header(GMimeHeaderList *headers, const char *name)
  * encoding GMime cannot read becomes none), so they are made anew from it,
  * once, first; a second, unfit one becomes a copy of the fit one (removed,
  * the part would lose its type or encoding). */
-static gboolean
-crypto_params_unwritable(GMimeParamList *params)
-{
-	for (int i = 0; params != NULL && i < g_mime_param_list_length(params); i++) {
-		const char *name = g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, i));
-		if (name == NULL || strlen(name) > CRYPTO_MAX_PARAM_NAME)
-			return TRUE;
-	}
-	return FALSE;
-}
-
 static void
 crypto_headers_make_7bit(GMimeObject *object)
 {
@@ -781,7 +788,7 @@ crypto_entity_new(GMimeStream *bytes, GMimeContentType *type)
 	for (int i = 0; i < g_mime_param_list_length(params); i++) {
 		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
 		/* Only a label: the bytes are written as they are. */
-		if (strlen(g_mime_param_get_name(param)) > CRYPTO_MAX_PARAM_NAME)
+		if (!crypto_param_name_writable(g_mime_param_get_name(param)))
 			continue;
 		g_mime_content_type_set_parameter(copy, g_mime_param_get_name(param),
 		                                  g_mime_param_get_value(param));

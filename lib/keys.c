@@ -392,6 +392,15 @@ keys_cache_key(const char *pattern, gboolean secret)
 	return g_strconcat(secret ? "S" : "P", pattern, NULL);
 }
 
+/* gpg's exact-address pattern for @address; it matches in any case, so
+ * one lower-case pattern (and cache entry) per address. (transfer full) */
+static char *
+keys_address_pattern(const char *address)
+{
+	g_autofree char *lower = g_ascii_strdown(address, -1);
+	return g_strdup_printf("<%s>", lower);
+}
+
 /* All keys gpg lists for @pattern (NULL: all of them, never cached). An
  * empty secret listing is not kept: it may mean gpg-agent was not there.
  * (transfer full) */
@@ -435,8 +444,8 @@ keys_prefetch_chunk(gpgme_ctx_t ctx, const char **patterns, GHashTable *table, G
 		for (gpgme_user_id_t uid = key->uids; uid != NULL; uid = uid->next) {
 			if (uid->address == NULL)
 				continue;
-			g_autofree char *lower = g_ascii_strdown(uid->address, -1);
-			g_autofree char *cache_key = g_strdup_printf("P<%s>", lower);
+			g_autofree char *pattern = keys_address_pattern(uid->address);
+			g_autofree char *cache_key = keys_cache_key(pattern, FALSE);
 			GPtrArray *found = g_hash_table_lookup(table, cache_key);
 			if (found == NULL || g_ptr_array_find(found, key, NULL))
 				continue;
@@ -466,8 +475,7 @@ kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n, GError *
 	g_autoptr(GHashTable) table = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, keys_unref_array);
 	g_autoptr(GPtrArray) patterns = g_ptr_array_new_with_free_func(g_free);
 	for (gsize i = 0; i < n; i++) {
-		g_autofree char *lower = g_ascii_strdown(addresses[i], -1);
-		g_autofree char *pattern = g_strdup_printf("<%s>", lower);
+		g_autofree char *pattern = keys_address_pattern(addresses[i]);
 		char *cache_key = keys_cache_key(pattern, FALSE);
 		if (g_hash_table_contains(table, cache_key) || g_hash_table_contains(keys->cache, cache_key)) {
 			g_free(cache_key);
@@ -518,9 +526,7 @@ kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
 			return KOV_KEY_MISSING;
 		}
 	} else {
-		/* gpg matches "<addr>" in any case: one cache entry per address. */
-		g_autofree char *lower = g_ascii_strdown(address, -1);
-		pattern = g_strdup_printf("<%s>", lower);
+		pattern = keys_address_pattern(address);
 	}
 	g_autoptr(GPtrArray) found = keys_list(keys, pattern, FALSE, error);
 	if (found == NULL)
