@@ -36,6 +36,11 @@ check "the log says query-secret failed" grep -q "query-secret .*$keyid" "$W/log
 check "nothing was sent" [ "$(sink_count)" = 0 ]
 rm -f "$W/ask-fails"
 
+: > "$W/passphrase"
+oneshot -d
+check "query-secret prints nothing: deferred (75)" [ "$STATUS" = 75 ]
+check "the log says it gave nothing" grep -q "query-secret gave nothing for $keyid" "$W/log"
+
 echo 'wrong secret' > "$W/passphrase"
 : > "$W/calls"
 oneshot -d

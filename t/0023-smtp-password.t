@@ -19,8 +19,14 @@ chmod +x "$W/ask" "$W/forget"
 write_config "msuser = alice" "mspass-from-query-secret = t" \
 	"query-secret = $W/ask %s" "flush-secret = $W/forget %s"
 
-echo 'not-the-pass' > "$W/password"
 printf 'From: alice@example.org\nTo: bob@example.net\nSubject: pw\n\nPW\n' | submit fallback
+# No password file yet: query-secret fails, and nothing is even tried.
+oneshot -d
+check "query-secret fails: deferred (75)" [ "$STATUS" = 75 ]
+check "the reason says query-secret gave no password" grep -q "query-secret gave no smtp-password" "$W/log"
+check "no AUTH was attempted" sh -c "! grep -q AUTH '$SINK/log'"
+
+echo 'not-the-pass' > "$W/password"
 oneshot -d
 check "a refused password: deferred (75)" [ "$STATUS" = 75 ]
 check "query-secret was asked for smtp-password" grep -qx "ask smtp-password" "$W/calls"
