@@ -509,6 +509,9 @@ kov_crypto_make_7bit(GMimeObject *object)
 {
 	g_return_if_fail(GMIME_IS_OBJECT(object));
 
+	/* First: setting the boundary writes the Content-Type anew, and an
+	 * unwritable parameter must be gone by then. */
+	crypto_headers_make_7bit(object);
 	/* A boundary of 8-bit bytes would be on every delimiter line, and RFC
 	 * 2231 cannot encode one: a multipart with a bad boundary gets a new,
 	 * random one (the parts are already told apart). */
@@ -516,7 +519,6 @@ kov_crypto_make_7bit(GMimeObject *object)
 	if (GMIME_IS_MULTIPART(object) && !GMIME_IS_MULTIPART_SIGNED(object) &&
 	    !GMIME_IS_MULTIPART_ENCRYPTED(object) && boundary != NULL && !crypto_boundary_valid(boundary))
 		g_mime_multipart_set_boundary(GMIME_MULTIPART(object), NULL);
-	crypto_headers_make_7bit(object);
 	/* Re-encoding inside a signed entity would break its signature, and an
 	 * encrypted one is armored text already: leave both as they are. */
 	if (GMIME_IS_MULTIPART_SIGNED(object) || GMIME_IS_MULTIPART_ENCRYPTED(object))
