@@ -13,6 +13,7 @@
 #include "error.h"
 #include "keys.h"
 #include "message.h"
+#include "scratch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -550,21 +551,6 @@ kov_crypto_make_7bit(GMimeObject *object)
 
 /* ---- files ---------------------------------------------------------- */
 
-/* An unlinked temporary file in @tempdir: it vanishes with its last fd. */
-static int
-crypto_tempfile(const char *tempdir, GError **error)
-{
-	const char *dir = tempdir != NULL ? tempdir : g_get_tmp_dir();
-	g_autofree char *path = g_build_filename(dir, "koverto-crypto-XXXXXX", NULL);
-	int fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		kov_error_set_errno(error, errno, "crypto: cannot create a temporary file in %s", dir);
-		return -1;
-	}
-	unlink(path);
-	return fd;
-}
-
 /* Write @object with CRLF line ends to @fd from offset 0, and rewind. A
  * pipe stream, because GMime flushes as it writes and a file stream's
  * flush is an fsync this scratch file does not need. GMime 3.2.13 writes a
@@ -656,7 +642,7 @@ crypto_prepare_entity(const KovCryptoOptions *options, GMimeMessage *message, GE
 		return -1;
 	}
 	kov_crypto_make_7bit(entity);
-	int fd = crypto_tempfile(options->tempdir, error);
+	int fd = kov_scratch_new(options->tempdir, options->mail_size, error);
 	if (fd < 0)
 		return -1;
 	if (!crypto_write_crlf(entity, fd, error)) {
@@ -851,7 +837,7 @@ static gboolean
 crypto_self_verify(const KovCryptoOptions *options, GMimeObject *part, GMimeStream *signature,
                    gpgme_key_t signer, GError **error)
 {
-	int fd = crypto_tempfile(options->tempdir, error);
+	int fd = kov_scratch_new(options->tempdir, options->mail_size, error);
 	if (fd < 0)
 		return FALSE;
 	gboolean ok = FALSE;
@@ -963,7 +949,7 @@ crypto_encrypt_file(const KovCryptoOptions *options, int in_fd, gpgme_key_t *rec
 		return -1;
 	gpgme_set_armor(ctx, 1);
 	gpgme_set_textmode(ctx, 1);
-	int out_fd = crypto_tempfile(options->tempdir, error);
+	int out_fd = kov_scratch_new(options->tempdir, options->mail_size, error);
 	if (out_fd < 0)
 		return -1;
 	g_auto(gpgme_data_t) in = crypto_data_from_fd(in_fd, error);

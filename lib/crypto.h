@@ -10,7 +10,8 @@
 
 typedef struct {
 	gpgme_ctx_t ctx;        /* borrowed: from kov_keys_new_context() */
-	const char *tempdir;    /* where temporary files go (unlinked at once) */
+	const char *tempdir;    /* where a large mail's scratch files go (kov_scratch_new) */
+	gint64 mail_size;       /* bytes of the queued mail: a small one's stay in memory */
 	gboolean preamble;      /* Kuvert's explanatory preamble in the multipart */
 } KovCryptoOptions;
 

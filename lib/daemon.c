@@ -645,6 +645,20 @@ kov_daemon_clear(KovDaemon *d)
 	g_clear_pointer(&d->reloaded, kov_config_free);
 }
 
+/* gpg locks GNUPGHOME/random_seed as it starts and ends, and libgcrypt
+ * answers a held lock by sleeping 250 ms or more: workers running gpg at
+ * once stall each other (half the throughput on 2 CPUs). The option is
+ * gpg's, in gpg.conf; GPGME cannot pass it. */
+static void
+kov_daemon_check_seed_file(const KovConfig *config, KovKeys *keys)
+{
+	guint n = kov_daemon_worker_count(config);
+	if (n > 1 && !kov_keys_gpg_conf_has(keys, "no-random-seed-file"))
+		kov_log_info("gpg.conf of the GnuPG home has no \"no-random-seed-file\": the gpg runs of "
+		             "%u workers will wait for each other's lock on its random_seed file; "
+		             "see koverto(8), PERFORMANCE", n);
+}
+
 /* What each worker will set up for itself, tried once here, so that a bad
  * set-up is a start-up error and not a stream of dying workers. */
 static gboolean
@@ -652,6 +666,8 @@ kov_daemon_check_setup(const KovConfig *config, GError **error)
 {
 	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);
 	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, error) : NULL;
+	if (deliver != NULL)
+		kov_daemon_check_seed_file(config, keys);
 	return deliver != NULL;
 }
 

@@ -361,6 +361,23 @@ keys_home(KovKeys *keys)
 	return g_build_filename(g_get_home_dir(), ".gnupg", NULL);
 }
 
+gboolean
+kov_keys_gpg_conf_has(KovKeys *keys, const char *option)
+{
+	g_autofree char *home = keys_home(keys);
+	g_autofree char *path = g_build_filename(home, "gpg.conf", NULL);
+	g_autofree char *text = NULL;
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return FALSE;
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	for (char **line = lines; *line != NULL; line++) {
+		g_auto(GStrv) words = g_strsplit_set(g_strstrip(*line), " \t", 2);
+		if (words[0] != NULL && strcmp(words[0], option) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
 static void
 keys_unref_array(gpointer data)
 {

@@ -58,5 +58,9 @@ gboolean kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n,
 gpgme_key_t kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
                                   const char *defaultkey, GError **error);
 
+/* Does the gpg.conf of the GnuPG home in use set @option (a line whose
+ * first word it is)? FALSE when there is no gpg.conf. */
+gboolean kov_keys_gpg_conf_has(KovKeys *keys, const char *option);
+
 /* The primary key's fingerprint (borrowed from @key). */
 const char *kov_keys_fingerprint(gpgme_key_t key);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "autoptr.h"
@@ -669,13 +670,17 @@ headers_sane(GMimeMessage *message, gboolean body_follows, GError **error)
 }
 
 static GMimeMessage *
-parse_file(const char *path, GMimeParserOptions *popts, GError **error)
+parse_file(const char *path, GMimeParserOptions *popts, gint64 *size, GError **error)
 {
+	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &st) != 0) {
 		kov_error_set_errno(error, errno, "cannot open %s", path);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
+	*size = st.st_size;
 	/* The stream owns fd; with persist on, the parts keep referring to the
 	 * file instead of copying bodies into memory, so fd stays open as long
 	 * as the message lives. */
@@ -711,7 +716,7 @@ kov_message_load(const char *path, const KovMessageOptions *options, GError **er
 
 	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
 	g_autoptr(KovMail) mail = g_new0(KovMail, 1);
-	mail->message = parse_file(path, popts, error);
+	mail->message = parse_file(path, popts, &mail->size, error);
 	if (mail->message == NULL)
 		return NULL;
 

@@ -22,6 +22,7 @@ void kov_recipient_free(gpointer recipient);
 
 typedef struct {
 	GMimeMessage *message;   /* owned; parsed from a file-backed stream */
+	gint64 size;             /* bytes of the file it was parsed from */
 	char *sender;            /* envelope sender, bare lower case; "" is the null sender <> */
 	char *from;              /* first From address, bare lower case; NULL when none */
 	GPtrArray *recipients;   /* of KovRecipient* (owned), de-duplicated, To, Cc, then Bcc */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "message.h"
 #include "policy.h"
+#include "scratch.h"
 #include "report.h"
 #include "state.h"
 #include "trace.h"
@@ -103,6 +104,20 @@ kov_job_save(KovJob *job)
 		return TRUE;
 	kov_log_err("id=%s: %s", job->id, error->message);
 	return FALSE;
+}
+
+/* Every recipient delivered: nothing is left for a state file to remember,
+ * and the mail is removed next. Saving it anyway would cost a file, an
+ * fsync and a rename per mail. */
+static gboolean
+kov_job_all_delivered(KovJob *job)
+{
+	for (guint i = 0; i < job->rcpts->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
+		if (kov_state_get_rcpt(job->state, r->address, NULL) != KOV_STATE_DELIVERED)
+			return FALSE;
+	}
+	return TRUE;
 }
 
 static char *
@@ -357,6 +372,7 @@ kov_job_render(KovJob *job, KovCopy *copy, GError **error)
 	KovCryptoOptions options = {
 		.ctx = job->gpg,
 		.tempdir = job->ctx->config->tempdir,
+		.mail_size = job->mail->size,
 		.preamble = job->ctx->config->preamble,
 	};
 
@@ -401,17 +417,14 @@ kov_job_check_leak(KovJob *job, KovCopy *copy, GMimeMessage *rendered, GError **
 	return FALSE;
 }
 
-/* Write @message to an unlinked temporary file in the tempdir; return its fd. */
+/* Write @message to a new scratch file; return its fd. */
 static int
 kov_job_spool_copy(KovJob *job, GMimeMessage *message, GError **error)
 {
-	const char *dir = job->ctx->config->tempdir;
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int fd = kov_scratch_new(job->ctx->config->tempdir, job->mail->size, error);
 
-	if (fd < 0) {
-		kov_error_set_errno(error, errno, "cannot create a temporary file in %s", dir);
+	if (fd < 0)
 		return -1;
-	}
 	gboolean crlf = kov_deliver_wants_crlf(job->ctx->deliver);
 	if (!kov_message_write_fd(message, fd, crlf, error)) {
 		close(fd);
@@ -502,7 +515,8 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 		}
 		kov_rcpt_result_clear(r);
 	}
-	kov_job_save(job);
+	if (!kov_job_all_delivered(job))
+		kov_job_save(job);
 	if (error != NULL)
 		kov_log_debug("id=%s: delivery: %s", job->id, error->message);
 	if (sent->len > 0) {
