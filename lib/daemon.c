@@ -645,7 +645,7 @@ kov_daemon_clear(KovDaemon *d)
 	g_clear_pointer(&d->reloaded, kov_config_free);
 }
 
-/* gpg locks GNUPGHOME/random_seed as it starts and ends, and libgcrypt
+/* gpg locks GNUPGHOME/random_seed to read and to rewrite it, and libgcrypt
  * answers a held lock by sleeping 250 ms or more: workers running gpg at
  * once stall each other (half the throughput on 2 CPUs). The option is
  * gpg's, in gpg.conf; GPGME cannot pass it. */

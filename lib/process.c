@@ -11,8 +11,8 @@
 #include "log.h"
 #include "message.h"
 #include "policy.h"
-#include "scratch.h"
 #include "report.h"
+#include "scratch.h"
 #include "state.h"
 #include "trace.h"
 
