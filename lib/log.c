@@ -94,6 +94,7 @@ kov_log_open(const KovLogOptions *options, GError **error)
 		setvbuf(file, NULL, _IOLBF, 0);
 	}
 	kov_log_close();
+	tzset();
 	kov_log_state.ident = g_strdup(options->ident ? options->ident : "koverto");
 	kov_log_state.to_stderr = options->to_stderr;
 	kov_log_state.debug = options->debug;
@@ -124,6 +125,19 @@ kov_log_level_word(KovLogLevel level)
 	return "info";
 }
 
+/* The log file's time stamp in local time. libc reads the zone once (at
+ * kov_log_open's tzset); GLib's g_date_time_new_now_local would re-read
+ * /etc/localtime for every line when TZ is unset, and a worker writes
+ * several lines per mail. A changed zone is picked up at the next start. */
+static void
+kov_log_stamp(char *buf, gsize size)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+	if (localtime_r(&now, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%S%z", &tm) == 0)
+		g_strlcpy(buf, "-", size);
+}
+
 void
 kov_log(KovLogLevel level, const char *fmt, ...)
 {
@@ -142,8 +156,8 @@ kov_log(KovLogLevel level, const char *fmt, ...)
 	if (kov_log_state.to_stderr)
 		fprintf(stderr, "%s: %s: %s\n", ident, kov_log_level_word(level), text);
 	if (kov_log_state.file != NULL) {
-		g_autoptr(GDateTime) now = g_date_time_new_now_local();
-		g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%dT%H:%M:%S%z");
+		char stamp[64];
+		kov_log_stamp(stamp, sizeof stamp);
 		fprintf(kov_log_state.file, "%s %s[%d]: %s: %s\n", stamp, ident, (int)getpid(),
 		        kov_log_level_word(level), text);
 	}

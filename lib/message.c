@@ -895,7 +895,11 @@ serialize(GMimeMessage *message, gboolean crlf, GMimeStream *sink)
 	g_autoptr(GMimeFormatOptions) format = g_mime_format_options_new();
 	g_mime_format_options_set_newline_format(format, crlf ? GMIME_NEWLINE_FORMAT_DOS
 	                                                      : GMIME_NEWLINE_FORMAT_UNIX);
-	g_autoptr(GMimeStream) filtered = g_mime_stream_filter_new(sink);
+	/* GMime writes a header or a line at a time: a block buffer makes
+	 * that one write() per 4 KiB. */
+	g_autoptr(GMimeStream) buffered = GMIME_IS_STREAM_NULL(sink)
+	        ? g_object_ref(sink) : g_mime_stream_buffer_new(sink, GMIME_STREAM_BUFFER_BLOCK_WRITE);
+	g_autoptr(GMimeStream) filtered = g_mime_stream_filter_new(buffered);
 	if (crlf) {
 		g_autoptr(GMimeFilter) unix2dos = g_mime_filter_unix2dos_new(FALSE);
 		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), unix2dos);
@@ -903,16 +907,13 @@ serialize(GMimeMessage *message, gboolean crlf, GMimeStream *sink)
 
 	errno = 0;
 	gint64 n = g_mime_object_write_to_stream(GMIME_OBJECT(message), format, filtered);
-	if (n < 0) {
+	/* GMime 3.2.13's filter flush does not flush its source: the buffer
+	 * is flushed on its own. */
+	if (n < 0 || g_mime_stream_flush(filtered) != 0 || g_mime_stream_flush(buffered) != 0) {
 		if (errno == 0)
 			errno = EIO;
 		return -1;
 	}
-	/* Flushes the filter, then fsyncs a file: where storage reports
-	 * ENOSPC late (NFS, quotas), it is here. Character devices cannot be
-	 * synced and need not be. */
-	if (g_mime_stream_flush(filtered) != 0 && errno != EINVAL && errno != EROFS)
-		return -1;
 	return n;
 }
 
@@ -928,35 +929,32 @@ kov_message_write_fd(GMimeMessage *message, int fd, gboolean crlf, GError **erro
 		kov_error_set_errno(error, errno, "cannot duplicate descriptor %d", fd);
 		return FALSE;
 	}
+	/* A file is counted first (a null stream costs no memory), to compare
+	 * with how far its offset moved: GMime reports a short last write()
+	 * as success. A pipe or socket (sendmail's stdin) cannot be checked
+	 * so; a short write shows in the reader's exit status. */
 	off_t start = lseek(copy, 0, SEEK_CUR);
-	if (start < 0) {
-		/* A pipe or socket (sendmail's stdin): GMimeStreamFs writes nothing
-		 * to an unseekable descriptor, GMimeStreamPipe is made for it. A
-		 * short write shows in the reader's exit status. */
-		g_autoptr(GMimeStream) out = g_mime_stream_pipe_new(copy);  /* owns copy */
-		if (serialize(message, crlf, out) < 0) {
-			kov_error_set_errno(error, errno, "cannot write the mail");
+	gint64 expected = -1;
+	if (start >= 0) {
+		g_autoptr(GMimeStream) counter = g_mime_stream_null_new();
+		if (serialize(message, crlf, counter) < 0) {
+			close(copy);
+			kov_error_set_errno(error, errno, "cannot serialize the mail");
 			return FALSE;
 		}
-		return TRUE;
+		expected = g_mime_stream_length(counter);
 	}
 
-	/* GMimeStreamFs reports a short last write() as success, so count the
-	 * bytes first (a null stream costs no memory) and compare them with
-	 * how far the file offset moved. */
-	g_autoptr(GMimeStream) counter = g_mime_stream_null_new();
-	if (serialize(message, crlf, counter) < 0) {
-		close(copy);
-		kov_error_set_errno(error, errno, "cannot serialize the mail");
-		return FALSE;
-	}
-	gint64 expected = g_mime_stream_length(counter);
-
-	g_autoptr(GMimeStream) out = g_mime_stream_fs_new(copy);  /* owns copy */
+	/* A pipe stream for files too: it writes at the file offset without
+	 * an lseek per write, and its flush is no fsync (every caller writes
+	 * a scratch copy, read back at once from the page cache). */
+	g_autoptr(GMimeStream) out = g_mime_stream_pipe_new(copy);  /* owns copy */
 	if (serialize(message, crlf, out) < 0) {
 		kov_error_set_errno(error, errno, "cannot write the mail");
 		return FALSE;
 	}
+	if (start < 0)
+		return TRUE;
 	int short_errno = errno ? errno : ENOSPC;  /* the last write()'s, if kept */
 	off_t end = lseek(copy, 0, SEEK_CUR);
 	if (end < 0 || end - start != expected) {
