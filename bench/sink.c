@@ -155,7 +155,7 @@ sink_json_string(FILE *f, const char *s)
 		unsigned char ch = (unsigned char)*s;
 		if (ch == '"' || ch == '\\')
 			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
+		else if (ch < 0x20 || ch >= 0x7f)  /* the file stays ASCII, so valid UTF-8 */
 			fprintf(f, "\\u%04x", ch);
 		else
 			fputc(ch, f);
@@ -193,7 +193,7 @@ static void
 sink_data_flush(SinkConn *c)
 {
 	if (c->out_len > 0 && sink_write_all(c->eml, c->out, c->out_len) < 0)
-		sink_die("writing message %u: %s", c->seq, strerror(errno));
+		sink_die("writing a message on conn=%u: %s", c->id, strerror(errno));
 	c->out_len = 0;
 }
 
@@ -204,11 +204,20 @@ sink_data_append(SinkConn *c, const char *buf, size_t len)
 		sink_data_flush(c);
 	if (len > sizeof c->out) {
 		if (sink_write_all(c->eml, buf, len) < 0)
-			sink_die("writing message %u: %s", c->seq, strerror(errno));
+			sink_die("writing a message on conn=%u: %s", c->id, strerror(errno));
 		return;
 	}
 	memcpy(c->out + c->out_len, buf, len);
 	c->out_len += len;
+}
+
+/* Where a message is written until its final dot: numbers are taken only
+ * for stored messages, as t/sink.py does, so the .json files have no gaps
+ * (bench/run counts them in sequence). */
+static void
+sink_partial_path(char *buf, size_t size, const SinkConn *c)
+{
+	snprintf(buf, size, "%s/.conn-%u.eml.tmp", sink_dir, c->id);
 }
 
 static int
@@ -217,8 +226,7 @@ sink_data_begin(SinkConn *c)
 	char path[4096];
 	if (c->mail_from == NULL || c->nrcpt == 0)
 		return sink_reply(c, "503 Error: need RCPT command\r\n");
-	c->seq = ++sink_seq;
-	sink_path(path, sizeof path, c->seq, "eml");
+	sink_partial_path(path, sizeof path, c);
 	c->eml = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (c->eml < 0)
 		sink_die("%s: %s", path, strerror(errno));
@@ -230,10 +238,16 @@ sink_data_begin(SinkConn *c)
 static int
 sink_data_end(SinkConn *c)
 {
+	char partial[4096], path[4096];
 	sink_data_flush(c);
 	if (close(c->eml) != 0)
-		sink_die("closing message %u: %s", c->seq, strerror(errno));
+		sink_die("closing a message on conn=%u: %s", c->id, strerror(errno));
 	c->eml = -1;
+	c->seq = ++sink_seq;
+	sink_partial_path(partial, sizeof partial, c);
+	sink_path(path, sizeof path, c->seq, "eml");
+	if (rename(partial, path) != 0)
+		sink_die("%s: %s", path, strerror(errno));
 	c->in_data = 0;
 	sink_write_meta(c);
 	sink_reset(c);
@@ -345,7 +359,7 @@ sink_close(SinkConn *c)
 	if (c->eml >= 0) {
 		char path[4096];
 		close(c->eml);
-		sink_path(path, sizeof path, c->seq, "eml");
+		sink_partial_path(path, sizeof path, c);
 		unlink(path);  /* an aborted DATA is no message */
 	}
 	sink_reset(c);
@@ -398,7 +412,7 @@ sink_listen(const char *port_file)
 }
 
 static void
-sink_serve(int listener)
+sink_serve(int listener, sigset_t unblocked)
 {
 	SinkConn *conns[SINK_MAX_CONN];
 	struct pollfd pfd[SINK_MAX_CONN + 1];
@@ -408,7 +422,9 @@ sink_serve(int listener)
 		pfd[0] = (struct pollfd){ .fd = listener, .events = n < SINK_MAX_CONN ? POLLIN : 0 };
 		for (size_t i = 0; i < n; i++)
 			pfd[i + 1] = (struct pollfd){ .fd = conns[i]->fd, .events = POLLIN };
-		if (poll(pfd, n + 1, -1) < 0) {
+		/* SIGTERM and SIGINT are blocked but inside ppoll: one that comes
+		 * between the check of sink_stop and the wait is not lost. */
+		if (ppoll(pfd, n + 1, NULL, &unblocked) < 0) {
 			if (errno == EINTR)
 				continue;
 			sink_die("poll: %s", strerror(errno));
@@ -462,7 +478,12 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	sigset_t stop, unblocked;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, &unblocked);
 
-	sink_serve(sink_listen(port_file));
+	sink_serve(sink_listen(port_file), unblocked);
 	return 0;
 }
