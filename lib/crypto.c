@@ -551,29 +551,13 @@ kov_crypto_make_7bit(GMimeObject *object)
 
 /* ---- files ---------------------------------------------------------- */
 
-/* Write @object with CRLF line ends to @fd from offset 0, and rewind. A
- * pipe stream, because GMime flushes as it writes and a file stream's
- * flush is an fsync this scratch file does not need; a block buffer, so
- * that a header is not a write() of its own. GMime 3.2.13 writes a
- * multipart's prologue and epilogue with bare LFs even in DOS format: a
- * unix2dos filter behind it makes every line end CRLF. */
+/* Write @object with CRLF line ends to the new scratch file @fd, and
+ * rewind: the bytes gpg signs or encrypts are the bytes the copy carries. */
 static gboolean
 crypto_write_crlf(GMimeObject *object, int fd, GError **error)
 {
-	g_autoptr(GMimeStream) pipe = g_mime_stream_pipe_new(fd);
-	g_mime_stream_pipe_set_owner(GMIME_STREAM_PIPE(pipe), FALSE);
-	g_autoptr(GMimeStream) buffered = g_mime_stream_buffer_new(pipe, GMIME_STREAM_BUFFER_BLOCK_WRITE);
-	g_autoptr(GMimeStream) stream = g_mime_stream_filter_new(buffered);
-	g_autoptr(GMimeFilter) unix2dos = g_mime_filter_unix2dos_new(FALSE);
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(stream), unix2dos);
-	g_autoptr(GMimeFormatOptions) format = g_mime_format_options_new();
-	g_mime_format_options_set_newline_format(format, GMIME_NEWLINE_FORMAT_DOS);
-	errno = 0;
-	if (g_mime_object_write_to_stream(object, format, stream) < 0 || g_mime_stream_flush(stream) < 0
-	    || g_mime_stream_flush(buffered) < 0) {
-		kov_error_set_errno(error, errno != 0 ? errno : EIO, "crypto: cannot write a temporary file");
+	if (!kov_message_write_fd(object, fd, TRUE, error))
 		return FALSE;
-	}
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		kov_error_set_errno(error, errno, "crypto: cannot rewind a temporary file");
 		return FALSE;

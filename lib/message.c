@@ -882,23 +882,23 @@ kov_message_strip_private_headers(GMimeMessage *message)
 
 /* ---- write ------------------------------------------------------------ */
 
-/* Serialize @message into @sink with @crlf line ends; bytes handed to the
- * stream, or -1 with errno set. For CRLF a unix2dos filter behind GMime's
- * own newline format catches what GMime leaves alone (3.2.13 writes a
- * multipart epilogue with a bare LF, and CTE binary parts unconverted):
- * bare LFs must not reach SMTP, which has no room for binary anyway. LF
- * output needs no such filter: GMime's UNIX format converts the epilogue
- * too, and binary parts stay intact for the sendmail program. */
+/* Serialize @object into @sink with @crlf line ends; the bytes that
+ * reached @sink, or -1 with errno set. For CRLF a unix2dos filter behind
+ * GMime's own newline format catches what GMime leaves alone (3.2.13
+ * writes a multipart epilogue with a bare LF, and CTE binary parts
+ * unconverted): bare LFs must not reach SMTP, which has no room for binary
+ * anyway. LF output needs no such filter: GMime's UNIX format converts the
+ * epilogue too, and binary parts stay intact for the sendmail program.
+ * GMime writes a header or a line at a time; a 4 KiB block buffer makes
+ * that one write() per block, and it answers a short write() of @sink
+ * with an error, which GMime's own streams report as success. */
 static gint64
-serialize(GMimeMessage *message, gboolean crlf, GMimeStream *sink)
+serialize(GMimeObject *object, gboolean crlf, GMimeStream *sink)
 {
 	g_autoptr(GMimeFormatOptions) format = g_mime_format_options_new();
 	g_mime_format_options_set_newline_format(format, crlf ? GMIME_NEWLINE_FORMAT_DOS
 	                                                      : GMIME_NEWLINE_FORMAT_UNIX);
-	/* GMime writes a header or a line at a time: a block buffer makes
-	 * that one write() per 4 KiB. */
-	g_autoptr(GMimeStream) buffered = GMIME_IS_STREAM_NULL(sink)
-	        ? g_object_ref(sink) : g_mime_stream_buffer_new(sink, GMIME_STREAM_BUFFER_BLOCK_WRITE);
+	g_autoptr(GMimeStream) buffered = g_mime_stream_buffer_new(sink, GMIME_STREAM_BUFFER_BLOCK_WRITE);
 	g_autoptr(GMimeStream) filtered = g_mime_stream_filter_new(buffered);
 	if (crlf) {
 		g_autoptr(GMimeFilter) unix2dos = g_mime_filter_unix2dos_new(FALSE);
@@ -906,21 +906,21 @@ serialize(GMimeMessage *message, gboolean crlf, GMimeStream *sink)
 	}
 
 	errno = 0;
-	gint64 n = g_mime_object_write_to_stream(GMIME_OBJECT(message), format, filtered);
 	/* GMime 3.2.13's filter flush does not flush its source: the buffer
 	 * is flushed on its own. */
-	if (n < 0 || g_mime_stream_flush(filtered) != 0 || g_mime_stream_flush(buffered) != 0) {
+	if (g_mime_object_write_to_stream(object, format, filtered) < 0 || g_mime_stream_flush(filtered) != 0
+	    || g_mime_stream_flush(buffered) != 0) {
 		if (errno == 0)
 			errno = EIO;
 		return -1;
 	}
-	return n;
+	return g_mime_stream_tell(buffered) - buffered->bound_start;
 }
 
 gboolean
-kov_message_write_fd(GMimeMessage *message, int fd, gboolean crlf, GError **error)
+kov_message_write_fd(GMimeObject *object, int fd, gboolean crlf, GError **error)
 {
-	g_return_val_if_fail(GMIME_IS_MESSAGE(message), FALSE);
+	g_return_val_if_fail(GMIME_IS_OBJECT(object), FALSE);
 	g_return_val_if_fail(fd >= 0, FALSE);
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
@@ -929,38 +929,23 @@ kov_message_write_fd(GMimeMessage *message, int fd, gboolean crlf, GError **erro
 		kov_error_set_errno(error, errno, "cannot duplicate descriptor %d", fd);
 		return FALSE;
 	}
-	/* A file is counted first (a null stream costs no memory), to compare
-	 * with how far its offset moved: GMime reports a short last write()
-	 * as success. A pipe or socket (sendmail's stdin) cannot be checked
-	 * so; a short write shows in the reader's exit status. */
-	off_t start = lseek(copy, 0, SEEK_CUR);
-	gint64 expected = -1;
-	if (start >= 0) {
-		g_autoptr(GMimeStream) counter = g_mime_stream_null_new();
-		if (serialize(message, crlf, counter) < 0) {
-			close(copy);
-			kov_error_set_errno(error, errno, "cannot serialize the mail");
-			return FALSE;
-		}
-		expected = g_mime_stream_length(counter);
-	}
-
 	/* A pipe stream for files too: it writes at the file offset without
 	 * an lseek per write, and its flush is no fsync (every caller writes
 	 * a scratch copy, read back at once from the page cache). */
+	off_t start = lseek(copy, 0, SEEK_CUR);
 	g_autoptr(GMimeStream) out = g_mime_stream_pipe_new(copy);  /* owns copy */
-	if (serialize(message, crlf, out) < 0) {
+	gint64 written = serialize(object, crlf, out);
+	if (written < 0) {
 		kov_error_set_errno(error, errno, "cannot write the mail");
 		return FALSE;
 	}
-	if (start < 0)
-		return TRUE;
-	int short_errno = errno ? errno : ENOSPC;  /* the last write()'s, if kept */
-	off_t end = lseek(copy, 0, SEEK_CUR);
-	if (end < 0 || end - start != expected) {
-		kov_error_set_errno(error, end < 0 ? errno : short_errno,
+	/* Of a file, the offset must have moved by as much (a pipe or socket,
+	 * sendmail's stdin, shows a short write in the reader's exit status). */
+	off_t end = start < 0 ? -1 : lseek(copy, 0, SEEK_CUR);
+	if (start >= 0 && end - start != written) {
+		kov_error_set_errno(error, end < 0 ? errno : EIO,
 		                    "cannot write the mail: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " bytes written",
-		                    (gint64)(end - start), expected);
+		                    (gint64)(end - start), written);
 		return FALSE;
 	}
 	return TRUE;

@@ -85,6 +85,6 @@ gboolean kov_message_is_encrypted(GMimeMessage *message);
  * charset for the text itself. */
 void kov_message_set_addresses(GMimeHeader *header, InternetAddressList *list);
 
-/* Write @message to @fd (from its current offset) with CRLF (SMTP) or LF
- * (sendmail) line ends. */
-gboolean kov_message_write_fd(GMimeMessage *message, int fd, gboolean crlf, GError **error);
+/* Write @object (a message, or the entity gpg signs) to @fd from its
+ * current offset with CRLF (SMTP) or LF (sendmail) line ends. */
+gboolean kov_message_write_fd(GMimeObject *object, int fd, gboolean crlf, GError **error);

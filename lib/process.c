@@ -426,7 +426,7 @@ kov_job_spool_copy(KovJob *job, GMimeMessage *message, GError **error)
 	if (fd < 0)
 		return -1;
 	gboolean crlf = kov_deliver_wants_crlf(job->ctx->deliver);
-	if (!kov_message_write_fd(message, fd, crlf, error)) {
+	if (!kov_message_write_fd(GMIME_OBJECT(message), fd, crlf, error)) {
 		close(fd);
 		return -1;
 	}

@@ -29,7 +29,7 @@ kov_report_send(KovContext *ctx, const char *id, const char *what, GMimeMessage 
 		return;
 	}
 	kov_trace_add(report, kov_trace_host(), id);
-	if (kov_message_write_fd(report, fd, kov_deliver_wants_crlf(ctx->deliver), &error))
+	if (kov_message_write_fd(GMIME_OBJECT(report), fd, kov_deliver_wants_crlf(ctx->deliver), &error))
 		kov_deliver_send(ctx->deliver, "", rcpt, 1, fd, &result, &error);
 	close(fd);
 	if (error != NULL)

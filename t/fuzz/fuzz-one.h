@@ -276,7 +276,7 @@ kov_fuzz_write_message(GMimeMessage *message, gboolean crlf)
 {
 	g_autoptr(GError) error = NULL;
 	kov_fuzz_reset_output();
-	if (!kov_message_write_fd(message, kov_fuzz.out, crlf, &error))
+	if (!kov_message_write_fd(GMIME_OBJECT(message), kov_fuzz.out, crlf, &error))
 		KOV_FUZZ_FAIL("kov_message_write_fd: %s", error->message);
 	return kov_fuzz_output();
 }

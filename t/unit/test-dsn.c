@@ -118,7 +118,7 @@ write_report(GMimeMessage *report)
 	g_autoptr(GError) error = NULL;
 	int fd = memfd_create("kov-dsn", MFD_CLOEXEC);
 	g_assert_cmpint(fd, >=, 0);
-	g_assert_true(kov_message_write_fd(report, fd, TRUE, &error));
+	g_assert_true(kov_message_write_fd(GMIME_OBJECT(report), fd, TRUE, &error));
 	g_assert_no_error(error);
 
 	Written *w = g_new0(Written, 1);

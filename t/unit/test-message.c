@@ -107,7 +107,7 @@ written_bytes(GMimeMessage *message, gboolean crlf, gsize *len)
 	g_autofree char *path = NULL;
 	int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &error);
 	g_assert_no_error(error);
-	g_assert_true(kov_message_write_fd(message, fd, crlf, &error));
+	g_assert_true(kov_message_write_fd(GMIME_OBJECT(message), fd, crlf, &error));
 	g_assert_no_error(error);
 	g_assert_cmpint(close(fd), ==, 0);
 	char *data = NULL;
@@ -715,7 +715,7 @@ write_limited(rlim_t limit)
 	g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &rl), ==, 0);
 	rl.rlim_cur = limit;
 	g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &rl), ==, 0);
-	g_assert_false(kov_message_write_fd(mail->message, fd, FALSE, &error));
+	g_assert_false(kov_message_write_fd(GMIME_OBJECT(mail->message), fd, FALSE, &error));
 	g_assert_nonnull(error);
 	g_assert_true(error->domain == KOV_ERROR);
 	g_test_message("limit %u: %s", (unsigned)limit, error->message);
@@ -739,6 +739,65 @@ test_write_short(void)
 	g_test_trap_assert_passed();
 }
 
+/* A message of several 4 KiB blocks: a text part of @lines lines. */
+static GMimeMessage *
+blocks_message(int lines)
+{
+	GMimeMessage *message = g_mime_message_new(TRUE);
+	g_mime_message_set_subject(message, "blocks", NULL);
+	g_autoptr(GString) text = g_string_new(NULL);
+	for (int i = 0; i < lines; i++)
+		g_string_append_printf(text, "line %05d of a text that spans several write blocks\n", i);
+	g_autoptr(GMimeTextPart) part = g_mime_text_part_new_with_subtype("plain");
+	g_mime_text_part_set_text(part, text->str);
+	g_mime_message_set_mime_part(message, GMIME_OBJECT(part));
+	return message;
+}
+
+/* Every file-size limit short of the whole copy fails, at the start, at
+ * and around the block edges and at the end; the whole size succeeds. */
+static void
+test_write_short_blocks(void)
+{
+	if (!g_test_subprocess()) {
+		g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+		g_test_trap_assert_passed();
+		return;
+	}
+	signal(SIGXFSZ, SIG_IGN);
+	g_autoptr(GMimeMessage) message = blocks_message(400);
+	for (int crlf = 0; crlf <= 1; crlf++) {
+		gsize size;
+		g_autofree char *whole = written_bytes(message, crlf, &size);
+		g_assert_cmpuint(size, >, 4 * 4096);
+		const gsize limits[] = { 0, 1, 4095, 4096, 4097, 8191, 8192, 8193, size / 2, size - 1, size };
+		for (gsize i = 0; i < G_N_ELEMENTS(limits); i++) {
+			g_autoptr(GError) error = NULL;
+			g_autofree char *path = NULL;
+			int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &error);
+			g_assert_no_error(error);
+			struct rlimit rl;
+			g_assert_cmpint(getrlimit(RLIMIT_FSIZE, &rl), ==, 0);
+			rl.rlim_cur = limits[i];
+			g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &rl), ==, 0);
+			gboolean ok = kov_message_write_fd(GMIME_OBJECT(message), fd, crlf, &error);
+			rl.rlim_cur = RLIM_INFINITY;
+			g_assert_cmpint(setrlimit(RLIMIT_FSIZE, &rl), ==, 0);
+			g_assert_cmpint(ok, ==, limits[i] == size);
+			if (ok) {
+				gsize len;
+				g_autofree char *got = NULL;
+				g_assert_true(g_file_get_contents(path, &got, &len, NULL));
+				g_assert_cmpmem(got, len, whole, size);
+			} else {
+				g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
+			}
+			close(fd);
+			g_unlink(path);
+		}
+	}
+}
+
 static void
 test_write_offset(void)
 {
@@ -748,7 +807,7 @@ test_write_offset(void)
 	int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &error);
 	g_assert_no_error(error);
 	g_assert_cmpint(write(fd, "PREFIX\n", 7), ==, 7);
-	g_assert_true(kov_message_write_fd(mail->message, fd, FALSE, &error));
+	g_assert_true(kov_message_write_fd(GMIME_OBJECT(mail->message), fd, FALSE, &error));
 	g_assert_no_error(error);
 	/* The caller's descriptor is still open and at the end. */
 	g_assert_cmpint(write(fd, "SUFFIX\n", 7), ==, 7);
@@ -772,7 +831,7 @@ test_write_errors(void)
 	/* A full disk is temporary: the mail waits for a retry. */
 	int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
 	g_assert_cmpint(full, >=, 0);
-	g_assert_false(kov_message_write_fd(mail->message, full, TRUE, &error));
+	g_assert_false(kov_message_write_fd(GMIME_OBJECT(mail->message), full, TRUE, &error));
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
 	g_assert_true(kov_error_is_temporary(error));
 	close(full);
@@ -782,14 +841,14 @@ test_write_errors(void)
 	int fds[2];
 	g_assert_cmpint(pipe(fds), ==, 0);
 	close(fds[1]);
-	g_assert_false(kov_message_write_fd(mail->message, fds[1], TRUE, &error));
+	g_assert_false(kov_message_write_fd(GMIME_OBJECT(mail->message), fds[1], TRUE, &error));
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
 	close(fds[0]);
 	g_clear_error(&error);
 
 	/* A pipe (sendmail's stdin) works although it cannot be fsynced. */
 	g_assert_cmpint(pipe(fds), ==, 0);
-	g_assert_true(kov_message_write_fd(mail->message, fds[1], FALSE, &error));
+	g_assert_true(kov_message_write_fd(GMIME_OBJECT(mail->message), fds[1], FALSE, &error));
 	g_assert_no_error(error);
 	close(fds[1]);
 	gsize orig_len;
@@ -807,7 +866,7 @@ test_write_errors(void)
 	signal(SIGPIPE, SIG_IGN);
 	g_assert_cmpint(pipe(fds), ==, 0);
 	close(fds[0]);
-	g_assert_false(kov_message_write_fd(mail->message, fds[1], FALSE, &error));
+	g_assert_false(kov_message_write_fd(GMIME_OBJECT(mail->message), fds[1], FALSE, &error));
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
 	close(fds[1]);
 }
@@ -843,6 +902,7 @@ main(int argc, char **argv)
 	g_test_add_func("/message/write-binary", test_write_binary);
 	g_test_add_func("/message/write-offset", test_write_offset);
 	g_test_add_func("/message/write-short", test_write_short);
+	g_test_add_func("/message/write-short-blocks", test_write_short_blocks);
 	g_test_add_func("/message/write-errors", test_write_errors);
 	int rc = g_test_run();
 	g_mime_shutdown();
