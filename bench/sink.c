@@ -51,7 +51,6 @@ typedef struct {
 	int eml;                /* the .eml being written, or -1 */
 	char out[SINK_OUT_MAX]; /* DATA bytes waiting for write() */
 	size_t out_len;
-	unsigned seq;
 } SinkConn;
 
 static const char *sink_dir;
@@ -163,15 +162,15 @@ sink_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* The .json beside a finished .eml, by rename, before the 250. */
+/* The .json of message @seq, beside its .eml, by rename, before the 250. */
 static void
-sink_write_meta(SinkConn *c)
+sink_write_meta(const SinkConn *c, unsigned seq)
 {
 	char tmp[4096], path[4096];
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	sink_path(path, sizeof path, c->seq, "json");
-	snprintf(tmp, sizeof tmp, "%s/.%06u.json.tmp", sink_dir, c->seq);
+	sink_path(path, sizeof path, seq, "json");
+	snprintf(tmp, sizeof tmp, "%s/.%06u.json.tmp", sink_dir, seq);
 	FILE *f = fopen(tmp, "w");
 	if (f == NULL)
 		sink_die("%s: %s", tmp, strerror(errno));
@@ -243,13 +242,13 @@ sink_data_end(SinkConn *c)
 	if (close(c->eml) != 0)
 		sink_die("closing a message on conn=%u: %s", c->id, strerror(errno));
 	c->eml = -1;
-	c->seq = ++sink_seq;
+	unsigned seq = ++sink_seq;
 	sink_partial_path(partial, sizeof partial, c);
-	sink_path(path, sizeof path, c->seq, "eml");
+	sink_path(path, sizeof path, seq, "eml");
 	if (rename(partial, path) != 0)
 		sink_die("%s: %s", path, strerror(errno));
 	c->in_data = 0;
-	sink_write_meta(c);
+	sink_write_meta(c, seq);
 	sink_reset(c);
 	return sink_reply(c, "250 OK\r\n");
 }
