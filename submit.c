@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* `koverto submit`: the sendmail-style entry. Reads one mail on stdin,
  * records the envelope as Kuvert does (X-Kuvert-From/X-Kuvert-To at the
- * top), checks in tmp/ that it is a mail koverto can route, then renames it
- * into the queue's new/. Exit statuses are sysexits(3), as sendmail's. */
+ * top, the mail's own such lines dropped), checks in tmp/ that it is a
+ * mail koverto can route, then renames it into the queue's new/. Exit
+ * statuses are sysexits(3), as sendmail's. */
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -23,6 +24,8 @@ typedef struct {
 	const char *sender;
 	gboolean headers_decide;   /* -t */
 	GPtrArray *recipients;     /* borrowed argv strings */
+	KovQueueKind kind;
+	char *from_line, *to_line; /* the envelope the command line gives, checked */
 } KovSubmitArgs;
 
 static void
@@ -107,50 +110,62 @@ kov_submit_address_ok(const char *address, gboolean allow_null)
 	return TRUE;
 }
 
-static char *
-kov_submit_envelope(const KovSubmitArgs *args, GError **error)
+/* The envelope lines the command line gives (-f, recipients), checked;
+ * NULL where it gives none: then the mail decides (kov_submit_check). */
+static gboolean
+kov_submit_envelope(KovSubmitArgs *args, GError **error)
 {
-	g_autoptr(GString) header = g_string_new(NULL);
-
 	if (args->sender != NULL) {
 		if (!kov_submit_address_ok(args->sender, TRUE)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad sender address \"%s\"", args->sender);
-			return NULL;
+			return FALSE;
 		}
-		g_string_append_printf(header, "X-Kuvert-From: %s\n",
-		                       *args->sender ? args->sender : "<>");
+		args->from_line = g_strdup_printf("X-Kuvert-From: %s\n", *args->sender ? args->sender : "<>");
 	}
 	if (!args->headers_decide && args->recipients->len > 0) {
-		g_string_append(header, "X-Kuvert-To: ");
+		g_autoptr(GString) line = g_string_new("X-Kuvert-To: ");
 		for (guint i = 0; i < args->recipients->len; i++) {
 			const char *r = g_ptr_array_index(args->recipients, i);
 			if (!kov_submit_address_ok(r, FALSE)) {
 				g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad recipient address \"%s\"", r);
-				return NULL;
+				return FALSE;
 			}
-			g_string_append_printf(header, "%s%s", i ? ", " : "", r);
+			g_string_append_printf(line, "%s%s", i ? ", " : "", r);
 		}
-		g_string_append_c(header, '\n');
+		g_string_append_c(line, '\n');
+		args->to_line = g_string_free(g_steal_pointer(&line), FALSE);
 	}
-	return g_string_free(g_steal_pointer(&header), FALSE);
+	return TRUE;
 }
 
 /* Only a mail the daemon can route gets into the queue, and always with its
- * envelope recorded: a Delivered-To or Return-Path left in a mail that is
- * sent on must never decide where it goes. */
+ * envelope written by us on top: the mail's own X-Kuvert-From/-To lines
+ * are dropped (whoever wrote the mail does not choose its envelope), and a
+ * Delivered-To or Return-Path left in a mail that is sent on never decides
+ * where it goes. */
 static gboolean
 kov_submit_check(const char *path, gpointer data, char **prepend, GError **error)
 {
 	const KovSubmitArgs *args = data;
-	KovMessageOptions options = { .use_delivered_to = FALSE };
+	KovMessageOptions options = { .use_delivered_to = FALSE, .mail_only = TRUE };
+	if (args->sender != NULL)
+		options.sender = g_str_equal(args->sender, "<>") ? "" : args->sender;
+	g_autoptr(GPtrArray) given = g_ptr_array_copy(args->recipients, NULL, NULL);
+	g_ptr_array_add(given, NULL);
+	if (!args->headers_decide && args->recipients->len > 0)
+		options.recipients = (const char *const *)given->pdata;
 	g_autoptr(KovMail) mail = kov_message_load(path, &options, error);
 	g_autoptr(GString) header = g_string_new(NULL);
 
 	if (mail == NULL)
 		return FALSE;
-	if (args->sender == NULL)
+	if (args->from_line != NULL)
+		g_string_append(header, args->from_line);
+	else
 		g_string_append_printf(header, "X-Kuvert-From: %s\n", *mail->sender ? mail->sender : "<>");
-	if (args->headers_decide || args->recipients->len == 0) {
+	if (args->to_line != NULL) {
+		g_string_append(header, args->to_line);
+	} else {
 		g_string_append(header, "X-Kuvert-To: ");
 		for (guint i = 0; i < mail->recipients->len; i++) {
 			const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
@@ -158,28 +173,28 @@ kov_submit_check(const char *path, gpointer data, char **prepend, GError **error
 		}
 		g_string_append_c(header, '\n');
 	}
-	*prepend = header->len > 0 ? g_string_free(g_steal_pointer(&header), FALSE) : NULL;
+	*prepend = g_string_free(g_steal_pointer(&header), FALSE);
 	return TRUE;
 }
 
 static int
-kov_submit_enqueue(const KovSubmitArgs *args)
+kov_submit_enqueue(KovSubmitArgs *args)
 {
 	g_autoptr(GError) error = NULL;
-	KovQueueKind kind = KOV_QUEUE_KUVERT; /* without --queue: Kuvert's queue, rules decide */
-	if (args->queue != NULL && !kov_queue_kind_parse(args->queue, &kind)) {
+	args->kind = KOV_QUEUE_KUVERT; /* without --queue: Kuvert's queue, rules decide */
+	if (args->queue != NULL && !kov_queue_kind_parse(args->queue, &args->kind)) {
 		fprintf(stderr, "koverto submit: unknown queue \"%s\" (must-encrypt, fallback, sign-only)\n",
 		        args->queue);
 		return EX_USAGE;
 	}
-	g_autofree char *envelope = kov_submit_envelope(args, &error);
-	g_autofree char *path = envelope ? kov_config_locate(args->config) : NULL;
+	gboolean given = kov_submit_envelope(args, &error);
+	g_autofree char *path = given ? kov_config_locate(args->config) : NULL;
 	g_autoptr(KovConfig) config = path ? kov_config_load(path, &error) : NULL;
 	g_autofree char *id = NULL;
 
 	if (config != NULL && kov_queue_prepare(config->queuedir, &error))
-		id = kov_queue_enqueue_fd(config->queuedir, kind, STDIN_FILENO, envelope,
-		                          kov_submit_check, (gpointer)args, &error);
+		id = kov_queue_enqueue_fd(config->queuedir, args->kind, STDIN_FILENO, NULL,
+		                          kov_submit_check, args, &error);
 	if (id == NULL) {
 		fprintf(stderr, "koverto submit: %s\n", error->message);
 		return kov_error_to_sysexit(error);
@@ -228,6 +243,8 @@ koverto_submit_main(int argc, char **argv)
 	else
 		status = kov_submit_enqueue(&args);
 	g_ptr_array_unref(args.recipients);
+	g_free(args.from_line);
+	g_free(args.to_line);
 	kov_log_close();
 	return status;
 }
