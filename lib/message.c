@@ -417,6 +417,30 @@ load_recipients(KovMail *mail, GMimeHeaderList *headers, const Blocks *blocks,
 	return TRUE;
 }
 
+/* Exactly one From field holding exactly one mailbox (no group): a sender
+ * that can be checked against a queue's senders. */
+static gboolean
+from_is_single(GMimeHeaderList *headers, GMimeParserOptions *popts)
+{
+	const char *raw = NULL;
+	int n = g_mime_header_list_get_count(headers);
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(h), "From") != 0)
+			continue;
+		if (raw != NULL)
+			return FALSE;
+		raw = g_mime_header_get_raw_value(h);
+		if (raw == NULL)
+			return FALSE;
+	}
+	if (raw == NULL)
+		return FALSE;
+	g_autoptr(InternetAddressList) list = internet_address_list_parse(popts, raw);
+	return list != NULL && internet_address_list_length(list) == 1
+	       && INTERNET_ADDRESS_IS_MAILBOX(internet_address_list_get_address(list, 0));
+}
+
 /* Work out mail->from and mail->sender. */
 static gboolean
 load_sender(KovMail *mail, GMimeHeaderList *headers, const Blocks *blocks,
@@ -430,6 +454,7 @@ load_sender(KovMail *mail, GMimeHeaderList *headers, const Blocks *blocks,
 		if (mail->from == NULL)
 			return FALSE;
 	}
+	mail->from_single = mail->from != NULL && from_is_single(headers, popts);
 
 	GError *local = NULL;
 	g_autoptr(GPtrArray) envelope = blocks_slice(blocks, 0, blocks->n_envelope);

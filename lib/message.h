@@ -28,6 +28,7 @@ typedef struct {
 	GPtrArray *recipients;   /* of KovRecipient* (owned), de-duplicated, To, Cc, then Bcc */
 	gboolean envelope_given; /* X-Kuvert-To or Delivered-To named the recipients */
 	gboolean sender_given;   /* X-Kuvert-From or Return-Path named the sender */
+	gboolean from_single;    /* exactly one From field with one mailbox (no group) */
 	gboolean already_encrypted; /* PGP/MIME multipart/encrypted or S/MIME enveloped */
 	/* The first X-Kuvert header, trimmed and lower-cased, when it is one of
 	 * the five action names; otherwise has_x_kuvert is FALSE. */

@@ -360,6 +360,29 @@ test_envelope_block(void)
 	}
 }
 
+/* One From field, one mailbox, or no sender to check (issue 10 A4). */
+static void
+test_from_single(void)
+{
+	static const struct { const char *from; gboolean single; } cases[] = {
+		{ "From: Alice <alice@example.org>\n", TRUE },
+		{ "From: alice@example.org, bob@example.org\n", FALSE },
+		{ "From: friends:;\nFrom: alice@example.org\n", FALSE },
+		{ "From: alice@example.org\nFrom: bob@example.org\n", FALSE },
+		{ "From: friends: alice@example.org;\n", FALSE },
+		{ "From:\n", FALSE },
+		{ "", FALSE },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_test_message("%s", cases[i].from);
+		g_autofree char *data = g_strdup_printf("X-Kuvert-From: alice@example.org\n%s"
+		                                        "To: bob@example.org\n\nb\n", cases[i].from);
+		KovMessageOptions options = { 0 };
+		g_autoptr(KovMail) mail = load_bytes_with(data, &options);
+		g_assert_cmpint(mail->from_single, ==, cases[i].single);
+	}
+}
+
 /* The rewrite of a parked mail finds what the reader reads (issue 10 A8). */
 static void
 test_rewrite_envelope(void)
@@ -1005,6 +1028,7 @@ main(int argc, char **argv)
 	g_test_add_func("/message/envelope-anywhere", test_envelope_anywhere);
 	g_test_add_func("/message/delivered-to", test_delivered_to);
 	g_test_add_func("/message/envelope-block", test_envelope_block);
+	g_test_add_func("/message/from-single", test_from_single);
 	g_test_add_func("/message/rewrite-envelope", test_rewrite_envelope);
 	g_test_add_func("/message/null-sender", test_null_sender);
 	g_test_add_func("/message/not-usable", test_not_usable);
