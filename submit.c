@@ -138,11 +138,25 @@ kov_submit_envelope(KovSubmitArgs *args, GError **error)
 	return TRUE;
 }
 
+static void
+kov_submit_append_list(GString *line, const GPtrArray *addresses, GHashTable *seen)
+{
+	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
+		const char *a = g_ptr_array_index(addresses, i);
+		if (!g_hash_table_add(seen, (gpointer)a))
+			continue;
+		g_string_append_printf(line, "%s%s", g_hash_table_size(seen) > 1 ? ", " : "", a);
+	}
+}
+
 /* Only a mail the daemon can route gets into the queue, and always with its
  * envelope written by us on top: the mail's own X-Kuvert-From/-To lines
  * are dropped (whoever wrote the mail does not choose its envelope), and a
  * Delivered-To or Return-Path left in a mail that is sent on never decides
- * where it goes. */
+ * where it goes. Without recipients on the command line (or with -t) the
+ * headers decide as for sendmail -t: a bounce's Resent-To/-Cc/-Bcc, else
+ * To/Cc/Bcc. In the Kuvert queue a bounce keeps Kuvert's way: no
+ * X-Kuvert-To, so its Resent-To shortcut applies, as after kuvert_submit -t. */
 static gboolean
 kov_submit_check(const char *path, gpointer data, char **prepend, GError **error)
 {
@@ -159,13 +173,24 @@ kov_submit_check(const char *path, gpointer data, char **prepend, GError **error
 
 	if (mail == NULL)
 		return FALSE;
-	if (args->from_line != NULL)
+	gboolean headers_decide = args->headers_decide || args->recipients->len == 0;
+	gboolean bounce = headers_decide && mail->resent_to != NULL
+	                  && mail->resent_to->len + mail->resent_bcc->len > 0;
+	if (args->from_line != NULL) {
 		g_string_append(header, args->from_line);
-	else
-		g_string_append_printf(header, "X-Kuvert-From: %s\n", *mail->sender ? mail->sender : "<>");
-	if (args->to_line != NULL) {
-		g_string_append(header, args->to_line);
 	} else {
+		const char *sender = bounce && mail->resent_from != NULL ? mail->resent_from : mail->sender;
+		g_string_append_printf(header, "X-Kuvert-From: %s\n", *sender ? sender : "<>");
+	}
+	if (!headers_decide) {
+		g_string_append(header, args->to_line);
+	} else if (bounce && args->kind != KOV_QUEUE_KUVERT) {
+		g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+		g_string_append(header, "X-Kuvert-To: ");
+		kov_submit_append_list(header, mail->resent_to, seen);
+		kov_submit_append_list(header, mail->resent_bcc, seen);
+		g_string_append_c(header, '\n');
+	} else if (!bounce) {
 		g_string_append(header, "X-Kuvert-To: ");
 		for (guint i = 0; i < mail->recipients->len; i++) {
 			const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
