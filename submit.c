@@ -31,7 +31,7 @@ typedef struct {
 static void
 kov_submit_usage(void)
 {
-	fprintf(stderr, "usage: koverto submit [--queue NAME] [-C FILE] [-f SENDER] [-t] [-i] "
+	fprintf(stderr, "usage: koverto submit [--queue NAME] [-c|-C FILE] [-f SENDER] [-t] [-i] "
 	                "[RECIPIENT...] < mail\n"
 	                "  NAME is must-encrypt, fallback or sign-only; without --queue the\n"
 	                "  mail goes to the Kuvert queue, where the rules decide\n");
@@ -73,8 +73,9 @@ kov_submit_parse(int argc, char **argv, KovSubmitArgs *args)
 			args->queue = arg + 8;
 		} else if (g_str_equal(arg, "--config") && i + 1 < argc) {
 			args->config = argv[++i];
-		} else if (arg[1] == 'C' || arg[1] == 'f' || arg[1] == 'r') {
-			const char **slot = arg[1] == 'C' ? &args->config : &args->sender;
+		} else if (arg[1] == 'C' || arg[1] == 'c' || arg[1] == 'f' || arg[1] == 'r') {
+			/* -c as for the daemon, -C as for sendmail */
+			const char **slot = arg[1] == 'C' || arg[1] == 'c' ? &args->config : &args->sender;
 			if (!kov_submit_take_value(argc, argv, &i, arg, slot))
 				return EX_USAGE;
 		} else if (g_str_equal(arg, "-t")) {

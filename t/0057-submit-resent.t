@@ -1,8 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Issue 10 A7: koverto submit (and kuvert_submit) without recipients, or
-# with -t, sends a bounce to its Resent-* recipients as sendmail -t does,
-# not to the original To.
+# Issue 10 A7 and B6: koverto submit (and kuvert_submit) without recipients,
+# or with -t, sends a bounce to its Resent-* recipients as sendmail -t does,
+# not to the original To; and it takes -c FILE, as the daemon does.
 . "$T/lib.sh"
 setup
 write_config "defaultaction = fallback"
@@ -34,4 +34,10 @@ check "Kuvert queue: bob got nothing" [ -z "$(sink_for bob@example.net)" ]
 check "Kuvert queue: carol got it" [ -n "$(sink_for carol@example.net)" ]
 rm -f "$SINK"/0*
 
+# B6: -c FILE as for the daemon.
+printf 'From: alice@example.org\nTo: bob@example.net\nSubject: c\n\nC body\n' | "$KOVERTO" submit -c "$CONF" --queue fallback 2>>"$W/submit.err"
+check "-c FILE: queued" [ "$?" = 0 ]
+check "-c FILE: in the configured queue" [ "$(ls "$W/q/fallback/new" | wc -l)" = 1 ]
+printf 'From: alice@example.org\nTo: bob@example.net\n\nx\n' | "$KOVERTO" submit --queue fallback -c 2>>"$W/submit.err"
+check "-c without FILE: usage error 64" [ "$?" = 64 ]
 done_testing
