@@ -432,6 +432,52 @@ test_rewrite_envelope(void)
 	g_unlink(in);
 }
 
+/* Every fixture: the rewritten file's envelope is the new line and
+ * nothing else, whatever X-Kuvert lines, spellings and foldings the
+ * original had; the reader agrees with the rewriter (issue 10 A8). */
+static void
+test_rewrite_envelope_fixtures(void)
+{
+	g_autofree char *dir_path = g_test_build_filename(G_TEST_DIST, "mail", NULL);
+	g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+	g_assert_nonnull(dir);
+	guint tried = 0;
+	for (const char *name; (name = g_dir_read_name(dir)) != NULL;) {
+		if (!g_str_has_suffix(name, ".eml"))
+			continue;
+		g_autofree char *in = g_build_filename(dir_path, name, NULL);
+		KovMessageOptions options = { 0 };
+		g_autoptr(GError) error = NULL;
+		g_autoptr(KovMail) before = kov_message_load(in, &options, &error);
+		if (before == NULL)
+			continue;
+		g_test_message("%s", name);
+		g_autofree char *out = NULL;
+		int fd = g_file_open_tmp("kov-message-XXXXXX", &out, &error);
+		g_assert_no_error(error);
+		g_assert_true(kov_message_rewrite_envelope(in, "X-Kuvert-To: zed@example.org\n", TRUE, fd,
+		                                           &error));
+		g_assert_no_error(error);
+		close(fd);
+		g_autoptr(KovMail) after = kov_message_load(out, &options, &error);
+		g_assert_no_error(error);
+		g_assert_cmpuint(after->recipients->len, ==, 1);
+		g_assert_cmpstr(((KovRecipient *)g_ptr_array_index(after->recipients, 0))->address, ==,
+		                "zed@example.org");
+		g_assert_cmpstr(after->sender, ==, before->sender_given ? before->sender : after->from);
+		g_autofree char *data = NULL;
+		g_assert_true(g_file_get_contents(out, &data, NULL, &error));
+		g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+		guint envelope_lines = 0;
+		for (gsize i = 0; lines[i] != NULL && *lines[i] != '\0' && *lines[i] != '\r'; i++)
+			envelope_lines += g_ascii_strncasecmp(lines[i], "X-Kuvert-To", 11) == 0;
+		g_assert_cmpuint(envelope_lines, ==, 1);
+		g_unlink(out);
+		tried++;
+	}
+	g_assert_cmpuint(tried, >, 20);
+}
+
 static void
 test_junk(void)
 {
@@ -1030,6 +1076,7 @@ main(int argc, char **argv)
 	g_test_add_func("/message/envelope-block", test_envelope_block);
 	g_test_add_func("/message/from-single", test_from_single);
 	g_test_add_func("/message/rewrite-envelope", test_rewrite_envelope);
+	g_test_add_func("/message/rewrite-envelope-fixtures", test_rewrite_envelope_fixtures);
 	g_test_add_func("/message/null-sender", test_null_sender);
 	g_test_add_func("/message/not-usable", test_not_usable);
 	g_test_add_func("/message/junk", test_junk);
