@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* `koverto submit`: the sendmail-style entry. Reads one mail on stdin,
  * records the envelope as Kuvert does (X-Kuvert-From/X-Kuvert-To at the
- * top), checks in tmp/ that it is a mail koverto can route, then renames it
- * into the queue's new/. Exit statuses are sysexits(3), as sendmail's. */
+ * top, the mail's own such lines dropped), checks in tmp/ that it is a
+ * mail koverto can route, then renames it into the queue's new/. Exit
+ * statuses are sysexits(3), as sendmail's. */
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -23,12 +24,14 @@ typedef struct {
 	const char *sender;
 	gboolean headers_decide;   /* -t */
 	GPtrArray *recipients;     /* borrowed argv strings */
+	KovQueueKind kind;
+	char *from_line, *to_line; /* the envelope the command line gives, checked */
 } KovSubmitArgs;
 
 static void
 kov_submit_usage(void)
 {
-	fprintf(stderr, "usage: koverto submit [--queue NAME] [-C FILE] [-f SENDER] [-t] [-i] "
+	fprintf(stderr, "usage: koverto submit [--queue NAME] [-c|-C FILE] [-f SENDER] [-t] [-i] "
 	                "[RECIPIENT...] < mail\n"
 	                "  NAME is must-encrypt, fallback or sign-only; without --queue the\n"
 	                "  mail goes to the Kuvert queue, where the rules decide\n");
@@ -70,8 +73,9 @@ kov_submit_parse(int argc, char **argv, KovSubmitArgs *args)
 			args->queue = arg + 8;
 		} else if (g_str_equal(arg, "--config") && i + 1 < argc) {
 			args->config = argv[++i];
-		} else if (arg[1] == 'C' || arg[1] == 'f' || arg[1] == 'r') {
-			const char **slot = arg[1] == 'C' ? &args->config : &args->sender;
+		} else if (arg[1] == 'C' || arg[1] == 'c' || arg[1] == 'f' || arg[1] == 'r') {
+			/* -c as for the daemon, -C as for sendmail */
+			const char **slot = arg[1] == 'C' || arg[1] == 'c' ? &args->config : &args->sender;
 			if (!kov_submit_take_value(argc, argv, &i, arg, slot))
 				return EX_USAGE;
 		} else if (g_str_equal(arg, "-t")) {
@@ -107,50 +111,87 @@ kov_submit_address_ok(const char *address, gboolean allow_null)
 	return TRUE;
 }
 
-static char *
-kov_submit_envelope(const KovSubmitArgs *args, GError **error)
+/* The envelope lines the command line gives (-f, recipients), checked;
+ * NULL where it gives none: then the mail decides (kov_submit_check). */
+static gboolean
+kov_submit_envelope(KovSubmitArgs *args, GError **error)
 {
-	g_autoptr(GString) header = g_string_new(NULL);
-
 	if (args->sender != NULL) {
 		if (!kov_submit_address_ok(args->sender, TRUE)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad sender address \"%s\"", args->sender);
-			return NULL;
+			return FALSE;
 		}
-		g_string_append_printf(header, "X-Kuvert-From: %s\n",
-		                       *args->sender ? args->sender : "<>");
+		args->from_line = g_strdup_printf("X-Kuvert-From: %s\n", *args->sender ? args->sender : "<>");
 	}
 	if (!args->headers_decide && args->recipients->len > 0) {
-		g_string_append(header, "X-Kuvert-To: ");
+		g_autoptr(GString) line = g_string_new("X-Kuvert-To: ");
 		for (guint i = 0; i < args->recipients->len; i++) {
 			const char *r = g_ptr_array_index(args->recipients, i);
 			if (!kov_submit_address_ok(r, FALSE)) {
 				g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad recipient address \"%s\"", r);
-				return NULL;
+				return FALSE;
 			}
-			g_string_append_printf(header, "%s%s", i ? ", " : "", r);
+			g_string_append_printf(line, "%s%s", i ? ", " : "", r);
 		}
-		g_string_append_c(header, '\n');
+		g_string_append_c(line, '\n');
+		args->to_line = g_string_free(g_steal_pointer(&line), FALSE);
 	}
-	return g_string_free(g_steal_pointer(&header), FALSE);
+	return TRUE;
+}
+
+static void
+kov_submit_append_list(GString *line, const GPtrArray *addresses, GHashTable *seen)
+{
+	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
+		const char *a = g_ptr_array_index(addresses, i);
+		if (!g_hash_table_add(seen, (gpointer)a))
+			continue;
+		g_string_append_printf(line, "%s%s", g_hash_table_size(seen) > 1 ? ", " : "", a);
+	}
 }
 
 /* Only a mail the daemon can route gets into the queue, and always with its
- * envelope recorded: a Delivered-To or Return-Path left in a mail that is
- * sent on must never decide where it goes. */
+ * envelope written by us on top: the mail's own X-Kuvert-From/-To lines
+ * are dropped (whoever wrote the mail does not choose its envelope), and a
+ * Delivered-To or Return-Path left in a mail that is sent on never decides
+ * where it goes. Without recipients on the command line (or with -t) the
+ * headers decide as for sendmail -t: a bounce's Resent-To/-Cc/-Bcc, else
+ * To/Cc/Bcc. In the Kuvert queue a bounce keeps Kuvert's way: no
+ * X-Kuvert-To, so its Resent-To shortcut applies, as after kuvert_submit -t. */
 static gboolean
 kov_submit_check(const char *path, gpointer data, char **prepend, GError **error)
 {
 	const KovSubmitArgs *args = data;
-	KovMessageOptions options = { .use_delivered_to = FALSE };
+	KovMessageOptions options = { .use_delivered_to = FALSE, .mail_only = TRUE };
+	if (args->sender != NULL)
+		options.sender = g_str_equal(args->sender, "<>") ? "" : args->sender;
+	g_autoptr(GPtrArray) given = g_ptr_array_copy(args->recipients, NULL, NULL);
+	g_ptr_array_add(given, NULL);
+	if (!args->headers_decide && args->recipients->len > 0)
+		options.recipients = (const char *const *)given->pdata;
 	g_autoptr(KovMail) mail = kov_message_load(path, &options, error);
 	g_autoptr(GString) header = g_string_new(NULL);
 
 	if (mail == NULL)
 		return FALSE;
-	if (args->sender == NULL)
-		g_string_append_printf(header, "X-Kuvert-From: %s\n", *mail->sender ? mail->sender : "<>");
-	if (args->headers_decide || args->recipients->len == 0) {
+	gboolean headers_decide = args->headers_decide || args->recipients->len == 0;
+	gboolean bounce = headers_decide && mail->resent_to != NULL
+	                  && mail->resent_to->len + mail->resent_bcc->len > 0;
+	if (args->from_line != NULL) {
+		g_string_append(header, args->from_line);
+	} else {
+		const char *sender = bounce && mail->resent_from != NULL ? mail->resent_from : mail->sender;
+		g_string_append_printf(header, "X-Kuvert-From: %s\n", *sender ? sender : "<>");
+	}
+	if (!headers_decide) {
+		g_string_append(header, args->to_line);
+	} else if (bounce && args->kind != KOV_QUEUE_KUVERT) {
+		g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+		g_string_append(header, "X-Kuvert-To: ");
+		kov_submit_append_list(header, mail->resent_to, seen);
+		kov_submit_append_list(header, mail->resent_bcc, seen);
+		g_string_append_c(header, '\n');
+	} else if (!bounce) {
 		g_string_append(header, "X-Kuvert-To: ");
 		for (guint i = 0; i < mail->recipients->len; i++) {
 			const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
@@ -158,28 +199,28 @@ kov_submit_check(const char *path, gpointer data, char **prepend, GError **error
 		}
 		g_string_append_c(header, '\n');
 	}
-	*prepend = header->len > 0 ? g_string_free(g_steal_pointer(&header), FALSE) : NULL;
+	*prepend = g_string_free(g_steal_pointer(&header), FALSE);
 	return TRUE;
 }
 
 static int
-kov_submit_enqueue(const KovSubmitArgs *args)
+kov_submit_enqueue(KovSubmitArgs *args)
 {
 	g_autoptr(GError) error = NULL;
-	KovQueueKind kind = KOV_QUEUE_KUVERT; /* without --queue: Kuvert's queue, rules decide */
-	if (args->queue != NULL && !kov_queue_kind_parse(args->queue, &kind)) {
+	args->kind = KOV_QUEUE_KUVERT; /* without --queue: Kuvert's queue, rules decide */
+	if (args->queue != NULL && !kov_queue_kind_parse(args->queue, &args->kind)) {
 		fprintf(stderr, "koverto submit: unknown queue \"%s\" (must-encrypt, fallback, sign-only)\n",
 		        args->queue);
 		return EX_USAGE;
 	}
-	g_autofree char *envelope = kov_submit_envelope(args, &error);
-	g_autofree char *path = envelope ? kov_config_locate(args->config) : NULL;
+	gboolean given = kov_submit_envelope(args, &error);
+	g_autofree char *path = given ? kov_config_locate(args->config) : NULL;
 	g_autoptr(KovConfig) config = path ? kov_config_load(path, &error) : NULL;
 	g_autofree char *id = NULL;
 
 	if (config != NULL && kov_queue_prepare(config->queuedir, &error))
-		id = kov_queue_enqueue_fd(config->queuedir, kind, STDIN_FILENO, envelope,
-		                          kov_submit_check, (gpointer)args, &error);
+		id = kov_queue_enqueue_fd(config->queuedir, args->kind, STDIN_FILENO, NULL,
+		                          kov_submit_check, args, &error);
 	if (id == NULL) {
 		fprintf(stderr, "koverto submit: %s\n", error->message);
 		return kov_error_to_sysexit(error);
@@ -228,6 +269,8 @@ koverto_submit_main(int argc, char **argv)
 	else
 		status = kov_submit_enqueue(&args);
 	g_ptr_array_unref(args.recipients);
+	g_free(args.from_line);
+	g_free(args.to_line);
 	kov_log_close();
 	return status;
 }

@@ -1486,10 +1486,11 @@ kov_config_sender_allowed(const KovConfig *config, KovQueueKind kind, const char
 {
 	g_return_val_if_fail(config != NULL, FALSE);
 	g_return_val_if_fail(kind < KOV_QUEUE_N_POLICY, FALSE);
-	g_return_val_if_fail(address != NULL, FALSE);
 
 	const GRegex *re = config->queue[kind].allowed_senders_re;
 	if (re == NULL)
 		return TRUE;
-	return g_regex_match(re, address, 0, NULL);
+	/* No address (no single From mailbox, the null sender) is no match:
+	 * a restricted queue signs only for a sender it has established. */
+	return address != NULL && *address != '\0' && g_regex_match(re, address, 0, NULL);
 }

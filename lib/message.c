@@ -108,17 +108,28 @@ flatten_addresses(InternetAddressList *list, GPtrArray *out)
 	}
 }
 
-/* The raw addresses of every header called @name (all of them, or only the
- * first one with @first_only), in header order. Parsed from the raw value:
- * GMime's decoded value has encoded-words expanded, CR/LF included. */
+/* The fields of @headers, in order (borrowed), to read like a block. */
 static GPtrArray *
-header_addresses(GMimeHeaderList *headers, const char *name, gboolean first_only,
+list_fields(GMimeHeaderList *headers)
+{
+	int n = g_mime_header_list_get_count(headers);
+	GPtrArray *fields = g_ptr_array_sized_new(n);
+	for (int i = 0; i < n; i++)
+		g_ptr_array_add(fields, g_mime_header_list_get_header_at(headers, i));
+	return fields;
+}
+
+/* The raw addresses of every field called @name in @fields (of
+ * GMimeHeader*; all of them, or only the first one with @first_only), in
+ * order. Parsed from the raw value: GMime's decoded value has
+ * encoded-words expanded, CR/LF included. */
+static GPtrArray *
+fields_addresses(GPtrArray *fields, const char *name, gboolean first_only,
                  GMimeParserOptions *options)
 {
 	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
-	int n = g_mime_header_list_get_count(headers);
-	for (int i = 0; i < n; i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
+	for (guint i = 0; i < fields->len; i++) {
+		GMimeHeader *h = g_ptr_array_index(fields, i);
 		if (g_ascii_strcasecmp(g_mime_header_get_name(h), name) != 0)
 			continue;
 		const char *raw = g_mime_header_get_raw_value(h);
@@ -131,19 +142,34 @@ header_addresses(GMimeHeaderList *headers, const char *name, gboolean first_only
 	return out;
 }
 
-/* The raw value of the first header called @name, trimmed; NULL if none. */
-static char *
-header_first_value(GMimeHeaderList *headers, const char *name)
+static GPtrArray *
+header_addresses(GMimeHeaderList *headers, const char *name, gboolean first_only,
+                 GMimeParserOptions *options)
 {
-	int n = g_mime_header_list_get_count(headers);
-	for (int i = 0; i < n; i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
+	g_autoptr(GPtrArray) fields = list_fields(headers);
+	return fields_addresses(fields, name, first_only, options);
+}
+
+/* The raw value of the first field called @name in @fields, trimmed; NULL
+ * if none. */
+static char *
+fields_first_value(GPtrArray *fields, const char *name)
+{
+	for (guint i = 0; i < fields->len; i++) {
+		GMimeHeader *h = g_ptr_array_index(fields, i);
 		if (g_ascii_strcasecmp(g_mime_header_get_name(h), name) == 0) {
 			const char *raw = g_mime_header_get_raw_value(h);
 			return g_strstrip(g_strdup(raw ? raw : ""));
 		}
 	}
 	return NULL;
+}
+
+static char *
+header_first_value(GMimeHeaderList *headers, const char *name)
+{
+	g_autoptr(GPtrArray) fields = list_fields(headers);
+	return fields_first_value(fields, name);
 }
 
 static void
@@ -165,19 +191,91 @@ is_envelope_header(const char *name)
 	       g_ascii_strcasecmp(name, "X-Kuvert-To") == 0;
 }
 
-/* The envelope sender named by the first header @name: "" for "<>", a bare
- * lower-case address, NULL (no error) when there is no such header or it is
- * empty; NULL with DATAERR when it names something unusable. */
-static char *
-envelope_sender(GMimeHeaderList *headers, const char *name,
-                GMimeParserOptions *options, GError **error)
+/* What a delivery agent writes on top of the mail it puts into a Maildir. */
+static gboolean
+is_delivery_header(const char *name)
 {
-	g_autofree char *value = header_first_value(headers, name);
+	return g_ascii_strcasecmp(name, "Return-Path") == 0 ||
+	       g_ascii_strcasecmp(name, "Delivered-To") == 0 ||
+	       g_ascii_strcasecmp(name, "X-Original-To") == 0;
+}
+
+static gint
+field_offset_cmp(gconstpointer a, gconstpointer b)
+{
+	gint64 x = g_mime_header_get_offset(*(GMimeHeader *const *)a);
+	gint64 y = g_mime_header_get_offset(*(GMimeHeader *const *)b);
+	return x < y ? -1 : x > y;
+}
+
+/* The top-level header fields in file order (borrowed): the message's own
+ * and those GMime gave its MIME part (Content-*), interleaved in the file. */
+static GPtrArray *
+top_fields(GMimeMessage *message)
+{
+	GPtrArray *fields = list_fields(g_mime_object_get_header_list(GMIME_OBJECT(message)));
+	GMimeObject *part = g_mime_message_get_mime_part(message);
+	if (part != NULL) {
+		GMimeHeaderList *more = g_mime_object_get_header_list(part);
+		for (int i = 0; i < g_mime_header_list_get_count(more); i++)
+			g_ptr_array_add(fields, g_mime_header_list_get_header_at(more, i));
+	}
+	g_ptr_array_sort(fields, field_offset_cmp);
+	return fields;
+}
+
+/* Who wrote which field. Only what the writer of the file put on top of
+ * the mail is its envelope: first the X-Kuvert-From/-To block that koverto
+ * submit, kuvert_submit, Kuvert's listener and koverto's own rewrite of a
+ * parked mail write, then the Return-Path/Delivered-To lines a delivery
+ * agent writes. The same names further down are the mail's own, written
+ * by whoever sent it, and count for nothing. One definition of "the
+ * field is X" for reader and rewriter: GMime's (case-insensitive, blanks
+ * before the colon allowed, continuation lines included). */
+typedef struct {
+	GPtrArray *all;       /* every top-level field in file order (borrowed) */
+	guint n_envelope;     /* all[0 .. n_envelope) is the envelope block */
+	guint n_delivery;     /* then all[.. + n_delivery) the delivery block */
+} Blocks;
+
+static void
+blocks_init(Blocks *b, GMimeMessage *message, gboolean mail_only)
+{
+	b->all = top_fields(message);
+	b->n_envelope = 0;
+	b->n_delivery = 0;
+	guint i = 0;
+	while (!mail_only && i < b->all->len
+	       && is_envelope_header(g_mime_header_get_name(g_ptr_array_index(b->all, i))))
+		i++;
+	b->n_envelope = i;
+	while (i < b->all->len && is_delivery_header(g_mime_header_get_name(g_ptr_array_index(b->all, i))))
+		i++;
+	b->n_delivery = i - b->n_envelope;
+}
+
+/* A block as an array of its own (borrowed fields). */
+static GPtrArray *
+blocks_slice(const Blocks *b, guint from, guint n)
+{
+	GPtrArray *out = g_ptr_array_sized_new(n);
+	for (guint i = from; i < from + n; i++)
+		g_ptr_array_add(out, g_ptr_array_index(b->all, i));
+	return out;
+}
+
+/* The envelope sender named by the first field @name of @block: "" for
+ * "<>", a bare lower-case address, NULL (no error) when there is no such
+ * field or it is empty; NULL with DATAERR when it names something unusable. */
+static char *
+envelope_sender(GPtrArray *block, const char *name, GMimeParserOptions *options, GError **error)
+{
+	g_autofree char *value = fields_first_value(block, name);
 	if (value == NULL || *value == '\0')
 		return NULL;
 	if (strcmp(value, "<>") == 0)
 		return g_strdup("");
-	g_autoptr(GPtrArray) addrs = header_addresses(headers, name, TRUE, options);
+	g_autoptr(GPtrArray) addrs = fields_addresses(block, name, TRUE, options);
 	if (addrs->len == 0) {
 		g_autofree char *shown = address_for_error(value);
 		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR,
@@ -240,29 +338,47 @@ order_by_role(GPtrArray *recipients)
 	return sorted;
 }
 
+static gboolean
+fields_contain(GPtrArray *fields, const char *name)
+{
+	for (guint i = 0; i < fields->len; i++)
+		if (g_ascii_strcasecmp(g_mime_header_get_name(g_ptr_array_index(fields, i)), name) == 0)
+			return TRUE;
+	return FALSE;
+}
+
 /* The explicit envelope recipients (raw), NULL when there is none: every
- * X-Kuvert-To header (Kuvert's queue format; present but empty means
- * nobody), else the topmost Delivered-To when the queue asks for it.
- * *@name says which header it was. */
+ * X-Kuvert-To of the envelope block (Kuvert's queue format; present but
+ * empty means nobody), else the topmost Delivered-To of the delivery
+ * block when the queue asks for it. *@name says which header it was. */
 static GPtrArray *
-envelope_recipients(GMimeHeaderList *headers, const KovMessageOptions *options,
+envelope_recipients(const Blocks *blocks, const KovMessageOptions *options,
                     GMimeParserOptions *popts, const char **name)
 {
-	if (g_mime_header_list_contains(headers, "X-Kuvert-To")) {
-		*name = "X-Kuvert-To";
-		return header_addresses(headers, *name, FALSE, popts);
+	g_autoptr(GPtrArray) envelope = blocks_slice(blocks, 0, blocks->n_envelope);
+	g_autoptr(GPtrArray) delivery = blocks_slice(blocks, blocks->n_envelope, blocks->n_delivery);
+	if (options->mail_only && options->recipients != NULL) {
+		*name = "the given envelope";
+		GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+		for (const char *const *r = options->recipients; *r != NULL; r++)
+			g_ptr_array_add(out, g_strdup(*r));
+		return out;
 	}
-	if (options->use_delivered_to && g_mime_header_list_contains(headers, "Delivered-To")) {
+	if (fields_contain(envelope, "X-Kuvert-To")) {
+		*name = "X-Kuvert-To";
+		return fields_addresses(envelope, *name, FALSE, popts);
+	}
+	if (options->use_delivered_to && fields_contain(delivery, "Delivered-To")) {
 		*name = "Delivered-To";
-		return header_addresses(headers, *name, TRUE, popts);
+		return fields_addresses(delivery, *name, TRUE, popts);
 	}
 	return NULL;
 }
 
 /* Work out mail->recipients and mail->envelope_given. */
 static gboolean
-load_recipients(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions *options,
-                GMimeParserOptions *popts, GError **error)
+load_recipients(KovMail *mail, GMimeHeaderList *headers, const Blocks *blocks,
+                const KovMessageOptions *options, GMimeParserOptions *popts, GError **error)
 {
 	g_autoptr(GPtrArray) to = header_addresses(headers, "To", FALSE, popts);
 	g_autoptr(GPtrArray) cc = header_addresses(headers, "Cc", FALSE, popts);
@@ -274,7 +390,7 @@ load_recipients(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions
 	add_roles(roles, header_order, bcc, KOV_ROLE_BCC);
 
 	const char *envelope_name = NULL;
-	g_autoptr(GPtrArray) envelope = envelope_recipients(headers, options, popts, &envelope_name);
+	g_autoptr(GPtrArray) envelope = envelope_recipients(blocks, options, popts, &envelope_name);
 	mail->envelope_given = envelope != NULL;
 
 	GPtrArray *recipients = g_ptr_array_new_with_free_func(kov_recipient_free);
@@ -301,10 +417,34 @@ load_recipients(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions
 	return TRUE;
 }
 
+/* Exactly one From field holding exactly one mailbox (no group): a sender
+ * that can be checked against a queue's senders. */
+static gboolean
+from_is_single(GMimeHeaderList *headers, GMimeParserOptions *popts)
+{
+	const char *raw = NULL;
+	int n = g_mime_header_list_get_count(headers);
+	for (int i = 0; i < n; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(h), "From") != 0)
+			continue;
+		if (raw != NULL)
+			return FALSE;
+		raw = g_mime_header_get_raw_value(h);
+		if (raw == NULL)
+			return FALSE;
+	}
+	if (raw == NULL)
+		return FALSE;
+	g_autoptr(InternetAddressList) list = internet_address_list_parse(popts, raw);
+	return list != NULL && internet_address_list_length(list) == 1
+	       && INTERNET_ADDRESS_IS_MAILBOX(internet_address_list_get_address(list, 0));
+}
+
 /* Work out mail->from and mail->sender. */
 static gboolean
-load_sender(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions *options,
-            GMimeParserOptions *popts, GError **error)
+load_sender(KovMail *mail, GMimeHeaderList *headers, const Blocks *blocks,
+            const KovMessageOptions *options, GMimeParserOptions *popts, GError **error)
 {
 	g_autoptr(GPtrArray) from = header_addresses(headers, "From", TRUE, popts);
 	if (from->len > 0) {
@@ -314,11 +454,18 @@ load_sender(KovMail *mail, GMimeHeaderList *headers, const KovMessageOptions *op
 		if (mail->from == NULL)
 			return FALSE;
 	}
+	mail->from_single = mail->from != NULL && from_is_single(headers, popts);
 
 	GError *local = NULL;
-	mail->sender = envelope_sender(headers, "X-Kuvert-From", popts, &local);
+	g_autoptr(GPtrArray) envelope = blocks_slice(blocks, 0, blocks->n_envelope);
+	g_autoptr(GPtrArray) delivery = blocks_slice(blocks, blocks->n_envelope, blocks->n_delivery);
+	if (options->mail_only && options->sender != NULL)
+		mail->sender = *options->sender == '\0'
+			? g_strdup("") : address_normalize(options->sender, "the given envelope", &local);
+	else
+		mail->sender = envelope_sender(envelope, "X-Kuvert-From", popts, &local);
 	if (mail->sender == NULL && local == NULL && options->use_delivered_to)
-		mail->sender = envelope_sender(headers, "Return-Path", popts, &local);
+		mail->sender = envelope_sender(delivery, "Return-Path", popts, &local);
 	if (local != NULL) {
 		g_propagate_error(error, local);
 		return FALSE;
@@ -669,8 +816,11 @@ headers_sane(GMimeMessage *message, gboolean body_follows, GError **error)
 	return TRUE;
 }
 
+/* Parse @path; *@headers_end: where the top-level header ends (-1: at the
+ * end of the file, no body). */
 static GMimeMessage *
-parse_file(const char *path, GMimeParserOptions *popts, gint64 *size, GError **error)
+parse_file(const char *path, GMimeParserOptions *popts, gint64 *size, gint64 *headers_end,
+           GError **error)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -700,7 +850,8 @@ parse_file(const char *path, GMimeParserOptions *popts, gint64 *size, GError **e
 		return NULL;
 	}
 	/* The end of the header block is known when a blank line ended it. */
-	if (!headers_sane(message, g_mime_parser_get_headers_end(parser) >= 0, error))
+	*headers_end = g_mime_parser_get_headers_end(parser);
+	if (!headers_sane(message, *headers_end >= 0, error))
 		return NULL;
 	return g_steal_pointer(&message);
 }
@@ -716,21 +867,112 @@ kov_message_load(const char *path, const KovMessageOptions *options, GError **er
 
 	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
 	g_autoptr(KovMail) mail = g_new0(KovMail, 1);
-	mail->message = parse_file(path, popts, &mail->size, error);
+	gint64 headers_end;
+	mail->message = parse_file(path, popts, &mail->size, &headers_end, error);
 	if (mail->message == NULL)
 		return NULL;
 
 	GMimeHeaderList *headers = g_mime_object_get_header_list(GMIME_OBJECT(mail->message));
-	if (!load_recipients(mail, headers, options, popts, error) ||
-	    !load_sender(mail, headers, options, popts, error) ||
-	    !load_resent_to(mail, headers, popts, error))
+	Blocks blocks;
+	blocks_init(&blocks, mail->message, options->mail_only);
+	gboolean ok = load_recipients(mail, headers, &blocks, options, popts, error)
+	              && load_sender(mail, headers, &blocks, options, popts, error)
+	              && load_resent_to(mail, headers, popts, error);
+	g_ptr_array_unref(blocks.all);
+	if (!ok)
 		return NULL;
 	load_directives(mail, headers, popts);
 	load_x_kuvert(mail, headers);
-	/* Read once, gone: the pseudo-headers must never leave. */
+	/* Read once, gone: the pseudo-headers must never leave, neither the
+	 * envelope's nor those in the mail's own header, which never count. */
 	remove_headers(headers, is_envelope_header);
 	mail->already_encrypted = kov_message_is_encrypted(mail->message);
 	return g_steal_pointer(&mail);
+}
+
+/* ---- rewrite the envelope ------------------------------------------------ */
+
+static gboolean
+write_all(int fd, const char *data, gsize len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return FALSE;
+		}
+		data += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+/* Copy bytes [@from, @to) of @in to @out. */
+static gboolean
+copy_range(int in, gint64 from, gint64 to, int out)
+{
+	char buf[65536];
+	while (from < to) {
+		gsize want = MIN((gint64)sizeof buf, to - from);
+		ssize_t n = pread(in, buf, want, from);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;  /* the file shrank under us */
+			return FALSE;
+		}
+		if (!write_all(out, buf, (gsize)n))
+			return FALSE;
+		from += n;
+	}
+	return TRUE;
+}
+
+gboolean
+kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean keep_sender, int fd,
+                             GError **error)
+{
+	g_return_val_if_fail(path != NULL && fd >= 0, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
+	gint64 size, headers_end;
+	g_autoptr(GMimeMessage) message = parse_file(path, popts, &size, &headers_end, error);
+	if (message == NULL)
+		return FALSE;
+	Blocks blocks;
+	blocks_init(&blocks, message, !keep_sender);
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	gboolean ok = in >= 0 && (envelope == NULL || write_all(fd, envelope, strlen(envelope)));
+	gint64 at = 0;
+	for (guint i = 0; ok && i < blocks.all->len; i++) {
+		GMimeHeader *h = g_ptr_array_index(blocks.all, i);
+		const char *name = g_mime_header_get_name(h);
+		if (!is_envelope_header(name))
+			continue;
+		if (i < blocks.n_envelope && g_ascii_strcasecmp(name, "X-Kuvert-From") == 0)
+			continue;  /* the sender stays */
+		/* A field runs to the next one, continuation lines and lines
+		 * GMime skipped included, or to the end of the header. */
+		gint64 start = g_mime_header_get_offset(h);
+		gint64 end = i + 1 < blocks.all->len
+			? g_mime_header_get_offset(g_ptr_array_index(blocks.all, i + 1))
+			: headers_end >= 0 ? headers_end : size;
+		ok = copy_range(in, at, start, fd);
+		at = end;
+	}
+	ok = ok && copy_range(in, at, size, fd);
+	int err = errno;
+	g_ptr_array_unref(blocks.all);
+	if (in >= 0)
+		close(in);
+	if (!ok)
+		kov_error_set_errno(error, err, "cannot rewrite the envelope of %s", path);
+	return ok;
 }
 
 /* ---- strip -------------------------------------------------------------- */

@@ -28,6 +28,7 @@ typedef struct {
 	GPtrArray *recipients;   /* of KovRecipient* (owned), de-duplicated, To, Cc, then Bcc */
 	gboolean envelope_given; /* X-Kuvert-To or Delivered-To named the recipients */
 	gboolean sender_given;   /* X-Kuvert-From or Return-Path named the sender */
+	gboolean from_single;    /* exactly one From field with one mailbox (no group) */
 	gboolean already_encrypted; /* PGP/MIME multipart/encrypted or S/MIME enveloped */
 	/* The first X-Kuvert header, trimmed and lower-cased, when it is one of
 	 * the five action names; otherwise has_x_kuvert is FALSE. */
@@ -46,19 +47,38 @@ typedef struct {
 typedef struct {
 	/* Honour the topmost Delivered-To: (policy Maildirs, one copy per recipient). */
 	gboolean use_delivered_to;
+	/* The file is a mail as its author gave it (koverto submit's input):
+	 * it has no envelope block, X-Kuvert-From/-To in it are its own. */
+	gboolean mail_only;
+	/* With mail_only: the envelope given beside the mail (koverto submit's
+	 * -f and recipients), NULL where none is given. "" is the null sender. */
+	const char *sender;
+	const char *const *recipients;   /* NULL-terminated */
 } KovMessageOptions;
 
-/* Parse the mail in @path and work out its envelope. Precedence for the
- * recipients: X-Kuvert-To > topmost Delivered-To (when enabled) > To/Cc/Bcc;
- * envelope recipients not in To/Cc count as Bcc, To/Cc addresses not in an
- * explicit envelope are not recipients. Sender: X-Kuvert-From > Return-Path
- * (when Delivered-To is honoured) > From. Also reads what the decision
+/* Parse the mail in @path and work out its envelope. Only the fields its
+ * writer put on top count: the leading block of X-Kuvert-From/-To fields,
+ * then (when enabled) the Return-Path/Delivered-To/X-Original-To lines of
+ * a delivery agent; the same names further down, in the mail's own header,
+ * never count and are removed. Precedence for the recipients: X-Kuvert-To
+ * > topmost Delivered-To > To/Cc/Bcc; envelope recipients not in To/Cc
+ * count as Bcc, To/Cc addresses not in an explicit envelope are not
+ * recipients. Sender: X-Kuvert-From > Return-Path > From. Also reads what the decision
  * needs: directives, X-Kuvert, Resent-To (see KovMail). Errors:
  * KOV_ERROR_DATAERR with the reason (not a mail, no sender, no recipient,
  * CR/LF in an address, a bad Resent-To address). */
 KovMail *kov_message_load(const char *path, const KovMessageOptions *options, GError **error);
 void kov_message_free(KovMail *mail);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
+
+/* Write the queue file @path to @fd with @envelope (header lines, nullable)
+ * on top, then the file without its X-Kuvert-To and X-Kuvert-From fields,
+ * as kov_message_load tells them (any case, blanks before the colon,
+ * continuation lines), wherever they are in the header; with @keep_sender
+ * the X-Kuvert-From fields of the file's envelope block stay. Everything
+ * else is copied byte for byte. */
+gboolean kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean keep_sender,
+                                      int fd, GError **error);
 
 /* A field name as RFC 5322 3.6.8 has it: printable ASCII but ':'. GMime
  * takes whatever precedes a colon, binary junk or nothing included. */

@@ -131,19 +131,19 @@ kov_join_addresses(GPtrArray *targets)
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
-/* The sender must be allowed by the queue: both the envelope sender and From. */
+/* The sender must be allowed by the queue: both the envelope sender and
+ * From, which must be one mailbox; none is skipped for being empty. */
 static gboolean
 kov_job_check_sender(KovJob *job, GError **error)
 {
 	const KovConfig *config = job->ctx->config;
-	const char *who[] = { job->mail->sender, job->mail->from };
+	const char *who[] = { job->mail->sender, job->mail->from_single ? job->mail->from : NULL };
+	const char *none[] = { "<> (the null sender)", "(no From: with exactly one mailbox)" };
 
 	for (gsize i = 0; i < G_N_ELEMENTS(who); i++) {
-		if (who[i] == NULL || *who[i] == '\0')
-			continue;
 		if (!kov_config_sender_allowed(config, job->kind, who[i])) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
-			            "sender %s is not allowed in queue %s", who[i], kov_queue_name(job->kind));
+			g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "sender %s is not allowed in queue %s",
+			            who[i] && *who[i] ? who[i] : none[i], kov_queue_name(job->kind));
 			return FALSE;
 		}
 	}

@@ -2,9 +2,11 @@
 /* The spool on disk, in the manner of OpenSMTPD's queue: writers hand over
  * by tmp -> fsync -> rename, the daemon claims by rename into cur/, and a
  * mail leaves cur/ only to be unlinked (delivered) or moved to failed/
- * with its reason. Never parses a mail. */
+ * with its reason. Never parses a mail itself: where a mail's envelope
+ * lines are, when it rewrites them, is message.c's answer. */
 #include "queue.h"
 #include "error.h"
+#include "message.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -215,28 +217,37 @@ kov_queue_copy_fd(int in, int out, gboolean *read_failed)
 	}
 }
 
-/* Write @prepend and then the contents of @path into a new file beside it,
- * durably; on success *@path names the new file and the old one is gone. */
+/* fsync and close @fd, written as @path; @ok: all went well so far (else
+ * @error is set already and @fd is only closed). */
+static gboolean
+kov_queue_sync_close(int fd, gboolean ok, const char *path, GError **error)
+{
+	if (ok && fsync(fd) != 0) {
+		kov_error_set_errno(error, errno, "cannot write %s", path);
+		ok = FALSE;
+	}
+	if (close(fd) != 0 && ok) {
+		kov_error_set_errno(error, errno, "cannot write %s", path);
+		ok = FALSE;
+	}
+	return ok;
+}
+
+/* Write @prepend and then the mail in @path, without the X-Kuvert-From/-To
+ * lines of its own, into a new file beside it, durably; on success *@path
+ * names the new file and the old one is gone. */
 static gboolean
 kov_queue_rewrite_tmp(char **path, const char *prepend, GError **error)
 {
 	g_autofree char *next = g_strconcat(*path, ".1", NULL);
-	gboolean read_failed = FALSE;
-	int in = open(*path, O_RDONLY | O_CLOEXEC);
 	int out = open(next, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	gboolean ok = in >= 0 && out >= 0 && kov_queue_write_all(out, prepend, strlen(prepend))
-	              && kov_queue_copy_fd(in, out, &read_failed) && fsync(out) == 0;
-	int err = errno;
-
-	if (in >= 0)
-		close(in);
-	if (out >= 0 && close(out) != 0 && ok) {
-		ok = FALSE;
-		err = errno;
+	if (out < 0) {
+		kov_error_set_errno(error, errno, "cannot write %s", next);
+		return FALSE;
 	}
-	if (!ok) {
+	gboolean ok = kov_message_rewrite_envelope(*path, prepend, FALSE, out, error);
+	if (!kov_queue_sync_close(out, ok, next, error)) {
 		unlink(next);
-		kov_error_set_errno(error, err, "cannot write %s", next);
 		return FALSE;
 	}
 	unlink(*path);
@@ -449,50 +460,26 @@ kov_queue_failed_path(const char *queuedir, KovQueueKind kind, const char *id)
 	return g_build_filename(queuedir, "failed", name, NULL);
 }
 
-static gboolean
-kov_queue_is_envelope_to(const char *line)
-{
-	return g_ascii_strncasecmp(line, "X-Kuvert-To:", 12) == 0;
-}
-
-/* Copy @from to @to with the envelope recipients replaced by @undelivered:
- * X-Kuvert-To lines (and their continuation lines) in the header are
- * dropped and one new line goes on top. */
+/* Copy @from to @to with the envelope recipients replaced by @undelivered.
+ * Which lines are X-Kuvert-To is the reader's answer (message.c), not a
+ * second guess here: a line the reader takes for one ("X-Kuvert-To :",
+ * folded) and the rewrite missed would mail the delivered again. */
 static gboolean
 kov_queue_rewrite_envelope(const char *from, const char *to, const char *undelivered,
                            GError **error)
 {
-	FILE *in = fopen(from, "re");
+	g_autofree char *envelope = g_strdup_printf("X-Kuvert-To: %s\n", undelivered);
 	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
-	char *line = NULL;
-	size_t cap = 0;
-	gboolean in_header = TRUE, dropping = FALSE, ok = in != NULL && out != NULL;
-
-	if (ok)
-		fprintf(out, "X-Kuvert-To: %s\n", undelivered);
-	while (ok && getline(&line, &cap, in) > 0) {
-		if (in_header && (line[0] == '\n' || (line[0] == '\r' && line[1] == '\n')))
-			in_header = FALSE;
-		if (in_header && (line[0] == ' ' || line[0] == '\t') && dropping)
-			continue;
-		dropping = in_header && kov_queue_is_envelope_to(line);
-		if (!dropping && fputs(line, out) == EOF)
-			ok = FALSE;
-	}
-	free(line);
-	if (in != NULL)
-		fclose(in);
-	if (out != NULL) {
-		ok = ok && fflush(out) == 0 && fsync(fileno(out)) == 0;
-		ok = fclose(out) == 0 && ok;
-	} else if (fd >= 0) {
-		close(fd);
-	}
-	if (!ok) {
-		unlink(to);
+	if (fd < 0) {
 		kov_error_set_errno(error, errno, "queue: cannot rewrite %s", from);
+		return FALSE;
 	}
+	gboolean ok = kov_message_rewrite_envelope(from, envelope, TRUE, fd, error);
+	if (!ok)
+		g_prefix_error(error, "queue: ");
+	ok = kov_queue_sync_close(fd, ok, to, error);
+	if (!ok)
+		unlink(to);
 	return ok;
 }
 

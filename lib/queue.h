@@ -38,7 +38,9 @@ void kov_queue_unlock(const char *queuedir, int fd);
 
 /* Checks a written mail in tmp/ before it is handed over (e.g. that it
  * parses); FALSE with @error keeps it out of the queue. It may set
- * *@prepend (transfer full) to header lines to put in front of the mail. */
+ * *@prepend (transfer full) to the envelope lines to put in front of the
+ * mail: then the mail's own X-Kuvert-From/-To lines are dropped, so that
+ * only @prepend is its envelope. */
 typedef gboolean (*KovQueueCheck)(const char *path, gpointer user_data, char **prepend,
                                   GError **error);
 

@@ -1159,6 +1159,8 @@ test_queue_senders(void)
 	g_assert_false(kov_config_sender_allowed(config, me_q, "x@sub.example.org"));
 	g_assert_false(kov_config_sender_allowed(config, me_q, "x@exampleXorg"));
 	g_assert_false(kov_config_sender_allowed(config, me_q, ""));
+	/* No sender established (issue 10 A4): refused, never skipped. */
+	g_assert_false(kov_config_sender_allowed(config, me_q, NULL));
 
 	/* Each alternative is anchored, not just the first and the last. */
 	g_assert_true(kov_config_sender_allowed(config, fb, "alice@example.org"));
@@ -1169,6 +1171,7 @@ test_queue_senders(void)
 
 	/* No pattern: anybody. */
 	g_assert_true(kov_config_sender_allowed(config, so, "anyone@anywhere.example"));
+	g_assert_true(kov_config_sender_allowed(config, so, NULL));
 	g_assert_null(config->queue[so].allowed_senders);
 }
 

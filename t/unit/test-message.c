@@ -208,10 +208,12 @@ static void
 test_envelope_anywhere(void)
 {
 	g_autoptr(KovMail) mail = load_ok("envelope-late.eml", FALSE);
-	/* Every X-Kuvert-To counts, in any case, wherever it is. */
-	assert_recipients(mail, "carol@example.org:bcc,dave@example.org:bcc");
-	g_assert_true(mail->envelope_given);
-	g_assert_cmpstr(mail->sender, ==, "sender@example.org");
+	/* Below the mail's first header they are the mail's own: anybody who
+	 * sends mail writes those. They never count, and they never leave. */
+	assert_recipients(mail, "bob@example.org:to");
+	g_assert_false(mail->envelope_given);
+	g_assert_false(mail->sender_given);
+	g_assert_cmpstr(mail->sender, ==, "alice@example.org");
 	g_assert_false(g_mime_header_list_contains(headers_of(mail), "X-Kuvert-To"));
 	g_assert_false(g_mime_header_list_contains(headers_of(mail), "X-Kuvert-From"));
 }
@@ -246,9 +248,10 @@ test_delivered_to(void)
 	}
 	{
 		g_autoptr(KovMail) mail = load_ok("envelope-over-delivered.eml", TRUE);
-		/* X-Kuvert-To/-From beat Delivered-To/Return-Path. */
-		assert_recipients(mail, "bob@example.org:to");
-		g_assert_cmpstr(mail->sender, ==, "sender@example.org");
+		/* X-Kuvert-To/-From below the delivery agent's lines are the
+		 * mail's own: Delivered-To and Return-Path decide. */
+		assert_recipients(mail, "carol@example.org:to");
+		g_assert_cmpstr(mail->sender, ==, "bounce@example.org");
 	}
 }
 
@@ -286,6 +289,193 @@ load_bytes(const char *data, gsize len, GError **error)
 	KovMail *mail = kov_message_load(path, &options, error);
 	g_unlink(path);  /* the loaded message keeps its descriptor */
 	return mail;
+}
+
+static KovMail *
+load_bytes_with(const char *data, const KovMessageOptions *options)
+{
+	g_autofree char *path = NULL;
+	g_autoptr(GError) error = NULL;
+	int fd = g_file_open_tmp("kov-message-XXXXXX", &path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(write(fd, data, strlen(data)), ==, (gssize)strlen(data));
+	close(fd);
+	KovMail *mail = kov_message_load(path, options, &error);
+	g_assert_no_error(error);
+	g_unlink(path);
+	return mail;
+}
+
+/* Only the block its writer put on top is the envelope (issue 10 A3). */
+static void
+test_envelope_block(void)
+{
+	static const struct {
+		const char *data;
+		gboolean delivered_to, mail_only;
+		const char *rcpts, *sender;
+	} cases[] = {
+		/* GMime reads "X-Kuvert-To :" as X-Kuvert-To: so does the block. */
+		{ "X-Kuvert-To : carol@example.org,\n dave@example.org\nx-kuvert-from\t: s@example.org\n"
+		  "From: alice@example.org\nTo: bob@example.org\n\nb\n",
+		  FALSE, FALSE, "carol@example.org:bcc,dave@example.org:bcc", "s@example.org" },
+		/* An MTA's Maildir copy: the mail's own X-Kuvert-To below
+		 * Delivered-To redirects nothing. */
+		{ "Return-Path: <r@example.org>\nDelivered-To: bob@example.org\n"
+		  "X-Kuvert-To: mallory@example.org\nX-Kuvert-From: m@example.org\n"
+		  "From: alice@example.org\nTo: bob@example.org\n\nb\n",
+		  TRUE, FALSE, "bob@example.org:to", "r@example.org" },
+		{ "Received: from x by y; Tue, 25 Nov 2026 10:00:01 +0000\n"
+		  "X-Kuvert-To: mallory@example.org\n"
+		  "From: alice@example.org\nTo: bob@example.org\n\nb\n",
+		  TRUE, FALSE, "bob@example.org:to", "alice@example.org" },
+		/* Delivered-To and Return-Path of the mail's own (below a
+		 * Received line) are no delivery agent's either. */
+		{ "Received: from x by y; Tue, 25 Nov 2026 10:00:01 +0000\n"
+		  "Delivered-To: mallory@example.org\nReturn-Path: <m@example.org>\n"
+		  "From: alice@example.org\nTo: bob@example.org\n\nb\n",
+		  TRUE, FALSE, "bob@example.org:to", "alice@example.org" },
+		/* A mail as given to koverto submit: its own lines never count,
+		 * even on top. */
+		{ "X-Kuvert-To: mallory@example.org\nX-Kuvert-From: m@example.org\n"
+		  "From: alice@example.org\nTo: bob@example.org\n\nb\n",
+		  FALSE, TRUE, "bob@example.org:to", "alice@example.org" },
+		/* A Content-* field ends the block like any other. */
+		{ "Content-Type: text/plain\nX-Kuvert-To: mallory@example.org\n"
+		  "From: alice@example.org\nTo: bob@example.org\n\nb\n",
+		  FALSE, FALSE, "bob@example.org:to", "alice@example.org" },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_test_message("case %zu", i);
+		KovMessageOptions options = { .use_delivered_to = cases[i].delivered_to,
+		                              .mail_only = cases[i].mail_only };
+		g_autoptr(KovMail) mail = load_bytes_with(cases[i].data, &options);
+		assert_recipients(mail, cases[i].rcpts);
+		g_assert_cmpstr(mail->sender, ==, cases[i].sender);
+		kov_message_strip_private_headers(mail->message);
+		gsize len;
+		g_autofree char *out = written_bytes(mail->message, FALSE, &len);
+		g_assert_null(strstr(out, "mallory"));
+		g_assert_false(has_header_line(out, "X-Kuvert"));
+	}
+}
+
+/* One From field, one mailbox, or no sender to check (issue 10 A4). */
+static void
+test_from_single(void)
+{
+	static const struct { const char *from; gboolean single; } cases[] = {
+		{ "From: Alice <alice@example.org>\n", TRUE },
+		{ "From: alice@example.org, bob@example.org\n", FALSE },
+		{ "From: friends:;\nFrom: alice@example.org\n", FALSE },
+		{ "From: alice@example.org\nFrom: bob@example.org\n", FALSE },
+		{ "From: friends: alice@example.org;\n", FALSE },
+		{ "From:\n", FALSE },
+		{ "", FALSE },
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_test_message("%s", cases[i].from);
+		g_autofree char *data = g_strdup_printf("X-Kuvert-From: alice@example.org\n%s"
+		                                        "To: bob@example.org\n\nb\n", cases[i].from);
+		KovMessageOptions options = { 0 };
+		g_autoptr(KovMail) mail = load_bytes_with(data, &options);
+		g_assert_cmpint(mail->from_single, ==, cases[i].single);
+	}
+}
+
+/* The rewrite of a parked mail finds what the reader reads (issue 10 A8). */
+static void
+test_rewrite_envelope(void)
+{
+	static const char input[] =
+		"X-Kuvert-From: s@example.org\n"
+		"X-Kuvert-To : bob@example.org,\n carol@example.org\n"
+		"x-kuvert-to\t:\tdave@example.org\n"
+		"From: alice@example.org\n"
+		"X-Kuvert-To: mallory@example.org\n"
+		"\tmore@example.org\n"
+		"To: bob@example.org, carol@example.org\n"
+		"Subject: X-Kuvert-To: in a value\n"
+		"\n"
+		"X-Kuvert-To: in the body stays\n";
+	g_autofree char *in = NULL, *out = NULL;
+	g_autoptr(GError) error = NULL;
+	int fd = g_file_open_tmp("kov-message-XXXXXX", &in, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(write(fd, input, strlen(input)), ==, (gssize)strlen(input));
+	close(fd);
+	for (int keep = 0; keep <= 1; keep++) {
+		fd = g_file_open_tmp("kov-message-XXXXXX", &out, &error);
+		g_assert_no_error(error);
+		g_assert_true(kov_message_rewrite_envelope(in, "X-Kuvert-To: carol@example.org\n", keep,
+		                                           fd, &error));
+		g_assert_no_error(error);
+		close(fd);
+		g_autofree char *got = NULL;
+		g_assert_true(g_file_get_contents(out, &got, NULL, &error));
+		g_autofree char *want = g_strconcat(
+			"X-Kuvert-To: carol@example.org\n", keep ? "X-Kuvert-From: s@example.org\n" : "",
+			"From: alice@example.org\n"
+			"To: bob@example.org, carol@example.org\n"
+			"Subject: X-Kuvert-To: in a value\n"
+			"\n"
+			"X-Kuvert-To: in the body stays\n", NULL);
+		g_assert_cmpstr(got, ==, want);
+		KovMessageOptions options = { 0 };
+		g_autoptr(KovMail) mail = kov_message_load(out, &options, &error);
+		g_assert_no_error(error);
+		assert_recipients(mail, "carol@example.org:to");
+		g_assert_cmpstr(mail->sender, ==, keep ? "s@example.org" : "alice@example.org");
+		g_unlink(out);
+		g_clear_pointer(&out, g_free);
+	}
+	g_unlink(in);
+}
+
+/* Every fixture: the rewritten file's envelope is the new line and
+ * nothing else, whatever X-Kuvert lines, spellings and foldings the
+ * original had; the reader agrees with the rewriter (issue 10 A8). */
+static void
+test_rewrite_envelope_fixtures(void)
+{
+	g_autofree char *dir_path = g_test_build_filename(G_TEST_DIST, "mail", NULL);
+	g_autoptr(GDir) dir = g_dir_open(dir_path, 0, NULL);
+	g_assert_nonnull(dir);
+	guint tried = 0;
+	for (const char *name; (name = g_dir_read_name(dir)) != NULL;) {
+		if (!g_str_has_suffix(name, ".eml"))
+			continue;
+		g_autofree char *in = g_build_filename(dir_path, name, NULL);
+		KovMessageOptions options = { 0 };
+		g_autoptr(GError) error = NULL;
+		g_autoptr(KovMail) before = kov_message_load(in, &options, &error);
+		if (before == NULL)
+			continue;
+		g_test_message("%s", name);
+		g_autofree char *out = NULL;
+		int fd = g_file_open_tmp("kov-message-XXXXXX", &out, &error);
+		g_assert_no_error(error);
+		g_assert_true(kov_message_rewrite_envelope(in, "X-Kuvert-To: zed@example.org\n", TRUE, fd,
+		                                           &error));
+		g_assert_no_error(error);
+		close(fd);
+		g_autoptr(KovMail) after = kov_message_load(out, &options, &error);
+		g_assert_no_error(error);
+		g_assert_cmpuint(after->recipients->len, ==, 1);
+		g_assert_cmpstr(((KovRecipient *)g_ptr_array_index(after->recipients, 0))->address, ==,
+		                "zed@example.org");
+		g_assert_cmpstr(after->sender, ==, before->sender_given ? before->sender : after->from);
+		g_autofree char *data = NULL;
+		g_assert_true(g_file_get_contents(out, &data, NULL, &error));
+		g_auto(GStrv) lines = g_strsplit(data, "\n", -1);
+		guint envelope_lines = 0;
+		for (gsize i = 0; lines[i] != NULL && *lines[i] != '\0' && *lines[i] != '\r'; i++)
+			envelope_lines += g_ascii_strncasecmp(lines[i], "X-Kuvert-To", 11) == 0;
+		g_assert_cmpuint(envelope_lines, ==, 1);
+		g_unlink(out);
+		tried++;
+	}
+	g_assert_cmpuint(tried, >, 20);
 }
 
 static void
@@ -883,6 +1073,10 @@ main(int argc, char **argv)
 	g_test_add_func("/message/envelope", test_envelope);
 	g_test_add_func("/message/envelope-anywhere", test_envelope_anywhere);
 	g_test_add_func("/message/delivered-to", test_delivered_to);
+	g_test_add_func("/message/envelope-block", test_envelope_block);
+	g_test_add_func("/message/from-single", test_from_single);
+	g_test_add_func("/message/rewrite-envelope", test_rewrite_envelope);
+	g_test_add_func("/message/rewrite-envelope-fixtures", test_rewrite_envelope_fixtures);
 	g_test_add_func("/message/null-sender", test_null_sender);
 	g_test_add_func("/message/not-usable", test_not_usable);
 	g_test_add_func("/message/junk", test_junk);
