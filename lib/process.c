@@ -52,6 +52,8 @@ typedef struct {
 	gpgme_key_t signer;
 	gpgme_ctx_t gpg;
 	gint64 started;           /* monotonic usec */
+	GError *unsaved;          /* the state could not be recorded: no further
+	                           * transaction in this run (owned) */
 } KovJob;
 
 KovAction
@@ -94,16 +96,39 @@ kov_job_clear(KovJob *job)
 		gpgme_key_unref(job->signer);
 	if (job->gpg != NULL)
 		gpgme_release(job->gpg);
+	g_clear_error(&job->unsaved);
+}
+
+/* The state could not be recorded: say so, and send nothing more in this
+ * run (a transaction whose outcome cannot be kept would be repeated by
+ * the next run). The first such error is kept for the result. */
+static void
+kov_job_unsaved(KovJob *job, GError *error)
+{
+	kov_log_err("id=%s: %s; nothing more is sent until it can be recorded", job->id,
+	            error->message);
+	if (job->unsaved == NULL)
+		job->unsaved = error;
+	else
+		g_error_free(error);
 }
 
 static gboolean
 kov_job_save(KovJob *job)
 {
-	g_autoptr(GError) error = NULL;
+	GError *error = NULL;
 	if (kov_state_save(job->state, &error))
 		return TRUE;
-	kov_log_err("id=%s: %s", job->id, error->message);
+	kov_job_unsaved(job, error);
 	return FALSE;
+}
+
+static void
+kov_job_set_rcpt(KovJob *job, const char *address, KovRcptState st, const char *reason)
+{
+	GError *error = NULL;
+	if (!kov_state_set_rcpt(job->state, address, st, reason, &error))
+		kov_job_unsaved(job, error);
 }
 
 /* Every recipient delivered: nothing is left for a state file to remember,
@@ -466,7 +491,7 @@ kov_job_mark_copy(KovJob *job, KovCopy *copy, const GError *error)
 
 	for (guint i = 0; i < copy->targets->len; i++) {
 		const KovTarget *t = g_ptr_array_index(copy->targets, i);
-		kov_state_set_rcpt(job->state, t->address, st, error->message);
+		kov_job_set_rcpt(job, t->address, st, error->message);
 	}
 	kov_state_set_last_error(job->state, error->message);
 	kov_log_info("id=%s: %s for %s: %s", job->id, st == KOV_STATE_PENDING ? "deferred" : "failed",
@@ -502,13 +527,12 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 		KovRcptResult *r = &results[i];
 		g_autofree char *why = r->reply ? g_strdup(r->reply) : g_strdup_printf("%d", r->code);
 		if (r->status == KOV_RCPT_DELIVERED) {
-			kov_state_set_rcpt(job->state, t->address, KOV_STATE_DELIVERED, NULL);
+			kov_job_set_rcpt(job, t->address, KOV_STATE_DELIVERED, NULL);
 			g_ptr_array_add(sent, t);
 			code = code ? code : r->code;
 		} else {
 			gboolean later = r->status == KOV_RCPT_DEFERRED;
-			kov_state_set_rcpt(job->state, t->address, later ? KOV_STATE_PENDING : KOV_STATE_FAILED,
-			                   why);
+			kov_job_set_rcpt(job, t->address, later ? KOV_STATE_PENDING : KOV_STATE_FAILED, why);
 			kov_state_set_last_error(job->state, why);
 			kov_log_info("id=%s: %s for %s: %s", job->id, later ? "deferred" : "failed", t->address,
 			             why);
@@ -585,8 +609,11 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	const KovConfig *config = job->ctx->config;
 	gboolean expired = now - kov_state_get_first_seen(job->state) > config->queue_lifetime;
 	g_autofree char *lifetime = kov_lifetime_text(config->queue_lifetime);
-	g_autofree char *last = kov_state_get_last_error(job->state);
+	g_autofree char *last = NULL;
 
+	if (job->unsaved != NULL) /* why the rest waits: the state, not the last reply */
+		kov_state_set_last_error(job->state, job->unsaved->message);
+	last = kov_state_get_last_error(job->state);
 	for (guint i = 0; i < job->rcpts->len; i++) {
 		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 		g_autofree char *reason = NULL;
@@ -594,7 +621,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 		if (st == KOV_STATE_PENDING && expired) {
 			g_autofree char *why = g_strdup_printf("gave up after %s: %s", lifetime,
 			                                       last ? last : "");
-			kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, why);
+			kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, why);
 			st = KOV_STATE_FAILED;
 			g_free(reason);
 			reason = g_steal_pointer(&why);
@@ -668,7 +695,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 		for (guint i = 0; i < job->rcpts->len; i++) {
 			const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 			if (kov_state_get_rcpt(job->state, r->address, NULL) == KOV_STATE_PENDING)
-				kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, result->reason);
+				kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, result->reason);
 		}
 		kov_job_report_failed(job);
 	}
@@ -757,7 +784,7 @@ kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *
 		}
 	}
 	g_autoptr(GPtrArray) copies = kov_job_group_copies(&job);
-	for (guint i = 0; i < copies->len; i++)
+	for (guint i = 0; i < copies->len && job.unsaved == NULL; i++)
 		kov_job_send_copy(&job, g_ptr_array_index(copies, i));
 	kov_job_conclude(&job, result);
 	kov_job_clear(&job);

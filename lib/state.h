@@ -12,6 +12,9 @@ typedef enum {
 	KOV_STATE_FAILED,
 } KovRcptState;
 
+/* Reasons and the last error are kept to this many bytes (valid UTF-8). */
+#define KOV_STATE_TEXT_MAX 1000
+
 typedef struct _KovState KovState;
 
 /* Load @path; a missing file gives a fresh state first seen now. */
@@ -22,9 +25,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovState, kov_state_free)
 /* Remove the file (missing is fine). */
 void kov_state_remove(const char *path);
 
+/* Any address (RFC 5321 literals, quoted local parts, UTF-8, any byte but
+ * NUL) is recorded as it is; a state written by koverto 0.1.0 (groups
+ * named by the plain address) is read too. */
 KovRcptState kov_state_get_rcpt(KovState *state, const char *address, char **reason);
-void kov_state_set_rcpt(KovState *state, const char *address, KovRcptState rcpt_state,
-                        const char *reason);
+/* FALSE with @error when the record could not be made: the caller must
+ * not go on as if it had been. */
+gboolean kov_state_set_rcpt(KovState *state, const char *address, KovRcptState rcpt_state,
+                            const char *reason, GError **error) G_GNUC_WARN_UNUSED_RESULT;
 
 guint kov_state_get_attempts(KovState *state);
 void kov_state_add_attempt(KovState *state);
