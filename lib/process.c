@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -498,10 +499,29 @@ kov_job_mark_copy(KovJob *job, KovCopy *copy, const GError *error)
 	             to, error->message);
 }
 
+/* Room on disk to record the outcome of @copy, taken before it is sent:
+ * a full disk stops the mail here, not after an accepted transaction. */
+static gboolean
+kov_job_reserve(KovJob *job, KovCopy *copy)
+{
+	guint n = copy->targets->len;
+	g_autofree const char **addresses = g_new0(const char *, n + 1);
+	GError *error = NULL;
+
+	for (guint i = 0; i < n; i++)
+		addresses[i] = ((KovTarget *)g_ptr_array_index(copy->targets, i))->address;
+	if (kov_state_reserve(job->state, addresses, n, &error))
+		return TRUE;
+	kov_job_unsaved(job, error);
+	return FALSE;
+}
+
 static void
 kov_job_send_copy(KovJob *job, KovCopy *copy)
 {
 	g_autoptr(GError) error = NULL;
+	if (!kov_job_reserve(job, copy))
+		return;
 	g_autoptr(GMimeMessage) rendered = kov_job_render(job, copy, &error);
 	int fd = -1;
 
@@ -558,6 +578,22 @@ kov_retry_delay(const KovConfig *config, guint attempts)
 	for (guint i = 1; i < attempts && delay < config->retry_max; i++)
 		delay *= 2;
 	return MIN(delay, MAX(config->retry_max, 1));
+}
+
+/* The next attempt: the backoff by attempts, and never sooner than the
+ * mail's age (at most retry-max) later, which is the same doubling
+ * schedule told by the clock. The attempts live in the state; the age
+ * holds when the state could not be saved (first-seen then comes from
+ * the mail's file, see kov_job_prepare). */
+static gint64
+kov_job_next_attempt(KovJob *job, gint64 now)
+{
+	const KovConfig *config = job->ctx->config;
+	if (job->state == NULL)
+		return now + kov_retry_delay(config, 1);
+	gint64 age = MAX(now - kov_state_get_first_seen(job->state), 0);
+	gint64 delay = kov_retry_delay(config, kov_state_get_attempts(job->state));
+	return now + MAX(delay, MIN(age, MAX(config->retry_max, 1)));
 }
 
 /* "gave up after 5 days", "after 2 hours", "after 30 s": the lifetime in words. */
@@ -639,7 +675,9 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	}
 	if (pending > 0) {
 		result->outcome = KOV_OUTCOME_DEFERRED;
-		result->next_attempt = now + kov_retry_delay(config, kov_state_get_attempts(job->state));
+		/* The watcher keeps this time in its memory: it holds even when
+		 * the save below fails. */
+		result->next_attempt = kov_job_next_attempt(job, now);
 		result->reason = g_strdup(last ? last : "deferred");
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
@@ -683,8 +721,9 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 		g_autofree char *lifetime = kov_lifetime_text(config->queue_lifetime);
 		result->reason = g_strdup_printf("gave up after %s: %s", lifetime, error->message);
 	}
+	if (later) /* even without a state: 0 would leave the mail unscheduled */
+		result->next_attempt = kov_job_next_attempt(job, now);
 	if (later && job->state != NULL) {
-		result->next_attempt = now + kov_retry_delay(config, kov_state_get_attempts(job->state));
 		kov_state_set_last_error(job->state, error->message);
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
@@ -713,6 +752,14 @@ kov_job_prepare(KovJob *job, GError **error)
 	job->state = kov_state_load(state_path, error);
 	if (job->state == NULL)
 		return FALSE;
+	/* Nothing recorded yet, or nothing could be: the mail was first seen
+	 * when it was claimed (the rename into cur/ set its ctime; a Kuvert
+	 * queue file's is when it was written), which survives a state that
+	 * cannot be saved and a restart. */
+	struct stat st;
+	if (kov_state_is_new(job->state) && stat(path, &st) == 0
+	    && st.st_ctime < kov_state_get_first_seen(job->state))
+		kov_state_set_first_seen(job->state, st.st_ctime);
 	kov_state_add_attempt(job->state);
 	job->mail = kov_message_load(path, &options, error);
 	if (job->mail == NULL) {

@@ -17,6 +17,8 @@
 struct _KovState {
 	char *path;
 	GKeyFile *keyfile;
+	gboolean is_new;
+	gboolean reserved;     /* path.tmp is allocated for the next save */
 };
 
 static const char *const kov_state_names[] = { "pending", "delivered", "failed" };
@@ -35,10 +37,17 @@ kov_state_load(const char *path, GError **error)
 			kov_state_free(state);
 			return NULL;
 		}
+		state->is_new = TRUE;
 		g_key_file_set_int64(state->keyfile, "mail", "first-seen", g_get_real_time() / G_USEC_PER_SEC);
 		g_key_file_set_uint64(state->keyfile, "mail", "attempts", 0);
 	}
 	return state;
+}
+
+gboolean
+kov_state_is_new(KovState *state)
+{
+	return state->is_new;
 }
 
 static char *
@@ -62,20 +71,39 @@ kov_state_write_all(int fd, const char *data, gsize len)
 	return TRUE;
 }
 
-/* Into path.tmp, fsync, rename over the state. */
+/* The rename is only durable once the directory is on disk too. */
+static gboolean
+kov_state_sync_dir(const char *path)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return FALSE;
+	gboolean ok = fsync(fd) == 0;
+	int err = errno;
+	close(fd);
+	errno = err;
+	return ok;
+}
+
+/* Into path.tmp (allocated by kov_state_reserve, or new), fsync, rename
+ * over the state, fsync the directory. */
 gboolean
 kov_state_save(KovState *state, GError **error)
 {
 	gsize len = 0;
 	g_autofree char *data = g_key_file_to_data(state->keyfile, &len, NULL);
 	g_autofree char *tmp = kov_state_tmp_path(state);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* No O_TRUNC: that would give back the room reserved for this write. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
+	state->reserved = FALSE; /* used up by this save, whatever comes of it */
 	if (fd < 0) {
 		kov_error_set_errno(error, errno, "state: cannot create %s", tmp);
 		return FALSE;
 	}
-	gboolean ok = kov_state_write_all(fd, data, len) && fsync(fd) == 0;
+	gboolean ok = kov_state_write_all(fd, data, len) && ftruncate(fd, (off_t)len) == 0
+	              && fsync(fd) == 0;
 	int err = errno;
 	if (close(fd) != 0 && ok) {
 		ok = FALSE;
@@ -90,6 +118,46 @@ kov_state_save(KovState *state, GError **error)
 		kov_error_set_errno(error, err, "state: cannot write %s", state->path);
 		return FALSE;
 	}
+	if (!kov_state_sync_dir(state->path)) {
+		kov_error_set_errno(error, errno, "state: cannot sync the directory of %s", state->path);
+		return FALSE;
+	}
+	state->is_new = FALSE;
+	return TRUE;
+}
+
+/* The most a recorded text takes in the file: GKeyFile escapes a byte
+ * into at most two. */
+#define KOV_STATE_TEXT_ROOM (2 * KOV_STATE_TEXT_MAX + 64)
+
+gboolean
+kov_state_reserve(KovState *state, const char *const *addresses, guint n, GError **error)
+{
+	gsize len = 0;
+	g_autofree char *data = g_key_file_to_data(state->keyfile, &len, NULL);
+	g_autofree char *tmp = kov_state_tmp_path(state);
+	/* today's file, a last error, next-attempt/attempts/crashes, and a
+	 * group of each new recipient: "[addr:" + 3 bytes a byte + "]",
+	 * state= and a reason */
+	gsize room = len + KOV_STATE_TEXT_ROOM + 256;
+	for (guint i = 0; i < n; i++)
+		room += 3 * strlen(addresses[i]) + 64 + KOV_STATE_TEXT_ROOM;
+
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		state->reserved = FALSE;
+		kov_error_set_errno(error, errno, "state: cannot create %s", tmp);
+		return FALSE;
+	}
+	int err = posix_fallocate(fd, 0, (off_t)room);
+	close(fd);
+	if (err != 0) {
+		unlink(tmp);
+		state->reserved = FALSE;
+		kov_error_set_errno(error, err, "state: no room to record %s", state->path);
+		return FALSE;
+	}
+	state->reserved = TRUE;
 	return TRUE;
 }
 
@@ -98,6 +166,10 @@ kov_state_free(KovState *state)
 {
 	if (state == NULL)
 		return;
+	if (state->reserved) {
+		g_autofree char *tmp = kov_state_tmp_path(state);
+		unlink(tmp);
+	}
 	g_key_file_free(state->keyfile);
 	g_free(state->path);
 	g_free(state);
@@ -224,6 +296,12 @@ gint64
 kov_state_get_first_seen(KovState *state)
 {
 	return g_key_file_get_int64(state->keyfile, "mail", "first-seen", NULL);
+}
+
+void
+kov_state_set_first_seen(KovState *state, gint64 when)
+{
+	g_key_file_set_int64(state->keyfile, "mail", "first-seen", when);
 }
 
 gint64

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The per-mail state: every address a recipient can have round-trips
  * through the file unchanged, a state written by koverto 0.1.0 is read,
- * and texts are kept as GKeyFile can hold them. Real files in a directory under /tmp. */
+ * texts are kept as GKeyFile can hold them, and a reservation is the
+ * room the next save takes. Real files in a directory under /tmp. */
 #include "state.h"
 #include "error.h"
 
@@ -68,6 +69,7 @@ test_addresses_round_trip(Fixture *f, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(KovState) state = kov_state_load(f->path, &error);
 	g_assert_no_error(error);
+	g_assert_true(kov_state_is_new(state));
 
 	for (gsize i = 0; i < G_N_ELEMENTS(addresses); i++) {
 		g_autofree char *reason = g_strdup_printf("reason %zu", i);
@@ -78,9 +80,11 @@ test_addresses_round_trip(Fixture *f, gconstpointer data)
 	}
 	g_assert_true(kov_state_save(state, &error));
 	g_assert_no_error(error);
+	g_assert_false(kov_state_is_new(state));
 
 	g_autoptr(KovState) back = kov_state_load(f->path, &error);
 	g_assert_no_error(error);
+	g_assert_false(kov_state_is_new(back));
 	for (gsize i = 0; i < G_N_ELEMENTS(addresses); i++) {
 		g_autofree char *reason = NULL;
 		g_autofree char *want = g_strdup_printf("reason %zu", i);
@@ -119,6 +123,7 @@ test_legacy_file(Fixture *f, gconstpointer data)
 	g_assert_true(g_file_set_contents(f->path, legacy, -1, NULL));
 	g_autoptr(KovState) state = kov_state_load(f->path, &error);
 	g_assert_no_error(error);
+	g_assert_false(kov_state_is_new(state));
 	g_assert_cmpint(kov_state_get_first_seen(state), ==, 1700000000);
 	g_assert_cmpuint(kov_state_get_attempts(state), ==, 2);
 	g_assert_cmpint(kov_state_get_next_attempt(state), ==, 1700000120);
@@ -195,6 +200,76 @@ test_texts(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(last, ==, cut);
 }
 
+static goffset
+file_size(const char *path)
+{
+	GStatBuf st;
+	return g_stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* A reservation is a real file of the room the save may take; the save
+ * uses it up, and an unused one is given back with the state. */
+static void
+test_reserve(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *tmp = g_strconcat(f->path, ".tmp", NULL);
+	const char *const rcpts[] = { "ops@[192.0.2.1]", "bob@example.net" };
+
+	KovState *state = kov_state_load(f->path, &error);
+	g_assert_true(kov_state_reserve(state, rcpts, G_N_ELEMENTS(rcpts), &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(file_size(tmp), >=, 2 * 3 * KOV_STATE_TEXT_MAX);
+	g_autoptr(GString) worst = g_string_new(NULL);
+	while (worst->len < 2 * KOV_STATE_TEXT_MAX)
+		g_string_append(worst, "\\\n");
+	for (gsize i = 0; i < G_N_ELEMENTS(rcpts); i++)
+		g_assert_true(kov_state_set_rcpt(state, rcpts[i], KOV_STATE_FAILED, worst->str, &error));
+	kov_state_set_last_error(state, worst->str);
+	kov_state_add_attempt(state);
+	kov_state_add_crash(state);
+	kov_state_set_next_attempt(state, G_MAXINT64);
+	/* The worst the record can be still fits in the room reserved. */
+	goffset room = file_size(tmp);
+	g_assert_true(kov_state_save(state, &error));
+	g_assert_cmpint(file_size(f->path), <=, room);
+	g_assert_cmpint(file_size(tmp), ==, -1);
+	kov_state_free(state);
+
+	state = kov_state_load(f->path, &error);
+	g_assert_true(kov_state_reserve(state, rcpts, 1, &error));
+	g_assert_cmpint(file_size(tmp), >, 0);
+	kov_state_free(state); /* never saved: the room is given back */
+	g_assert_cmpint(file_size(tmp), ==, -1);
+
+	/* Nowhere to put it: an error, and nothing left behind. */
+	g_autofree char *nowhere = g_build_filename(f->dir, "no", "such", NULL);
+	state = kov_state_load(nowhere, &error);
+	g_assert_no_error(error);
+	g_assert_false(kov_state_reserve(state, rcpts, 1, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
+	g_clear_error(&error);
+	g_assert_false(kov_state_save(state, &error));
+	g_assert_nonnull(error);
+	kov_state_free(state);
+}
+
+static void
+test_first_seen(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovState) state = kov_state_load(f->path, &error);
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+
+	g_assert_cmpint(kov_state_get_first_seen(state), >=, now - 1);
+	kov_state_set_first_seen(state, 1234567890);
+	g_assert_true(kov_state_save(state, &error));
+	g_autoptr(KovState) back = kov_state_load(f->path, &error);
+	g_assert_cmpint(kov_state_get_first_seen(back), ==, 1234567890);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -203,5 +278,7 @@ main(int argc, char **argv)
 	ADD("/state/addresses-round-trip", test_addresses_round_trip);
 	ADD("/state/legacy-file", test_legacy_file);
 	ADD("/state/texts", test_texts);
+	ADD("/state/reserve", test_reserve);
+	ADD("/state/first-seen", test_first_seen);
 	return g_test_run();
 }
