@@ -37,6 +37,7 @@ typedef struct {
 	char *id;
 	gboolean claimed;     /* already in cur/ */
 	gint64 due;           /* unix seconds */
+	guint crashes;        /* also in the state; kept here for when it cannot be saved */
 } KovItem;
 
 typedef struct {
@@ -77,7 +78,7 @@ static KovItem *
 kov_item_new(KovQueueKind kind, const char *id, gboolean claimed)
 {
 	KovItem *item = g_new0(KovItem, 1);
-	*item = (KovItem){ kind, g_strdup(id), claimed, 0 };
+	*item = (KovItem){ kind, g_strdup(id), claimed, 0, 0 };
 	return item;
 }
 
@@ -318,12 +319,15 @@ kov_daemon_on_crash(KovDaemon *d, KovWorker *w, int status)
 	}
 	g_autofree char *path = kov_queue_state_path(d->config->queuedir, item->kind, item->id);
 	g_autoptr(KovState) state = kov_state_load(path, NULL);
+	g_autoptr(GError) save_error = NULL;
+	item->crashes++;
 	if (state != NULL) {
 		kov_state_add_crash(state);
 		kov_state_set_last_error(state, why);
-		kov_state_save(state, NULL);
+		if (!kov_state_save(state, &save_error))
+			kov_log_err("id=%s: %s", item->id, save_error->message);
 	}
-	guint crashes = state ? kov_state_get_crashes(state) : KOV_MAX_CRASHES;
+	guint crashes = state ? MAX(kov_state_get_crashes(state), item->crashes) : KOV_MAX_CRASHES;
 	if (crashes < KOV_MAX_CRASHES) {
 		kov_log_warning("id=%s: %s; trying again", item->id, why);
 		g_queue_push_tail(&d->ready, item);

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -52,6 +53,8 @@ typedef struct {
 	gpgme_key_t signer;
 	gpgme_ctx_t gpg;
 	gint64 started;           /* monotonic usec */
+	GError *unsaved;          /* the state could not be recorded: no further
+	                           * transaction in this run (owned) */
 } KovJob;
 
 KovAction
@@ -94,16 +97,39 @@ kov_job_clear(KovJob *job)
 		gpgme_key_unref(job->signer);
 	if (job->gpg != NULL)
 		gpgme_release(job->gpg);
+	g_clear_error(&job->unsaved);
+}
+
+/* The state could not be recorded: say so, and send nothing more in this
+ * run (a transaction whose outcome cannot be kept would be repeated by
+ * the next run). The first such error is kept for the result. */
+static void
+kov_job_unsaved(KovJob *job, GError *error)
+{
+	kov_log_err("id=%s: %s; nothing more is sent until it can be recorded", job->id,
+	            error->message);
+	if (job->unsaved == NULL)
+		job->unsaved = error;
+	else
+		g_error_free(error);
 }
 
 static gboolean
 kov_job_save(KovJob *job)
 {
-	g_autoptr(GError) error = NULL;
+	GError *error = NULL;
 	if (kov_state_save(job->state, &error))
 		return TRUE;
-	kov_log_err("id=%s: %s", job->id, error->message);
+	kov_job_unsaved(job, error);
 	return FALSE;
+}
+
+static void
+kov_job_set_rcpt(KovJob *job, const char *address, KovRcptState st, const char *reason)
+{
+	GError *error = NULL;
+	if (!kov_state_set_rcpt(job->state, address, st, reason, &error))
+		kov_job_unsaved(job, error);
 }
 
 /* Every recipient delivered: nothing is left for a state file to remember,
@@ -466,17 +492,36 @@ kov_job_mark_copy(KovJob *job, KovCopy *copy, const GError *error)
 
 	for (guint i = 0; i < copy->targets->len; i++) {
 		const KovTarget *t = g_ptr_array_index(copy->targets, i);
-		kov_state_set_rcpt(job->state, t->address, st, error->message);
+		kov_job_set_rcpt(job, t->address, st, error->message);
 	}
 	kov_state_set_last_error(job->state, error->message);
 	kov_log_info("id=%s: %s for %s: %s", job->id, st == KOV_STATE_PENDING ? "deferred" : "failed",
 	             to, error->message);
 }
 
+/* Room on disk to record the outcome of @copy, taken before it is sent:
+ * a full disk stops the mail here, not after an accepted transaction. */
+static gboolean
+kov_job_reserve(KovJob *job, KovCopy *copy)
+{
+	guint n = copy->targets->len;
+	g_autofree const char **addresses = g_new0(const char *, n + 1);
+	GError *error = NULL;
+
+	for (guint i = 0; i < n; i++)
+		addresses[i] = ((KovTarget *)g_ptr_array_index(copy->targets, i))->address;
+	if (kov_state_reserve(job->state, addresses, n, &error))
+		return TRUE;
+	kov_job_unsaved(job, error);
+	return FALSE;
+}
+
 static void
 kov_job_send_copy(KovJob *job, KovCopy *copy)
 {
 	g_autoptr(GError) error = NULL;
+	if (!kov_job_reserve(job, copy))
+		return;
 	g_autoptr(GMimeMessage) rendered = kov_job_render(job, copy, &error);
 	int fd = -1;
 
@@ -502,13 +547,12 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 		KovRcptResult *r = &results[i];
 		g_autofree char *why = r->reply ? g_strdup(r->reply) : g_strdup_printf("%d", r->code);
 		if (r->status == KOV_RCPT_DELIVERED) {
-			kov_state_set_rcpt(job->state, t->address, KOV_STATE_DELIVERED, NULL);
+			kov_job_set_rcpt(job, t->address, KOV_STATE_DELIVERED, NULL);
 			g_ptr_array_add(sent, t);
 			code = code ? code : r->code;
 		} else {
 			gboolean later = r->status == KOV_RCPT_DEFERRED;
-			kov_state_set_rcpt(job->state, t->address, later ? KOV_STATE_PENDING : KOV_STATE_FAILED,
-			                   why);
+			kov_job_set_rcpt(job, t->address, later ? KOV_STATE_PENDING : KOV_STATE_FAILED, why);
 			kov_state_set_last_error(job->state, why);
 			kov_log_info("id=%s: %s for %s: %s", job->id, later ? "deferred" : "failed", t->address,
 			             why);
@@ -534,6 +578,22 @@ kov_retry_delay(const KovConfig *config, guint attempts)
 	for (guint i = 1; i < attempts && delay < config->retry_max; i++)
 		delay *= 2;
 	return MIN(delay, MAX(config->retry_max, 1));
+}
+
+/* The next attempt: the backoff by attempts, and never sooner than the
+ * mail's age (at most retry-max) later, which is the same doubling
+ * schedule told by the clock. The attempts live in the state; the age
+ * holds when the state could not be saved (first-seen then comes from
+ * the mail's file, see kov_job_prepare). */
+static gint64
+kov_job_next_attempt(KovJob *job, gint64 now)
+{
+	const KovConfig *config = job->ctx->config;
+	if (job->state == NULL)
+		return now + kov_retry_delay(config, 1);
+	gint64 age = MAX(now - kov_state_get_first_seen(job->state), 0);
+	gint64 delay = kov_retry_delay(config, kov_state_get_attempts(job->state));
+	return now + MAX(delay, MIN(age, MAX(config->retry_max, 1)));
 }
 
 /* "gave up after 5 days", "after 2 hours", "after 30 s": the lifetime in words. */
@@ -585,8 +645,11 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	const KovConfig *config = job->ctx->config;
 	gboolean expired = now - kov_state_get_first_seen(job->state) > config->queue_lifetime;
 	g_autofree char *lifetime = kov_lifetime_text(config->queue_lifetime);
-	g_autofree char *last = kov_state_get_last_error(job->state);
+	g_autofree char *last = NULL;
 
+	if (job->unsaved != NULL) /* why the rest waits: the state, not the last reply */
+		kov_state_set_last_error(job->state, job->unsaved->message);
+	last = kov_state_get_last_error(job->state);
 	for (guint i = 0; i < job->rcpts->len; i++) {
 		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 		g_autofree char *reason = NULL;
@@ -594,7 +657,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 		if (st == KOV_STATE_PENDING && expired) {
 			g_autofree char *why = g_strdup_printf("gave up after %s: %s", lifetime,
 			                                       last ? last : "");
-			kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, why);
+			kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, why);
 			st = KOV_STATE_FAILED;
 			g_free(reason);
 			reason = g_steal_pointer(&why);
@@ -612,7 +675,9 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	}
 	if (pending > 0) {
 		result->outcome = KOV_OUTCOME_DEFERRED;
-		result->next_attempt = now + kov_retry_delay(config, kov_state_get_attempts(job->state));
+		/* The watcher keeps this time in its memory: it holds even when
+		 * the save below fails. */
+		result->next_attempt = kov_job_next_attempt(job, now);
 		result->reason = g_strdup(last ? last : "deferred");
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
@@ -656,8 +721,9 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 		g_autofree char *lifetime = kov_lifetime_text(config->queue_lifetime);
 		result->reason = g_strdup_printf("gave up after %s: %s", lifetime, error->message);
 	}
+	if (later) /* even without a state: 0 would leave the mail unscheduled */
+		result->next_attempt = kov_job_next_attempt(job, now);
 	if (later && job->state != NULL) {
-		result->next_attempt = now + kov_retry_delay(config, kov_state_get_attempts(job->state));
 		kov_state_set_last_error(job->state, error->message);
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
@@ -668,7 +734,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 		for (guint i = 0; i < job->rcpts->len; i++) {
 			const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
 			if (kov_state_get_rcpt(job->state, r->address, NULL) == KOV_STATE_PENDING)
-				kov_state_set_rcpt(job->state, r->address, KOV_STATE_FAILED, result->reason);
+				kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, result->reason);
 		}
 		kov_job_report_failed(job);
 	}
@@ -686,6 +752,14 @@ kov_job_prepare(KovJob *job, GError **error)
 	job->state = kov_state_load(state_path, error);
 	if (job->state == NULL)
 		return FALSE;
+	/* Nothing recorded yet, or nothing could be: the mail was first seen
+	 * when it was claimed (the rename into cur/ set its ctime; a Kuvert
+	 * queue file's is when it was written), which survives a state that
+	 * cannot be saved and a restart. */
+	struct stat st;
+	if (kov_state_is_new(job->state) && stat(path, &st) == 0
+	    && st.st_ctime < kov_state_get_first_seen(job->state))
+		kov_state_set_first_seen(job->state, st.st_ctime);
 	kov_state_add_attempt(job->state);
 	job->mail = kov_message_load(path, &options, error);
 	if (job->mail == NULL) {
@@ -757,7 +831,7 @@ kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *
 		}
 	}
 	g_autoptr(GPtrArray) copies = kov_job_group_copies(&job);
-	for (guint i = 0; i < copies->len; i++)
+	for (guint i = 0; i < copies->len && job.unsaved == NULL; i++)
 		kov_job_send_copy(&job, g_ptr_array_index(copies, i));
 	kov_job_conclude(&job, result);
 	kov_job_clear(&job);

@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Per-mail state in a GKeyFile: one [mail] group and one [rcpt ADDRESS]
- * group per recipient. Addresses are validated before they get here (no
- * brackets, no control characters), so they are safe as group names. */
+/* Per-mail state in a GKeyFile: one [mail] group and one [addr:ADDRESS]
+ * group per recipient, the address percent-encoded: a group name cannot
+ * hold '[', ']' or control characters, and a recipient may have them all
+ * (ops@[192.0.2.1], "a]b"@example.org). koverto 0.1.0 wrote [rcpt ADDRESS]
+ * with the plain address; such groups are still read, and replaced by the
+ * encoded one at the next change. */
 #include "state.h"
 #include "error.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 struct _KovState {
 	char *path;
 	GKeyFile *keyfile;
+	gboolean is_new;
+	gboolean reserved;     /* path.tmp is allocated for the next save */
 };
 
 static const char *const kov_state_names[] = { "pending", "delivered", "failed" };
@@ -31,6 +37,7 @@ kov_state_load(const char *path, GError **error)
 			kov_state_free(state);
 			return NULL;
 		}
+		state->is_new = TRUE;
 		g_key_file_set_int64(state->keyfile, "mail", "first-seen", g_get_real_time() / G_USEC_PER_SEC);
 		g_key_file_set_uint64(state->keyfile, "mail", "attempts", 0);
 	}
@@ -38,17 +45,65 @@ kov_state_load(const char *path, GError **error)
 }
 
 gboolean
+kov_state_is_new(KovState *state)
+{
+	return state->is_new;
+}
+
+static char *
+kov_state_tmp_path(KovState *state)
+{
+	return g_strconcat(state->path, ".tmp", NULL);
+}
+
+static gboolean
+kov_state_write_all(int fd, const char *data, gsize len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return FALSE;
+		data += n;
+		len -= (gsize)n;
+	}
+	return TRUE;
+}
+
+/* The rename is only durable once the directory is on disk too. */
+static gboolean
+kov_state_sync_dir(const char *path)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return FALSE;
+	gboolean ok = fsync(fd) == 0;
+	int err = errno;
+	close(fd);
+	errno = err;
+	return ok;
+}
+
+/* Into path.tmp (allocated by kov_state_reserve, or new), fsync, rename
+ * over the state, fsync the directory. */
+gboolean
 kov_state_save(KovState *state, GError **error)
 {
 	gsize len = 0;
 	g_autofree char *data = g_key_file_to_data(state->keyfile, &len, NULL);
-	g_autofree char *tmp = g_strconcat(state->path, ".tmp", NULL);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	g_autofree char *tmp = kov_state_tmp_path(state);
+	/* No O_TRUNC: that would give back the room reserved for this write. */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	state->reserved = FALSE; /* used up by this save, whatever comes of it */
 	if (fd < 0) {
 		kov_error_set_errno(error, errno, "state: cannot create %s", tmp);
 		return FALSE;
 	}
-	gboolean ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
+	gboolean ok = kov_state_write_all(fd, data, len) && ftruncate(fd, (off_t)len) == 0
+	              && fsync(fd) == 0;
 	int err = errno;
 	if (close(fd) != 0 && ok) {
 		ok = FALSE;
@@ -61,8 +116,49 @@ kov_state_save(KovState *state, GError **error)
 	if (!ok) {
 		unlink(tmp);
 		kov_error_set_errno(error, err, "state: cannot write %s", state->path);
+		return FALSE;
 	}
-	return ok;
+	if (!kov_state_sync_dir(state->path)) {
+		kov_error_set_errno(error, errno, "state: cannot sync the directory of %s", state->path);
+		return FALSE;
+	}
+	state->is_new = FALSE;
+	return TRUE;
+}
+
+/* The most a recorded text takes in the file: GKeyFile escapes a byte
+ * into at most two. */
+#define KOV_STATE_TEXT_ROOM (2 * KOV_STATE_TEXT_MAX + 64)
+
+gboolean
+kov_state_reserve(KovState *state, const char *const *addresses, guint n, GError **error)
+{
+	gsize len = 0;
+	g_autofree char *data = g_key_file_to_data(state->keyfile, &len, NULL);
+	g_autofree char *tmp = kov_state_tmp_path(state);
+	/* today's file, a last error, next-attempt/attempts/crashes, and a
+	 * group of each new recipient: "[addr:" + 3 bytes a byte + "]",
+	 * state= and a reason */
+	gsize room = len + KOV_STATE_TEXT_ROOM + 256;
+	for (guint i = 0; i < n; i++)
+		room += 3 * strlen(addresses[i]) + 64 + KOV_STATE_TEXT_ROOM;
+
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		state->reserved = FALSE;
+		kov_error_set_errno(error, errno, "state: cannot create %s", tmp);
+		return FALSE;
+	}
+	int err = posix_fallocate(fd, 0, (off_t)room);
+	close(fd);
+	if (err != 0) {
+		unlink(tmp);
+		state->reserved = FALSE;
+		kov_error_set_errno(error, err, "state: no room to record %s", state->path);
+		return FALSE;
+	}
+	state->reserved = TRUE;
+	return TRUE;
 }
 
 void
@@ -70,6 +166,10 @@ kov_state_free(KovState *state)
 {
 	if (state == NULL)
 		return;
+	if (state->reserved) {
+		g_autofree char *tmp = kov_state_tmp_path(state);
+		unlink(tmp);
+	}
 	g_key_file_free(state->keyfile);
 	g_free(state->path);
 	g_free(state);
@@ -82,16 +182,69 @@ kov_state_remove(const char *path)
 		g_warning("state: cannot remove %s: %s", path, g_strerror(errno));
 }
 
+/* "addr:" and the address with every byte outside [A-Za-z0-9.@_+-] as
+ * %XX: a valid group name for any address, and one per address. */
 static char *
 kov_state_group(const char *address)
 {
+	static const char hex[] = "0123456789ABCDEF";
+	GString *s = g_string_new("addr:");
+
+	for (const unsigned char *p = (const unsigned char *)address; *p != '\0'; p++) {
+		if (g_ascii_isalnum(*p) || strchr(".@_+-", *p) != NULL)
+			g_string_append_c(s, (char)*p);
+		else {
+			g_string_append_c(s, '%');
+			g_string_append_c(s, hex[*p >> 4]);
+			g_string_append_c(s, hex[*p & 15]);
+		}
+	}
+	return g_string_free(s, FALSE);
+}
+
+/* koverto 0.1.0's group for @address, if it could have written one. */
+static char *
+kov_state_legacy_group(const char *address)
+{
+	for (const char *p = address; *p != '\0'; p++)
+		if (*p == '[' || *p == ']' || g_ascii_iscntrl(*p))
+			return NULL;
 	return g_strconcat("rcpt ", address, NULL);
+}
+
+/* The group that holds @address: the encoded one, else a legacy one. */
+static char *
+kov_state_find_group(KovState *state, const char *address)
+{
+	char *group = kov_state_group(address);
+	if (g_key_file_has_group(state->keyfile, group))
+		return group;
+	char *legacy = kov_state_legacy_group(address);
+	if (legacy != NULL && g_key_file_has_group(state->keyfile, legacy)) {
+		g_free(group);
+		return legacy;
+	}
+	g_free(legacy);
+	return group;
+}
+
+/* @text as GKeyFile can keep it: valid UTF-8, at most KOV_STATE_TEXT_MAX
+ * bytes, cut at a character boundary. */
+static char *
+kov_state_text(const char *text)
+{
+	char *valid = g_utf8_make_valid(text, -1);
+	if (strlen(valid) > KOV_STATE_TEXT_MAX) {
+		const char *end = g_utf8_find_prev_char(valid, valid + KOV_STATE_TEXT_MAX + 1);
+		valid[end - valid] = '\0';
+	}
+	return valid;
 }
 
 KovRcptState
 kov_state_get_rcpt(KovState *state, const char *address, char **reason)
 {
-	g_autofree char *group = kov_state_group(address);
+	g_autofree char *group = kov_state_find_group(state, address);
 	g_autofree char *value = g_key_file_get_string(state->keyfile, group, "state", NULL);
 
 	if (reason != NULL)
@@ -102,16 +255,29 @@ kov_state_get_rcpt(KovState *state, const char *address, char **reason)
 	return KOV_STATE_PENDING;
 }
 
-void
-kov_state_set_rcpt(KovState *state, const char *address, KovRcptState rcpt_state, const char *reason)
+gboolean
+kov_state_set_rcpt(KovState *state, const char *address, KovRcptState rcpt_state,
+                   const char *reason, GError **error)
 {
 	g_autofree char *group = kov_state_group(address);
+	g_autofree char *legacy = kov_state_legacy_group(address);
+	g_autofree char *text = reason != NULL ? kov_state_text(reason) : NULL;
 
+	if (legacy != NULL)
+		g_key_file_remove_group(state->keyfile, legacy, NULL);
 	g_key_file_set_string(state->keyfile, group, "state", kov_state_names[rcpt_state]);
-	if (reason != NULL)
-		g_key_file_set_string(state->keyfile, group, "reason", reason);
+	if (text != NULL)
+		g_key_file_set_string(state->keyfile, group, "reason", text);
 	else
 		g_key_file_remove_key(state->keyfile, group, "reason", NULL);
+	/* Read it back: a record the format could not take must not pass. */
+	g_autofree char *back = NULL;
+	if (kov_state_get_rcpt(state, address, &back) != rcpt_state || g_strcmp0(back, text) != 0) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "state %s: cannot record recipient %s",
+		            state->path, address);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 guint
@@ -130,6 +296,12 @@ gint64
 kov_state_get_first_seen(KovState *state)
 {
 	return g_key_file_get_int64(state->keyfile, "mail", "first-seen", NULL);
+}
+
+void
+kov_state_set_first_seen(KovState *state, gint64 when)
+{
+	g_key_file_set_int64(state->keyfile, "mail", "first-seen", when);
 }
 
 gint64
@@ -153,7 +325,8 @@ kov_state_get_last_error(KovState *state)
 void
 kov_state_set_last_error(KovState *state, const char *text)
 {
-	g_key_file_set_string(state->keyfile, "mail", "last-error", text);
+	g_autofree char *valid = kov_state_text(text);
+	g_key_file_set_string(state->keyfile, "mail", "last-error", valid);
 }
 
 guint
