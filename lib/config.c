@@ -1371,6 +1371,116 @@ kov_config_check_all(KovConfigLoad *load, KovConfig *config, GError **error)
 	return TRUE;
 }
 
+/* ---- secrets in messages ------------------------------------------------ */
+
+/* Is @name (lower case) the name of a secret option, or what may be one
+ * misspelt? A known option is what its type says. */
+static gboolean
+kov_config_is_secret_name(const char *name)
+{
+	for (gsize k = 0; k < G_N_ELEMENTS(kov_config_options); k++)
+		if (g_str_equal(name, kov_config_options[k].name))
+			return kov_config_options[k].type == KOV_TYPE_SECRET;
+	return strstr(name, "pass") != NULL || strstr(name, "secret") != NULL;
+}
+
+#define KOV_CONFIG_SECRET_SEPARATORS KOV_CONFIG_WORD_SEPARATORS "=:\"'"
+
+/* If @line, whatever its syntax, names a secret option first, add what
+ * follows the name to @secrets: as written, without quotes, and word by
+ * word (a message may echo any one of these). */
+static void
+kov_config_collect_secrets(const char *line, GPtrArray *secrets)
+{
+	const char *s = line + strspn(line, KOV_CONFIG_WORD_SEPARATORS "\"'[");
+	gsize n = strcspn(s, KOV_CONFIG_SECRET_SEPARATORS);
+	g_autofree char *name = g_ascii_strdown(s, (gssize)n);
+	if (n == 0 || !kov_config_is_secret_name(name))
+		return;
+	const char *rest = s + n + strspn(s + n, KOV_CONFIG_SECRET_SEPARATORS);
+	char *value = g_strchomp(g_strdup(rest));
+	if (value[0] == '\0') {
+		g_free(value);
+		return;
+	}
+	g_ptr_array_add(secrets, value);
+	/* every separator a parser here splits on */
+	g_auto(GStrv) words = g_strsplit_set(value, KOV_CONFIG_SECRET_SEPARATORS ",#;[]", -1);
+	for (gsize i = 0; words[i] != NULL; i++) {
+		if (words[i][0] != '\0')
+			g_ptr_array_add(secrets, g_strdup(words[i]));
+		kov_config_wipe(words[i]);
+	}
+}
+
+/* The values of every line of the file that names a secret option, the
+ * physical lines and the "\"-joined ones, as iniparser would join them. */
+static GPtrArray *
+kov_config_secrets(const KovConfigLoad *load)
+{
+	GPtrArray *secrets = g_ptr_array_new_with_free_func((GDestroyNotify)kov_config_free_line);
+	GString *logical = g_string_new(NULL);
+	gsize pos = 0;
+	char *line;
+	while ((line = kov_config_next_line(load->text, &pos)) != NULL) {
+		kov_config_collect_secrets(line, secrets);
+		g_strchomp(line);
+		gsize len = strlen(line);
+		gboolean continued = len > 0 && line[len - 1] == '\\';
+		if (continued)
+			line[len - 1] = '\0';
+		g_string_append(logical, line);
+		kov_config_free_line(line);
+		if (continued)
+			continue;
+		kov_config_collect_secrets(logical->str, secrets);
+		explicit_bzero(logical->str, logical->allocated_len);
+		g_string_truncate(logical, 0);
+	}
+	kov_config_collect_secrets(logical->str, secrets);
+	explicit_bzero(logical->str, logical->allocated_len);
+	g_string_free(logical, TRUE);
+	return secrets;
+}
+
+static gint
+kov_config_longer_first(gconstpointer a, gconstpointer b)
+{
+	gsize x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
+	return x > y ? -1 : x < y;
+}
+
+/* The one place every message of a failed load passes through: whatever
+ * went wrong and whichever message a check built from the file's text, no
+ * value of a secret option leaves in it. Compared without regard to case,
+ * as names and keys are lower-cased before they are echoed. */
+static void
+kov_config_redact(const KovConfigLoad *load, GError *error)
+{
+	if (error == NULL || load->text == NULL)
+		return;
+	g_autoptr(GPtrArray) secrets = kov_config_secrets(load);
+	g_ptr_array_sort(secrets, kov_config_longer_first);
+	for (guint i = 0; i < secrets->len; i++) {
+		const char *secret = g_ptr_array_index(secrets, i);
+		g_autofree char *needle = g_ascii_strdown(secret, -1);
+		gsize n = strlen(needle);
+		GString *out = g_string_new(NULL);
+		g_autofree char *lower = g_ascii_strdown(error->message, -1);
+		const char *from = lower, *hit;
+		while ((hit = strstr(from, needle)) != NULL) {
+			g_string_append_len(out, error->message + (from - lower), hit - from);
+			g_string_append(out, "(secret)");
+			from = hit + n;
+		}
+		g_string_append(out, error->message + (from - lower));
+		kov_config_wipe(needle);
+		kov_config_wipe(error->message);
+		g_free(error->message);
+		error->message = g_string_free(out, FALSE);
+	}
+}
+
 /* ---- public ---------------------------------------------------------- */
 
 static KovConfig *
@@ -1451,6 +1561,8 @@ kov_config_load(const char *path, GError **error)
 		&& kov_config_read_entries(&load, config, error)
 		&& kov_config_check_placed(&load, error)
 		&& kov_config_check_all(&load, config, error);
+	if (!ok && error != NULL)
+		kov_config_redact(&load, *error);
 	kov_config_load_clear(&load);
 	return ok ? g_steal_pointer(&config) : NULL;
 }

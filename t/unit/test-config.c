@@ -887,6 +887,48 @@ test_syntax_error_hides_text(void)
 	remove_tree(dir);
 }
 
+/* No message may carry the value of a secret option, whatever is wrong
+ * with the file (issue 10 A9): every shape below once echoed it. */
+static void
+test_secret_never_echoed(void)
+{
+	char *dir = make_tmpdir();
+	const char *texts[] = {
+		/* Kuvert format: an indented mspass line is read as a rule */
+		"msserver localhost\n  mspass Hunter2xyz\n",
+		"msserver localhost\n\tma-pass Hunter2xyz,0x1234\n",
+		"msserver localhost\n  mspass \"correct Hunter2xyz staple\"\n",
+		/* Kuvert format: "=" makes one unknown key of name and value */
+		"msserver localhost\nmspass=Hunter2xyz\n",
+		"msserver localhost\nMSPASS=\"Hunter2xyz\"\n",
+		/* the same value given to another option */
+		"msserver localhost\nmspass Hunter2xyz\nmsport Hunter2xyz\n",
+		/* INI: name and value as one key, in a section, unknown */
+		"[koverto]\nmsserver = localhost\nmspass Hunter2xyz = x\n",
+		"[koverto]\nmsserver = localhost\n[mspass = Hunter2xyz]\n",
+		"[koverto]\nmsserver = localhost\nmspass = Hunter2xyz\nmsport = Hunter2xyz\n",
+		"[koverto]\nmsserver = localhost\nmspass = \"Hunter2xyz\"\n[rules]\n1 = Hunter2xyz\n",
+		/* INI: continued over two lines */
+		"[koverto]\nmsserver = localhost\nma-pass = abc\\\nHunter2xyz\nmsport = abcHunter2xyz\n",
+		/* a misspelt secret option */
+		"msserver localhost\nmspassword=Hunter2xyz\n",
+	};
+	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
+		g_autofree char *path = write_conf(dir, texts[t]);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(KovConfig) config = kov_config_load(path, &error);
+		g_assert_null(config);
+		g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+		g_autofree char *lower = g_ascii_strdown(error->message, -1);
+		if (strstr(lower, "hunter2") != NULL)
+			g_error("shape %" G_GSIZE_FORMAT " echoes the secret: %s", t, error->message);
+		g_assert_true(g_str_has_prefix(error->message, path));
+		/* still says where */
+		g_assert_true(g_regex_match_simple("^[^:]+:[0-9]+: ", error->message, 0, 0));
+	}
+	remove_tree(dir);
+}
+
 static void
 test_long_line(void)
 {
@@ -1381,6 +1423,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/structure/bad", test_bad_files);
 	g_test_add_func("/config/rules/regex-errors", test_rule_regex_errors);
 	g_test_add_func("/config/structure/syntax-hides-text", test_syntax_error_hides_text);
+	g_test_add_func("/config/structure/secret-never-echoed", test_secret_never_echoed);
 	g_test_add_func("/config/structure/long-line", test_long_line);
 	g_test_add_func("/config/structure/nul-byte", test_nul_byte);
 	g_test_add_func("/config/structure/missing", test_missing_file);
