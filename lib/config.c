@@ -1453,7 +1453,8 @@ kov_config_longer_first(gconstpointer a, gconstpointer b)
 /* The one place every message of a failed load passes through: whatever
  * went wrong and whichever message a check built from the file's text, no
  * value of a secret option leaves in it. Compared without regard to case,
- * as names and keys are lower-cased before they are echoed. */
+ * as names and keys are lower-cased before they are echoed; one shorter
+ * than 4 characters only where it stands alone. */
 static void
 kov_config_redact(const KovConfigLoad *load, GError *error)
 {
@@ -1468,10 +1469,16 @@ kov_config_redact(const KovConfigLoad *load, GError *error)
 		GString *out = g_string_new(NULL);
 		g_autofree char *lower = g_ascii_strdown(error->message, -1);
 		const char *from = lower, *hit;
-		while ((hit = strstr(from, needle)) != NULL) {
+		for (const char *at = lower; (hit = strstr(at, needle)) != NULL;) {
+			/* A short one counts only as a word of its own: "x" is in
+			 * most paths. */
+			if (n < 4 && ((hit > lower && g_ascii_isalnum(hit[-1])) || g_ascii_isalnum(hit[n]))) {
+				at = hit + 1;
+				continue;
+			}
 			g_string_append_len(out, error->message + (from - lower), hit - from);
 			g_string_append(out, "(secret)");
-			from = hit + n;
+			from = at = hit + n;
 		}
 		g_string_append(out, error->message + (from - lower));
 		kov_config_wipe(needle);
@@ -1512,6 +1519,39 @@ kov_config_new_defaults(const char *path)
 	config->dsn = FALSE;
 	config->rules = g_ptr_array_new_with_free_func((GDestroyNotify)kov_policy_rule_free);
 	return config;
+}
+
+gboolean
+kov_config_prepare_tempdir(const char *tempdir, GError **error)
+{
+	g_return_val_if_fail(tempdir != NULL, FALSE);
+
+	g_autofree char *parent = g_path_get_dirname(tempdir);
+	int fd = -1;
+	if (g_mkdir_with_parents(parent, 0700) == 0 && (mkdir(tempdir, 0700) == 0 || errno == EEXIST))
+		fd = open(tempdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		struct stat lst;
+		if (lstat(tempdir, &lst) == 0 && S_ISLNK(lst.st_mode))
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+			            "tempdir %s: is a symbolic link; it must be a directory of ours with "
+			            "mode 0700", tempdir);
+		else
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "tempdir %s: %s", tempdir,
+			            g_strerror(err));
+		return FALSE;
+	}
+	struct stat st;
+	gboolean ours = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()
+		&& (st.st_mode & 077) == 0;
+	close(fd);
+	if (!ours) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "tempdir %s: must be a directory of ours with mode 0700", tempdir);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 char *

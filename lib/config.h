@@ -92,6 +92,12 @@ KovConfig *kov_config_load(const char *path, GError **error);
 void kov_config_free(KovConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovConfig, kov_config_free)
 
+/* Make @tempdir if it is not there (mode 0700) and check that it is a
+ * directory, not a symbolic link to one, owned by the effective user with
+ * no permission for group or others: the check is made on what the name
+ * itself is (O_NOFOLLOW), not on what a link points to. */
+gboolean kov_config_prepare_tempdir(const char *tempdir, GError **error);
+
 /* @command ("program args", as query-secret holds it) split on white
  * space into an argument vector, every %s in the arguments replaced by
  * @arg. (transfer full) */

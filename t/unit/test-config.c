@@ -912,6 +912,8 @@ test_secret_never_echoed(void)
 		"[koverto]\nmsserver = localhost\nma-pass = abc\\\nHunter2xyz\nmsport = abcHunter2xyz\n",
 		/* a misspelt secret option */
 		"msserver localhost\nmspassword=Hunter2xyz\n",
+		/* short: as a word of its own */
+		"msserver localhost\nmspass H2x\nmsport H2x\n",
 	};
 	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
 		g_autofree char *path = write_conf(dir, texts[t]);
@@ -920,12 +922,57 @@ test_secret_never_echoed(void)
 		g_assert_null(config);
 		g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
 		g_autofree char *lower = g_ascii_strdown(error->message, -1);
-		if (strstr(lower, "hunter2") != NULL)
+		if (strstr(lower, "hunter2") != NULL || strstr(lower, "\"h2x\"") != NULL)
 			g_error("shape %" G_GSIZE_FORMAT " echoes the secret: %s", t, error->message);
 		g_assert_true(g_str_has_prefix(error->message, path));
 		/* still says where */
 		g_assert_true(g_regex_match_simple("^[^:]+:[0-9]+: ", error->message, 0, 0));
 	}
+	remove_tree(dir);
+}
+
+/* The tempdir check is made on the name itself, not on what a symbolic
+ * link there points to (issue 10 A9). */
+static void
+test_tempdir(void)
+{
+	char *dir = make_tmpdir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *made = g_build_filename(dir, "a", "b", NULL);
+	g_assert_true(kov_config_prepare_tempdir(made, &error));
+	g_assert_no_error(error);
+	struct stat st;
+	g_assert_cmpint(lstat(made, &st), ==, 0);
+	g_assert_true(S_ISDIR(st.st_mode));
+	g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+	g_assert_true(kov_config_prepare_tempdir(made, &error));   /* again: there already */
+
+	/* a link to a directory that would pass: refused */
+	g_autofree char *link = g_build_filename(dir, "link", NULL);
+	g_assert_cmpint(symlink(made, link), ==, 0);
+	g_assert_false(kov_config_prepare_tempdir(link, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_assert_nonnull(strstr(error->message, "is a symbolic link"));
+	g_clear_error(&error);
+	/* a dangling one: refused, and nothing made where it points */
+	g_autofree char *target = g_build_filename(dir, "nowhere", NULL);
+	g_autofree char *dangling = g_build_filename(dir, "dangling", NULL);
+	g_assert_cmpint(symlink(target, dangling), ==, 0);
+	g_assert_false(kov_config_prepare_tempdir(dangling, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_clear_error(&error);
+	g_assert_false(g_file_test(target, G_FILE_TEST_EXISTS));
+	/* open to the group, or not a directory: refused */
+	g_autofree char *open_dir = g_build_filename(dir, "open", NULL);
+	g_assert_cmpint(mkdir(open_dir, 0750), ==, 0);
+	g_assert_cmpint(chmod(open_dir, 0750), ==, 0);
+	g_assert_false(kov_config_prepare_tempdir(open_dir, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_clear_error(&error);
+	g_autofree char *file = write_file(dir, "file", 0600, "");
+	g_assert_false(kov_config_prepare_tempdir(file, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_clear_error(&error);
 	remove_tree(dir);
 }
 
@@ -1425,6 +1472,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/structure/syntax-hides-text", test_syntax_error_hides_text);
 	g_test_add_func("/config/structure/secret-never-echoed", test_secret_never_echoed);
 	g_test_add_func("/config/structure/long-line", test_long_line);
+	g_test_add_func("/config/tempdir", test_tempdir);
 	g_test_add_func("/config/structure/nul-byte", test_nul_byte);
 	g_test_add_func("/config/structure/missing", test_missing_file);
 	g_test_add_func("/config/password-mode", test_password_mode);
