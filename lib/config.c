@@ -1118,19 +1118,6 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 	return FALSE;
 }
 
-/* An unknown key in a Kuvert-format file that looks like INI. */
-static const char *
-kov_config_kuvert_hint(const char *key)
-{
-	if (key[0] == '[')
-		return " (this file is read in Kuvert's format; an INI file needs a line that "
-		       "is just \"[section]\")";
-	if (strchr(key, '=') != NULL)
-		return " (this file is read in Kuvert's format, \"name value\"; an INI file needs "
-		       "a [koverto] section)";
-	return "";
-}
-
 /* The section and option of @entry; FALSE with @error if either is unknown
  * or the key came before. */
 static gboolean
@@ -1165,8 +1152,7 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 			*option = &section->options[k];
 	if (*option == NULL && !section->rules) {
 		if (load->kuvert)
-			kov_config_fail(error, load, entry->line, "unknown key \"%s\"%s", entry->key,
-			                kov_config_kuvert_hint(entry->key));
+			kov_config_fail(error, load, entry->line, "unknown key \"%s\"", entry->key);
 		else
 			kov_config_fail(error, load, entry->line, "unknown key \"%s\"%s", entry->key,
 			                section->label[0] != '\0' ? section->label : " in [koverto]");
@@ -1488,6 +1474,40 @@ kov_config_redact(const KovConfigLoad *load, GError *error)
 	}
 }
 
+/* Was a file read in Kuvert's format meant to be INI? An option line
+ * written "name = value", "name: value" or "name=value", a ";" comment
+ * or a broken "[section" line says so. */
+static gboolean
+kov_config_looks_ini(const KovConfigLoad *load)
+{
+	for (guint i = 0; i < load->entries->len; i++) {
+		const KovConfigEntry *entry = g_ptr_array_index(load->entries, i);
+		if (entry->rule)
+			continue;
+		const char *value = entry->value != NULL ? entry->value : "";
+		if (strpbrk(entry->key, "=:[]") != NULL || entry->key[0] == ';' || value[0] == '='
+		    || value[0] == ':')
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* A check failed in a file read in Kuvert's format that looks like INI:
+ * say which format was assumed and why, as the message alone misleads
+ * ("msserver = x" is the option msserver with the value "= x"). */
+static void
+kov_config_explain_format(const KovConfigLoad *load, GError *error)
+{
+	if (error == NULL || !load->kuvert || !kov_config_looks_ini(load))
+		return;
+	char *message = g_strconcat(error->message,
+	                            " (read in Kuvert's format, \"name value\", because no line is a "
+	                            "\"[section]\"; an INI file needs \"[koverto]\" before its options)",
+	                            NULL);
+	g_free(error->message);
+	error->message = message;
+}
+
 /* ---- public ---------------------------------------------------------- */
 
 static KovConfig *
@@ -1597,10 +1617,14 @@ kov_config_load(const char *path, GError **error)
 	gboolean ok = kov_config_read(&load, error)
 		&& kov_config_check_writable(&load, error)
 		&& kov_config_scan(&load, error)
-		&& kov_config_check_mode(&load, error)
-		&& kov_config_read_entries(&load, config, error)
-		&& kov_config_check_placed(&load, error)
-		&& kov_config_check_all(&load, config, error);
+		&& kov_config_check_mode(&load, error);
+	if (ok) {
+		ok = kov_config_read_entries(&load, config, error)
+			&& kov_config_check_placed(&load, error)
+			&& kov_config_check_all(&load, config, error);
+		if (!ok && error != NULL)
+			kov_config_explain_format(&load, *error);
+	}
 	if (!ok && error != NULL)
 		kov_config_redact(&load, *error);
 	kov_config_load_clear(&load);

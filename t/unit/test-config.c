@@ -699,6 +699,8 @@ typedef struct {
 #define KNOWN_SECTIONS "(known: [koverto], [rules], [queue must-encrypt], [queue fallback], " \
 	"[queue sign-only])"
 #define RULE_SYNTAX "(expected REGEX ACTION[,KEY])"
+#define KUVERT_READ " (read in Kuvert's format, \"name value\", because no line is a " \
+	"\"[section]\"; an INI file needs \"[koverto]\" before its options)"
 #define ACTIONS "(none, signonly, fallback, fallback-all, mustencrypt)"
 
 static const BadFile bad_files[] = {
@@ -777,14 +779,16 @@ static const BadFile bad_files[] = {
 	{ "", NULL },  /* separator: the rest are Kuvert files */
 	{ "msserver localhost\nfoo 1\n", ":2: unknown key \"foo\"" },
 	{ "msserver localhost\nmsserver = localhost\n",
-	  ":2: key \"msserver\": given twice, on lines 1 and 2" },
-	{ "msserver localhost\nmsport = 25\n", ":2: key \"msport\": not a number: \"= 25\"" },
-	{ "msserver localhost\nmsport=25\n",
-	  ":2: unknown key \"msport=25\" (this file is read in Kuvert's format, \"name value\"; an "
-	  "INI file needs a [koverto] section)" },
-	{ "[koverto\nmsserver = localhost\n",
-	  ":1: unknown key \"[koverto\" (this file is read in Kuvert's format; an INI file needs a "
-	  "line that is just \"[section]\")" },
+	  ":2: key \"msserver\": given twice, on lines 1 and 2" KUVERT_READ },
+	/* A file meant as INI, without its [section] line: the format is named. */
+	{ "msserver localhost\nmsport = 25\n", ":2: key \"msport\": not a number: \"= 25\"" KUVERT_READ },
+	{ "msserver localhost\nmsport=25\n", ":2: unknown key \"msport=25\"" KUVERT_READ },
+	{ "[koverto\nmsserver = localhost\n", ":1: unknown key \"[koverto\"" KUVERT_READ },
+	{ "msserver = localhost\n",
+	  ":1: key \"msserver\": not a host name or IP address: \"= localhost\"" KUVERT_READ },
+	{ "queuedir = /tmp/q\n", ":1: key \"queuedir\": not an absolute path: \"= /tmp/q\"" KUVERT_READ },
+	{ "msserver: localhost\n", ":1: unknown key \"msserver:\"" KUVERT_READ },
+	{ "; koverto\nmsserver localhost\n", ":1: unknown key \";\"" KUVERT_READ },
 	{ "msserver localhost\n\n# fine\nmsport\n", ":4: key \"msport\": not a number: \"\"" },
 	{ "msserver localhost\ninterval 60 # a minute\n",
 	  ":2: key \"interval\": not a number: \"60 # a minute\"" },
