@@ -47,15 +47,17 @@ koverto_reload_config(GError **error)
 static void
 koverto_usage(FILE *out)
 {
+	g_autofree char *order = kov_config_search_order();
 	fprintf(out,
 	        "usage: koverto [-c FILE] [-d] [-o] [-n] [-r | -k]\n"
 	        "       koverto submit [--queue NAME] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
-	        "  -c FILE  configuration file (default $KOVERTO_CONF, else " KOV_CONFIG_DEFAULT_PATH ")\n"
+	        "  -c FILE  configuration file; looked for in this order:\n"
+	        "           %s\n"
 	        "  -d       debug output (stderr and the configured log)\n"
 	        "  -o       one-shot: process what is queued, then exit\n"
 	        "  -n       check the configuration and exit\n"
 	        "  -r       tell the running daemon to reload (SIGUSR1)\n"
-	        "  -k       tell the running daemon to stop (SIGTERM)\n");
+	        "  -k       tell the running daemon to stop (SIGTERM)\n", order);
 }
 
 /* Block the signals we handle; they are let in only while the loop waits,

@@ -295,6 +295,16 @@ kov_config_read(KovConfigLoad *load, GError **error)
 	return TRUE;
 }
 
+/* Who besides the owner has the permission @group_bit/@other_bit in
+ * @mode: "its group", "others" or "its group and others". */
+static const char *
+kov_config_who(mode_t mode, mode_t group_bit, mode_t other_bit)
+{
+	if ((mode & group_bit) != 0)
+		return (mode & other_bit) != 0 ? "its group and others" : "its group";
+	return "others";
+}
+
 /* Anyone who can write the file can set msp, and so make koverto run any
  * program as the user it runs as. */
 static gboolean
@@ -302,8 +312,9 @@ kov_config_check_writable(KovConfigLoad *load, GError **error)
 {
 	if ((load->st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
 		kov_config_fail(error, load, 0,
-		                "may be written by others (mode %04o), who could make koverto run any "
+		                "may be written by %s (mode %04o), who could make koverto run any "
 		                "program; chmod go-w it",
+		                kov_config_who(load->st.st_mode, S_IWGRP, S_IWOTH),
 		                (unsigned)(load->st.st_mode & 07777));
 		return FALSE;
 	}
@@ -1283,7 +1294,8 @@ kov_config_check_mode(KovConfigLoad *load, GError **error)
 	}
 	if (holds && (load->st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
 		kov_config_fail(error, load, 0,
-		                "holds a password but is readable by others (mode %04o); chmod 600 it",
+		                "holds a password but is readable by %s (mode %04o); chmod 600 it",
+		                kov_config_who(load->st.st_mode, S_IRGRP, S_IROTH),
 		                (unsigned)(load->st.st_mode & 07777));
 		return FALSE;
 	}
@@ -1574,15 +1586,39 @@ kov_config_prepare_tempdir(const char *tempdir, GError **error)
 	return TRUE;
 }
 
-char *
-kov_config_locate_in(const char *explicit_path, const char *home)
-{
-	if (explicit_path != NULL && explicit_path[0] != '\0')
-		return g_strdup(explicit_path);
-	const char *env = g_getenv("KOVERTO_CONF");
-	if (env != NULL && env[0] != '\0')
-		return g_strdup(env);
+/* Where the configuration is looked for, in order: the one table that
+ * kov_config_locate_in() walks and kov_config_search_order() prints. */
+typedef enum {
+	KOV_LOCATE_OPTION,   /* -c FILE */
+	KOV_LOCATE_ENV,      /* $KOVERTO_CONF */
+	KOV_LOCATE_KUVERT,   /* ~/.kuvert, if it exists */
+	KOV_LOCATE_DEFAULT,  /* KOV_CONFIG_DEFAULT_PATH */
+} KovLocate;
 
+static const struct {
+	KovLocate where;
+	const char *text;
+} kov_config_search[] = {
+	{ KOV_LOCATE_OPTION, "-c FILE" },
+	{ KOV_LOCATE_ENV, "$KOVERTO_CONF" },
+	{ KOV_LOCATE_KUVERT, "~/.kuvert if it exists" },
+	{ KOV_LOCATE_DEFAULT, KOV_CONFIG_DEFAULT_PATH },
+};
+
+char *
+kov_config_search_order(void)
+{
+	GString *out = g_string_new(NULL);
+	for (gsize i = 0; i < G_N_ELEMENTS(kov_config_search); i++)
+		g_string_append_printf(out, "%s%s", i > 0 ? ", else " : "", kov_config_search[i].text);
+	return g_string_free(out, FALSE);
+}
+
+/* ~/.kuvert of @home, or of the passwd entry's home, if it exists.
+ * (transfer full, nullable) */
+static char *
+kov_config_locate_kuvert(const char *home)
+{
 	/* A Kuvert user's own set-up, found as Kuvert finds it: through the
 	 * passwd entry, not $HOME. */
 	KovConfigLoad load = { 0 };
@@ -1593,7 +1629,36 @@ kov_config_locate_in(const char *explicit_path, const char *home)
 	struct stat st;
 	if (kuvert != NULL && stat(kuvert, &st) == 0)
 		return g_steal_pointer(&kuvert);
-	return g_strdup(KOV_CONFIG_DEFAULT_PATH);
+	return NULL;
+}
+
+char *
+kov_config_locate_in(const char *explicit_path, const char *home)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(kov_config_search); i++) {
+		const char *env;
+		char *found = NULL;
+		switch (kov_config_search[i].where) {
+		case KOV_LOCATE_OPTION:
+			if (explicit_path != NULL && explicit_path[0] != '\0')
+				found = g_strdup(explicit_path);
+			break;
+		case KOV_LOCATE_ENV:
+			env = g_getenv("KOVERTO_CONF");
+			if (env != NULL && env[0] != '\0')
+				found = g_strdup(env);
+			break;
+		case KOV_LOCATE_KUVERT:
+			found = kov_config_locate_kuvert(home);
+			break;
+		case KOV_LOCATE_DEFAULT:
+			found = g_strdup(KOV_CONFIG_DEFAULT_PATH);
+			break;
+		}
+		if (found != NULL)
+			return found;
+	}
+	g_assert_not_reached();
 }
 
 char *

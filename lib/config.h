@@ -83,6 +83,9 @@ char *kov_config_locate(const char *explicit_path);
 /* The same with @home standing in for the passwd entry's home directory
  * (NULL: look it up). (transfer full) */
 char *kov_config_locate_in(const char *explicit_path, const char *home);
+/* The order kov_config_locate() looks in, as one line of text for -h:
+ * "-c FILE, else $KOVERTO_CONF, else ...". (transfer full) */
+char *kov_config_search_order(void);
 
 /* Read and check @path, INI or Kuvert format. On any problem: NULL and
  * KOV_ERROR_CONFIG with a one-line message naming the file, the line or

@@ -1159,12 +1159,13 @@ test_writable_mode(void)
 	char *dir = make_tmpdir();
 	const char *texts[] = { "[koverto]\nmsserver = localhost\n", "msserver localhost\n", "" };
 	const int refused[] = { 0620, 0602, 0666, 0664, 0646 };
+	const char *who[] = { "its group", "others", "its group and others", "its group", "others" };
 	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
 		for (gsize m = 0; m < G_N_ELEMENTS(refused); m++) {
 			g_autofree char *path = write_file(dir, "w.conf", refused[m], texts[t]);
 			g_autofree char *expected = g_strdup_printf(
-				"%s: may be written by others (mode %04o), who could make koverto run any "
-				"program; chmod go-w it", path, refused[m]);
+				"%s: may be written by %s (mode %04o), who could make koverto run any "
+				"program; chmod go-w it", path, who[m], refused[m]);
 			assert_load_error(path, expected);
 			g_assert_cmpint(unlink(path), ==, 0);
 		}
@@ -1192,12 +1193,14 @@ test_password_mode(void)
 		"msserver localhost\nma-user bob\nma-pass \"secret\"\n",
 	};
 	const int refused[] = { 0644, 0640, 0604, 0444 };
+	/* the group is named as the group (issue 10 B9) */
+	const char *who[] = { "its group and others", "its group", "others", "its group and others" };
 	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
 		for (gsize m = 0; m < G_N_ELEMENTS(refused); m++) {
 			g_autofree char *path = write_file(dir, "pw.conf", refused[m], texts[t]);
 			g_autofree char *expected = g_strdup_printf(
-				"%s: holds a password but is readable by others (mode %04o); chmod 600 it",
-				path, refused[m]);
+				"%s: holds a password but is readable by %s (mode %04o); chmod 600 it",
+				path, who[m], refused[m]);
 			assert_load_error(path, expected);
 			g_assert_cmpint(unlink(path), ==, 0);
 		}
@@ -1311,6 +1314,11 @@ test_locate(void)
 	g_assert_cmpstr(f, ==, kuvert);
 	g_autofree char *f2 = kov_config_locate_in("", home);
 	g_assert_cmpstr(f2, ==, kuvert);
+
+	/* -h prints the order walked above, from the same table (issue 10 B9). */
+	g_autofree char *order = kov_config_search_order();
+	g_assert_cmpstr(order, ==, "-c FILE, else $KOVERTO_CONF, else ~/.kuvert if it exists, else "
+	                KOV_CONFIG_DEFAULT_PATH);
 
 	/* The real lookup goes through the passwd entry, not $HOME. */
 	g_autofree char *saved_home = g_strdup(g_getenv("HOME"));
