@@ -705,14 +705,17 @@ kov_config_parse_duration(const char *value, guint64 min, guint64 max, gint64 *o
 	return TRUE;
 }
 
-/* Kuvert's key syntax: ^(0x)?[0-9a-f]+$, any case (long ID or fingerprint). */
+/* A key ID or fingerprint: 8, 16 or 40 hex digits, any case, optional 0x.
+ * Kuvert took any number of digits; gpg, and so koverto's key lookup,
+ * reads no other length as a key ID (lib/keys.c, keys_id_pattern). */
 static gboolean
 kov_config_is_keyid(const char *value)
 {
 	const char *p = value;
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
 		p += 2;
-	if (*p == '\0')
+	gsize len = strlen(p);
+	if (len != 8 && len != 16 && len != 40)
 		return FALSE;
 	for (; *p != '\0'; p++)
 		if (!g_ascii_isxdigit(*p))
@@ -908,7 +911,7 @@ kov_config_parse_option(KovConfigLoad *load, const KovOption *opt, gpointer base
 	case KOV_TYPE_KEYID:
 		if (value[0] != '\0' && !kov_config_is_keyid(value)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "not a key ID or fingerprint (hex digits, optional 0x): \"%s\"", value);
+			            "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"%s\"", value);
 			return FALSE;
 		}
 		kov_config_set_string(str, value, FALSE);
@@ -1032,7 +1035,7 @@ kov_config_parse_rule(const char *text, guint line, GError **error)
 	}
 	if (key != NULL && !kov_config_is_keyid(key)) {
 		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "not a key ID or fingerprint (hex digits, optional 0x): \"%s\"", key);
+		            "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"%s\"", key);
 		return NULL;
 	}
 	return kov_policy_rule_new(words[0], action, key, line, error);
@@ -1604,6 +1607,26 @@ static const struct {
 	{ KOV_LOCATE_KUVERT, "~/.kuvert if it exists" },
 	{ KOV_LOCATE_DEFAULT, KOV_CONFIG_DEFAULT_PATH },
 };
+
+char **
+kov_config_warnings(const KovConfig *config)
+{
+	g_return_val_if_fail(config != NULL, NULL);
+	GPtrArray *out = g_ptr_array_new();
+	if (config->ma_user != NULL || config->ma_pass != NULL)
+		g_ptr_array_add(out, g_strdup_printf(
+			"maport, ma-user and ma-pass (Kuvert's inbound SMTP listener) are set, but koverto "
+			"has no listener yet: nothing listens on 127.0.0.1:%u, and mail programs that send "
+			"there get \"connection refused\"; have them run koverto submit (or kuvert_submit) "
+			"instead (see kuvert-migration.md)", config->maport));
+	if (config->defaultaction == KOV_ACTION_NONE)
+		g_ptr_array_add(out, g_strdup(
+			"defaultaction is none: mail in the Kuvert queue (koverto submit without --queue, "
+			"kuvert_submit) to a recipient that no rule matches is sent as it is, neither "
+			"signed nor encrypted; set defaultaction (e.g. fallback) or submit with --queue"));
+	g_ptr_array_add(out, NULL);
+	return (char **)g_ptr_array_free(out, FALSE);
+}
 
 char *
 kov_config_search_order(void)

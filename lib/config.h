@@ -101,6 +101,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovConfig, kov_config_free)
  * itself is (O_NOFOLLOW), not on what a link points to. */
 gboolean kov_config_prepare_tempdir(const char *tempdir, GError **error);
 
+/* What in @config loads fine but will not do what a Kuvert user expects,
+ * one line each, for -n and the daemon's start to print: Kuvert's
+ * listener options (there is no listener yet), and a Kuvert queue whose
+ * default sends mail neither signed nor encrypted. (transfer full,
+ * NULL-terminated, possibly empty) */
+char **kov_config_warnings(const KovConfig *config);
+
 /* @command ("program args", as query-secret holds it) split on white
  * space into an argument vector, every %s in the arguments replaced by
  * @arg. (transfer full) */

@@ -581,8 +581,12 @@ typedef struct {
 } BadValue;
 
 static const BadValue bad_values[] = {
-	{ "defaultkey", "zz12", "not a key ID or fingerprint (hex digits, optional 0x): \"zz12\"" },
-	{ "defaultkey", "0x", "not a key ID or fingerprint (hex digits, optional 0x): \"0x\"" },
+	{ "defaultkey", "zz12", "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"zz12\"" },
+	{ "defaultkey", "0x", "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"0x\"" },
+	/* gpg reads no other length as a key ID (issue 10 B2) */
+	{ "defaultkey", "0xDEADBEEFDEADBEEF1",
+	  "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"0xDEADBEEFDEADBEEF1\"" },
+	{ "defaultkey", "1234567", "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"1234567\"" },
 	{ "defaultaction", "encrypt", "not an action (none, signonly, fallback, fallback-all, "
 	                              "mustencrypt): \"encrypt\"" },
 	{ "defaultaction", "", "not an action (none, signonly, fallback, fallback-all, "
@@ -740,7 +744,7 @@ static const BadFile bad_files[] = {
 	  ":3: key \"retry-max\" (3600s) is shorter than retry-first (7200s)" },
 	/* Per-queue values. */
 	{ "[queue sign-only]\nkey = alice@example.org\n",
-	  ":2: key \"key\" in [queue sign-only]: not a key ID or fingerprint (hex digits, optional "
+	  ":2: key \"key\" in [queue sign-only]: not a key ID or fingerprint (8, 16 or 40 hex digits, optional "
 	  "0x): \"alice@example.org\"" },
 	{ "[queue must-encrypt]\nsenders =\n",
 	  ":2: key \"senders\" in [queue must-encrypt]: empty pattern (leave the key out to allow "
@@ -765,12 +769,12 @@ static const BadFile bad_files[] = {
 	{ "[rules]\n1 = ^bob@ encrypt\n",
 	  ":2: key \"1\" in [rules]: not an action " ACTIONS ": \"encrypt\"" },
 	{ "[rules]\n1 = ^bob@ None\n", ":2: key \"1\" in [rules]: not an action " ACTIONS ": \"None\"" },
-	{ "[rules]\n1 = ^bob@ signonly,0x1234\n",
+	{ "[rules]\n1 = ^bob@ signonly,0x12345678\n",
 	  ":2: key \"1\" in [rules]: only fallback and fallback-all take a key, not signonly" },
 	{ "[rules]\n1 = ^bob@ fallback,bob\n",
-	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (hex digits, optional 0x): \"bob\"" },
+	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"bob\"" },
 	{ "[rules]\n1 = ^bob@ fallback,\n",
-	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (hex digits, optional 0x): \"\"" },
+	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"\"" },
 	{ "[rules]\n1 = ^bob@ none please\n",
 	  ":2: key \"1\" in [rules]: \"please\" after the action (expected REGEX ACTION[,KEY], then "
 	  "at most a # comment)" },
@@ -803,12 +807,12 @@ static const BadFile bad_files[] = {
 	/* Rule lines: anything Kuvert would drop without a word is an error. */
 	{ "msserver localhost\n  ^bob@\n", ":2: rule: no action after \"^bob@\" " RULE_SYNTAX },
 	{ "msserver localhost\n\t^bob@ #none\n", ":2: rule: no action after \"^bob@\" " RULE_SYNTAX },
-	{ "msserver localhost\n ^bob@ signonly,0x12\n",
+	{ "msserver localhost\n ^bob@ signonly,0x12345678\n",
 	  ":2: rule: only fallback and fallback-all take a key, not signonly" },
-	{ "msserver localhost\n ^bob@ mustencrypt,0x12\n",
+	{ "msserver localhost\n ^bob@ mustencrypt,0x12345678\n",
 	  ":2: rule: only fallback and fallback-all take a key, not mustencrypt" },
 	{ "msserver localhost\n ^bob@ fallback,0xzz\n",
-	  ":2: rule: not a key ID or fingerprint (hex digits, optional 0x): \"0xzz\"" },
+	  ":2: rule: not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"0xzz\"" },
 	{ "msserver localhost\n ^bob@ fallback 0x12\n",
 	  ":2: rule: \"0x12\" after the action (expected REGEX ACTION[,KEY], then at most a # "
 	  "comment)" },
@@ -1043,7 +1047,7 @@ test_kuvert_lexical(void)
 		"defaultkey \"0x1234ABCD'\r\n"       /* not a matching pair: not stripped */
 		);
 	g_autofree char *expected = g_strdup_printf(
-		"%s:10: key \"defaultkey\": not a key ID or fingerprint (hex digits, optional 0x): "
+		"%s:10: key \"defaultkey\": not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): "
 		"\"\"0x1234ABCD'\"", path);
 	assert_load_error(path, expected);
 
@@ -1281,6 +1285,36 @@ test_queue_quoted_pattern(void)
 	remove_tree(dir);
 }
 
+/* What -n and the start warn about (issue 10 B1, B4). */
+static void
+test_warnings(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *quiet = write_conf(dir, "[koverto]\nmsserver = localhost\n"
+	                                         "defaultaction = fallback\nmaport = 2600\n");
+	g_autoptr(KovConfig) a = load_ok(quiet);
+	g_auto(GStrv) none = kov_config_warnings(a);
+	g_assert_cmpuint(g_strv_length(none), ==, 0);
+
+	g_autofree char *loud = write_conf(dir, "msserver localhost\nmaport 2600\nma-user app\n"
+	                                        "ma-pass pw-in-file\n");
+	g_autoptr(KovConfig) b = load_ok(loud);
+	g_auto(GStrv) two = kov_config_warnings(b);
+	g_assert_cmpuint(g_strv_length(two), ==, 2);
+	g_assert_true(g_str_has_prefix(two[0], "maport, ma-user and ma-pass"));
+	g_assert_nonnull(strstr(two[0], "127.0.0.1:2600"));
+	g_assert_null(strstr(two[0], "pw-in-file"));
+	g_assert_true(g_str_has_prefix(two[1], "defaultaction is none:"));
+
+	g_autofree char *user_only = write_conf(dir, "[koverto]\nmsserver = localhost\n"
+	                                             "defaultaction = signonly\nma-user = app\n");
+	g_autoptr(KovConfig) c = load_ok(user_only);
+	g_auto(GStrv) one = kov_config_warnings(c);
+	g_assert_cmpuint(g_strv_length(one), ==, 1);
+	g_assert_nonnull(strstr(one[0], "127.0.0.1:2587"));
+	remove_tree(dir);
+}
+
 /* ---- where the file is ----------------------------------------------- */
 
 static void
@@ -1496,6 +1530,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/queue/quoted-pattern", test_queue_quoted_pattern);
 	g_test_add_func("/config/queue/regex-errors", test_regex_errors);
 	g_test_add_func("/config/locate", test_locate);
+	g_test_add_func("/config/warnings", test_warnings);
 	g_test_add_func("/config/example", test_example);
 	g_test_add_func("/config/man-page", test_man_page);
 	return g_test_run();
