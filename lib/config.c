@@ -1523,6 +1523,23 @@ kov_config_explain_format(const KovConfigLoad *load, GError *error)
 	error->message = message;
 }
 
+/* The message goes to a terminal or a log: the file's (or its name's)
+ * control characters, an escape sequence among them, are shown as \xNN,
+ * never sent. */
+static void
+kov_config_escape_controls(GError *error)
+{
+	GString *out = g_string_new(NULL);
+	for (const char *p = error->message; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f)
+			g_string_append_printf(out, "\\x%02x", (guchar)*p);
+		else
+			g_string_append_c(out, *p);
+	}
+	g_free(error->message);
+	error->message = g_string_free(out, FALSE);
+}
+
 /* ---- public ---------------------------------------------------------- */
 
 static KovConfig *
@@ -1713,8 +1730,10 @@ kov_config_load(const char *path, GError **error)
 		if (!ok && error != NULL)
 			kov_config_explain_format(&load, *error);
 	}
-	if (!ok && error != NULL)
+	if (!ok && error != NULL) {
 		kov_config_redact(&load, *error);
+		kov_config_escape_controls(*error);
+	}
 	kov_config_load_clear(&load);
 	return ok ? g_steal_pointer(&config) : NULL;
 }

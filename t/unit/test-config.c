@@ -939,6 +939,23 @@ test_secret_never_echoed(void)
 	remove_tree(dir);
 }
 
+/* A message echoes the file's text: its control characters (a terminal
+ * escape sequence) are shown, not sent. */
+static void
+test_controls_escaped(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "msserver localhost\nmsport 5\x1b]0;owned\x07\r\n");
+	g_autofree char *expected = g_strdup_printf(
+		"%s:2: key \"msport\": not a number: \"5\\x1b]0;owned\\x07\"", path);
+	assert_load_error(path, expected);
+	g_autofree char *ini = write_conf(dir, "[koverto]\nmsserver = localhost\n\x1b[2J = 1\n");
+	g_autofree char *expected_ini = g_strdup_printf(
+		"%s:3: unknown key \"\\x1b[2j\" in [koverto]", ini);
+	assert_load_error(ini, expected_ini);
+	remove_tree(dir);
+}
+
 /* The tempdir check is made on the name itself, not on what a symbolic
  * link there points to (issue 10 A9). */
 static void
@@ -1519,6 +1536,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/structure/secret-never-echoed", test_secret_never_echoed);
 	g_test_add_func("/config/structure/long-line", test_long_line);
 	g_test_add_func("/config/tempdir", test_tempdir);
+	g_test_add_func("/config/structure/controls-escaped", test_controls_escaped);
 	g_test_add_func("/config/structure/nul-byte", test_nul_byte);
 	g_test_add_func("/config/structure/missing", test_missing_file);
 	g_test_add_func("/config/password-mode", test_password_mode);
