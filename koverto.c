@@ -39,11 +39,7 @@ koverto_on_signal(int sig)
 		koverto_stop = 1;
 }
 
-static KovConfig *
-koverto_reload_config(GError **error)
-{
-	return kov_config_load(koverto_config_path, error);
-}
+static KovConfig *koverto_reload_config(GError **error);
 
 static void
 koverto_usage(FILE *out)
@@ -131,6 +127,21 @@ koverto_warn(const KovConfig *config, FILE *out)
 		else
 			kov_log_warning("%s", warnings[i]);
 	}
+}
+
+/* SIGUSR1: the file again, with the same key checks and warnings as a
+ * start; a key that cannot sign keeps the running configuration. */
+static KovConfig *
+koverto_reload_config(GError **error)
+{
+	g_autoptr(KovConfig) config = kov_config_load(koverto_config_path, error);
+	if (config == NULL)
+		return NULL;
+	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);
+	if (keys == NULL || !koverto_check_keys(config, keys, error))
+		return NULL;
+	koverto_warn(config, NULL);
+	return g_steal_pointer(&config);
 }
 
 /* -n: load everything a start would, without touching the queue. */

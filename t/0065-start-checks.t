@@ -81,6 +81,15 @@ conf fallback "defaultaction = fallback"
 "$KOVERTO" -c "$CONF" -n >/dev/null 2>"$W/err"
 check "-n, defaultaction fallback: no warning" sh -c "! grep -q defaultaction '$W/err'"
 
+# B2 on reload: a key that cannot sign keeps the running configuration.
+conf reload "defaultaction = fallback"
+start_daemon
+sed -i "s/^defaultkey = .*/defaultkey = $(fpr bob)/" "$CONF"
+"$KOVERTO" -c "$CONF" -r
+check "reload, defaultkey without its secret: refused, the old one kept" \
+	wait_for 20 grep -q "reload: keys: defaultkey $(fpr bob) cannot sign: not in the secret keyring; keeping the running configuration" "$W/log"
+stop_daemon
+
 # B5: with can-detach, every refusal is seen before the terminal is let go.
 detach_refused() { # DESCRIPTION EXPECTED-TEXT
 	"$KOVERTO" -c "$CONF" >/dev/null 2>"$W/err"
