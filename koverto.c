@@ -8,6 +8,7 @@
 #include "error.h"
 #include "keys.h"
 #include "deliver.h"
+#include "kuvert.h"
 #include "log.h"
 #include "queue.h"
 
@@ -38,24 +39,22 @@ koverto_on_signal(int sig)
 		koverto_stop = 1;
 }
 
-static KovConfig *
-koverto_reload_config(GError **error)
-{
-	return kov_config_load(koverto_config_path, error);
-}
+static KovConfig *koverto_reload_config(GError **error);
 
 static void
 koverto_usage(FILE *out)
 {
+	g_autofree char *order = kov_config_search_order();
 	fprintf(out,
 	        "usage: koverto [-c FILE] [-d] [-o] [-n] [-r | -k]\n"
 	        "       koverto submit [--queue NAME] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
-	        "  -c FILE  configuration file (default $KOVERTO_CONF, else " KOV_CONFIG_DEFAULT_PATH ")\n"
+	        "  -c FILE  configuration file; looked for in this order:\n"
+	        "           %s\n"
 	        "  -d       debug output (stderr and the configured log)\n"
 	        "  -o       one-shot: process what is queued, then exit\n"
 	        "  -n       check the configuration and exit\n"
 	        "  -r       tell the running daemon to reload (SIGUSR1)\n"
-	        "  -k       tell the running daemon to stop (SIGTERM)\n");
+	        "  -k       tell the running daemon to stop (SIGTERM)\n", order);
 }
 
 /* Block the signals we handle; they are let in only while the loop waits,
@@ -98,20 +97,107 @@ koverto_signal_daemon(const KovConfig *config, int sig)
 	return EX_OK;
 }
 
+/* Every signing key the configuration names (defaultkey, each policy
+ * queue's key) has its secret key here and can sign now: a key that
+ * cannot would fail every mail of its queue for good. */
+static gboolean
+koverto_check_keys(const KovConfig *config, KovKeys *keys, GError **error)
+{
+	if (config->defaultkey != NULL
+	    && !kov_keys_check_signing(keys, config->defaultkey, "defaultkey", error))
+		return FALSE;
+	for (KovQueueKind k = 0; k < KOV_QUEUE_N_POLICY; k++) {
+		g_autofree char *role = g_strdup_printf("key in [queue %s]", kov_queue_name(k));
+		if (config->queue[k].signing_key != NULL
+		    && !kov_keys_check_signing(keys, config->queue[k].signing_key, role, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
+/* What loads but will not do what a Kuvert user expects: on @out, or to
+ * the log when @out is NULL. */
+static void
+koverto_warn(const KovConfig *config, FILE *out)
+{
+	g_auto(GStrv) warnings = kov_config_warnings(config);
+	for (gsize i = 0; warnings[i] != NULL; i++) {
+		if (out != NULL)
+			fprintf(out, "koverto: warning: %s: %s\n", config->file, warnings[i]);
+		else
+			kov_log_warning("%s", warnings[i]);
+	}
+}
+
+/* SIGUSR1: the file again, with the same key checks and warnings as a
+ * start; a key that cannot sign keeps the running configuration. */
+static KovConfig *
+koverto_reload_config(GError **error)
+{
+	g_autoptr(KovConfig) config = kov_config_load(koverto_config_path, error);
+	if (config == NULL)
+		return NULL;
+	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);
+	if (keys == NULL || !koverto_check_keys(config, keys, error))
+		return NULL;
+	koverto_warn(config, NULL);
+	return g_steal_pointer(&config);
+}
+
 /* -n: load everything a start would, without touching the queue. */
 static int
 koverto_check(const KovConfig *config)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, &error);
-	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, &error) : NULL;
+	gboolean keys_ok = keys != NULL && koverto_check_keys(config, keys, &error);
+	g_autoptr(KovDeliver) deliver = keys_ok ? kov_deliver_new(config, &error) : NULL;
 
 	if (deliver == NULL) {
 		fprintf(stderr, "koverto: %s: %s\n", config->file, error->message);
 		return kov_error_to_sysexit(error);
 	}
+	koverto_warn(config, stderr);
 	printf("koverto: configuration %s is valid\n", config->file);
 	return EX_OK;
+}
+
+/* A start's own checks, in kov_daemon_run's order, made here first so
+ * that a refusal is seen on the terminal before can-detach takes it away
+ * (kov_daemon_run makes them again, for what changed in between): the
+ * queue and temporary directories, the keyring, every configured signing
+ * key, the transport, no Kuvert and no other koverto on the queue. */
+static gboolean
+koverto_preflight(const KovConfig *config, GError **error)
+{
+	if (!kov_queue_prepare(config->queuedir, error)
+	    || !kov_config_prepare_tempdir(config->tempdir, error))
+		return FALSE;
+	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);
+	if (keys == NULL)
+		return FALSE;
+	g_autoptr(GError) unsure = NULL;
+	if (!koverto_check_keys(config, keys, &unsure)) {
+		/* Only a key that cannot sign refuses the start: when gpg or its
+		 * agent fails now, the daemon starts and defers mail as before. */
+		if (!g_error_matches(unsure, KOV_ERROR, KOV_ERROR_TEMPFAIL)) {
+			g_propagate_error(error, g_steal_pointer(&unsure));
+			return FALSE;
+		}
+		fprintf(stderr, "koverto: warning: cannot check the signing keys now: %s\n",
+		        unsure->message);
+	}
+	g_autoptr(KovDeliver) deliver = kov_deliver_new(config, error);
+	if (deliver == NULL || !kov_kuvert_check_running(config->queuedir, error))
+		return FALSE;
+	int pid = kov_queue_locked_pid(config->queuedir);
+	if (pid > 0) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_LOCKED,
+		            "queue directory %s is in use by another koverto (pid %d)", config->queuedir,
+		            pid);
+		return FALSE;
+	}
+	return TRUE;
 }
 
 static void
@@ -174,13 +260,25 @@ koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean 
 		return koverto_signal_daemon(config, sig);
 
 	gboolean detach = config->can_detach && !oneshot;
+	if (!koverto_preflight(config, &error)) {
+		fprintf(stderr, "koverto: %s\n", error->message);
+		return kov_error_to_sysexit(error);
+	}
+	if (detach)
+		koverto_warn(config, stderr);   /* the log's copy goes to no terminal */
+	KovLogOptions log = { "koverto", !detach, debug, config->logfile, config->syslog };
+	if (detach && !kov_log_open(&log, &error)) {   /* tried on the terminal, then for real */
+		fprintf(stderr, "koverto: %s: %s\n", path, error->message);
+		return EX_CONFIG;
+	}
+	kov_log_close();
 	if (detach && !koverto_detach())
 		return EX_OSERR;
-	KovLogOptions log = { "koverto", !detach, debug, config->logfile, config->syslog };
 	if (!kov_log_open(&log, &error)) {
 		fprintf(stderr, "koverto: %s: %s\n", path, error->message);
 		return EX_CONFIG;
 	}
+	koverto_warn(config, NULL);
 	sigset_t wait_mask, stop_signals;
 	koverto_setup_signals(&wait_mask, &stop_signals);
 	koverto_config_path = path;

@@ -295,6 +295,16 @@ kov_config_read(KovConfigLoad *load, GError **error)
 	return TRUE;
 }
 
+/* Who besides the owner has the permission @group_bit/@other_bit in
+ * @mode: "its group", "others" or "its group and others". */
+static const char *
+kov_config_who(mode_t mode, mode_t group_bit, mode_t other_bit)
+{
+	if ((mode & group_bit) != 0)
+		return (mode & other_bit) != 0 ? "its group and others" : "its group";
+	return "others";
+}
+
 /* Anyone who can write the file can set msp, and so make koverto run any
  * program as the user it runs as. */
 static gboolean
@@ -302,8 +312,9 @@ kov_config_check_writable(KovConfigLoad *load, GError **error)
 {
 	if ((load->st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
 		kov_config_fail(error, load, 0,
-		                "may be written by others (mode %04o), who could make koverto run any "
+		                "may be written by %s (mode %04o), who could make koverto run any "
 		                "program; chmod go-w it",
+		                kov_config_who(load->st.st_mode, S_IWGRP, S_IWOTH),
 		                (unsigned)(load->st.st_mode & 07777));
 		return FALSE;
 	}
@@ -694,14 +705,17 @@ kov_config_parse_duration(const char *value, guint64 min, guint64 max, gint64 *o
 	return TRUE;
 }
 
-/* Kuvert's key syntax: ^(0x)?[0-9a-f]+$, any case (long ID or fingerprint). */
+/* A key ID or fingerprint: 8, 16 or 40 hex digits, any case, optional 0x.
+ * Kuvert took any number of digits; gpg, and so koverto's key lookup,
+ * reads no other length as a key ID (lib/keys.c, keys_id_pattern). */
 static gboolean
 kov_config_is_keyid(const char *value)
 {
 	const char *p = value;
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
 		p += 2;
-	if (*p == '\0')
+	gsize len = strlen(p);
+	if (len != 8 && len != 16 && len != 40)
 		return FALSE;
 	for (; *p != '\0'; p++)
 		if (!g_ascii_isxdigit(*p))
@@ -897,7 +911,7 @@ kov_config_parse_option(KovConfigLoad *load, const KovOption *opt, gpointer base
 	case KOV_TYPE_KEYID:
 		if (value[0] != '\0' && !kov_config_is_keyid(value)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "not a key ID or fingerprint (hex digits, optional 0x): \"%s\"", value);
+			            "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"%s\"", value);
 			return FALSE;
 		}
 		kov_config_set_string(str, value, FALSE);
@@ -1021,7 +1035,7 @@ kov_config_parse_rule(const char *text, guint line, GError **error)
 	}
 	if (key != NULL && !kov_config_is_keyid(key)) {
 		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "not a key ID or fingerprint (hex digits, optional 0x): \"%s\"", key);
+		            "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"%s\"", key);
 		return NULL;
 	}
 	return kov_policy_rule_new(words[0], action, key, line, error);
@@ -1118,19 +1132,6 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 	return FALSE;
 }
 
-/* An unknown key in a Kuvert-format file that looks like INI. */
-static const char *
-kov_config_kuvert_hint(const char *key)
-{
-	if (key[0] == '[')
-		return " (this file is read in Kuvert's format; an INI file needs a line that "
-		       "is just \"[section]\")";
-	if (strchr(key, '=') != NULL)
-		return " (this file is read in Kuvert's format, \"name value\"; an INI file needs "
-		       "a [koverto] section)";
-	return "";
-}
-
 /* The section and option of @entry; FALSE with @error if either is unknown
  * or the key came before. */
 static gboolean
@@ -1165,8 +1166,7 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 			*option = &section->options[k];
 	if (*option == NULL && !section->rules) {
 		if (load->kuvert)
-			kov_config_fail(error, load, entry->line, "unknown key \"%s\"%s", entry->key,
-			                kov_config_kuvert_hint(entry->key));
+			kov_config_fail(error, load, entry->line, "unknown key \"%s\"", entry->key);
 		else
 			kov_config_fail(error, load, entry->line, "unknown key \"%s\"%s", entry->key,
 			                section->label[0] != '\0' ? section->label : " in [koverto]");
@@ -1297,7 +1297,8 @@ kov_config_check_mode(KovConfigLoad *load, GError **error)
 	}
 	if (holds && (load->st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
 		kov_config_fail(error, load, 0,
-		                "holds a password but is readable by others (mode %04o); chmod 600 it",
+		                "holds a password but is readable by %s (mode %04o); chmod 600 it",
+		                kov_config_who(load->st.st_mode, S_IRGRP, S_IROTH),
 		                (unsigned)(load->st.st_mode & 07777));
 		return FALSE;
 	}
@@ -1371,6 +1372,174 @@ kov_config_check_all(KovConfigLoad *load, KovConfig *config, GError **error)
 	return TRUE;
 }
 
+/* ---- secrets in messages ------------------------------------------------ */
+
+/* Is @name (lower case) the name of a secret option, or what may be one
+ * misspelt? A known option is what its type says. */
+static gboolean
+kov_config_is_secret_name(const char *name)
+{
+	for (gsize k = 0; k < G_N_ELEMENTS(kov_config_options); k++)
+		if (g_str_equal(name, kov_config_options[k].name))
+			return kov_config_options[k].type == KOV_TYPE_SECRET;
+	return strstr(name, "pass") != NULL || strstr(name, "secret") != NULL;
+}
+
+#define KOV_CONFIG_SECRET_SEPARATORS KOV_CONFIG_WORD_SEPARATORS "=:\"'"
+
+/* If @line, whatever its syntax, names a secret option first, add what
+ * follows the name to @secrets: as written, without quotes, and word by
+ * word (a message may echo any one of these). */
+static void
+kov_config_collect_secrets(const char *line, GPtrArray *secrets)
+{
+	const char *s = line + strspn(line, KOV_CONFIG_WORD_SEPARATORS "\"'[");
+	gsize n = strcspn(s, KOV_CONFIG_SECRET_SEPARATORS);
+	g_autofree char *name = g_ascii_strdown(s, (gssize)n);
+	if (n == 0 || !kov_config_is_secret_name(name))
+		return;
+	const char *rest = s + n + strspn(s + n, KOV_CONFIG_SECRET_SEPARATORS);
+	char *value = g_strchomp(g_strdup(rest));
+	if (value[0] == '\0') {
+		g_free(value);
+		return;
+	}
+	g_ptr_array_add(secrets, value);
+	/* every separator a parser here splits on */
+	g_auto(GStrv) words = g_strsplit_set(value, KOV_CONFIG_SECRET_SEPARATORS ",#;[]", -1);
+	for (gsize i = 0; words[i] != NULL; i++) {
+		if (words[i][0] != '\0')
+			g_ptr_array_add(secrets, g_strdup(words[i]));
+		kov_config_wipe(words[i]);
+	}
+}
+
+/* The values of every line of the file that names a secret option, the
+ * physical lines and the "\"-joined ones, as iniparser would join them. */
+static GPtrArray *
+kov_config_secrets(const KovConfigLoad *load)
+{
+	GPtrArray *secrets = g_ptr_array_new_with_free_func((GDestroyNotify)kov_config_free_line);
+	GString *logical = g_string_new(NULL);
+	gsize pos = 0;
+	char *line;
+	while ((line = kov_config_next_line(load->text, &pos)) != NULL) {
+		kov_config_collect_secrets(line, secrets);
+		g_strchomp(line);
+		gsize len = strlen(line);
+		gboolean continued = len > 0 && line[len - 1] == '\\';
+		if (continued)
+			line[len - 1] = '\0';
+		g_string_append(logical, line);
+		kov_config_free_line(line);
+		if (continued)
+			continue;
+		kov_config_collect_secrets(logical->str, secrets);
+		explicit_bzero(logical->str, logical->allocated_len);
+		g_string_truncate(logical, 0);
+	}
+	kov_config_collect_secrets(logical->str, secrets);
+	explicit_bzero(logical->str, logical->allocated_len);
+	g_string_free(logical, TRUE);
+	return secrets;
+}
+
+static gint
+kov_config_longer_first(gconstpointer a, gconstpointer b)
+{
+	gsize x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
+	return x > y ? -1 : x < y;
+}
+
+/* The one place every message of a failed load passes through: whatever
+ * went wrong and whichever message a check built from the file's text, no
+ * value of a secret option leaves in it. Compared without regard to case,
+ * as names and keys are lower-cased before they are echoed; one shorter
+ * than 4 characters only where it stands alone. */
+static void
+kov_config_redact(const KovConfigLoad *load, GError *error)
+{
+	if (error == NULL || load->text == NULL)
+		return;
+	g_autoptr(GPtrArray) secrets = kov_config_secrets(load);
+	g_ptr_array_sort(secrets, kov_config_longer_first);
+	for (guint i = 0; i < secrets->len; i++) {
+		const char *secret = g_ptr_array_index(secrets, i);
+		g_autofree char *needle = g_ascii_strdown(secret, -1);
+		gsize n = strlen(needle);
+		GString *out = g_string_new(NULL);
+		g_autofree char *lower = g_ascii_strdown(error->message, -1);
+		const char *from = lower, *hit;
+		for (const char *at = lower; (hit = strstr(at, needle)) != NULL;) {
+			/* A short one counts only as a word of its own: "x" is in
+			 * most paths. */
+			if (n < 4 && ((hit > lower && g_ascii_isalnum(hit[-1])) || g_ascii_isalnum(hit[n]))) {
+				at = hit + 1;
+				continue;
+			}
+			g_string_append_len(out, error->message + (from - lower), hit - from);
+			g_string_append(out, "(secret)");
+			from = at = hit + n;
+		}
+		g_string_append(out, error->message + (from - lower));
+		kov_config_wipe(needle);
+		kov_config_wipe(error->message);
+		g_free(error->message);
+		error->message = g_string_free(out, FALSE);
+	}
+}
+
+/* Was a file read in Kuvert's format meant to be INI? An option line
+ * written "name = value", "name: value" or "name=value", a ";" comment
+ * or a broken "[section" line says so. */
+static gboolean
+kov_config_looks_ini(const KovConfigLoad *load)
+{
+	for (guint i = 0; i < load->entries->len; i++) {
+		const KovConfigEntry *entry = g_ptr_array_index(load->entries, i);
+		if (entry->rule)
+			continue;
+		const char *value = entry->value != NULL ? entry->value : "";
+		if (strpbrk(entry->key, "=:[]") != NULL || entry->key[0] == ';' || value[0] == '='
+		    || value[0] == ':')
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* A check failed in a file read in Kuvert's format that looks like INI:
+ * say which format was assumed and why, as the message alone misleads
+ * ("msserver = x" is the option msserver with the value "= x"). */
+static void
+kov_config_explain_format(const KovConfigLoad *load, GError *error)
+{
+	if (error == NULL || !load->kuvert || !kov_config_looks_ini(load))
+		return;
+	char *message = g_strconcat(error->message,
+	                            " (read in Kuvert's format, \"name value\", because no line is a "
+	                            "\"[section]\"; an INI file needs \"[koverto]\" before its options)",
+	                            NULL);
+	g_free(error->message);
+	error->message = message;
+}
+
+/* The message goes to a terminal or a log: the file's (or its name's)
+ * control characters, an escape sequence among them, are shown as \xNN,
+ * never sent. */
+static void
+kov_config_escape_controls(GError *error)
+{
+	GString *out = g_string_new(NULL);
+	for (const char *p = error->message; *p != '\0'; p++) {
+		if ((guchar)*p < 0x20 || *p == 0x7f)
+			g_string_append_printf(out, "\\x%02x", (guchar)*p);
+		else
+			g_string_append_c(out, *p);
+	}
+	g_free(error->message);
+	error->message = g_string_free(out, FALSE);
+}
+
 /* ---- public ---------------------------------------------------------- */
 
 static KovConfig *
@@ -1404,15 +1573,92 @@ kov_config_new_defaults(const char *path)
 	return config;
 }
 
-char *
-kov_config_locate_in(const char *explicit_path, const char *home)
+gboolean
+kov_config_prepare_tempdir(const char *tempdir, GError **error)
 {
-	if (explicit_path != NULL && explicit_path[0] != '\0')
-		return g_strdup(explicit_path);
-	const char *env = g_getenv("KOVERTO_CONF");
-	if (env != NULL && env[0] != '\0')
-		return g_strdup(env);
+	g_return_val_if_fail(tempdir != NULL, FALSE);
 
+	g_autofree char *parent = g_path_get_dirname(tempdir);
+	int fd = -1;
+	if (g_mkdir_with_parents(parent, 0700) == 0 && (mkdir(tempdir, 0700) == 0 || errno == EEXIST))
+		fd = open(tempdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+		struct stat lst;
+		if (lstat(tempdir, &lst) == 0 && S_ISLNK(lst.st_mode))
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+			            "tempdir %s: is a symbolic link; it must be a directory of ours with "
+			            "mode 0700", tempdir);
+		else
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "tempdir %s: %s", tempdir,
+			            g_strerror(err));
+		return FALSE;
+	}
+	struct stat st;
+	gboolean ours = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()
+		&& (st.st_mode & 077) == 0;
+	close(fd);
+	if (!ours) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "tempdir %s: must be a directory of ours with mode 0700", tempdir);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/* Where the configuration is looked for, in order: the one table that
+ * kov_config_locate_in() walks and kov_config_search_order() prints. */
+typedef enum {
+	KOV_LOCATE_OPTION,   /* -c FILE */
+	KOV_LOCATE_ENV,      /* $KOVERTO_CONF */
+	KOV_LOCATE_KUVERT,   /* ~/.kuvert, if it exists */
+	KOV_LOCATE_DEFAULT,  /* KOV_CONFIG_DEFAULT_PATH */
+} KovLocate;
+
+static const struct {
+	KovLocate where;
+	const char *text;
+} kov_config_search[] = {
+	{ KOV_LOCATE_OPTION, "-c FILE" },
+	{ KOV_LOCATE_ENV, "$KOVERTO_CONF" },
+	{ KOV_LOCATE_KUVERT, "~/.kuvert if it exists" },
+	{ KOV_LOCATE_DEFAULT, KOV_CONFIG_DEFAULT_PATH },
+};
+
+char **
+kov_config_warnings(const KovConfig *config)
+{
+	g_return_val_if_fail(config != NULL, NULL);
+	GPtrArray *out = g_ptr_array_new();
+	if (config->ma_user != NULL || config->ma_pass != NULL)
+		g_ptr_array_add(out, g_strdup_printf(
+			"maport, ma-user and ma-pass (Kuvert's inbound SMTP listener) are set, but koverto "
+			"has no listener yet: nothing listens on 127.0.0.1:%u, and mail programs that send "
+			"there get \"connection refused\"; have them run koverto submit (or kuvert_submit) "
+			"instead (see kuvert-migration.md)", config->maport));
+	if (config->defaultaction == KOV_ACTION_NONE)
+		g_ptr_array_add(out, g_strdup(
+			"defaultaction is none: mail in the Kuvert queue (koverto submit without --queue, "
+			"kuvert_submit) to a recipient that no rule matches is sent as it is, neither "
+			"signed nor encrypted; set defaultaction (e.g. fallback) or submit with --queue"));
+	g_ptr_array_add(out, NULL);
+	return (char **)g_ptr_array_free(out, FALSE);
+}
+
+char *
+kov_config_search_order(void)
+{
+	GString *out = g_string_new(NULL);
+	for (gsize i = 0; i < G_N_ELEMENTS(kov_config_search); i++)
+		g_string_append_printf(out, "%s%s", i > 0 ? ", else " : "", kov_config_search[i].text);
+	return g_string_free(out, FALSE);
+}
+
+/* ~/.kuvert of @home, or of the passwd entry's home, if it exists.
+ * (transfer full, nullable) */
+static char *
+kov_config_locate_kuvert(const char *home)
+{
 	/* A Kuvert user's own set-up, found as Kuvert finds it: through the
 	 * passwd entry, not $HOME. */
 	KovConfigLoad load = { 0 };
@@ -1423,7 +1669,36 @@ kov_config_locate_in(const char *explicit_path, const char *home)
 	struct stat st;
 	if (kuvert != NULL && stat(kuvert, &st) == 0)
 		return g_steal_pointer(&kuvert);
-	return g_strdup(KOV_CONFIG_DEFAULT_PATH);
+	return NULL;
+}
+
+char *
+kov_config_locate_in(const char *explicit_path, const char *home)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(kov_config_search); i++) {
+		const char *env;
+		char *found = NULL;
+		switch (kov_config_search[i].where) {
+		case KOV_LOCATE_OPTION:
+			if (explicit_path != NULL && explicit_path[0] != '\0')
+				found = g_strdup(explicit_path);
+			break;
+		case KOV_LOCATE_ENV:
+			env = g_getenv("KOVERTO_CONF");
+			if (env != NULL && env[0] != '\0')
+				found = g_strdup(env);
+			break;
+		case KOV_LOCATE_KUVERT:
+			found = kov_config_locate_kuvert(home);
+			break;
+		case KOV_LOCATE_DEFAULT:
+			found = g_strdup(KOV_CONFIG_DEFAULT_PATH);
+			break;
+		}
+		if (found != NULL)
+			return found;
+	}
+	g_assert_not_reached();
 }
 
 char *
@@ -1447,10 +1722,18 @@ kov_config_load(const char *path, GError **error)
 	gboolean ok = kov_config_read(&load, error)
 		&& kov_config_check_writable(&load, error)
 		&& kov_config_scan(&load, error)
-		&& kov_config_check_mode(&load, error)
-		&& kov_config_read_entries(&load, config, error)
-		&& kov_config_check_placed(&load, error)
-		&& kov_config_check_all(&load, config, error);
+		&& kov_config_check_mode(&load, error);
+	if (ok) {
+		ok = kov_config_read_entries(&load, config, error)
+			&& kov_config_check_placed(&load, error)
+			&& kov_config_check_all(&load, config, error);
+		if (!ok && error != NULL)
+			kov_config_explain_format(&load, *error);
+	}
+	if (!ok && error != NULL) {
+		kov_config_redact(&load, *error);
+		kov_config_escape_controls(*error);
+	}
 	kov_config_load_clear(&load);
 	return ok ? g_steal_pointer(&config) : NULL;
 }

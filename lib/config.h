@@ -83,6 +83,9 @@ char *kov_config_locate(const char *explicit_path);
 /* The same with @home standing in for the passwd entry's home directory
  * (NULL: look it up). (transfer full) */
 char *kov_config_locate_in(const char *explicit_path, const char *home);
+/* The order kov_config_locate() looks in, as one line of text for -h:
+ * "-c FILE, else $KOVERTO_CONF, else ...". (transfer full) */
+char *kov_config_search_order(void);
 
 /* Read and check @path, INI or Kuvert format. On any problem: NULL and
  * KOV_ERROR_CONFIG with a one-line message naming the file, the line or
@@ -91,6 +94,19 @@ char *kov_config_locate_in(const char *explicit_path, const char *home);
 KovConfig *kov_config_load(const char *path, GError **error);
 void kov_config_free(KovConfig *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovConfig, kov_config_free)
+
+/* Make @tempdir if it is not there (mode 0700) and check that it is a
+ * directory, not a symbolic link to one, owned by the effective user with
+ * no permission for group or others: the check is made on what the name
+ * itself is (O_NOFOLLOW), not on what a link points to. */
+gboolean kov_config_prepare_tempdir(const char *tempdir, GError **error);
+
+/* What in @config loads fine but will not do what a Kuvert user expects,
+ * one line each, for -n and the daemon's start to print: Kuvert's
+ * listener options (there is no listener yet), and a Kuvert queue whose
+ * default sends mail neither signed nor encrypted. (transfer full,
+ * NULL-terminated, possibly empty) */
+char **kov_config_warnings(const KovConfig *config);
 
 /* @command ("program args", as query-secret holds it) split on white
  * space into an argument vector, every %s in the arguments replaced by

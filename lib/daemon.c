@@ -612,18 +612,7 @@ kov_daemon_loop(KovDaemon *d)
 static gboolean
 kov_daemon_prepare_tempdir(const char *tempdir, GError **error)
 {
-	struct stat st;
-
-	if (g_mkdir_with_parents(tempdir, 0700) != 0 || stat(tempdir, &st) != 0) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "tempdir %s: %s", tempdir, g_strerror(errno));
-		return FALSE;
-	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "tempdir %s: must be a directory of ours with mode 0700", tempdir);
-		return FALSE;
-	}
-	return TRUE;
+	return kov_config_prepare_tempdir(tempdir, error);
 }
 
 static void

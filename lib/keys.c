@@ -709,3 +709,21 @@ kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
 		return keys_signing_named(keys, defaultkey, "defaultkey", error);
 	return NULL;
 }
+
+gboolean
+kov_keys_check_signing(KovKeys *keys, const char *key_id, const char *role, GError **error)
+{
+	g_return_val_if_fail(keys != NULL && key_id != NULL && role != NULL, FALSE);
+
+	GError *why = NULL;
+	gpgme_key_t key = keys_signing_named(keys, key_id, role, &why);
+	if (key != NULL) {
+		gpgme_key_unref(key);
+		return TRUE;
+	}
+	/* A key that cannot sign now never will: the configuration is wrong. */
+	if (g_error_matches(why, KOV_ERROR, KOV_ERROR_PERMFAIL))
+		why->code = KOV_ERROR_CONFIG;
+	g_propagate_error(error, why);
+	return FALSE;
+}

@@ -58,6 +58,14 @@ gboolean kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n,
 gpgme_key_t kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
                                   const char *defaultkey, GError **error);
 
+/* A start-up check of a signing key the configuration names (@role, for
+ * the message: "defaultkey", "key in [queue fallback]"): its secret key is
+ * in the keyring, it can sign, and it is not expired, revoked, disabled or
+ * invalid. FALSE with KOV_ERROR_CONFIG naming the key and the reason, or
+ * KOV_ERROR_TEMPFAIL when the engine fails. */
+gboolean kov_keys_check_signing(KovKeys *keys, const char *key_id, const char *role,
+                                GError **error);
+
 /* Does the gpg.conf of the GnuPG home in use set @option (a line whose
  * first word it is)? FALSE when there is no gpg.conf. */
 gboolean kov_keys_gpg_conf_has(KovKeys *keys, const char *option);

@@ -581,8 +581,12 @@ typedef struct {
 } BadValue;
 
 static const BadValue bad_values[] = {
-	{ "defaultkey", "zz12", "not a key ID or fingerprint (hex digits, optional 0x): \"zz12\"" },
-	{ "defaultkey", "0x", "not a key ID or fingerprint (hex digits, optional 0x): \"0x\"" },
+	{ "defaultkey", "zz12", "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"zz12\"" },
+	{ "defaultkey", "0x", "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"0x\"" },
+	/* gpg reads no other length as a key ID (issue 10 B2) */
+	{ "defaultkey", "0xDEADBEEFDEADBEEF1",
+	  "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"0xDEADBEEFDEADBEEF1\"" },
+	{ "defaultkey", "1234567", "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"1234567\"" },
 	{ "defaultaction", "encrypt", "not an action (none, signonly, fallback, fallback-all, "
 	                              "mustencrypt): \"encrypt\"" },
 	{ "defaultaction", "", "not an action (none, signonly, fallback, fallback-all, "
@@ -699,6 +703,8 @@ typedef struct {
 #define KNOWN_SECTIONS "(known: [koverto], [rules], [queue must-encrypt], [queue fallback], " \
 	"[queue sign-only])"
 #define RULE_SYNTAX "(expected REGEX ACTION[,KEY])"
+#define KUVERT_READ " (read in Kuvert's format, \"name value\", because no line is a " \
+	"\"[section]\"; an INI file needs \"[koverto]\" before its options)"
 #define ACTIONS "(none, signonly, fallback, fallback-all, mustencrypt)"
 
 static const BadFile bad_files[] = {
@@ -738,7 +744,7 @@ static const BadFile bad_files[] = {
 	  ":3: key \"retry-max\" (3600s) is shorter than retry-first (7200s)" },
 	/* Per-queue values. */
 	{ "[queue sign-only]\nkey = alice@example.org\n",
-	  ":2: key \"key\" in [queue sign-only]: not a key ID or fingerprint (hex digits, optional "
+	  ":2: key \"key\" in [queue sign-only]: not a key ID or fingerprint (8, 16 or 40 hex digits, optional "
 	  "0x): \"alice@example.org\"" },
 	{ "[queue must-encrypt]\nsenders =\n",
 	  ":2: key \"senders\" in [queue must-encrypt]: empty pattern (leave the key out to allow "
@@ -763,12 +769,12 @@ static const BadFile bad_files[] = {
 	{ "[rules]\n1 = ^bob@ encrypt\n",
 	  ":2: key \"1\" in [rules]: not an action " ACTIONS ": \"encrypt\"" },
 	{ "[rules]\n1 = ^bob@ None\n", ":2: key \"1\" in [rules]: not an action " ACTIONS ": \"None\"" },
-	{ "[rules]\n1 = ^bob@ signonly,0x1234\n",
+	{ "[rules]\n1 = ^bob@ signonly,0x12345678\n",
 	  ":2: key \"1\" in [rules]: only fallback and fallback-all take a key, not signonly" },
 	{ "[rules]\n1 = ^bob@ fallback,bob\n",
-	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (hex digits, optional 0x): \"bob\"" },
+	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"bob\"" },
 	{ "[rules]\n1 = ^bob@ fallback,\n",
-	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (hex digits, optional 0x): \"\"" },
+	  ":2: key \"1\" in [rules]: not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"\"" },
 	{ "[rules]\n1 = ^bob@ none please\n",
 	  ":2: key \"1\" in [rules]: \"please\" after the action (expected REGEX ACTION[,KEY], then "
 	  "at most a # comment)" },
@@ -777,14 +783,16 @@ static const BadFile bad_files[] = {
 	{ "", NULL },  /* separator: the rest are Kuvert files */
 	{ "msserver localhost\nfoo 1\n", ":2: unknown key \"foo\"" },
 	{ "msserver localhost\nmsserver = localhost\n",
-	  ":2: key \"msserver\": given twice, on lines 1 and 2" },
-	{ "msserver localhost\nmsport = 25\n", ":2: key \"msport\": not a number: \"= 25\"" },
-	{ "msserver localhost\nmsport=25\n",
-	  ":2: unknown key \"msport=25\" (this file is read in Kuvert's format, \"name value\"; an "
-	  "INI file needs a [koverto] section)" },
-	{ "[koverto\nmsserver = localhost\n",
-	  ":1: unknown key \"[koverto\" (this file is read in Kuvert's format; an INI file needs a "
-	  "line that is just \"[section]\")" },
+	  ":2: key \"msserver\": given twice, on lines 1 and 2" KUVERT_READ },
+	/* A file meant as INI, without its [section] line: the format is named. */
+	{ "msserver localhost\nmsport = 25\n", ":2: key \"msport\": not a number: \"= 25\"" KUVERT_READ },
+	{ "msserver localhost\nmsport=25\n", ":2: unknown key \"msport=25\"" KUVERT_READ },
+	{ "[koverto\nmsserver = localhost\n", ":1: unknown key \"[koverto\"" KUVERT_READ },
+	{ "msserver = localhost\n",
+	  ":1: key \"msserver\": not a host name or IP address: \"= localhost\"" KUVERT_READ },
+	{ "queuedir = /tmp/q\n", ":1: key \"queuedir\": not an absolute path: \"= /tmp/q\"" KUVERT_READ },
+	{ "msserver: localhost\n", ":1: unknown key \"msserver:\"" KUVERT_READ },
+	{ "; koverto\nmsserver localhost\n", ":1: unknown key \";\"" KUVERT_READ },
 	{ "msserver localhost\n\n# fine\nmsport\n", ":4: key \"msport\": not a number: \"\"" },
 	{ "msserver localhost\ninterval 60 # a minute\n",
 	  ":2: key \"interval\": not a number: \"60 # a minute\"" },
@@ -799,12 +807,12 @@ static const BadFile bad_files[] = {
 	/* Rule lines: anything Kuvert would drop without a word is an error. */
 	{ "msserver localhost\n  ^bob@\n", ":2: rule: no action after \"^bob@\" " RULE_SYNTAX },
 	{ "msserver localhost\n\t^bob@ #none\n", ":2: rule: no action after \"^bob@\" " RULE_SYNTAX },
-	{ "msserver localhost\n ^bob@ signonly,0x12\n",
+	{ "msserver localhost\n ^bob@ signonly,0x12345678\n",
 	  ":2: rule: only fallback and fallback-all take a key, not signonly" },
-	{ "msserver localhost\n ^bob@ mustencrypt,0x12\n",
+	{ "msserver localhost\n ^bob@ mustencrypt,0x12345678\n",
 	  ":2: rule: only fallback and fallback-all take a key, not mustencrypt" },
 	{ "msserver localhost\n ^bob@ fallback,0xzz\n",
-	  ":2: rule: not a key ID or fingerprint (hex digits, optional 0x): \"0xzz\"" },
+	  ":2: rule: not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"0xzz\"" },
 	{ "msserver localhost\n ^bob@ fallback 0x12\n",
 	  ":2: rule: \"0x12\" after the action (expected REGEX ACTION[,KEY], then at most a # "
 	  "comment)" },
@@ -887,6 +895,112 @@ test_syntax_error_hides_text(void)
 	remove_tree(dir);
 }
 
+/* No message may carry the value of a secret option, whatever is wrong
+ * with the file (issue 10 A9): every shape below once echoed it. */
+static void
+test_secret_never_echoed(void)
+{
+	char *dir = make_tmpdir();
+	const char *texts[] = {
+		/* Kuvert format: an indented mspass line is read as a rule */
+		"msserver localhost\n  mspass Hunter2xyz\n",
+		"msserver localhost\n\tma-pass Hunter2xyz,0x1234\n",
+		"msserver localhost\n  mspass \"correct Hunter2xyz staple\"\n",
+		/* Kuvert format: "=" makes one unknown key of name and value */
+		"msserver localhost\nmspass=Hunter2xyz\n",
+		"msserver localhost\nMSPASS=\"Hunter2xyz\"\n",
+		/* the same value given to another option */
+		"msserver localhost\nmspass Hunter2xyz\nmsport Hunter2xyz\n",
+		/* INI: name and value as one key, in a section, unknown */
+		"[koverto]\nmsserver = localhost\nmspass Hunter2xyz = x\n",
+		"[koverto]\nmsserver = localhost\n[mspass = Hunter2xyz]\n",
+		"[koverto]\nmsserver = localhost\nmspass = Hunter2xyz\nmsport = Hunter2xyz\n",
+		"[koverto]\nmsserver = localhost\nmspass = \"Hunter2xyz\"\n[rules]\n1 = Hunter2xyz\n",
+		/* INI: continued over two lines */
+		"[koverto]\nmsserver = localhost\nma-pass = abc\\\nHunter2xyz\nmsport = abcHunter2xyz\n",
+		/* a misspelt secret option */
+		"msserver localhost\nmspassword=Hunter2xyz\n",
+		/* short: as a word of its own */
+		"msserver localhost\nmspass H2x\nmsport H2x\n",
+	};
+	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
+		g_autofree char *path = write_conf(dir, texts[t]);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(KovConfig) config = kov_config_load(path, &error);
+		g_assert_null(config);
+		g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+		g_autofree char *lower = g_ascii_strdown(error->message, -1);
+		if (strstr(lower, "hunter2") != NULL || strstr(lower, "\"h2x\"") != NULL)
+			g_error("shape %" G_GSIZE_FORMAT " echoes the secret: %s", t, error->message);
+		g_assert_true(g_str_has_prefix(error->message, path));
+		/* still says where */
+		g_assert_true(g_regex_match_simple("^[^:]+:[0-9]+: ", error->message, 0, 0));
+	}
+	remove_tree(dir);
+}
+
+/* A message echoes the file's text: its control characters (a terminal
+ * escape sequence) are shown, not sent. */
+static void
+test_controls_escaped(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *path = write_conf(dir, "msserver localhost\nmsport 5\x1b]0;owned\x07\r\n");
+	g_autofree char *expected = g_strdup_printf(
+		"%s:2: key \"msport\": not a number: \"5\\x1b]0;owned\\x07\"", path);
+	assert_load_error(path, expected);
+	g_autofree char *ini = write_conf(dir, "[koverto]\nmsserver = localhost\n\x1b[2J = 1\n");
+	g_autofree char *expected_ini = g_strdup_printf(
+		"%s:3: unknown key \"\\x1b[2j\" in [koverto]", ini);
+	assert_load_error(ini, expected_ini);
+	remove_tree(dir);
+}
+
+/* The tempdir check is made on the name itself, not on what a symbolic
+ * link there points to (issue 10 A9). */
+static void
+test_tempdir(void)
+{
+	char *dir = make_tmpdir();
+	g_autoptr(GError) error = NULL;
+	g_autofree char *made = g_build_filename(dir, "a", "b", NULL);
+	g_assert_true(kov_config_prepare_tempdir(made, &error));
+	g_assert_no_error(error);
+	struct stat st;
+	g_assert_cmpint(lstat(made, &st), ==, 0);
+	g_assert_true(S_ISDIR(st.st_mode));
+	g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+	g_assert_true(kov_config_prepare_tempdir(made, &error));   /* again: there already */
+
+	/* a link to a directory that would pass: refused */
+	g_autofree char *link = g_build_filename(dir, "link", NULL);
+	g_assert_cmpint(symlink(made, link), ==, 0);
+	g_assert_false(kov_config_prepare_tempdir(link, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_assert_nonnull(strstr(error->message, "is a symbolic link"));
+	g_clear_error(&error);
+	/* a dangling one: refused, and nothing made where it points */
+	g_autofree char *target = g_build_filename(dir, "nowhere", NULL);
+	g_autofree char *dangling = g_build_filename(dir, "dangling", NULL);
+	g_assert_cmpint(symlink(target, dangling), ==, 0);
+	g_assert_false(kov_config_prepare_tempdir(dangling, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_clear_error(&error);
+	g_assert_false(g_file_test(target, G_FILE_TEST_EXISTS));
+	/* open to the group, or not a directory: refused */
+	g_autofree char *open_dir = g_build_filename(dir, "open", NULL);
+	g_assert_cmpint(mkdir(open_dir, 0750), ==, 0);
+	g_assert_cmpint(chmod(open_dir, 0750), ==, 0);
+	g_assert_false(kov_config_prepare_tempdir(open_dir, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_clear_error(&error);
+	g_autofree char *file = write_file(dir, "file", 0600, "");
+	g_assert_false(kov_config_prepare_tempdir(file, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_clear_error(&error);
+	remove_tree(dir);
+}
+
 static void
 test_long_line(void)
 {
@@ -950,7 +1064,7 @@ test_kuvert_lexical(void)
 		"defaultkey \"0x1234ABCD'\r\n"       /* not a matching pair: not stripped */
 		);
 	g_autofree char *expected = g_strdup_printf(
-		"%s:10: key \"defaultkey\": not a key ID or fingerprint (hex digits, optional 0x): "
+		"%s:10: key \"defaultkey\": not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): "
 		"\"\"0x1234ABCD'\"", path);
 	assert_load_error(path, expected);
 
@@ -1066,12 +1180,13 @@ test_writable_mode(void)
 	char *dir = make_tmpdir();
 	const char *texts[] = { "[koverto]\nmsserver = localhost\n", "msserver localhost\n", "" };
 	const int refused[] = { 0620, 0602, 0666, 0664, 0646 };
+	const char *who[] = { "its group", "others", "its group and others", "its group", "others" };
 	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
 		for (gsize m = 0; m < G_N_ELEMENTS(refused); m++) {
 			g_autofree char *path = write_file(dir, "w.conf", refused[m], texts[t]);
 			g_autofree char *expected = g_strdup_printf(
-				"%s: may be written by others (mode %04o), who could make koverto run any "
-				"program; chmod go-w it", path, refused[m]);
+				"%s: may be written by %s (mode %04o), who could make koverto run any "
+				"program; chmod go-w it", path, who[m], refused[m]);
 			assert_load_error(path, expected);
 			g_assert_cmpint(unlink(path), ==, 0);
 		}
@@ -1099,12 +1214,14 @@ test_password_mode(void)
 		"msserver localhost\nma-user bob\nma-pass \"secret\"\n",
 	};
 	const int refused[] = { 0644, 0640, 0604, 0444 };
+	/* the group is named as the group (issue 10 B9) */
+	const char *who[] = { "its group and others", "its group", "others", "its group and others" };
 	for (gsize t = 0; t < G_N_ELEMENTS(texts); t++) {
 		for (gsize m = 0; m < G_N_ELEMENTS(refused); m++) {
 			g_autofree char *path = write_file(dir, "pw.conf", refused[m], texts[t]);
 			g_autofree char *expected = g_strdup_printf(
-				"%s: holds a password but is readable by others (mode %04o); chmod 600 it",
-				path, refused[m]);
+				"%s: holds a password but is readable by %s (mode %04o); chmod 600 it",
+				path, who[m], refused[m]);
 			assert_load_error(path, expected);
 			g_assert_cmpint(unlink(path), ==, 0);
 		}
@@ -1188,6 +1305,36 @@ test_queue_quoted_pattern(void)
 	remove_tree(dir);
 }
 
+/* What -n and the start warn about (issue 10 B1, B4). */
+static void
+test_warnings(void)
+{
+	char *dir = make_tmpdir();
+	g_autofree char *quiet = write_conf(dir, "[koverto]\nmsserver = localhost\n"
+	                                         "defaultaction = fallback\nmaport = 2600\n");
+	g_autoptr(KovConfig) a = load_ok(quiet);
+	g_auto(GStrv) none = kov_config_warnings(a);
+	g_assert_cmpuint(g_strv_length(none), ==, 0);
+
+	g_autofree char *loud = write_conf(dir, "msserver localhost\nmaport 2600\nma-user app\n"
+	                                        "ma-pass pw-in-file\n");
+	g_autoptr(KovConfig) b = load_ok(loud);
+	g_auto(GStrv) two = kov_config_warnings(b);
+	g_assert_cmpuint(g_strv_length(two), ==, 2);
+	g_assert_true(g_str_has_prefix(two[0], "maport, ma-user and ma-pass"));
+	g_assert_nonnull(strstr(two[0], "127.0.0.1:2600"));
+	g_assert_null(strstr(two[0], "pw-in-file"));
+	g_assert_true(g_str_has_prefix(two[1], "defaultaction is none:"));
+
+	g_autofree char *user_only = write_conf(dir, "[koverto]\nmsserver = localhost\n"
+	                                             "defaultaction = signonly\nma-user = app\n");
+	g_autoptr(KovConfig) c = load_ok(user_only);
+	g_auto(GStrv) one = kov_config_warnings(c);
+	g_assert_cmpuint(g_strv_length(one), ==, 1);
+	g_assert_nonnull(strstr(one[0], "127.0.0.1:2587"));
+	remove_tree(dir);
+}
+
 /* ---- where the file is ----------------------------------------------- */
 
 static void
@@ -1221,6 +1368,11 @@ test_locate(void)
 	g_assert_cmpstr(f, ==, kuvert);
 	g_autofree char *f2 = kov_config_locate_in("", home);
 	g_assert_cmpstr(f2, ==, kuvert);
+
+	/* -h prints the order walked above, from the same table (issue 10 B9). */
+	g_autofree char *order = kov_config_search_order();
+	g_assert_cmpstr(order, ==, "-c FILE, else $KOVERTO_CONF, else ~/.kuvert if it exists, else "
+	                KOV_CONFIG_DEFAULT_PATH);
 
 	/* The real lookup goes through the passwd entry, not $HOME. */
 	g_autofree char *saved_home = g_strdup(g_getenv("HOME"));
@@ -1384,7 +1536,10 @@ main(int argc, char **argv)
 	g_test_add_func("/config/structure/bad", test_bad_files);
 	g_test_add_func("/config/rules/regex-errors", test_rule_regex_errors);
 	g_test_add_func("/config/structure/syntax-hides-text", test_syntax_error_hides_text);
+	g_test_add_func("/config/structure/secret-never-echoed", test_secret_never_echoed);
 	g_test_add_func("/config/structure/long-line", test_long_line);
+	g_test_add_func("/config/tempdir", test_tempdir);
+	g_test_add_func("/config/structure/controls-escaped", test_controls_escaped);
 	g_test_add_func("/config/structure/nul-byte", test_nul_byte);
 	g_test_add_func("/config/structure/missing", test_missing_file);
 	g_test_add_func("/config/password-mode", test_password_mode);
@@ -1396,6 +1551,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/queue/quoted-pattern", test_queue_quoted_pattern);
 	g_test_add_func("/config/queue/regex-errors", test_regex_errors);
 	g_test_add_func("/config/locate", test_locate);
+	g_test_add_func("/config/warnings", test_warnings);
 	g_test_add_func("/config/example", test_example);
 	g_test_add_func("/config/man-page", test_man_page);
 	return g_test_run();
