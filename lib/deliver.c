@@ -572,13 +572,20 @@ kov_rcpt_result_clear(KovRcptResult *result)
 }
 
 /* Overwrites: the caller clears results it reuses (kov_rcpt_result_clear),
- * so uninitialised arrays are fine too. */
+ * so uninitialised arrays are fine too. The reply is foreign text (a
+ * server's reply, libcurl's message, msp's stderr) that goes on into the
+ * state, the failed area's .reason file, reports and the log: it leaves
+ * here as one line with every control shown escaped. */
 static void
 kov_deliver_result_set(KovRcptResult *result, KovRcptStatus status, int code, const char *reply)
 {
 	result->status = status;
 	result->code = code;
-	result->reply = g_strdup(reply);
+	result->reply = NULL;
+	if (reply != NULL) {
+		g_autofree char *line = g_strdelimit(g_strdup(reply), "\n", ' ');
+		result->reply = kov_log_escape(line);
+	}
 }
 
 static void

@@ -24,4 +24,8 @@ check "log file: the reply's ESC shown as \\x1b" grep -qF '\x1b[2J\x1b]0;pwned\x
 check "log file: the file name's ESC shown as \\x1b" grep -qF 'mta.\x1b[31mred.1' "$W/log"
 check "stderr: the debug dialog escaped too" grep -qF 'smtp< 550 5.1.1 \x1b[2J' "$W/stderr"
 check "every log line is printable text" sh -c "! LC_ALL=C grep -q '[[:cntrl:]]' '$W/log'"
+# The same text goes on into the failed area's .reason file: escaped there too.
+check "the refused mail failed, with a reason file" sh -c "ls '$W'/q/failed/*.reason >/dev/null"
+check ".reason: no ESC or BEL" sh -c "! grep -q '[$ESC$BEL]' '$W'/q/failed/*.reason"
+check ".reason: the reply's ESC shown as \\x1b" grep -qF '550 5.1.1 \x1b[2J\x1b]0;pwned\x07 no such user' "$W"/q/failed/fallback.*.reason
 done_testing

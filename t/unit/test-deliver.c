@@ -473,6 +473,28 @@ test_rcpt_550(void)
 	sink_stop(&sink);
 }
 
+/* A reply's control characters never reach the result (which goes on
+ * into the state, the .reason file and reports): escaped at the source. */
+static void
+test_reply_controls(void)
+{
+	Sink sink = { 0 };
+	sink_start_full(&sink, "RCPT nobody@example.org 550 5.1.1 \x1b[2J\x1b]0;x\x07 \x7f no\n", NULL);
+	g_autoptr(GError) error = NULL;
+	KovConfig *config = config_smtp("127.0.0.1", sink.port);
+	const char *rcpts[] = { "nobody@example.org" };
+	KovRcptResult results[1] = { 0 };
+
+	g_assert_false(send_once(config, "alice@example.org", rcpts, 1, results, &error));
+	g_assert_cmpint(results[0].status, ==, KOV_RCPT_FAILED);
+	g_assert_cmpstr(results[0].reply, ==, "550 5.1.1 \\x1b[2J\\x1b]0;x\\x07 \\x7f no");
+	assert_lacks(error->message, "\x1b");
+
+	results_clear(results, 1);
+	config_free(config);
+	sink_stop(&sink);
+}
+
 static void
 test_all_rcpts_refused_then_reuse(void)
 {
@@ -1370,6 +1392,7 @@ main(int argc, char **argv)
 	g_test_add_func("/deliver/smtp/reuse", test_reuse);
 	g_test_add_func("/deliver/smtp/rcpt-451", test_rcpt_451);
 	g_test_add_func("/deliver/smtp/rcpt-550", test_rcpt_550);
+	g_test_add_func("/deliver/smtp/reply-controls", test_reply_controls);
 	g_test_add_func("/deliver/smtp/all-rcpts-refused-then-reuse", test_all_rcpts_refused_then_reuse);
 	g_test_add_func("/deliver/smtp/data-554", test_data_554);
 	g_test_add_func("/deliver/smtp/data-452-552", test_data_452_and_552);
