@@ -837,8 +837,11 @@ kov_deliver_probe_smtp(KovDeliver *deliver, char **summary, GError **error)
 		rc = kov_deliver_prereq_cb(deliver, NULL, NULL, 0, 0) == CURL_PREREQFUNC_OK
 		     ? CURLE_OK : CURLE_ABORTED_BY_CALLBACK;
 	if (rc != CURLE_OK) {
-		g_autofree char *problem = kov_deliver_config_problem(deliver, rc);
-		g_autofree char *reason = problem ? NULL : kov_deliver_smtp_reason(deliver, rc);
+		/* The server's text goes to a terminal: escaped, as in the log. */
+		g_autofree char *raw = kov_deliver_config_problem(deliver, rc);
+		g_autofree char *problem = raw ? kov_log_escape(raw) : NULL;
+		g_autofree char *raw_reason = problem ? NULL : kov_deliver_smtp_reason(deliver, rc);
+		g_autofree char *reason = raw_reason ? kov_log_escape(raw_reason) : NULL;
 		if (problem != NULL)
 			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "smtp: configuration error: %s", problem);
 		else

@@ -67,7 +67,18 @@ connect
 check "untrusted certificate: -n --connect exits 78" [ "$STATUS" = 78 ]
 check "untrusted certificate: says ssl-ca" grep -q 'ssl-ca: the certificate of 127.0.0.1:[0-9]* cannot be verified' "$W/err"
 
-# 6. Nobody listening: not a configuration error, temporary (75).
+# 6. A server that refuses with a reply holding escape sequences: temporary
+#    (75), and its text reaches the terminal escaped.
+kill "$SINK_PID"; wait "$SINK_PID" 2>/dev/null
+ESC=$(printf '\033')
+start_sink --greeting "554 5.3.2 ${ESC}[2J${ESC}]0;pwned$(printf '\007') no service"
+write_config
+connect
+check "refusing server: -n --connect exits 75" [ "$STATUS" = 75 ]
+check "refusing server: its reply is shown" grep -qF '554 5.3.2 \x1b[2J\x1b]0;pwned\x07 no service' "$W/err"
+check "refusing server: no ESC or BEL on the terminal" sh -c "! grep -q '[$ESC$(printf '\007')]' '$W/err'"
+
+# 7. Nobody listening: not a configuration error, temporary (75).
 kill "$SINK_PID"; wait "$SINK_PID" 2>/dev/null; SINK_PID=
 write_config
 connect
