@@ -965,9 +965,18 @@ kov_deliver_msp(KovDeliver *deliver, const char *sender, const char *const *rcpt
 	                                      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
 	                                      NULL, NULL, fd, -1, errfd, NULL, NULL, 0, &pid, NULL,
 	                                      NULL, NULL, &spawn_error)) {
-		g_autofree char *reply = g_strdup_printf("cannot run msp %s: %s", deliver->msp[0],
-		                                         spawn_error->message);
+		/* A program that is not there or cannot be run is the configuration's
+		 * mistake (it may be mended by installing it): kept, said at error level. */
+		gboolean config = g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT)
+		                  || g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_ACCES)
+		                  || g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOEXEC)
+		                  || g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_ISDIR);
+		g_autofree char *reply = g_strdup_printf("%scannot run msp %s: %s",
+		                                         config ? "configuration error: " : "",
+		                                         deliver->msp[0], spawn_error->message);
 		g_error_free(spawn_error);
+		if (config)
+			kov_log_err("deliver: %s; the mail is kept and retried", reply);
 		kov_deliver_result_set_all(results, n, KOV_RCPT_DEFERRED, 0, reply);
 		close(errfd);
 		return;

@@ -1360,6 +1360,8 @@ test_msp_null_sender_and_missing(void)
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
 	g_assert_cmpint(results[0].status, ==, KOV_RCPT_DEFERRED);
 	assert_contains(results[0].reply, "/nonexistent/sendmail");
+	/* ... and say whose mistake it is. */
+	g_assert_true(g_str_has_prefix(results[0].reply, "configuration error: cannot run msp "));
 
 	results_clear(results, 1);
 	close(fd);
