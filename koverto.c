@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ int koverto_submit_main(int argc, char **argv);
 static volatile sig_atomic_t koverto_stop;
 static volatile sig_atomic_t koverto_reload;
 static const char *koverto_config_path;   /* for reloads */
+static gboolean koverto_connect;          /* -n --connect */
 
 static void
 koverto_on_signal(int sig)
@@ -46,13 +48,14 @@ koverto_usage(FILE *out)
 {
 	g_autofree char *order = kov_config_search_order();
 	fprintf(out,
-	        "usage: koverto [-c FILE] [-d] [-o] [-n] [-r | -k]\n"
+	        "usage: koverto [-c FILE] [-d] [-o] [-n [--connect]] [-r | -k]\n"
 	        "       koverto submit [--queue NAME] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "  -c FILE  configuration file; looked for in this order:\n"
 	        "           %s\n"
 	        "  -d       debug output (stderr and the configured log)\n"
 	        "  -o       one-shot: process what is queued, then exit\n"
 	        "  -n       check the configuration and exit\n"
+	        "  -n --connect  also connect to msserver (EHLO, STARTTLS, AUTH as configured, QUIT)\n"
 	        "  -r       tell the running daemon to reload (SIGUSR1)\n"
 	        "  -k       tell the running daemon to stop (SIGTERM)\n", order);
 }
@@ -158,6 +161,13 @@ koverto_check(const KovConfig *config)
 		return kov_error_to_sysexit(error);
 	}
 	koverto_warn(config, stderr);
+	g_autofree char *connected = NULL;
+	if (koverto_connect && !kov_deliver_probe(deliver, &connected, &error)) {
+		fprintf(stderr, "koverto: %s: -n --connect: %s\n", config->file, error->message);
+		return kov_error_to_sysexit(error);
+	}
+	if (connected != NULL)
+		printf("koverto: %s\n", connected);
 	printf("koverto: configuration %s is valid\n", config->file);
 	return EX_OK;
 }
@@ -319,8 +329,13 @@ main(int argc, char **argv)
 		printf("koverto %s\n", KOVERTO_VERSION);
 		return EX_OK;
 	}
-	while ((opt = getopt(argc, argv, "c:dnork")) != -1) {
+	static const struct option longopts[] = {
+		{ "connect", no_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((opt = getopt_long(argc, argv, "c:dnork", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'C': koverto_connect = TRUE; break;
 		case 'c': config_path = optarg; break;
 		case 'd': debug = TRUE; break;
 		case 'n': check = TRUE; break;
@@ -329,6 +344,11 @@ main(int argc, char **argv)
 		case 'k': sig = SIGTERM; break;
 		default: koverto_usage(stderr); return EX_USAGE;
 		}
+	}
+	if (koverto_connect && !check) {
+		fprintf(stderr, "koverto: --connect goes with -n\n");
+		koverto_usage(stderr);
+		return EX_USAGE;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "koverto: unexpected argument \"%s\"\n", argv[optind]);

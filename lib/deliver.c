@@ -4,7 +4,11 @@
  * libcurl reports per-recipient replies only on its debug stream, so that
  * stream is parsed here into MAIL/RCPT/DATA replies, and filtered of AUTH
  * credentials before a line of it reaches the debug log. Bodies are streamed
- * from the caller's fd (pread from offset 0), never read into memory. */
+ * from the caller's fd (pread from offset 0), never read into memory.
+ * A transport configuration that cannot work (no STARTTLS or no AUTH
+ * offered, a refused login, an unverifiable certificate) is told apart from
+ * temporary trouble here, where curl's codes and the EHLO reply are known:
+ * it is logged at error level naming the option, and the mail is deferred. */
 #include "deliver.h"
 #include "autoptr.h"
 #include "error.h"
@@ -59,6 +63,11 @@ typedef struct {
 	KovSmtpReply mail;
 	GArray *rcpt;        /* KovSmtpReply per RCPT, in the order sent */
 	KovSmtpReply data;   /* the final reply to DATA (never the 354) */
+	/* Of the connection, not the transaction: set from the last EHLO and
+	 * AUTH, kept while libcurl reuses the connection, reset by a new EHLO. */
+	gboolean offers_auth;
+	gboolean offers_starttls;
+	gboolean authenticated;
 } KovSmtpDialog;
 
 /* Where libcurl's read callback takes the body from. */
@@ -80,6 +89,9 @@ struct _KovDeliver {
 	KovSmtpDialog dialog;
 	KovDeliverSource source;
 	char errbuf[CURL_ERROR_SIZE];
+	KovSsl ssl;
+	gboolean auth;       /* msuser set: never send without logging in */
+	char *config_error;  /* this transaction's configuration problem, or NULL */
 	/* msp (curl == NULL) */
 	char **msp;
 };
@@ -136,6 +148,8 @@ kov_smtp_dialog_reply(KovSmtpDialog *dialog, int code, const char *text)
 	case KOV_SMTP_AUTH:
 		if (code != 334)
 			dialog->in_auth = FALSE;
+		if (code == 235)
+			dialog->authenticated = TRUE;
 		break;
 	case KOV_SMTP_MAIL:
 		kov_smtp_reply_set(&dialog->mail, code, text);
@@ -173,6 +187,15 @@ kov_smtp_dialog_line_in(KovSmtpDialog *dialog, const char *line)
 	else
 		kov_log_debug("deliver: smtp< %s", line);
 
+	/* EHLO keywords; the reply's first line is the server's name. */
+	if (dialog->stage == KOV_SMTP_EHLO && code == 250 && dialog->lines->len > 0 && strlen(line) > 4) {
+		const char *keyword = line + 4;
+		gsize len = strcspn(keyword, " =");
+		if (len == 4 && g_ascii_strncasecmp(keyword, "AUTH", 4) == 0)
+			dialog->offers_auth = TRUE;
+		else if (len == 8 && g_ascii_strncasecmp(keyword, "STARTTLS", 8) == 0)
+			dialog->offers_starttls = TRUE;
+	}
 	if (dialog->lines->len > 0)
 		g_string_append_c(dialog->lines, '\n');
 	g_string_append(dialog->lines, line);
@@ -235,6 +258,12 @@ kov_smtp_dialog_out(KovSmtpDialog *dialog, const char *data, size_t size)
 	for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
 		if (strcmp(verb, commands[i].verb) == 0) {
 			dialog->stage = commands[i].stage;
+			if (dialog->stage == KOV_SMTP_EHLO) {
+				/* A new connection, or a new session after STARTTLS. */
+				dialog->offers_auth = FALSE;
+				dialog->offers_starttls = FALSE;
+				dialog->authenticated = FALSE;
+			}
 			if (kov_log_debug_enabled()) {
 				g_autofree char *line = g_strndup(data, size);
 				kov_log_debug("deliver: smtp> %s", g_strchomp(line));
@@ -294,6 +323,30 @@ kov_deliver_read_cb(char *buffer, size_t size, size_t nitems, void *user)
 		source->err = errno;
 		return CURL_READFUNC_ABORT;
 	}
+}
+
+/* After connect, TLS, EHLO and AUTH, before MAIL (or, for a probe, before
+ * returning): libcurl skips AUTH silently when the server offers none, so
+ * a configured msuser is checked here, before anything is sent. */
+static int
+kov_deliver_prereq_cb(void *user, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+	KovDeliver *deliver = user;
+	(void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+
+	if (!deliver->auth || deliver->dialog.authenticated)
+		return CURL_PREREQFUNC_OK;
+	g_free(deliver->config_error);
+	if (!deliver->dialog.offers_auth)
+		deliver->config_error = g_strdup_printf(
+			"msuser is set, but %s:%u offers no AUTH%s: nothing is sent without logging in "
+			"(unset msuser, or point msserver/msport at the submission server)",
+			deliver->server, deliver->port,
+			deliver->ssl == KOV_SSL_NONE ? " (many servers offer it only after STARTTLS: ssl = starttls)" : "");
+	else
+		deliver->config_error = g_strdup_printf("msuser is set, but no login to %s:%u took place",
+		                                        deliver->server, deliver->port);
+	return CURL_PREREQFUNC_ABORT;
 }
 
 /* Loopback by its literal form only: a name other than "localhost" could
@@ -393,6 +446,8 @@ kov_deliver_setup_curl(KovDeliver *deliver, const KovConfig *config, GError **er
 	KOV_SET(CURLOPT_DEBUGDATA, &deliver->dialog);
 	/* One refused recipient must not hold back the others. */
 	KOV_SET(KOV_CURLOPT_RCPT_ALLOWFAILS, 1L);
+	KOV_SET(CURLOPT_PREREQFUNCTION, kov_deliver_prereq_cb);
+	KOV_SET(CURLOPT_PREREQDATA, deliver);
 #undef KOV_SET
 
 	if (rc != CURLE_OK) {
@@ -434,6 +489,8 @@ kov_deliver_new_smtp(KovDeliver *deliver, const KovConfig *config, GError **erro
 	}
 	deliver->server = g_strdup(config->msserver);
 	deliver->port = config->msport;
+	deliver->ssl = config->ssl;
+	deliver->auth = auth;
 	deliver->pass = auth ? g_strdup(config->mspass) : NULL;
 	/* Kuvert's way: query-secret with "smtp-password", asked when needed. */
 	if (auth && config->mspass == NULL)
@@ -492,6 +549,7 @@ kov_deliver_free(KovDeliver *deliver)
 	kov_passphrase_free(deliver->pass_source);
 	g_free(deliver->server);
 	g_free(deliver->url);
+	g_free(deliver->config_error);
 	g_strfreev(deliver->msp);
 	g_free(deliver);
 }
@@ -514,13 +572,20 @@ kov_rcpt_result_clear(KovRcptResult *result)
 }
 
 /* Overwrites: the caller clears results it reuses (kov_rcpt_result_clear),
- * so uninitialised arrays are fine too. */
+ * so uninitialised arrays are fine too. The reply is foreign text (a
+ * server's reply, libcurl's message, msp's stderr) that goes on into the
+ * state, the failed area's .reason file, reports and the log: it leaves
+ * here as one line with every control shown escaped. */
 static void
 kov_deliver_result_set(KovRcptResult *result, KovRcptStatus status, int code, const char *reply)
 {
 	result->status = status;
 	result->code = code;
-	result->reply = g_strdup(reply);
+	result->reply = NULL;
+	if (reply != NULL) {
+		g_autofree char *line = g_strdelimit(g_strdup(reply), "\n", ' ');
+		result->reply = kov_log_escape(line);
+	}
 }
 
 static void
@@ -556,6 +621,43 @@ kov_deliver_smtp_reason(KovDeliver *deliver, CURLcode rc)
 	return g_strdup_printf("%s:%u: %s", deliver->server, deliver->port, what);
 }
 
+/* A failure that retrying cannot mend: the configuration and the server
+ * disagree. NULL when @rc is (or may be) temporary trouble. */
+static char *
+kov_deliver_config_problem(KovDeliver *deliver, CURLcode rc)
+{
+	const KovSmtpDialog *dialog = &deliver->dialog;
+	const char *what = deliver->errbuf[0] != '\0' ? deliver->errbuf : curl_easy_strerror(rc);
+	const char *host = deliver->server;
+	guint port = deliver->port;
+
+	switch (rc) {
+	case CURLE_USE_SSL_FAILED:
+		/* Offered but refused (454: TLS not available now) is temporary. */
+		if (dialog->offers_starttls)
+			return NULL;
+		return g_strdup_printf("ssl = starttls, but %s:%u offers no STARTTLS: nothing is sent "
+		                       "unencrypted (point msserver/msport at a server that offers it, "
+		                       "or use ssl = ssl for a port with TLS from the start)", host, port);
+	case CURLE_LOGIN_DENIED:
+		if (dialog->last.code >= 400 && dialog->last.code < 500)
+			return NULL;   /* 454: temporary authentication failure */
+		return g_strdup_printf("msuser/mspass: %s:%u refused the login: %s", host, port,
+		                       dialog->last.code >= 500 ? dialog->last.text : what);
+	case CURLE_PEER_FAILED_VERIFICATION:
+		return g_strdup_printf("ssl-ca: the certificate of %s:%u cannot be verified: %s", host, port,
+		                       what);
+	case CURLE_SSL_CACERT_BADFILE:
+		return g_strdup_printf("ssl-ca cannot be used: %s", what);
+	case CURLE_SSL_CERTPROBLEM:
+		return g_strdup_printf("ssl-cert/ssl-key cannot be used: %s", what);
+	case CURLE_ABORTED_BY_CALLBACK:
+		return g_steal_pointer(&deliver->config_error);   /* the prereq callback's */
+	default:
+		return NULL;
+	}
+}
+
 static void
 kov_deliver_smtp_classify(KovDeliver *deliver, CURLcode rc, KovRcptResult *results, gsize n)
 {
@@ -569,6 +671,13 @@ kov_deliver_smtp_classify(KovDeliver *deliver, CURLcode rc, KovRcptResult *resul
 	if (dialog->mail.code == 0) {
 		/* Never got as far as MAIL: connect, TLS, EHLO or AUTH failed. */
 		int code = dialog->last.code >= 400 ? dialog->last.code : 0;
+		g_autofree char *problem = kov_deliver_config_problem(deliver, rc);
+		if (problem != NULL) {
+			/* The mail is kept, not bounced for the operator's mistake. */
+			deliver->config_error = g_strdup_printf("configuration error: %s", problem);
+			kov_deliver_result_set_all(results, n, KOV_RCPT_DEFERRED, code, deliver->config_error);
+			return;
+		}
 		kov_deliver_result_set_all(results, n, KOV_RCPT_DEFERRED, code, reason);
 		return;
 	}
@@ -657,6 +766,7 @@ kov_deliver_smtp(KovDeliver *deliver, const char *sender, const char *const *rcp
 	kov_smtp_dialog_reset(&deliver->dialog);
 	deliver->source = (KovDeliverSource){ .fd = fd, .offset = 0, .seekable = TRUE, .err = 0 };
 	deliver->errbuf[0] = '\0';
+	g_clear_pointer(&deliver->config_error, g_free);
 	if (rc == CURLE_OK)
 		rc = curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
 	if (rc == CURLE_OK)
@@ -668,9 +778,104 @@ kov_deliver_smtp(KovDeliver *deliver, const char *sender, const char *const *rcp
 		rc = curl_easy_perform(c);
 	}
 	kov_deliver_smtp_classify(deliver, rc, results, n);
+	if (deliver->config_error != NULL)
+		kov_log_err("deliver: %s; the mail is kept and retried", deliver->config_error);
 	kov_deliver_check_pass(deliver, rc);
 	/* The list dies here: the handle must not keep a pointer to it. */
 	curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
+}
+
+static size_t
+kov_deliver_discard_cb(char *data, size_t size, size_t nmemb, void *user)
+{
+	(void)data, (void)user;
+	return size * nmemb;
+}
+
+/* -n --connect: a session without a mail on a handle of its own, so the
+ * delivery handle's connection and settings stay as they are. The one
+ * command is NOOP, and AUTH is checked after it rather than by aborting
+ * (an aborted transfer closes the connection without QUIT); QUIT is said
+ * when that handle is cleaned up. CURLOPT_CONNECT_ONLY, too, would close
+ * the connection without QUIT. */
+static gboolean
+kov_deliver_probe_smtp(KovDeliver *deliver, char **summary, GError **error)
+{
+	g_autoptr(CURL) c = curl_easy_duphandle(deliver->curl);
+	CURLcode rc;
+
+	if (c == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "smtp: cannot create a libcurl handle");
+		return FALSE;
+	}
+	if (!kov_deliver_ask_pass(deliver)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "query-secret gave no smtp-password");
+		return FALSE;
+	}
+	if (deliver->pass != NULL)
+		curl_easy_setopt(c, CURLOPT_PASSWORD, deliver->pass);
+	kov_smtp_dialog_reset(&deliver->dialog);
+	deliver->dialog.offers_auth = deliver->dialog.offers_starttls = FALSE;
+	deliver->dialog.authenticated = FALSE;
+	deliver->errbuf[0] = '\0';
+	g_clear_pointer(&deliver->config_error, g_free);
+	/* The handle's own buffer: duphandle does not copy ERRORBUFFER. */
+	rc = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, deliver->errbuf);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_UPLOAD, 0L);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_MAIL_RCPT, NULL);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "NOOP");
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, kov_deliver_discard_cb);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, NULL);
+	if (rc == CURLE_OK)
+		rc = curl_easy_perform(c);
+	if (rc == CURLE_OK && deliver->auth && !deliver->dialog.authenticated)
+		rc = kov_deliver_prereq_cb(deliver, NULL, NULL, 0, 0) == CURL_PREREQFUNC_OK
+		     ? CURLE_OK : CURLE_ABORTED_BY_CALLBACK;
+	if (rc != CURLE_OK) {
+		/* The server's text goes to a terminal: escaped, as in the log. */
+		g_autofree char *raw = kov_deliver_config_problem(deliver, rc);
+		g_autofree char *problem = raw ? kov_log_escape(raw) : NULL;
+		g_autofree char *raw_reason = problem ? NULL : kov_deliver_smtp_reason(deliver, rc);
+		g_autofree char *reason = raw_reason ? kov_log_escape(raw_reason) : NULL;
+		if (problem != NULL)
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "smtp: configuration error: %s", problem);
+		else
+			g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "smtp: cannot reach the server: %s",
+			            reason);
+		return FALSE;
+	}
+	if (summary != NULL)
+		*summary = g_strdup_printf("connected to %s:%u%s%s%s; no mail sent", deliver->server,
+		                           deliver->port,
+		                           deliver->ssl == KOV_SSL_IMPLICIT ? ", TLS with a verified certificate" : "",
+		                           deliver->ssl == KOV_SSL_STARTTLS ? ", STARTTLS with a verified certificate" : "",
+		                           deliver->auth ? ", logged in with msuser" : "");
+	return TRUE;
+}
+
+gboolean
+kov_deliver_probe(KovDeliver *deliver, char **summary, GError **error)
+{
+	g_return_val_if_fail(deliver != NULL, FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	if (deliver->curl != NULL)
+		return kov_deliver_probe_smtp(deliver, summary, error);
+	if (!g_file_test(deliver->msp[0], G_FILE_TEST_IS_REGULAR)
+	    || !g_file_test(deliver->msp[0], G_FILE_TEST_IS_EXECUTABLE)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "msp %s is not an executable file",
+		            deliver->msp[0]);
+		return FALSE;
+	}
+	if (summary != NULL)
+		*summary = g_strdup_printf("msp %s is executable (there is no connection to test); "
+		                           "no mail sent", deliver->msp[0]);
+	return TRUE;
 }
 
 /* The first line of what msp wrote on stderr, for the reason. */
@@ -704,8 +909,16 @@ kov_deliver_msp_conclude(int status, int errfd, KovRcptResult *results, gsize n)
 	}
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE;
 	g_autofree char *reply = g_strdup_printf("msp exited with status %d%s%s", code, sep, line);
+	/* EX_CONFIG: msp's own configuration is wrong, the operator's mistake:
+	 * keep the mail, as for the SMTP transport's configuration errors. */
 	KovRcptStatus what = code == 0 ? KOV_RCPT_DELIVERED
-	                   : code == EX_TEMPFAIL ? KOV_RCPT_DEFERRED : KOV_RCPT_FAILED;
+	                   : code == EX_TEMPFAIL || code == EX_CONFIG ? KOV_RCPT_DEFERRED : KOV_RCPT_FAILED;
+	if (code == EX_CONFIG) {
+		g_autofree char *why = g_strdup_printf("configuration error: %s", reply);
+		kov_log_err("deliver: %s; the mail is kept and retried", why);
+		kov_deliver_result_set_all(results, n, what, code, why);
+		return;
+	}
 	kov_deliver_result_set_all(results, n, what, code, reply);
 }
 
@@ -752,9 +965,18 @@ kov_deliver_msp(KovDeliver *deliver, const char *sender, const char *const *rcpt
 	                                      G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
 	                                      NULL, NULL, fd, -1, errfd, NULL, NULL, 0, &pid, NULL,
 	                                      NULL, NULL, &spawn_error)) {
-		g_autofree char *reply = g_strdup_printf("cannot run msp %s: %s", deliver->msp[0],
-		                                         spawn_error->message);
+		/* A program that is not there or cannot be run is the configuration's
+		 * mistake (it may be mended by installing it): kept, said at error level. */
+		gboolean config = g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOENT)
+		                  || g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_ACCES)
+		                  || g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_NOEXEC)
+		                  || g_error_matches(spawn_error, G_SPAWN_ERROR, G_SPAWN_ERROR_ISDIR);
+		g_autofree char *reply = g_strdup_printf("%scannot run msp %s: %s",
+		                                         config ? "configuration error: " : "",
+		                                         deliver->msp[0], spawn_error->message);
 		g_error_free(spawn_error);
+		if (config)
+			kov_log_err("deliver: %s; the mail is kept and retried", reply);
 		kov_deliver_result_set_all(results, n, KOV_RCPT_DEFERRED, 0, reply);
 		close(errfd);
 		return;

@@ -32,7 +32,18 @@ gboolean kov_deliver_wants_crlf(const KovDeliver *deliver);
 /* Send the bytes readable from @fd (from offset 0) from @sender ("" for <>)
  * to @rcpts[0..n-1]. Always fills @results[0..n-1]. Returns TRUE when every
  * recipient was delivered; otherwise FALSE and @error (KOV_ERROR_TEMPFAIL or
- * KOV_ERROR_PERMFAIL) tells the first problem. */
+ * KOV_ERROR_PERMFAIL) tells the first problem. A transport configuration
+ * that cannot work with the server (see kov_deliver_probe) defers every
+ * recipient with a reason starting "configuration error:", and is logged
+ * here at error level: the mail is kept, never bounced for it. */
 gboolean kov_deliver_send(KovDeliver *deliver, const char *sender, const char *const *rcpts,
                           gsize n, int fd, KovRcptResult *results, GError **error);
 void kov_rcpt_result_clear(KovRcptResult *result);
+
+/* -n --connect: connect, EHLO, STARTTLS (certificate verified) and AUTH as
+ * configured, then QUIT; no mail is sent. For msp, checks that the program
+ * is executable. FALSE with @error: KOV_ERROR_CONFIG when the configuration
+ * cannot work with that server (no STARTTLS or no AUTH offered, login
+ * refused, certificate not verifiable), KOV_ERROR_TEMPFAIL when the server
+ * cannot be reached. @summary (nullable, transfer full): what was checked. */
+gboolean kov_deliver_probe(KovDeliver *deliver, char **summary, GError **error);

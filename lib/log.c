@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* A small logger in the manner of OpenSMTPD's log.c: one function, three
  * independent destinations. Lines carry a level word so tests and operators
- * can grep them; secrets are the callers' business never to pass in. */
+ * can grep them; secrets are the callers' business never to pass in. Every
+ * line passes through kov_log_escape at one place, so no byte from a mail, a
+ * server or a file name can reach a terminal or a log reader as a control. */
 #include "log.h"
 #include "error.h"
 
 #include <stdio.h>
 #include <syslog.h>
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +141,51 @@ kov_log_stamp(char *buf, gsize size)
 		g_strlcpy(buf, "-", size);
 }
 
+/* Code points that move the cursor, end a line or reorder text when shown:
+ * C1 controls, the Unicode line and paragraph separators, and the
+ * directional marks, embeddings, overrides and isolates. */
+static gboolean
+kov_log_unichar_unsafe(gunichar u)
+{
+	return (u >= 0x80 && u <= 0x9f) || u == 0x061c || u == 0x200e || u == 0x200f
+	       || (u >= 0x2028 && u <= 0x202e) || (u >= 0x2066 && u <= 0x2069);
+}
+
+char *
+kov_log_escape(const char *text)
+{
+	g_return_val_if_fail(text != NULL, NULL);
+	const char *p = text;
+	const char *end = text + strlen(text);
+	GString *out = g_string_sized_new((gsize)(end - p) + 16);
+
+	while (p < end) {
+		guchar c = (guchar)*p;
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				g_string_append_printf(out, "\\x%02x", c);
+			else
+				g_string_append_c(out, (char)c);
+			p++;
+			continue;
+		}
+		gunichar u = g_utf8_get_char_validated(p, end - p);
+		if (u == (gunichar)-1 || u == (gunichar)-2) {
+			/* Not UTF-8: the byte alone (a raw 0x9b is an 8-bit CSI). */
+			g_string_append_printf(out, "\\x%02x", c);
+			p++;
+			continue;
+		}
+		const char *next = g_utf8_next_char(p);
+		if (kov_log_unichar_unsafe(u))
+			g_string_append_printf(out, "\\u%04x", (unsigned)u);
+		else
+			g_string_append_len(out, p, next - p);
+		p = next;
+	}
+	return g_string_free(out, FALSE);
+}
+
 void
 kov_log(KovLogLevel level, const char *fmt, ...)
 {
@@ -147,10 +195,11 @@ kov_log(KovLogLevel level, const char *fmt, ...)
 	if (level == KOV_LOG_DEBUG && !kov_log_state.debug)
 		return;
 	va_start(ap, fmt);
-	g_autofree char *text = g_strdup_vprintf(fmt, ap);
+	g_autofree char *raw = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	/* One event, one line: a CR or LF from a foreign message must not forge a second entry. */
-	g_strdelimit(text, "\r\n", ' ');
+	/* One event, one line, no controls: a CR or LF from a foreign message
+	 * must not forge a second entry, nor an ESC sequence rewrite the screen. */
+	g_autofree char *text = kov_log_escape(raw);
 
 	const char *ident = kov_log_state.ident ? kov_log_state.ident : "koverto";
 	if (kov_log_state.to_stderr)

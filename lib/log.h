@@ -26,6 +26,11 @@ gboolean kov_log_debug_enabled(void);
 /* TRUE when @name is a syslog facility koverto accepts; *facility set. */
 gboolean kov_log_facility_parse(const char *name, int *facility);
 
+/* @text with every control shown escaped: C0 and DEL as \xNN, a byte that is
+ * not UTF-8 as \xNN, C1 and the Unicode line separators and bidirectional
+ * controls as \uNNNN. Printable text, UTF-8 included, is kept. (transfer full) */
+char *kov_log_escape(const char *text);
+
 void kov_log(KovLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 #define kov_log_err(...)     kov_log(KOV_LOG_ERR, __VA_ARGS__)
 #define kov_log_warning(...) kov_log(KOV_LOG_WARNING, __VA_ARGS__)

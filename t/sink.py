@@ -8,7 +8,7 @@ Run it with /usr/bin/python3 (the Python that has aiosmtpd):
       [--tls-cert CRT --tls-key KEY (--starttls | --implicit-tls)]
       [--require-starttls] [--auth USER:PASS] [--auth-mech PLAIN|LOGIN]
       [--auth-plaintext-ok] [--replies FILE] [--delay SECONDS]
-      [--data-size-limit BYTES]
+      [--data-size-limit BYTES] [--greeting TEXT]
 
 It binds 127.0.0.1 on port 0 (never any other address), and once it accepts
 connections writes the chosen port to --port-file atomically (tmp + rename):
@@ -58,6 +58,15 @@ real servers do. A malformed rule in the file given at start stops the sink
 (exit 2); one written later is reported on stderr and in the log, and ignored.
 
 --delay SECONDS sleeps before answering the end of DATA (slow-server tests).
+
+--greeting TEXT answers every connection with TEXT (a whole reply line,
+code included, e.g. "554 5.3.2 no service") instead of the 220 greeting;
+unless TEXT starts with 2 the connection is then closed, as RFC 5321 3.1
+lets a server refuse. It is logged as "conn=N REPLY TEXT". TEXT may hold
+any character but CR and LF (tests of how clients show foreign text).
+
+A server that offers neither STARTTLS nor AUTH is the sink without the TLS
+and --auth options: it offers only what it is given.
 
 TLS: --tls-cert/--tls-key with --starttls (offer STARTTLS; --require-starttls
 refuses other commands before it with 530) or --implicit-tls (TLS from
@@ -148,6 +157,7 @@ class Sink:
         self.dir = args.dir
         self.delay = args.delay
         self.auth = args.auth
+        self.greeting = args.greeting
         self.seq = 0
         self.connections = 0
         self.logfd = os.open(os.path.join(self.dir, 'log'),
@@ -241,6 +251,7 @@ class SinkSMTP(SMTP):
         self.auth_attempt = None
         self.auth_user = None
         self.gone = False
+        self.greeted = False
         for verb in self.LOGGED:
             self._smtp_methods[verb] = self._logged(verb, self._smtp_methods[verb])
 
@@ -275,6 +286,14 @@ class SinkSMTP(SMTP):
         self.sink.log(f'conn={self.conn} {what} -> {code}')
 
     async def push(self, status):
+        if not self.greeted:
+            self.greeted = True     # aiosmtpd's first push is its greeting
+            if self.sink.greeting is not None:
+                self.sink.log(f'conn={self.conn} REPLY {self.sink.greeting}')
+                await super().push(self.sink.greeting)
+                if not self.sink.greeting.startswith('2') and self.transport is not None:
+                    self.transport.close()
+                return
         text = status.decode('ascii', 'replace') if isinstance(status, bytes) else status
         code = text[:3]
         final = len(text) == 3 or text[3] == ' '
@@ -334,6 +353,8 @@ def parse_args():
     p.add_argument('--replies', metavar='FILE')
     p.add_argument('--delay', type=float, default=0.0)
     p.add_argument('--data-size-limit', type=int, default=32 * 1024 * 1024)
+    p.add_argument('--greeting', metavar='TEXT',
+                   help='answer each connection with this reply line instead of 220')
     args = p.parse_args()
 
     using_tls = args.starttls or args.implicit_tls
@@ -349,6 +370,9 @@ def parse_args():
         die('--auth-plaintext-ok goes with --auth and without TLS options')
     if args.auth_mech and args.auth is None:
         die('--auth-mech needs --auth')
+    if args.greeting is not None and (not re.match(r'^[2-5]\d\d[ -]', args.greeting + ' ')
+                                      or '\r' in args.greeting or '\n' in args.greeting):
+        die('--greeting takes one reply line: a 3-digit code, then text')
     if args.replies is not None:
         # Validate the rules given at start: a test with a typo should fail loudly.
         bad = []

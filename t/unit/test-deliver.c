@@ -473,6 +473,28 @@ test_rcpt_550(void)
 	sink_stop(&sink);
 }
 
+/* A reply's control characters never reach the result (which goes on
+ * into the state, the .reason file and reports): escaped at the source. */
+static void
+test_reply_controls(void)
+{
+	Sink sink = { 0 };
+	sink_start_full(&sink, "RCPT nobody@example.org 550 5.1.1 \x1b[2J\x1b]0;x\x07 \x7f no\n", NULL);
+	g_autoptr(GError) error = NULL;
+	KovConfig *config = config_smtp("127.0.0.1", sink.port);
+	const char *rcpts[] = { "nobody@example.org" };
+	KovRcptResult results[1] = { 0 };
+
+	g_assert_false(send_once(config, "alice@example.org", rcpts, 1, results, &error));
+	g_assert_cmpint(results[0].status, ==, KOV_RCPT_FAILED);
+	g_assert_cmpstr(results[0].reply, ==, "550 5.1.1 \\x1b[2J\\x1b]0;x\\x07 \\x7f no");
+	assert_lacks(error->message, "\x1b");
+
+	results_clear(results, 1);
+	config_free(config);
+	sink_stop(&sink);
+}
+
 static void
 test_all_rcpts_refused_then_reuse(void)
 {
@@ -813,6 +835,9 @@ test_starttls_missing(void)
 	g_assert_false(send_once(config, "alice@example.org", rcpts, 1, results, &error));
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
 	g_assert_cmpint(results[0].status, ==, KOV_RCPT_DEFERRED);
+	/* Deferred (the mail is kept), but said to be the configuration's fault. */
+	g_assert_true(g_str_has_prefix(results[0].reply, "configuration error: ssl = starttls, but 127.0.0.1:"));
+	assert_contains(results[0].reply, "offers no STARTTLS");
 	g_assert_cmpuint(count_suffix(sink.mail, ".eml"), ==, 0);
 	g_autofree char *log = sink_path(&sink, "log");
 	g_assert_cmpuint(count_lines_with(log, " EHLO "), ==, 1);   /* we did talk to it */
@@ -838,6 +863,7 @@ test_untrusted_cert(void)
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
 	g_assert_cmpint(results[0].status, ==, KOV_RCPT_DEFERRED);
 	assert_contains(results[0].reply, "certificate");
+	g_assert_true(g_str_has_prefix(results[0].reply, "configuration error: ssl-ca: "));
 	g_assert_cmpuint(count_suffix(sink.mail, ".eml"), ==, 0);
 	g_autofree char *log = sink_path(&sink, "log");
 	g_assert_cmpuint(count_lines_with(log, " STARTTLS -> 220"), ==, 1);
@@ -849,6 +875,118 @@ test_untrusted_cert(void)
 }
 
 /* ---- AUTH ---- */
+
+/* msuser set, the server offers no AUTH: libcurl would skip the login and
+ * send anyway. Nothing is sent: not MAIL, not the mail. */
+static void
+test_auth_not_offered(void)
+{
+	Sink sink = { 0 };
+	sink_start(&sink, NULL);
+	KovConfig *config = config_smtp("127.0.0.1", sink.port);
+	config->msuser = g_strdup("alice");
+	config->mspass = g_strdup("pw");
+	const char *rcpts[] = { "bob@example.org" };
+	KovRcptResult results[1] = { 0 };
+	g_autoptr(GError) error = NULL;
+	g_autofree char *dir = make_tmpdir();
+	g_autoptr(KovDeliver) deliver = deliver_new_ok(config);
+
+	/* Twice on one handle: a reused connection must not pass either. */
+	for (int round = 0; round < 2; round++) {
+		int fd = mail_fd(dir, mail_crlf, sizeof mail_crlf - 1);
+		g_assert_false(kov_deliver_send(deliver, "alice@example.org", rcpts, 1, fd, results, &error));
+		close(fd);
+		g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
+		g_clear_error(&error);
+		g_assert_cmpint(results[0].status, ==, KOV_RCPT_DEFERRED);
+		g_assert_true(g_str_has_prefix(results[0].reply, "configuration error: msuser is set, but 127.0.0.1:"));
+		assert_contains(results[0].reply, "offers no AUTH");
+		results_clear(results, 1);
+	}
+	g_assert_cmpuint(count_suffix(sink.mail, ".eml"), ==, 0);
+	g_autofree char *log = sink_path(&sink, "log");
+	g_assert_cmpuint(count_lines_with(log, " EHLO "), >=, 1);
+	g_assert_cmpuint(count_lines_with(log, " MAIL "), ==, 0);
+	g_assert_cmpuint(count_lines_with(log, " RCPT "), ==, 0);
+
+	g_clear_pointer(&deliver, kov_deliver_free);
+	rm_rf(dir);
+	config_free(config);
+	sink_stop(&sink);
+}
+
+/* -n --connect: the whole dialog but MAIL, against a working server and
+ * against each mistake; never a mail. */
+static void
+test_probe(void)
+{
+	const char *more[] = { "--auth", "alice:s3cret-Pa55", NULL };
+	Sink sink = { 0 };
+	sink_start_tls(&sink, "--starttls", more);
+	KovConfig *config = config_smtp("127.0.0.1", sink.port);
+	config->ssl = KOV_SSL_STARTTLS;
+	config->ssl_ca = cert_path("cert.pem");
+	config->msuser = g_strdup("alice");
+	config->mspass = g_strdup("s3cret-Pa55");
+	g_autoptr(GError) error = NULL;
+	g_autofree char *summary = NULL;
+	g_autofree char *log = sink_path(&sink, "log");
+
+	KovDeliver *deliver = deliver_new_ok(config);
+	g_assert_true(kov_deliver_probe(deliver, &summary, &error));
+	g_assert_no_error(error);
+	assert_contains(summary, "STARTTLS with a verified certificate, logged in with msuser; no mail sent");
+	kov_deliver_free(deliver);
+	g_assert_cmpuint(count_lines_with(log, " STARTTLS -> 220"), ==, 1);
+	g_assert_cmpuint(count_lines_with(log, " AUTH PLAIN user=alice -> 235"), ==, 1);
+	g_assert_cmpuint(count_lines_with(log, " QUIT -> 221"), ==, 1);
+	g_assert_cmpuint(count_lines_with(log, " MAIL "), ==, 0);
+
+	/* A wrong password. */
+	g_free(config->mspass);
+	config->mspass = g_strdup("wrong");
+	deliver = deliver_new_ok(config);
+	g_assert_false(kov_deliver_probe(deliver, NULL, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	assert_contains(error->message, "msuser/mspass: 127.0.0.1:");
+	assert_lacks(error->message, "wrong");
+	g_clear_error(&error);
+	kov_deliver_free(deliver);
+	sink_stop(&sink);
+
+	/* No STARTTLS and no AUTH offered. */
+	sink_start(&sink, NULL);
+	config->msport = sink.port;
+	deliver = deliver_new_ok(config);
+	g_assert_false(kov_deliver_probe(deliver, NULL, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	assert_contains(error->message, "ssl = starttls, but 127.0.0.1:");
+	g_clear_error(&error);
+	kov_deliver_free(deliver);
+	config->ssl = KOV_SSL_NONE;   /* plaintext AUTH: allowed on loopback */
+	deliver = deliver_new_ok(config);
+	g_assert_false(kov_deliver_probe(deliver, NULL, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	assert_contains(error->message, "msuser is set, but 127.0.0.1:");
+	g_clear_error(&error);
+	kov_deliver_free(deliver);
+	g_free(log);
+	log = sink_path(&sink, "log");
+	g_assert_cmpuint(count_lines_with(log, " QUIT -> 221"), ==, 1);   /* the probe says goodbye */
+	g_assert_cmpuint(count_lines_with(log, " MAIL "), ==, 0);
+	guint port = sink.port;
+	sink_stop(&sink);
+
+	/* Nobody listening: temporary, not the configuration. */
+	config->msport = port;
+	deliver = deliver_new_ok(config);
+	g_assert_false(kov_deliver_probe(deliver, NULL, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
+	g_clear_error(&error);
+	kov_deliver_free(deliver);
+	config_free(config);
+}
 
 static void
 test_auth_starttls(void)
@@ -1169,6 +1307,15 @@ test_msp_tempfail(void)
 	        "msp exited with status 75: fake sendmail: mailbox busy", KOV_ERROR_TEMPFAIL);
 }
 
+/* msp's own configuration error (EX_CONFIG) keeps the mail. */
+static void
+test_msp_config(void)
+{
+	run_msp("exit 78", KOV_RCPT_DEFERRED, 78,
+	        "configuration error: msp exited with status 78: fake sendmail: mailbox busy",
+	        KOV_ERROR_TEMPFAIL);
+}
+
 static void
 test_msp_fail(void)
 {
@@ -1213,6 +1360,8 @@ test_msp_null_sender_and_missing(void)
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
 	g_assert_cmpint(results[0].status, ==, KOV_RCPT_DEFERRED);
 	assert_contains(results[0].reply, "/nonexistent/sendmail");
+	/* ... and say whose mistake it is. */
+	g_assert_true(g_str_has_prefix(results[0].reply, "configuration error: cannot run msp "));
 
 	results_clear(results, 1);
 	close(fd);
@@ -1245,6 +1394,7 @@ main(int argc, char **argv)
 	g_test_add_func("/deliver/smtp/reuse", test_reuse);
 	g_test_add_func("/deliver/smtp/rcpt-451", test_rcpt_451);
 	g_test_add_func("/deliver/smtp/rcpt-550", test_rcpt_550);
+	g_test_add_func("/deliver/smtp/reply-controls", test_reply_controls);
 	g_test_add_func("/deliver/smtp/all-rcpts-refused-then-reuse", test_all_rcpts_refused_then_reuse);
 	g_test_add_func("/deliver/smtp/data-554", test_data_554);
 	g_test_add_func("/deliver/smtp/data-452-552", test_data_452_and_552);
@@ -1258,6 +1408,8 @@ main(int argc, char **argv)
 	g_test_add_func("/deliver/tls/starttls-missing", test_starttls_missing);
 	g_test_add_func("/deliver/tls/untrusted-cert", test_untrusted_cert);
 	g_test_add_func("/deliver/auth/starttls", test_auth_starttls);
+	g_test_add_func("/deliver/auth/not-offered", test_auth_not_offered);
+	g_test_add_func("/deliver/probe", test_probe);
 	g_test_add_func("/deliver/auth/plaintext-loopback", test_auth_plain_loopback);
 	g_test_add_func("/deliver/auth/required-by-server", test_auth_required_by_server);
 	g_test_add_func("/deliver/auth/plaintext-refused", test_auth_plaintext_refused);
@@ -1267,6 +1419,7 @@ main(int argc, char **argv)
 	g_test_add_func("/deliver/msp/ok", test_msp_ok);
 	g_test_add_func("/deliver/msp/tempfail", test_msp_tempfail);
 	g_test_add_func("/deliver/msp/fail", test_msp_fail);
+	g_test_add_func("/deliver/msp/config", test_msp_config);
 	g_test_add_func("/deliver/msp/signal", test_msp_signal);
 	g_test_add_func("/deliver/msp/null-sender-and-missing", test_msp_null_sender_and_missing);
 

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* Tests of log.c: the escaping every logged line goes through, and the
+ * three destinations writing it (a real log file, stderr through a pipe).
+ * syslog shares the one escaped text; it is not read back here. */
+#include "log.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+check_escape(const char *in, const char *want)
+{
+	g_autofree char *got = kov_log_escape(in);
+	g_assert_cmpstr(got, ==, want);
+}
+
+static void
+test_escape_c0_del(void)
+{
+	check_escape("plain text, ok", "plain text, ok");
+	check_escape("", "");
+	check_escape("\x1b[2J\x1b]0;owned\x07", "\\x1b[2J\\x1b]0;owned\\x07");
+	check_escape("a\r\nb\tc\x7f", "a\\x0d\\x0ab\\x09c\\x7f");
+	check_escape("\x01\x08\x1f", "\\x01\\x08\\x1f");
+}
+
+static void
+test_escape_utf8(void)
+{
+	/* Printable UTF-8 stays readable. */
+	check_escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92");
+	/* C1 controls as code points: U+009B is CSI, U+0085 NEL. */
+	check_escape("\xc2\x9b" "31m\xc2\x85", "\\u009b31m\\u0085");
+	/* The line separators and bidirectional overrides and isolates. */
+	check_escape("\xe2\x80\xa8\xe2\x80\xae\xe2\x81\xa6x", "\\u2028\\u202e\\u2066x");
+	/* Not UTF-8: each stray byte, a raw 8-bit CSI included. */
+	check_escape("\x9b" "31m \xff\xfe", "\\x9b31m \\xff\\xfe");
+	/* A truncated sequence at the end, an overlong ESC (C0 80 9B). */
+	check_escape("x\xe2\x82", "x\\xe2\\x82");
+	check_escape("\xc0\x9b", "\\xc0\\x9b");
+	/* A surrogate encoded in UTF-8 is not UTF-8. */
+	check_escape("\xed\xa0\x80", "\\xed\\xa0\\x80");
+}
+
+static char *
+read_all(const char *path)
+{
+	char *text = NULL;
+	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+	return text;
+}
+
+/* Every byte of every line the logger wrote is printable ASCII or UTF-8
+ * other than a control, and each event is one line. */
+static void
+assert_clean(const char *text, guint lines)
+{
+	guint n = 0;
+	for (const guchar *p = (const guchar *)text; *p != '\0'; p++) {
+		if (*p == '\n') {
+			n++;
+			continue;
+		}
+		g_assert_true(*p >= 0x20 && *p != 0x7f);
+	}
+	g_assert_true(g_utf8_validate(text, -1, NULL));
+	g_assert_cmpuint(n, ==, lines);
+}
+
+static void
+test_destinations(void)
+{
+	char dir[] = "/tmp/kovlogXXXXXX";
+	g_assert_nonnull(g_mkdtemp(dir));
+	g_autofree char *file = g_build_filename(dir, "log", NULL);
+	g_autofree char *err = g_build_filename(dir, "stderr", NULL);
+
+	int saved = dup(STDERR_FILENO);
+	int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(dup2(fd, STDERR_FILENO), ==, STDERR_FILENO);
+	close(fd);
+
+	KovLogOptions options = { "koverto", TRUE, FALSE, file, NULL };
+	g_assert_true(kov_log_open(&options, NULL));
+	kov_log_err("deliver: 550 \x1b[31mred\x1b[0m\r\nid=forged: sent \xc2\x9b");
+	kov_log_info("watch: new/%s", "1.\x1b]0;title\x07.host\xff");
+	/* A GLib message is routed through the same logger (warnings are fatal under GTest). */
+	g_log("test", G_LOG_LEVEL_MESSAGE, "glib \x1b[2J");
+	kov_log_close();
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+
+	g_autofree char *logged = read_all(file);
+	g_autofree char *errors = read_all(err);
+	assert_clean(logged, 3);
+	assert_clean(errors, 3);
+	g_assert_nonnull(strstr(logged, ": error: deliver: 550 \\x1b[31mred\\x1b[0m\\x0d\\x0aid=forged: sent \\u009b\n"));
+	g_assert_nonnull(strstr(logged, ": info: watch: new/1.\\x1b]0;title\\x07.host\\xff\n"));
+	g_assert_nonnull(strstr(logged, ": info: test: glib \\x1b[2J\n"));
+	g_assert_nonnull(strstr(errors, "koverto: error: deliver: 550 \\x1b[31mred"));
+	g_assert_nonnull(strstr(errors, "koverto: info: test: glib \\x1b[2J\n"));
+	unlink(file);
+	unlink(err);
+	rmdir(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/log/escape/c0-del", test_escape_c0_del);
+	g_test_add_func("/log/escape/utf8", test_escape_utf8);
+	g_test_add_func("/log/destinations", test_destinations);
+	return g_test_run();
+}
