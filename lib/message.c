@@ -48,7 +48,8 @@ kov_recipient_free(gpointer data)
 /* ---- addresses ---------------------------------------------------------- */
 
 /* A sane envelope address: local@domain, both non-empty, valid UTF-8, no
- * whitespace or control characters (no CR/LF to break SMTP), no leading
+ * control characters (no CR/LF to break SMTP), whitespace only as the
+ * space RFC 5321 allows inside a quoted local part, no leading
  * '-' (it would become an option of a sendmail program), and nothing that
  * looks like an RFC 2047 encoded-word: never valid in an addr-spec (RFC
  * 2047 section 5), and some servers decode it there (aiosmtpd turns
@@ -63,12 +64,17 @@ address_is_sane(const char *addr)
 	const char *word = strstr(addr, "=?");
 	if (word != NULL && strstr(word + 2, "?=") != NULL)
 		return FALSE;
+	const char *at = strrchr(addr, '@');
+	if (at == NULL || at == addr || at[1] == '\0')
+		return FALSE;
+	/* "john doe"@example.org: qtextSMTP includes the space (4.1.2). */
+	gboolean quoted = addr[0] == '"' && at - addr >= 2 && at[-1] == '"';
 	for (const unsigned char *p = (const unsigned char *)addr; *p; p++) {
-		if (*p <= ' ' || *p == 0x7f)
+		gboolean space_ok = *p == ' ' && quoted && p < (const unsigned char *)at;
+		if ((*p <= ' ' && !space_ok) || *p == 0x7f)
 			return FALSE;
 	}
-	const char *at = strrchr(addr, '@');
-	return at != NULL && at != addr && at[1] != '\0';
+	return TRUE;
 }
 
 /* A printable rendering of a bad address for an error message. */

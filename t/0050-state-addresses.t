@@ -12,14 +12,14 @@ write_config "retry-first = 1s" "retry-max = 1s"
 # and their record in the state is what keeps the retry from them.
 printf 'RCPT carol@example.net 451x1 4.7.1 greylisted\n' > "$W/replies"
 start_daemon
-rcpts='ops@[192.0.2.1], "ops=team"@[IPv6:2001:db8::1], "a]b=c;d#e"@example.org, "back\\slash\"q"@example.org, jörg@bücher.example, carol@example.net'
+rcpts='ops@[192.0.2.1], "ops=team"@[IPv6:2001:db8::1], "a]b=c;d#e"@example.org, "back\\slash\"q"@example.org, jörg@bücher.example, "john doe"@example.org, carol@example.net'
 printf 'From: alice@example.org\nTo: %s\nSubject: literal\n\nLITERAL\n' "$rcpts" | submit sign-only
 check "carol gets it at the retry" wait_for 30 sh -c "grep -q carol '$SINK'/*.json"
 check "nothing left queued" wait_for 10 sh -c "[ -z \"\$(find '$W/q/sign-only/cur' '$W/q/state' -type f)\" ]"
 sleep 2 # a retry that should not happen would come within retry-max
 # What was accepted, as koverto sent it (it lower-cases addresses).
 for a in 'ops@[192.0.2.1]' '"ops=team"@[ipv6:2001:db8::1]' '"a]b=c;d#e"@example.org' \
-	'"back\\slash\"q"@example.org' carol@example.net; do
+	'"back\\slash\"q"@example.org' '"john doe"@example.org' carol@example.net; do
 	n=$(grep -cF "RCPT TO:<$a> -> 250" "$SINK/log")
 	check "$a got exactly one copy ($n)" [ "$n" = 1 ]
 done
