@@ -5,6 +5,7 @@
  * with its reason. Never parses a mail. */
 #include "queue.h"
 #include "error.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +30,8 @@ kov_queue_name(KovQueueKind kind)
 gboolean
 kov_queue_is_kuvert_name(const char *name)
 {
-	if (*name == '\0')
+	/* A longer name would not fit in its state/ and failed/ names. */
+	if (*name == '\0' || strlen(name) > KOV_QUEUE_SAFE_NAME_MAX)
 		return FALSE;
 	for (const char *p = name; *p != '\0'; p++)
 		if (!g_ascii_isdigit(*p))
@@ -174,7 +176,9 @@ kov_queue_unique_name(void)
 	gint64 now = g_get_real_time();
 
 	gethostname(host, sizeof host - 1);
-	g_strdelimit(host, "/:.", '_');
+	/* Whatever the host name holds, the result is a safe name (kov_queue_is_safe_name). */
+	g_strcanon(host, G_CSET_A_2_Z G_CSET_a_2_z G_CSET_DIGITS "-", '_');
+	host[64] = '\0';
 	return g_strdup_printf("%" G_GINT64_FORMAT ".M%06dP%dR%08x.%s", now / G_USEC_PER_SEC,
 	                       (int)(now % G_USEC_PER_SEC), (int)getpid(), g_random_int(), host);
 }
@@ -389,19 +393,138 @@ kov_queue_is_mail_name(const char *name)
 }
 
 gboolean
-kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, GError **error)
+kov_queue_is_safe_name(const char *name)
+{
+	gsize len = strlen(name);
+
+	if (len == 0 || len > KOV_QUEUE_SAFE_NAME_MAX || !g_ascii_isalnum(name[0]))
+		return FALSE;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!g_ascii_isalnum(*p) && strchr("._,:=+-", *p) == NULL)
+			return FALSE;
+	/* The suffixes of koverto's own files beside a mail's: state/<q>.<id>.tmp,
+	 * failed/<q>.<id>.reason. A mail named so would share a file with another. */
+	return !g_str_has_suffix(name, ".tmp") && !g_str_has_suffix(name, ".reason");
+}
+
+/* rename() that fails with EEXIST instead of replacing @to. A file system
+ * without RENAME_NOREPLACE gets link() and unlink(), which do the same
+ * (link does not follow a symbolic link). */
+static int
+kov_queue_rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(from, to) != 0)
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+/* Rename @from to @dir/@id, never over an existing file: if @id is not a
+ * safe name, or is taken, the mail gets a new unique one. */
+static gboolean
+kov_queue_move_in(const char *from, const char *dir, const char *id, char **claimed,
+                  GError **error)
+{
+	g_autofree char *name = kov_queue_is_safe_name(id) ? g_strdup(id) : kov_queue_unique_name();
+
+	for (int tries = 0; tries < 10; tries++) {
+		g_autofree char *to = g_build_filename(dir, name, NULL);
+		if (kov_queue_rename_noreplace(from, to) == 0) {
+			*claimed = g_steal_pointer(&name);
+			return TRUE;
+		}
+		if (errno == ENOENT)
+			return FALSE; /* gone already: somebody else claimed it */
+		if (errno != EEXIST) {
+			kov_error_set_errno(error, errno, "queue: cannot claim %s", from);
+			return FALSE;
+		}
+		g_free(name);
+		name = kov_queue_unique_name();
+	}
+	kov_error_set_errno(error, EEXIST, "queue: cannot claim %s", from);
+	return FALSE;
+}
+
+/* The name as the log shows it: C escapes for every byte that is not
+ * printable ASCII, so a newline or a terminal escape cannot forge a line. */
+static char *
+kov_queue_escape_name(const char *name)
+{
+	return g_strescape(name, NULL);
+}
+
+gboolean
+kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **claimed,
+                GError **error)
 {
 	g_autofree char *from = g_build_filename(queuedir, kov_queue_name(kind), "new", id, NULL);
-	g_autofree char *to = kov_queue_cur_path(queuedir, kind, id);
+	g_autofree char *cur = g_build_filename(queuedir, kov_queue_name(kind), "cur", NULL);
 
-	if (!kov_queue_is_mail_name(id))
+	*claimed = NULL;
+	if (!kov_queue_is_mail_name(id) || !kov_queue_move_in(from, cur, id, claimed, error))
 		return FALSE;
-	if (rename(from, to) == 0)
+	if (strcmp(*claimed, id) != 0) {
+		g_autofree char *shown = kov_queue_escape_name(id);
+		kov_log_info("id=%s: claimed %s/new/\"%s\" under this name", *claimed, kov_queue_name(kind),
+		             shown);
+	}
+	return TRUE;
+}
+
+gboolean
+kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id, char **renamed,
+                     GError **error)
+{
+	g_autofree char *cur = g_build_filename(queuedir, kov_queue_name(kind), "cur", NULL);
+	g_autofree char *from = g_build_filename(cur, id, NULL);
+	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+
+	*renamed = NULL;
+	if (kind == KOV_QUEUE_KUVERT || kov_queue_is_safe_name(id)) {
+		*renamed = g_strdup(id);
 		return TRUE;
-	if (errno == ENOENT)
-		return FALSE; /* gone already: somebody else claimed it */
-	kov_error_set_errno(error, errno, "queue: cannot claim %s", from);
-	return FALSE;
+	}
+	if (!kov_queue_move_in(from, cur, id, renamed, error))
+		return FALSE;
+	/* Its state, if a run before could write one under that name, follows it. */
+	g_autofree char *new_state = kov_queue_state_path(queuedir, kind, *renamed);
+	rename(state, new_state);
+	g_autofree char *shown = kov_queue_escape_name(id);
+	kov_log_info("id=%s: took %s/cur/\"%s\" under this name", *renamed, kov_queue_name(kind),
+	             shown);
+	return TRUE;
+}
+
+int
+kov_queue_open_mail(const char *path, GError **error)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0 && errno == ELOOP) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR,
+		            "%s is a symbolic link, not a mail: refused, its target not read", path);
+		return -1;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		kov_error_set_errno(error, errno, "cannot open %s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR,
+		            "%s is not a regular file (mode %06o), not a mail: refused unread", path,
+		            (unsigned)st.st_mode);
+		return -1;
+	}
+	return fd;
 }
 
 char **
