@@ -711,7 +711,8 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	    || !kov_daemon_check_setup(config, error)
 	    || !kov_kuvert_check_running(config->queuedir, error))
 		return -1;
-	d.lock_fd = kov_queue_lock(config->queuedir, error);
+	/* A killed daemon's workers finish their mail within its time limit. */
+	d.lock_fd = kov_queue_lock(config->queuedir, kov_worker_backstop_seconds(config) + 5, error);
 	if (d.lock_fd < 0)
 		return -1;
 	g_queue_init(&d.ready);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,7 +118,7 @@ kov_queue_read_pid(int fd)
 }
 
 int
-kov_queue_lock(const char *queuedir, GError **error)
+kov_queue_lock(const char *queuedir, gint64 wait_orphans, GError **error)
 {
 	g_autofree char *path = g_build_filename(queuedir, "koverto.pid", NULL);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -128,10 +129,25 @@ kov_queue_lock(const char *queuedir, GError **error)
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int pid = kov_queue_read_pid(fd);
-		close(fd);
-		g_set_error(error, KOV_ERROR, KOV_ERROR_LOCKED,
-		            "queue directory %s is in use by another koverto (pid %d)", queuedir, pid);
-		return -1;
+		/* The daemon is gone but the lock is held: by its workers, which
+		 * inherited it and finish the mail in hand. Wait for them. */
+		gboolean orphans = pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+		gint64 until = g_get_monotonic_time() + wait_orphans * G_USEC_PER_SEC;
+		if (orphans)
+			kov_log_info("queue directory %s: koverto pid %d is gone; waiting up to %" G_GINT64_FORMAT
+			             " s for its workers to finish the mail in hand", queuedir, pid,
+			             wait_orphans);
+		while (orphans && g_get_monotonic_time() < until && flock(fd, LOCK_EX | LOCK_NB) != 0)
+			g_usleep(G_USEC_PER_SEC / 20);
+		if (!orphans || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			close(fd);
+			g_set_error(error, KOV_ERROR, KOV_ERROR_LOCKED,
+			            orphans ? "queue directory %s is in use by the workers of a koverto "
+			                      "that is gone (pid %d)"
+			                    : "queue directory %s is in use by another koverto (pid %d)",
+			            queuedir, pid);
+			return -1;
+		}
 	}
 	char pid[32];
 	int len = g_snprintf(pid, sizeof pid, "%d\n", (int)getpid());

@@ -31,8 +31,10 @@ gboolean kov_queue_kind_parse(const char *name, KovQueueKind *kind);
 gboolean kov_queue_prepare(const char *queuedir, GError **error);
 
 /* Take the daemon lock (queuedir/koverto.pid, flock + our pid). Returns the
- * held fd, or -1 with KOV_ERROR_LOCKED naming the other pid. */
-int kov_queue_lock(const char *queuedir, GError **error);
+ * held fd, or -1 with KOV_ERROR_LOCKED naming the other pid. When the pid
+ * in the file is gone, the lock is held by its workers finishing their
+ * mail: wait up to @wait_orphans seconds for them. */
+int kov_queue_lock(const char *queuedir, gint64 wait_orphans, GError **error);
 /* Release: unlink the pid file and close @fd. */
 void kov_queue_unlock(const char *queuedir, int fd);
 
