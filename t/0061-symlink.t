@@ -20,6 +20,7 @@ for Q in must-encrypt fallback sign-only; do
 done
 ln -s "$W/secret" "$W/q/4711"
 mkfifo "$W/q/fallback/new/fifo"
+mkdir "$W/q/sign-only/new/adir"
 printf 'From: alice@example.org\nTo: bob@example.net\nSubject: fine\n\nFINE\n' > "$W/q/fallback/new/fine"
 
 oneshot
@@ -35,6 +36,7 @@ done
 check "the Kuvert queue's link is parked as .4711" [ -L "$W/q/.4711" ]
 check "with its reason" grep -q "symbolic link" "$W/q/.4711.reason"
 check "the FIFO is failed, not waited on" grep -q "not a regular file" "$W/q/failed/fallback.fifo.reason"
+check "a directory in new/ is failed too" grep -q "not a regular file" "$W/q/failed/sign-only.adir.reason"
 check "the target is untouched" grep -q SECRET-TARGET "$W/secret"
 check "nothing is left in new/ or cur/" [ -z "$(find "$W/q/fallback" "$W/q/must-encrypt" "$W/q/sign-only" -path '*/new/*' -o -path '*/cur/*')" ]
 
