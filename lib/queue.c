@@ -179,7 +179,9 @@ kov_queue_locked_pid(const char *queuedir)
 	if (fd < 0)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-		pid = kov_queue_read_pid(fd); /* held: a live daemon */
+		pid = kov_queue_read_pid(fd); /* held: a live daemon, or its workers */
+	if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+		pid = 0; /* the daemon is gone; its workers finish their mail and exit */
 	close(fd);
 	return pid;
 }
@@ -453,9 +455,10 @@ kov_queue_move_in(const char *from, const char *dir, const char *id, char **clai
 			*claimed = g_steal_pointer(&name);
 			return TRUE;
 		}
-		if (errno == ENOENT)
+		struct stat st;
+		if (errno == ENOENT && lstat(from, &st) != 0)
 			return FALSE; /* gone already: somebody else claimed it */
-		if (errno != EEXIST) {
+		if (errno != EEXIST) { /* ENOENT with the mail still there: no cur/ */
 			kov_error_set_errno(error, errno, "queue: cannot claim %s", from);
 			return FALSE;
 		}

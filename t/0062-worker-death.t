@@ -24,6 +24,9 @@ check "the server has the mail, its reply pending" wait_for 20 test -e "$SINK/00
 wpid=$(workers_of "$DAEMON_PID")
 kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null; DAEMON_PID=
 check "its worker ($wpid) lives on after the daemon's kill -9" alive $wpid
+k=0; "$KOVERTO" -c "$CONF" -k 2>"$W/k.err" || k=$?
+check "koverto -k meanwhile: no daemon is running (exit $k: $(cat "$W/k.err"))" \
+	sh -c "[ $k = 0 ] && grep -q 'no daemon is running' '$W/k.err'"
 start_daemon
 check "a new daemon waited for it" grep -q "is gone; waiting up to" "$W/log"
 check "the worker finished and exited" eval '! alive $wpid'

@@ -113,6 +113,23 @@ test_claim_never_replaces(void)
 	remove_tree(dir);
 }
 
+/* A claim that fails while the mail is still in new/ (here: no cur/) is
+ * an error, never taken for "somebody else claimed it": -o must not exit 0. */
+static void
+test_claim_error(void)
+{
+	g_autofree char *dir = make_queue();
+	g_autofree char *cur = g_build_filename(dir, "fallback", "cur", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree char *id = NULL;
+
+	put(dir, "new", "m", "MAIL");
+	g_assert_cmpint(rmdir(cur), ==, 0);
+	g_assert_false(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "m", &id, &error));
+	g_assert_nonnull(error);
+	remove_tree(dir);
+}
+
 /* An odd name in cur/ is renamed there, with its state. */
 static void
 test_rename_cur(void)
@@ -173,6 +190,7 @@ main(int argc, char **argv)
 	g_test_add_func("/queue/safe-names", test_safe_names);
 	g_test_add_func("/queue/claim-renames", test_claim_renames);
 	g_test_add_func("/queue/claim-never-replaces", test_claim_never_replaces);
+	g_test_add_func("/queue/claim-error", test_claim_error);
 	g_test_add_func("/queue/rename-cur", test_rename_cur);
 	g_test_add_func("/queue/open-mail", test_open_mail);
 	return g_test_run();
