@@ -697,7 +697,10 @@ kov_queue_purge_one(const char *dir, const char *reason_name, gint64 now, gint64
 
 	if (stat(reason, &st) != 0 || now - st.st_mtime <= max_age)
 		return FALSE;
-	unlink(mail);
+	/* A directory failed as not a mail goes too, if empty; else it keeps
+	 * its reason, so it is never left unexplained. */
+	if (unlink(mail) != 0 && errno == EISDIR && rmdir(mail) != 0)
+		return FALSE;
 	unlink(reason);
 	return TRUE;
 }

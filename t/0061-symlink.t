@@ -40,6 +40,15 @@ check "a directory in new/ is failed too" grep -q "not a regular file" "$W/q/fai
 check "the target is untouched" grep -q SECRET-TARGET "$W/secret"
 check "nothing is left in new/ or cur/" [ -z "$(find "$W/q/fallback" "$W/q/must-encrypt" "$W/q/sign-only" -path '*/new/*' -o -path '*/cur/*')" ]
 
+# Purged after failed-retention like any failed mail: the links go (their
+# targets stay), and the directory too.
+for r in "$W"/q/failed/*.reason "$W"/q/.*.reason; do touch -d '2 days ago' "$r"; done
+write_config "defaultaction = fallback" "mail-timeout = 5" "failed-retention = 1d"
+oneshot
+check "failed-retention purges the failed links and the directory" [ -z "$(ls -A "$W/q/failed")" ]
+check "and the parked Kuvert link" [ ! -L "$W/q/.4711" ]
+check "the targets stay" grep -q SECRET-TARGET "$W/secret"
+
 # The daemon: a link made in new/ is no Maildir delivery (no rename, no
 # close: inotify does not wake for it); the rescan finds it.
 write_config "defaultaction = fallback" "mail-timeout = 5" "interval = 1"
