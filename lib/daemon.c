@@ -64,6 +64,7 @@ typedef struct {
 	gboolean broken;      /* stopped because workers could not live */
 	guint idle_deaths;    /* workers that died without a mail: a broken set-up */
 	guint delivered, deferred_count, failed;
+	guint unclaimed;      /* mails that could not be taken (an error): not delivered */
 } KovDaemon;
 
 static void
@@ -82,24 +83,37 @@ kov_item_new(KovQueueKind kind, const char *id, gboolean claimed)
 	return item;
 }
 
+/* new/x and cur/x are two mails: a claimed one is keyed apart. */
 static char *
-kov_item_key(KovQueueKind kind, const char *id)
+kov_item_key(KovQueueKind kind, const char *id, gboolean claimed)
 {
-	return g_strdup_printf("%d/%s", kind, id);
+	return g_strdup_printf("%d/%s/%s", kind, claimed ? "cur" : "new", id);
 }
 
 static void
 kov_daemon_forget(KovDaemon *d, KovItem *item)
 {
-	g_autofree char *key = kov_item_key(item->kind, item->id);
+	g_autofree char *key = kov_item_key(item->kind, item->id, item->claimed);
 	g_hash_table_remove(d->known, key);
 	kov_item_free(item);
+}
+
+/* The item now stands for cur/<id>. */
+static void
+kov_daemon_claimed(KovDaemon *d, KovItem *item, char *id)
+{
+	g_autofree char *key = kov_item_key(item->kind, item->id, item->claimed);
+	g_hash_table_remove(d->known, key);
+	g_free(item->id);
+	item->id = id;
+	item->claimed = TRUE;
+	g_hash_table_add(d->known, kov_item_key(item->kind, item->id, TRUE));
 }
 
 static void
 kov_daemon_add_ready(KovDaemon *d, KovQueueKind kind, const char *id, gboolean claimed)
 {
-	if (!g_hash_table_add(d->known, kov_item_key(kind, id)))
+	if (!g_hash_table_add(d->known, kov_item_key(kind, id, claimed)))
 		return; /* already known: inotify and a scan both saw it */
 	g_queue_push_tail(&d->ready, kov_item_new(kind, id, claimed));
 }
@@ -161,15 +175,25 @@ kov_daemon_recover(KovDaemon *d)
 		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "cur", NULL);
 		kov_queue_clean_tmp(d->config->queuedir, k, KOV_TMP_MAX_AGE);
 		for (char **n = names; n != NULL && *n != NULL; n++) {
-			g_autofree char *path = kov_queue_state_path(d->config->queuedir, k, *n);
+			g_autoptr(GError) error = NULL;
+			g_autofree char *id = NULL;
+			/* Not a safe name (put there by hand, or by an older koverto): renamed. */
+			if (!kov_queue_rename_cur(d->config->queuedir, k, *n, &id, &error)) {
+				if (error != NULL) {
+					kov_log_err("%s", error->message);
+					d->unclaimed++;
+				}
+				continue;
+			}
+			g_autofree char *path = kov_queue_state_path(d->config->queuedir, k, id);
 			g_autoptr(KovState) state = kov_state_load(path, NULL);
 			gint64 due = state ? kov_state_get_next_attempt(state) : 0;
 			if (d->options->oneshot || due <= now) {
-				kov_daemon_add_ready(d, k, *n, TRUE);
+				kov_daemon_add_ready(d, k, id, TRUE);
 				continue;
 			}
-			g_hash_table_add(d->known, kov_item_key(k, *n));
-			kov_daemon_defer(d, kov_item_new(k, *n, TRUE), due);
+			if (g_hash_table_add(d->known, kov_item_key(k, id, TRUE)))
+				kov_daemon_defer(d, kov_item_new(k, id, TRUE), due);
 		}
 	}
 }
@@ -397,14 +421,19 @@ kov_daemon_dispatch(KovDaemon *d)
 			continue;
 		KovItem *item = g_queue_pop_head(&d->ready);
 		g_autoptr(GError) error = NULL;
-		if (!item->claimed && !kov_queue_claim(d->config->queuedir, item->kind, item->id, &error)) {
-			if (error != NULL)
+		g_autofree char *claimed = NULL;
+		if (!item->claimed && !kov_queue_claim(d->config->queuedir, item->kind, item->id, &claimed,
+		                                       &error)) {
+			if (error != NULL) {
 				kov_log_err("%s", error->message);
+				d->unclaimed++; /* still in new/: not delivered */
+			}
 			kov_daemon_forget(d, item);
 			i--; /* this worker is still free */
 			continue;
 		}
-		item->claimed = TRUE;
+		if (claimed != NULL)
+			kov_daemon_claimed(d, item, g_steal_pointer(&claimed));
 		g_autofree char *request = g_strdup_printf("%d %s\n", item->kind, item->id);
 		w->item = item;
 		w->deadline = g_get_monotonic_time() + d->config->mail_timeout * G_USEC_PER_SEC;
@@ -606,7 +635,7 @@ kov_daemon_loop(KovDaemon *d)
 		return 0;
 	if (d->failed > 0)
 		return 1;
-	return d->deferred_count > 0 ? 75 : 0;
+	return d->deferred_count > 0 || d->unclaimed > 0 ? 75 : 0;
 }
 
 static gboolean
@@ -675,7 +704,8 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	    || !kov_daemon_check_setup(config, error)
 	    || !kov_kuvert_check_running(config->queuedir, error))
 		return -1;
-	d.lock_fd = kov_queue_lock(config->queuedir, error);
+	/* A killed daemon's workers finish their mail within its time limit. */
+	d.lock_fd = kov_queue_lock(config->queuedir, kov_worker_backstop_seconds(config) + 5, error);
 	if (d.lock_fd < 0)
 		return -1;
 	g_queue_init(&d.ready);

@@ -829,7 +829,13 @@ parse_file(const char *path, GMimeParserOptions *popts, gint64 *size, gint64 *he
            GError **error)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Never through a symbolic link; only a regular file (queue.c checks first). */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		fd = -1;
+		errno = EINVAL;
+	}
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		kov_error_set_errno(error, errno, "cannot open %s", path);
 		if (fd >= 0)

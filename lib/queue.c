@@ -7,12 +7,14 @@
 #include "queue.h"
 #include "error.h"
 #include "message.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +33,8 @@ kov_queue_name(KovQueueKind kind)
 gboolean
 kov_queue_is_kuvert_name(const char *name)
 {
-	if (*name == '\0')
+	/* A longer name would not fit in its state/ and failed/ names. */
+	if (*name == '\0' || strlen(name) > KOV_QUEUE_SAFE_NAME_MAX)
 		return FALSE;
 	for (const char *p = name; *p != '\0'; p++)
 		if (!g_ascii_isdigit(*p))
@@ -117,7 +120,7 @@ kov_queue_read_pid(int fd)
 }
 
 int
-kov_queue_lock(const char *queuedir, GError **error)
+kov_queue_lock(const char *queuedir, gint64 wait_orphans, GError **error)
 {
 	g_autofree char *path = g_build_filename(queuedir, "koverto.pid", NULL);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -128,10 +131,25 @@ kov_queue_lock(const char *queuedir, GError **error)
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		int pid = kov_queue_read_pid(fd);
-		close(fd);
-		g_set_error(error, KOV_ERROR, KOV_ERROR_LOCKED,
-		            "queue directory %s is in use by another koverto (pid %d)", queuedir, pid);
-		return -1;
+		/* The daemon is gone but the lock is held: by its workers, which
+		 * inherited it and finish the mail in hand. Wait for them. */
+		gboolean orphans = pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+		gint64 until = g_get_monotonic_time() + wait_orphans * G_USEC_PER_SEC;
+		if (orphans)
+			kov_log_info("queue directory %s: koverto pid %d is gone; waiting up to %" G_GINT64_FORMAT
+			             " s for its workers to finish the mail in hand", queuedir, pid,
+			             wait_orphans);
+		while (orphans && g_get_monotonic_time() < until && flock(fd, LOCK_EX | LOCK_NB) != 0)
+			g_usleep(G_USEC_PER_SEC / 20);
+		if (!orphans || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			close(fd);
+			g_set_error(error, KOV_ERROR, KOV_ERROR_LOCKED,
+			            orphans ? "queue directory %s is in use by the workers of a koverto "
+			                      "that is gone (pid %d)"
+			                    : "queue directory %s is in use by another koverto (pid %d)",
+			            queuedir, pid);
+			return -1;
+		}
 	}
 	char pid[32];
 	int len = g_snprintf(pid, sizeof pid, "%d\n", (int)getpid());
@@ -163,7 +181,9 @@ kov_queue_locked_pid(const char *queuedir)
 	if (fd < 0)
 		return 0;
 	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-		pid = kov_queue_read_pid(fd); /* held: a live daemon */
+		pid = kov_queue_read_pid(fd); /* held: a live daemon, or its workers */
+	if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
+		pid = 0; /* the daemon is gone; its workers finish their mail and exit */
 	close(fd);
 	return pid;
 }
@@ -176,7 +196,9 @@ kov_queue_unique_name(void)
 	gint64 now = g_get_real_time();
 
 	gethostname(host, sizeof host - 1);
-	g_strdelimit(host, "/:.", '_');
+	/* Whatever the host name holds, the result is a safe name (kov_queue_is_safe_name). */
+	g_strcanon(host, G_CSET_A_2_Z G_CSET_a_2_z G_CSET_DIGITS "-", '_');
+	host[64] = '\0';
 	return g_strdup_printf("%" G_GINT64_FORMAT ".M%06dP%dR%08x.%s", now / G_USEC_PER_SEC,
 	                       (int)(now % G_USEC_PER_SEC), (int)getpid(), g_random_int(), host);
 }
@@ -400,19 +422,139 @@ kov_queue_is_mail_name(const char *name)
 }
 
 gboolean
-kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, GError **error)
+kov_queue_is_safe_name(const char *name)
+{
+	gsize len = strlen(name);
+
+	if (len == 0 || len > KOV_QUEUE_SAFE_NAME_MAX || !g_ascii_isalnum(name[0]))
+		return FALSE;
+	for (const char *p = name; *p != '\0'; p++)
+		if (!g_ascii_isalnum(*p) && strchr("._,:=+-", *p) == NULL)
+			return FALSE;
+	/* The suffixes of koverto's own files beside a mail's: state/<q>.<id>.tmp,
+	 * failed/<q>.<id>.reason. A mail named so would share a file with another. */
+	return !g_str_has_suffix(name, ".tmp") && !g_str_has_suffix(name, ".reason");
+}
+
+/* rename() that fails with EEXIST instead of replacing @to. A file system
+ * without RENAME_NOREPLACE gets link() and unlink(), which do the same
+ * (link does not follow a symbolic link). */
+static int
+kov_queue_rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (link(from, to) != 0)
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+/* Rename @from to @dir/@id, never over an existing file: if @id is not a
+ * safe name, or is taken, the mail gets a new unique one. */
+static gboolean
+kov_queue_move_in(const char *from, const char *dir, const char *id, char **claimed,
+                  GError **error)
+{
+	g_autofree char *name = kov_queue_is_safe_name(id) ? g_strdup(id) : kov_queue_unique_name();
+
+	for (int tries = 0; tries < 10; tries++) {
+		g_autofree char *to = g_build_filename(dir, name, NULL);
+		if (kov_queue_rename_noreplace(from, to) == 0) {
+			*claimed = g_steal_pointer(&name);
+			return TRUE;
+		}
+		struct stat st;
+		if (errno == ENOENT && lstat(from, &st) != 0)
+			return FALSE; /* gone already: somebody else claimed it */
+		if (errno != EEXIST) { /* ENOENT with the mail still there: no cur/ */
+			kov_error_set_errno(error, errno, "queue: cannot claim %s", from);
+			return FALSE;
+		}
+		g_free(name);
+		name = kov_queue_unique_name();
+	}
+	kov_error_set_errno(error, EEXIST, "queue: cannot claim %s", from);
+	return FALSE;
+}
+
+/* The name as the log shows it: C escapes for every byte that is not
+ * printable ASCII, so a newline or a terminal escape cannot forge a line. */
+static char *
+kov_queue_escape_name(const char *name)
+{
+	return g_strescape(name, NULL);
+}
+
+gboolean
+kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **claimed,
+                GError **error)
 {
 	g_autofree char *from = g_build_filename(queuedir, kov_queue_name(kind), "new", id, NULL);
-	g_autofree char *to = kov_queue_cur_path(queuedir, kind, id);
+	g_autofree char *cur = g_build_filename(queuedir, kov_queue_name(kind), "cur", NULL);
 
-	if (!kov_queue_is_mail_name(id))
+	*claimed = NULL;
+	if (!kov_queue_is_mail_name(id) || !kov_queue_move_in(from, cur, id, claimed, error))
 		return FALSE;
-	if (rename(from, to) == 0)
+	if (strcmp(*claimed, id) != 0) {
+		g_autofree char *shown = kov_queue_escape_name(id);
+		kov_log_info("id=%s: claimed %s/new/\"%s\" under this name", *claimed, kov_queue_name(kind),
+		             shown);
+	}
+	return TRUE;
+}
+
+gboolean
+kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id, char **renamed,
+                     GError **error)
+{
+	g_autofree char *cur = g_build_filename(queuedir, kov_queue_name(kind), "cur", NULL);
+	g_autofree char *from = g_build_filename(cur, id, NULL);
+	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+
+	*renamed = NULL;
+	if (kind == KOV_QUEUE_KUVERT || kov_queue_is_safe_name(id)) {
+		*renamed = g_strdup(id);
 		return TRUE;
-	if (errno == ENOENT)
-		return FALSE; /* gone already: somebody else claimed it */
-	kov_error_set_errno(error, errno, "queue: cannot claim %s", from);
-	return FALSE;
+	}
+	if (!kov_queue_move_in(from, cur, id, renamed, error))
+		return FALSE;
+	/* Its state, if a run before could write one under that name, follows it. */
+	g_autofree char *new_state = kov_queue_state_path(queuedir, kind, *renamed);
+	rename(state, new_state);
+	g_autofree char *shown = kov_queue_escape_name(id);
+	kov_log_info("id=%s: took %s/cur/\"%s\" under this name", *renamed, kov_queue_name(kind),
+	             shown);
+	return TRUE;
+}
+
+int
+kov_queue_open_mail(const char *path, GError **error)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0 && errno == ELOOP) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR,
+		            "%s is a symbolic link, not a mail: refused, its target not read", path);
+		return -1;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		kov_error_set_errno(error, errno, "cannot open %s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR,
+		            "%s is not a regular file (mode %06o), not a mail: refused unread", path,
+		            (unsigned)st.st_mode);
+		return -1;
+	}
+	return fd;
 }
 
 char **
@@ -542,7 +684,10 @@ kov_queue_purge_one(const char *dir, const char *reason_name, gint64 now, gint64
 
 	if (stat(reason, &st) != 0 || now - st.st_mtime <= max_age)
 		return FALSE;
-	unlink(mail);
+	/* A directory failed as not a mail goes too, if empty; else it keeps
+	 * its reason, so it is never left unexplained. */
+	if (unlink(mail) != 0 && errno == EISDIR && rmdir(mail) != 0)
+		return FALSE;
 	unlink(reason);
 	return TRUE;
 }

@@ -31,8 +31,10 @@ gboolean kov_queue_kind_parse(const char *name, KovQueueKind *kind);
 gboolean kov_queue_prepare(const char *queuedir, GError **error);
 
 /* Take the daemon lock (queuedir/koverto.pid, flock + our pid). Returns the
- * held fd, or -1 with KOV_ERROR_LOCKED naming the other pid. */
-int kov_queue_lock(const char *queuedir, GError **error);
+ * held fd, or -1 with KOV_ERROR_LOCKED naming the other pid. When the pid
+ * in the file is gone, the lock is held by its workers finishing their
+ * mail: wait up to @wait_orphans seconds for them. */
+int kov_queue_lock(const char *queuedir, gint64 wait_orphans, GError **error);
 /* Release: unlink the pid file and close @fd. */
 void kov_queue_unlock(const char *queuedir, int fd);
 
@@ -51,9 +53,29 @@ char *kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int fd,
                            const char *envelope_header, KovQueueCheck check,
                            gpointer check_data, GError **error);
 
-/* Claim new/<id> by renaming it into cur/<id>. FALSE without error when
- * somebody else took it first. */
-gboolean kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, GError **error);
+/* The longest name a mail keeps; state/ and failed/ add a prefix and a
+ * suffix to it, and NAME_MAX is 255. */
+#define KOV_QUEUE_SAFE_NAME_MAX 160
+/* TRUE for a name that koverto hands on as a mail's id (to a worker, into
+ * state/ and failed/ names, into the log): 1 to KOV_QUEUE_SAFE_NAME_MAX
+ * bytes of letters, digits and "._,:=+-", starting with a letter or a
+ * digit, not ending in ".tmp" or ".reason". */
+gboolean kov_queue_is_safe_name(const char *name);
+
+/* Claim new/<id> by renaming it into cur/, never over another file. The
+ * claimed name *@claimed (transfer full) is <id> when that is a safe name
+ * not yet in cur/, else a new unique one (the original is logged, escaped).
+ * FALSE without error when somebody else took it first. */
+gboolean kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **claimed,
+                         GError **error);
+/* A name found in cur/ that is not safe is renamed there, with its state,
+ * as at a claim; *@renamed (transfer full) is the name to use. */
+gboolean kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id,
+                              char **renamed, GError **error);
+/* Open a queue file to read it: never through a symbolic link, never
+ * anything but a regular file (a FIFO or a device is refused unread).
+ * Returns the fd, or -1 with KOV_ERROR_DATAERR for what is not a mail. */
+int kov_queue_open_mail(const char *path, GError **error);
 /* Path of a claimed mail (transfer full). */
 char *kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id);
 /* Names in new/ and cur/ (transfer full, NULL-terminated); for the Kuvert
@@ -90,5 +112,6 @@ guint kov_queue_purge_failed(const char *queuedir, gint64 max_age);
 /* Remove state files whose mail is gone (a run killed between removing a
  * delivered mail and its state). Returns how many. */
 guint kov_queue_clean_state(const char *queuedir);
-/* The pid in queuedir/koverto.pid, 0 when none or not locked by a live daemon. */
+/* The pid in queuedir/koverto.pid, 0 when none or not locked by a live
+ * daemon (a killed daemon's workers that still hold the lock do not count). */
 int kov_queue_locked_pid(const char *queuedir);

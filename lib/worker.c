@@ -17,9 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void
@@ -28,9 +29,10 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 	const char *queuedir = ctx->config->queuedir;
 	g_autoptr(GError) error = NULL;
 	g_autofree char *path = kov_queue_cur_path(queuedir, kind, id);
+	struct stat st;
 
 	/* Gone already: a run killed between removing the mail and its state. */
-	if (access(path, F_OK) != 0 && errno == ENOENT) {
+	if (lstat(path, &st) != 0 && errno == ENOENT) {
 		g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
 		kov_state_remove(state);
 		memset(result, 0, sizeof *result);
@@ -38,7 +40,21 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 		kov_log_info("id=%s: already done by an earlier run", id);
 		return;
 	}
-	kov_process_mail(ctx, kind, id, result);
+	/* A symbolic link, a FIFO, a device: failed unread, whatever it points to. */
+	int fd = kov_queue_open_mail(path, &error);
+	if (fd < 0 && g_error_matches(error, KOV_ERROR, KOV_ERROR_DATAERR)) {
+		memset(result, 0, sizeof *result);
+		result->outcome = KOV_OUTCOME_FAILED;
+		result->reason = g_strdup(error->message);
+		kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", id, kov_queue_name(kind),
+		            result->reason);
+		g_clear_error(&error);
+	} else {
+		if (fd >= 0)
+			close(fd);
+		g_clear_error(&error);
+		kov_process_mail(ctx, kind, id, result);
+	}
 	switch (result->outcome) {
 	case KOV_OUTCOME_DELIVERED:
 		if (!kov_queue_done(queuedir, kind, id, &error))
@@ -85,6 +101,57 @@ kov_worker_code(KovOutcome outcome)
 	return KOV_WORKER_FAILED;
 }
 
+/* The watcher kills a worker that overruns mail-timeout. A worker whose
+ * watcher is gone has this backstop instead, a little later: a timer whose
+ * signal kills the worker's process group (it and its gpg), so that a hung
+ * mail cannot hold the queue lock, and a new daemon, for ever. */
+static timer_t kov_worker_timer;
+static gboolean kov_worker_has_timer;
+
+static void
+kov_worker_on_backstop(int sig)
+{
+	(void)sig;
+	kill(0, SIGKILL);
+}
+
+static void
+kov_worker_backstop_init(void)
+{
+	struct sigaction sa = { .sa_handler = kov_worker_on_backstop };
+	struct sigevent ev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGRTMIN, &sa, NULL) == 0)
+		kov_worker_has_timer = timer_create(CLOCK_MONOTONIC, &ev, &kov_worker_timer) == 0;
+	if (!kov_worker_has_timer)
+		kov_log_warning("worker: no time limit of its own: %s", g_strerror(errno));
+}
+
+gint64
+kov_worker_backstop_seconds(const KovConfig *config)
+{
+	return config->mail_timeout + MIN(config->mail_timeout, 30);
+}
+
+/* Arm the backstop for @seconds from now; 0 disarms it. */
+static void
+kov_worker_backstop(gint64 seconds)
+{
+	struct itimerspec when = { .it_value = { .tv_sec = (time_t)seconds } };
+	if (kov_worker_has_timer)
+		timer_settime(kov_worker_timer, 0, &when, NULL);
+}
+
+/* TRUE when the Kuvert queue's <id> is there but is no regular file. */
+static gboolean
+kov_worker_not_a_file(const char *queuedir, const char *id)
+{
+	g_autofree char *path = kov_queue_cur_path(queuedir, KOV_QUEUE_KUVERT, id);
+	struct stat st;
+	return lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
 /* One request line: "KIND ID". */
 static void
 kov_worker_serve_one(KovContext *ctx, int fd, char *line)
@@ -96,16 +163,23 @@ kov_worker_serve_one(KovContext *ctx, int fd, char *line)
 
 	int lock = -1;
 
-	if (space == NULL || kind < 0 || kind >= KOV_QUEUE_N_KINDS) {
+	/* The watcher sends safe names only (claimed or renamed so): one line,
+	 * one mail, never a piece of another's name. */
+	if (space == NULL || kind < 0 || kind >= KOV_QUEUE_N_KINDS
+	    || !kov_queue_is_safe_name(space + 1)) {
 		kov_log_err("worker: bad request \"%s\"", line);
 		_exit(2);
 	}
-	/* A Kuvert queue file is worked on in place, under its lock. */
+	/* A Kuvert queue file is worked on in place, under its lock. What is
+	 * not a regular file cannot be locked, and is no writer's: it is failed. */
 	if (kind == KOV_QUEUE_KUVERT
-	    && (lock = kov_queue_lock_kuvert(ctx->config->queuedir, space + 1)) < 0) {
+	    && (lock = kov_queue_lock_kuvert(ctx->config->queuedir, space + 1)) < 0
+	    && !kov_worker_not_a_file(ctx->config->queuedir, space + 1)) {
 		g_snprintf(reply, sizeof reply, "%c 0\n", KOV_WORKER_BUSY);
 	} else {
+		kov_worker_backstop(kov_worker_backstop_seconds(ctx->config));
 		kov_worker_handle(ctx, (KovQueueKind)kind, space + 1, &result);
+		kov_worker_backstop(0);
 		g_snprintf(reply, sizeof reply, "%c %" G_GINT64_FORMAT "\n",
 		           kov_worker_code(result.outcome), result.next_attempt);
 	}
@@ -195,12 +269,15 @@ kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, i
 		return -1;
 	}
 	if (pid == 0) {
-		/* A killed watcher takes its workers along: a new daemon must never
-		 * find an old worker still delivering the mail it takes back. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* A killed watcher does not take its workers along: each finishes
+		 * the mail in hand (a transaction cut after its final dot would be
+		 * sent again) and exits at EOF. They keep the watcher's lock on
+		 * koverto.pid (inherited, never closed here), so a new daemon waits
+		 * for them and never takes back a mail one of them is delivering. */
 		if (getppid() != parent)
 			_exit(0);
 		setpgid(0, 0);
+		kov_worker_backstop_init();
 		kov_worker_limit_memory(config->worker_memory);
 		close(pair[0]);
 		for (gsize i = 0; i < n_close; i++)

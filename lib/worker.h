@@ -17,9 +17,15 @@
 #define KOV_WORKER_FAILED    'F'
 #define KOV_WORKER_BUSY      'B'
 
+/* A worker whose watcher is gone kills itself and its gpg when a mail has
+ * taken this long: mail-timeout (the watcher's own limit) and as much
+ * again, at most 30 s more. */
+gint64 kov_worker_backstop_seconds(const KovConfig *config);
+
 /* Fork a worker on a new socket pair; *@fd is the watcher's end. The child
  * gets its own process group (so a time limit can kill it with its gpg
- * children), closes @close_fds, serves requests until EOF and exits. */
+ * children), closes @close_fds, serves requests until EOF and exits. It
+ * outlives a killed watcher only to finish the mail in hand. */
 pid_t kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, int *fd,
                        GError **error);
 

@@ -7,7 +7,7 @@ Run it with /usr/bin/python3 (the Python that has aiosmtpd):
   /usr/bin/python3 t/sink.py --dir DIR [--port-file FILE]
       [--tls-cert CRT --tls-key KEY (--starttls | --implicit-tls)]
       [--require-starttls] [--auth USER:PASS] [--auth-mech PLAIN|LOGIN]
-      [--auth-plaintext-ok] [--replies FILE] [--delay SECONDS]
+      [--auth-plaintext-ok] [--replies FILE] [--delay SECONDS] [--delay-after SECONDS]
       [--data-size-limit BYTES] [--greeting TEXT]
 
 It binds 127.0.0.1 on port 0 (never any other address), and once it accepts
@@ -58,6 +58,9 @@ real servers do. A malformed rule in the file given at start stops the sink
 (exit 2); one written later is reported on stderr and in the log, and ignored.
 
 --delay SECONDS sleeps before answering the end of DATA (slow-server tests).
+--delay-after SECONDS stores the message first and then sleeps before the
+250: a server that has taken the mail while its client still waits (a
+client cut now sends it again on retry unless it finishes).
 
 --greeting TEXT answers every connection with TEXT (a whole reply line,
 code included, e.g. "554 5.3.2 no service") instead of the 220 greeting;
@@ -156,6 +159,7 @@ class Sink:
     def __init__(self, args):
         self.dir = args.dir
         self.delay = args.delay
+        self.delay_after = args.delay_after
         self.auth = args.auth
         self.greeting = args.greeting
         self.seq = 0
@@ -234,7 +238,10 @@ class Handler:
         if reply is not None and not reply.startswith('2'):
             return reply
         self.sink.store(envelope, server.is_tls(), server.auth_user)
-        return reply or f'250 OK queued as {self.sink.seq:06d}'
+        seq = self.sink.seq
+        if self.sink.delay_after > 0:
+            await asyncio.sleep(self.sink.delay_after)
+        return reply or f'250 OK queued as {seq:06d}'
 
 
 class SinkSMTP(SMTP):
@@ -352,6 +359,7 @@ def parse_args():
                    help='offer AUTH without TLS (loopback tests only; not with TLS options)')
     p.add_argument('--replies', metavar='FILE')
     p.add_argument('--delay', type=float, default=0.0)
+    p.add_argument('--delay-after', type=float, default=0.0)
     p.add_argument('--data-size-limit', type=int, default=32 * 1024 * 1024)
     p.add_argument('--greeting', metavar='TEXT',
                    help='answer each connection with this reply line instead of 220')
