@@ -480,14 +480,6 @@ kov_queue_move_in(const char *from, const char *dir, const char *id, char **clai
 	return FALSE;
 }
 
-/* The name as the log shows it: C escapes for every byte that is not
- * printable ASCII, so a newline or a terminal escape cannot forge a line. */
-static char *
-kov_queue_escape_name(const char *name)
-{
-	return g_strescape(name, NULL);
-}
-
 gboolean
 kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **claimed,
                 GError **error)
@@ -499,9 +491,9 @@ kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **
 	if (!kov_queue_is_mail_name(id) || !kov_queue_move_in(from, cur, id, claimed, error))
 		return FALSE;
 	if (strcmp(*claimed, id) != 0) {
-		g_autofree char *shown = kov_queue_escape_name(id);
+		/* The log shows a newline or a terminal escape in it escaped. */
 		kov_log_info("id=%s: claimed %s/new/\"%s\" under this name", *claimed, kov_queue_name(kind),
-		             shown);
+		             id);
 	}
 	return TRUE;
 }
@@ -524,9 +516,8 @@ kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id, ch
 	/* Its state, if a run before could write one under that name, follows it. */
 	g_autofree char *new_state = kov_queue_state_path(queuedir, kind, *renamed);
 	rename(state, new_state);
-	g_autofree char *shown = kov_queue_escape_name(id);
 	kov_log_info("id=%s: took %s/cur/\"%s\" under this name", *renamed, kov_queue_name(kind),
-	             shown);
+	             id);
 	return TRUE;
 }
 

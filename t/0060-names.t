@@ -61,8 +61,8 @@ check "no state is left" [ -z "$(ls "$W/q/state")" ]
 check "the Kuvert queue file went" [ ! -e "$W/q/456" ]
 check "a non-digit name in queuedir is no Kuvert queue file: untouched" [ -e "$W/q/123${nl}456" ]
 check "no worker exited or saw a bad request" sh -c "! grep -qE 'bad request|worker ended|processing ended' '$W/log'"
-check "the original name is logged escaped" grep -qF 'claimed fallback/new/"a\nb"' "$W/log"
-check "a terminal escape is logged escaped" grep -qF '"\033[31mred"' "$W/log"
+check "the original name is logged escaped" grep -qF 'claimed fallback/new/"a\x0ab"' "$W/log"
+check "a terminal escape is logged escaped" grep -qF '"\x1b[31mred"' "$W/log"
 check "no raw escape or CR in the log" sh -c "! grep -q '[$esc$cr]' '$W/log'"
 check "no log line starts with a piece of a name" sh -c "! grep -qvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' '$W/log'" || sed -n 1,3p "$W/log"
 
