@@ -241,6 +241,9 @@ test_attacks(void)
 	                                   "--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n\n",
 	                                   armored, "\n--b--\n", NULL);
 	assert_plaintext(cte);
+	/* An empty ciphertext part (found by scripts/fuzz: memchr on NULL). */
+	g_autofree char *empty = pgp_mail("", "", "", "");
+	assert_plaintext(empty);
 	/* Inline PGP is plaintext to koverto. */
 	g_autofree char *inline_pgp = g_strconcat(HEAD, "\n", armored, NULL);
 	g_assert_cmpint(classify_text(inline_pgp, FALSE, NULL), ==, KOV_CIPHERTEXT_NONE);
