@@ -189,14 +189,12 @@ kov_ciphertext_check_openpgp(const guint8 *data, gsize len, const char **why)
 
 /* ---- ASCII armor (RFC 4880 6) ------------------------------------------- */
 
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static int
 b64_value(char c)
 {
-	const char *p = c != '\0' ? strchr(b64_alphabet, c) : NULL;
-	return p != NULL ? (int)(p - b64_alphabet) : -1;
+	unsigned char u = (unsigned char)c;
+	return u >= 'A' && u <= 'Z' ? u - 'A' : u >= 'a' && u <= 'z' ? u - 'a' + 26 :
+	       u >= '0' && u <= '9' ? u - '0' + 52 : u == '+' ? 62 : u == '/' ? 63 : -1;
 }
 
 /* Strict base64 of @text (no white space, padding only at the end) appended
@@ -206,6 +204,9 @@ b64_decode(const char *text, gsize len, GByteArray *out)
 {
 	if (len % 4 != 0)
 		return FALSE;
+	gsize start = out->len;
+	g_byte_array_set_size(out, start + len / 4 * 3);
+	guint8 *w = out->data + start;
 	for (gsize i = 0; i < len; i += 4) {
 		int v[4];
 		guint pad = 0;
@@ -218,26 +219,37 @@ b64_decode(const char *text, gsize len, GByteArray *out)
 			if (pad > 0 || (v[k] = b64_value(text[i + k])) < 0)
 				return FALSE;
 		}
-		guint8 b[3] = { (guint8)(v[0] << 2 | v[1] >> 4), (guint8)(v[1] << 4 | v[2] >> 2),
-		                (guint8)(v[2] << 6 | v[3]) };
-		g_byte_array_append(out, b, 3 - pad);
+		w[0] = (guint8)(v[0] << 2 | v[1] >> 4);
+		w[1] = (guint8)(v[1] << 4 | v[2] >> 2);
+		w[2] = (guint8)(v[2] << 6 | v[3]);
+		w += 3 - pad;
 	}
+	g_byte_array_set_size(out, (guint)(w - out->data));
 	return TRUE;
 }
 
+/* RFC 4880 6.1, a byte at a time from a table made on first use. */
 static guint32
 crc24(const guint8 *p, gsize n)
 {
-	guint32 crc = 0xB704CEu;
-	for (gsize i = 0; i < n; i++) {
-		crc ^= (guint32)p[i] << 16;
-		for (int k = 0; k < 8; k++) {
-			crc <<= 1;
-			if (crc & 0x1000000u)
-				crc ^= 0x1864CFBu;
+	static guint32 table[256];
+	static gsize made;
+	if (g_once_init_enter(&made)) {
+		for (guint32 b = 0; b < 256; b++) {
+			guint32 crc = b << 16;
+			for (int k = 0; k < 8; k++) {
+				crc <<= 1;
+				if (crc & 0x1000000u)
+					crc ^= 0x1864CFBu;
+			}
+			table[b] = crc & 0xFFFFFFu;
 		}
+		g_once_init_leave(&made, 1);
 	}
-	return crc & 0xFFFFFFu;
+	guint32 crc = 0xB704CEu;
+	for (gsize i = 0; i < n; i++)
+		crc = ((crc << 8) ^ table[((crc >> 16) ^ p[i]) & 0xff]) & 0xFFFFFFu;
+	return crc;
 }
 
 static gboolean
