@@ -204,6 +204,8 @@ b64_decode(const char *text, gsize len, GByteArray *out)
 {
 	if (len % 4 != 0)
 		return FALSE;
+	if (len == 0)
+		return TRUE;
 	gsize start = out->len;
 	g_byte_array_set_size(out, start + len / 4 * 3);
 	guint8 *w = out->data + start;

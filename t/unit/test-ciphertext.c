@@ -244,6 +244,8 @@ test_attacks(void)
 	/* An empty ciphertext part (found by scripts/fuzz: memchr on NULL). */
 	g_autofree char *empty = pgp_mail("", "", "", "");
 	assert_plaintext(empty);
+	g_autofree char *no_lines = pgp_mail("", "-----BEGIN PGP MESSAGE-----\n\n-----END PGP MESSAGE-----\n", "", "");
+	assert_plaintext(no_lines);
 	/* Inline PGP is plaintext to koverto. */
 	g_autofree char *inline_pgp = g_strconcat(HEAD, "\n", armored, NULL);
 	g_assert_cmpint(classify_text(inline_pgp, FALSE, NULL), ==, KOV_CIPHERTEXT_NONE);
