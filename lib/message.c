@@ -7,6 +7,7 @@
  * GMime, so an encoded-word can never smuggle CR/LF into an envelope
  * address; a directive is told from a quoted name by the raw text only. */
 #include "message.h"
+#include "ciphertext.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -744,33 +745,6 @@ load_resent_to(KovMail *mail, GMimeHeaderList *headers, GMimeParserOptions *popt
 	return TRUE;
 }
 
-/* ---- already encrypted -------------------------------------------------- */
-
-/* PGP/MIME multipart/encrypted or S/MIME enveloped data at the top level. */
-gboolean
-kov_message_is_encrypted(GMimeMessage *message)
-{
-	GMimeObject *part = g_mime_message_get_mime_part(message);
-	if (part == NULL)
-		return FALSE;
-	GMimeContentType *ct = g_mime_object_get_content_type(part);
-	if (ct == NULL)
-		return FALSE;
-	if (g_mime_content_type_is_type(ct, "multipart", "encrypted")) {
-		const char *protocol = g_mime_content_type_get_parameter(ct, "protocol");
-		return protocol != NULL && g_ascii_strcasecmp(protocol, "application/pgp-encrypted") == 0;
-	}
-	if (g_mime_content_type_is_type(ct, "application", "pkcs7-mime") ||
-	    g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime")) {
-		/* Without smime-type it could be opaque signed-data, which is
-		 * readable: only an explicit enveloped type counts. */
-		const char *type = g_mime_content_type_get_parameter(ct, "smime-type");
-		return type != NULL && (g_ascii_strcasecmp(type, "enveloped-data") == 0 ||
-		                        g_ascii_strcasecmp(type, "authEnveloped-data") == 0);
-	}
-	return FALSE;
-}
-
 /* ---- load --------------------------------------------------------------- */
 
 /* GMime cuts a header value at a NUL: the value loses its line end, and
@@ -898,7 +872,8 @@ kov_message_load(const char *path, const KovMessageOptions *options, GError **er
 	/* Read once, gone: the pseudo-headers must never leave, neither the
 	 * envelope's nor those in the mail's own header, which never count. */
 	remove_headers(headers, is_envelope_header);
-	mail->already_encrypted = kov_message_is_encrypted(mail->message);
+	/* From the bytes, never the label; rewrapped by koverto when it is. */
+	mail->already_encrypted = kov_ciphertext_canonicalize(mail->message, &mail->not_ciphertext);
 	return g_steal_pointer(&mail);
 }
 

@@ -29,7 +29,10 @@ typedef struct {
 	gboolean envelope_given; /* X-Kuvert-To or Delivered-To named the recipients */
 	gboolean sender_given;   /* X-Kuvert-From or Return-Path named the sender */
 	gboolean from_single;    /* exactly one From field with one mailbox (no group) */
-	gboolean already_encrypted; /* PGP/MIME multipart/encrypted or S/MIME enveloped */
+	/* Ciphertext (PGP/MIME or S/MIME enveloped) by its bytes, see
+	 * ciphertext.h; its MIME part is then koverto's own wrapping of it. */
+	gboolean already_encrypted;
+	const char *not_ciphertext; /* static: why a mail labelled encrypted is not; NULL */
 	/* The first X-Kuvert header, trimmed and lower-cased, when it is one of
 	 * the five action names; otherwise has_x_kuvert is FALSE. */
 	gboolean has_x_kuvert;
@@ -90,12 +93,6 @@ gboolean kov_message_field_name_valid(const char *name);
  * that are not directives stay as they are. Headers whose name is no field
  * name are dropped (from the top-level MIME part too). */
 void kov_message_strip_private_headers(GMimeMessage *message);
-
-/* TRUE when @message is already encrypted: PGP/MIME multipart/encrypted, or
- * S/MIME application/pkcs7-mime with smime-type enveloped-data or
- * authEnveloped-data (without smime-type it may be readable signed-data).
- * Such mail is passed on unchanged. */
-gboolean kov_message_is_encrypted(GMimeMessage *message);
 
 /* Make @list the value of @header, its names RFC 2047-encoded where they
  * need it, folded by GMime. Set as raw text, and each address's charset

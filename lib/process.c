@@ -6,6 +6,7 @@
  * copy starts, so a retry never repeats an accepted transaction. */
 #include "process.h"
 #include "autoptr.h"
+#include "ciphertext.h"
 #include "crypto.h"
 #include "error.h"
 #include "log.h"
@@ -309,9 +310,12 @@ kov_job_decide(KovJob *job, GError **error)
 	if (job->mail->already_encrypted) {
 		for (guint i = 0; i < n; i++)
 			g_array_index(job->targets, KovTarget, i).decision = KOV_DECISION_UNCHANGED;
-		kov_log_info("id=%s: already encrypted: passed on unchanged", job->id);
+		kov_log_info("id=%s: already encrypted: the ciphertext passed on unchanged", job->id);
 		return TRUE;
 	}
+	if (job->mail->not_ciphertext != NULL)
+		kov_log_info("id=%s: labelled encrypted but not ciphertext (%s): treated as plaintext",
+		             job->id, job->mail->not_ciphertext);
 	for (guint i = 0; i < n; i++)
 		in[i] = kov_job_policy_recipient(job, &g_array_index(job->targets, KovTarget, i));
 	if (!kov_job_prefetch_keys(job, &pctx, in, n, error))
@@ -426,7 +430,8 @@ kov_job_render(KovJob *job, KovCopy *copy, GError **error)
 }
 
 /* Defence in depth: whatever the decisions said, a must-encrypt recipient
- * gets nothing that is not ciphertext. */
+ * gets nothing that is not ciphertext, judged from the bytes and in the
+ * wrapping koverto builds (kov_ciphertext_classify, canonical). */
 static gboolean
 kov_job_check_leak(KovJob *job, KovCopy *copy, GMimeMessage *rendered, GError **error)
 {
@@ -436,7 +441,7 @@ kov_job_check_leak(KovJob *job, KovCopy *copy, GMimeMessage *rendered, GError **
 	if (!must)
 		return TRUE;
 	if ((copy->kind == KOV_DECISION_ENCRYPT || job->mail->already_encrypted)
-	    && kov_message_is_encrypted(rendered))
+	    && kov_ciphertext_classify(rendered, TRUE, NULL, NULL) != KOV_CIPHERTEXT_NONE)
 		return TRUE;
 	g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
 	                    "internal error: a copy for a must-encrypt queue was not encrypted; not sent");

@@ -60,32 +60,21 @@ sys.exit(0 if 'Ünïcödé body line' in t and 'end with spaces   ' in t else 1)
 mime_round 3000 "small"
 mime_round 1500000 "over 1 MiB"
 
-# Mail already encrypted passes through a must-encrypt queue unchanged.
-cat > "$W/enc" <<'MAIL'
-From: alice@example.org
-To: dave@example.com
-Subject: already
-MIME-Version: 1.0
-Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b1"
-
---b1
-Content-Type: application/pgp-encrypted
-
-Version: 1
-
---b1
-Content-Type: application/octet-stream
-
------BEGIN PGP MESSAGE-----
-
-hQEMA1234
------END PGP MESSAGE-----
-
---b1--
-MAIL
+# Mail already encrypted passes through a must-encrypt queue unchanged
+# (genuine ciphertext: the label alone is not enough, see 0040-ciphertext.t).
+printf 'already encrypted secret\n' | "$GPG" --homedir "$W/g" --batch --quiet --trust-model always \
+	--armor --encrypt -r bob@example.net > "$W/enc.asc"
+{
+	printf 'From: alice@example.org\nTo: dave@example.com\nSubject: already\nMIME-Version: 1.0\n'
+	printf 'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary="b1"\n\n'
+	printf -- '--b1\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n'
+	printf -- '--b1\nContent-Type: application/octet-stream\n\n'
+	cat "$W/enc.asc"
+	printf '\n--b1--\n'
+} > "$W/enc"
 submit must-encrypt < "$W/enc"
 oneshot
 check "already encrypted: delivered under must-encrypt" [ "$STATUS" = 0 ]
-check "already encrypted: passed on unchanged" grep -q "hQEMA1234" "$(sink_files)"
+check "already encrypted: passed on unchanged" grep -qF "$(sed -n 3p "$W/enc.asc")" "$(sink_files)"
 check "already encrypted: logged" grep -q "already encrypted" "$W/log"
 done_testing

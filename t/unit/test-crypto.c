@@ -6,6 +6,7 @@
  * the original entity, only the intended keys can decrypt. Ciphertext bytes
  * are never compared. */
 #include "autoptr.h"
+#include "ciphertext.h"
 #include "crypto.h"
 #include "message.h"
 #include "error.h"
@@ -483,7 +484,7 @@ check_encrypted(Fixture *f, GMimeMessage *out, gpgme_key_t *to, GMimeObject **en
 	g_autoptr(GByteArray) wire = to_crlf_bytes(GMIME_OBJECT(out));
 	assert_7bit_bytes(wire);
 	g_autoptr(GMimeMessage) msg = parse_message_bytes((const char *)wire->data, wire->len);
-	g_assert_true(kov_message_is_encrypted(msg));
+	g_assert_cmpint(kov_ciphertext_classify(msg, TRUE, NULL, NULL), ==, KOV_CIPHERTEXT_PGP);
 	GMimeObject *top = g_mime_message_get_mime_part(msg);
 	g_assert_true(GMIME_IS_MULTIPART_ENCRYPTED(top));
 	g_assert_cmpstr(g_mime_object_get_content_type_parameter(top, "protocol"), ==,
@@ -684,36 +685,6 @@ test_make_7bit(void)
 	g_assert_cmpstr(text, ==, "Gr\xc3\xbc\xc3\x9f" "e");
 }
 
-/* ---- tests: already encrypted? -------------------------------------- */
-
-static gboolean
-is_encrypted(const char *content_type)
-{
-	g_autofree char *mail = g_strdup_printf("From: a@example.org\nContent-Type: %s\n\nbody\n", content_type);
-	g_autoptr(GMimeMessage) msg = parse_message(mail);
-	return kov_message_is_encrypted(msg);
-}
-
-static void
-test_is_encrypted(void)
-{
-	g_assert_true(is_encrypted("multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=x"));
-	g_assert_true(is_encrypted("Multipart/Encrypted; boundary=x; protocol=\"Application/PGP-Encrypted\""));
-	g_assert_true(is_encrypted("application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m"));
-	g_assert_true(is_encrypted("application/x-pkcs7-mime; smime-type=enveloped-data"));
-	g_assert_true(is_encrypted("application/pkcs7-mime; smime-type=\"authEnveloped-data\""));
-	g_assert_false(is_encrypted("application/pkcs7-mime; smime-type=signed-data"));
-	g_assert_false(is_encrypted("application/pkcs7-mime; name=smime.p7m"));
-	g_assert_false(is_encrypted("multipart/encrypted; boundary=x"));
-	g_assert_false(is_encrypted("multipart/signed; protocol=\"application/pgp-signature\"; boundary=x"));
-	g_assert_false(is_encrypted("text/plain"));
-
-	/* Inline PGP is plaintext to koverto. */
-	g_autoptr(GMimeMessage) inline_pgp = parse_message(
-		"From: a@example.org\n\n-----BEGIN PGP MESSAGE-----\n\nhQ==\n-----END PGP MESSAGE-----\n");
-	g_assert_false(kov_message_is_encrypted(inline_pgp));
-}
-
 static void
 test_gpgme_error(void)
 {
@@ -775,7 +746,6 @@ main(int argc, char **argv)
 	ADD("/crypto/encrypt/unsigned-two-recipients", test_encrypt_unsigned_two);
 	ADD("/crypto/encrypt/unusable-key", test_encrypt_unusable_key);
 	g_test_add_func("/crypto/make-7bit", test_make_7bit);
-	g_test_add_func("/crypto/is-encrypted", test_is_encrypted);
 	g_test_add_func("/crypto/gpgme-error", test_gpgme_error);
 	int rc = g_test_run();
 

@@ -715,20 +715,27 @@ test_resent_to(void)
 static void
 test_already_encrypted(void)
 {
-	static const struct { const char *name; gboolean encrypted; } cases[] = {
-		{"pgp-encrypted.eml", TRUE},
-		{"smime-enveloped.eml", TRUE},
-		{"smime-authenveloped.eml", TRUE},
-		{"smime-signed.eml", FALSE},
-		{"smime-untyped.eml", FALSE},
-		{"encrypted-wrong-protocol.eml", FALSE},
-		{"multipart.eml", FALSE},
-		{"plain.eml", FALSE},
+	/* From the bytes (test-ciphertext.c has the cases): the label alone
+	 * (pgp-encrypted.eml, smime-*.eml hold no ciphertext) is not enough. */
+	static const struct { const char *name; gboolean encrypted, labelled; } cases[] = {
+		{"cipher/gpg.eml", TRUE, TRUE},
+		{"cipher/smime.eml", TRUE, TRUE},
+		{"cipher/smime-auth.eml", TRUE, TRUE},
+		{"pgp-encrypted.eml", FALSE, TRUE},
+		{"smime-enveloped.eml", FALSE, TRUE},
+		{"smime-authenveloped.eml", FALSE, TRUE},
+		{"smime-signed.eml", FALSE, TRUE},
+		{"smime-untyped.eml", FALSE, TRUE},
+		{"encrypted-wrong-protocol.eml", FALSE, TRUE},
+		{"multipart.eml", FALSE, FALSE},
+		{"plain.eml", FALSE, FALSE},
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autoptr(KovMail) mail = load_ok(cases[i].name, FALSE);
 		if (mail->already_encrypted != cases[i].encrypted)
 			g_error("%s: already_encrypted is %d", cases[i].name, mail->already_encrypted);
+		if ((mail->not_ciphertext != NULL) != (cases[i].labelled && !cases[i].encrypted))
+			g_error("%s: not_ciphertext is %s", cases[i].name, mail->not_ciphertext);
 	}
 }
 
