@@ -76,6 +76,8 @@ kov_result_clear(KovResult *result)
 {
 	g_clear_pointer(&result->reason, g_free);
 	g_clear_pointer(&result->undelivered, g_free);
+	g_clear_object(&result->dsn);
+	g_clear_pointer(&result->dsn_to, g_free);
 }
 
 static void
@@ -614,7 +616,7 @@ kov_lifetime_text(gint64 seconds)
 
 /* Tell the sender about the recipients that failed (dsn on). */
 static void
-kov_job_report_failed(KovJob *job)
+kov_job_report_failed(KovJob *job, KovResult *result)
 {
 	g_autoptr(GArray) rcpts = g_array_new(FALSE, TRUE, sizeof(KovDsnRecipient));
 	g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func(g_free);
@@ -634,9 +636,12 @@ kov_job_report_failed(KovJob *job)
 		KovDsnRecipient d = { r->address, status, reason, NULL };
 		g_array_append_val(rcpts, d);
 	}
-	kov_report_dsn(job->ctx, job->id, job->mail->message, job->mail->sender,
-	               (const KovDsnRecipient *)rcpts->data, rcpts->len,
-	               kov_state_get_first_seen(job->state));
+	g_clear_object(&result->dsn);
+	g_clear_pointer(&result->dsn_to, g_free);
+	result->dsn_to = g_strdup(job->mail->sender);
+	result->dsn = kov_report_dsn_build(job->ctx, job->id, job->mail->message, job->mail->sender,
+	                                   (const KovDsnRecipient *)rcpts->data, rcpts->len,
+	                                   kov_state_get_first_seen(job->state));
 }
 
 /* What became of the mail, from the state of all its recipients. */
@@ -692,7 +697,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 		result->reason = g_string_free(g_steal_pointer(&failed), FALSE);
 		if (delivered > 0) /* a retry must never repeat what was delivered */
 			result->undelivered = g_string_free(g_steal_pointer(&undelivered), FALSE);
-		kov_job_report_failed(job);
+		kov_job_report_failed(job, result);
 	} else {
 		result->outcome = KOV_OUTCOME_DELIVERED;
 	}
@@ -741,7 +746,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 			if (kov_state_get_rcpt(job->state, r->address, NULL) == KOV_STATE_PENDING)
 				kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, result->reason);
 		}
-		kov_job_report_failed(job);
+		kov_job_report_failed(job, result);
 	}
 }
 

@@ -4,6 +4,7 @@
  * mail's state before the next. Moving the file is the caller's job. */
 #pragma once
 #include <glib.h>
+#include <gmime/gmime.h>
 #include "config.h"
 #include "deliver.h"
 #include "keys.h"
@@ -28,6 +29,12 @@ typedef struct {
 	char *undelivered;        /* FAILED after a partial delivery: the recipients that
 	                           * did not get it, comma-separated; NULL otherwise */
 	gboolean quiet;           /* FAILED: no alert mail (the mail is itself a report) */
+	/* FAILED: the sender's delivery status notification, built here and
+	 * sent by the caller once the mail is parked (a mail that cannot be
+	 * parked is failed again later: its report must not go twice).
+	 * NULL when none is due. (owned) */
+	GMimeMessage *dsn;
+	char *dsn_to;             /* its recipient, the mail's sender (owned) */
 } KovResult;
 
 /* Process cur/<id> of queue @kind; updates its state file. */

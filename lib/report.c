@@ -83,9 +83,9 @@ kov_report_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char 
 	kov_report_send(ctx, id, "error report", alert, config->mail_on_error);
 }
 
-void
-kov_report_dsn(KovContext *ctx, const char *id, GMimeMessage *original, const char *sender,
-               const KovDsnRecipient *recipients, gsize n, gint64 arrival)
+GMimeMessage *
+kov_report_dsn_build(KovContext *ctx, const char *id, GMimeMessage *original, const char *sender,
+                     const KovDsnRecipient *recipients, gsize n, gint64 arrival)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *postmaster = g_strdup_printf("MAILER-DAEMON@%s", kov_trace_host());
@@ -100,11 +100,15 @@ kov_report_dsn(KovContext *ctx, const char *id, GMimeMessage *original, const ch
 	};
 
 	if (!ctx->config->dsn || n == 0 || kov_dsn_suppressed(sender, original))
-		return;
-	g_autoptr(GMimeMessage) report = kov_dsn_build(&options, original, recipients, n, &error);
-	if (report == NULL) {
+		return NULL;
+	GMimeMessage *report = kov_dsn_build(&options, original, recipients, n, &error);
+	if (report == NULL)
 		kov_log_err("id=%s: no delivery status notification for %s: %s", id, sender, error->message);
-		return;
-	}
+	return report;
+}
+
+void
+kov_report_dsn_send(KovContext *ctx, const char *id, GMimeMessage *report, const char *sender)
+{
 	kov_report_send(ctx, id, "delivery status notification", report, sender);
 }

@@ -11,6 +11,10 @@
 void kov_report_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char *reason);
 
 /* With dsn on, an RFC 3464 report to @sender about @recipients, unless
- * the sender must never get one (null sender, auto-submitted mail). */
-void kov_report_dsn(KovContext *ctx, const char *id, GMimeMessage *original, const char *sender,
-                    const KovDsnRecipient *recipients, gsize n, gint64 arrival);
+ * the sender must never get one (null sender, auto-submitted mail): NULL
+ * then, or when it cannot be made (logged). (transfer full) */
+GMimeMessage *kov_report_dsn_build(KovContext *ctx, const char *id, GMimeMessage *original,
+                                   const char *sender, const KovDsnRecipient *recipients, gsize n,
+                                   gint64 arrival);
+/* Send a report made by kov_report_dsn_build to @sender; a failure is logged. */
+void kov_report_dsn_send(KovContext *ctx, const char *id, GMimeMessage *report, const char *sender);

@@ -61,8 +61,17 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 			kov_log_err("%s", error->message);
 		break;
 	case KOV_OUTCOME_FAILED:
-		if (!kov_queue_fail(queuedir, kind, id, result->reason, result->undelivered, &error))
-			kov_log_err("%s", error->message);
+		/* Not parked (a full disk, say): it stays in cur/, known to the
+		 * watcher, and is failed again at the next attempt; no alert
+		 * says it was parked where it is not. */
+		if (!kov_queue_fail(queuedir, kind, id, result->reason, result->undelivered, &error)) {
+			kov_log_err("id=%s: %s; kept in cur/, tried again later", id, error->message);
+			result->outcome = KOV_OUTCOME_DEFERRED;
+			result->next_attempt = (gint64)time(NULL) + MAX(ctx->config->retry_first, 1);
+			break;
+		}
+		if (result->dsn != NULL)
+			kov_report_dsn_send(ctx, id, result->dsn, result->dsn_to);
 		if (result->quiet)
 			kov_log_err("id=%s: failed: %s (no alert mailed: it has the null sender)", id,
 			            result->reason);
