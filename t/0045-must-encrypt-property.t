@@ -15,7 +15,9 @@
 # The long run by hand: scripts/must-encrypt-property (doc/reliability.md).
 . "$T/lib.sh"
 setup
-write_config "mail-on-error = postmaster@example.org"
+# The reports a refusal makes (to postmaster and, as a DSN, to the sender)
+# reach the sink too, and are searched like the copies.
+write_config "mail-on-error = postmaster@example.org" "dsn = true"
 # 16 families x 2 recipients: 300 mails cover each family 9 times or more,
 # in some 25 s on a quiet machine.
 count=${PROP_COUNT:-300}
