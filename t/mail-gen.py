@@ -408,7 +408,7 @@ def f_genuine_smime(g):
     """Genuine S/MIME (openssl cms -encrypt, RFC 8551 enveloped-data)."""
     inner = b"MIME-Version: 1.0\n" + g.leaf(ctype="text/plain")
     d = smime_dir(g.out)
-    p = subprocess.run(["openssl", "cms", "-encrypt", "-aes256", os.path.join(d, "cert.pem")],
+    p = subprocess.run(["openssl", "cms", "-encrypt", "-binary", "-aes256", os.path.join(d, "cert.pem")],
                        input=inner, stdout=subprocess.PIPE, check=True)
     lines = [l for l in p.stdout.split(b"\n") if not l.lower().startswith(b"mime-version:")]
     g.note("genuine-smime")
@@ -588,7 +588,7 @@ def decrypt(path, reader):
 
 def smime_decrypt(path, d):
     """What openssl cms decrypts the S/MIME message at path to, or None."""
-    p = subprocess.run(["openssl", "cms", "-decrypt", "-inkey", os.path.join(d, "key.pem"),
+    p = subprocess.run(["openssl", "cms", "-decrypt", "-binary", "-inkey", os.path.join(d, "key.pem"),
                         "-recip", os.path.join(d, "cert.pem"), "-in", path],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     return p.stdout if p.returncode == 0 else None
