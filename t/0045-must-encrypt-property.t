@@ -44,7 +44,7 @@ tap_relay() {
 tap_relay "$W/selftest.out"
 
 refused=0
-while IFS="$(printf '\t')" read -r j fam rcpt marker variant; do
+while IFS="$(printf '\t')" read -r j _ rcpt _; do
 	file=$(printf '%s/in/%06d.eml' "$W" "$j")
 	submit must-encrypt "$rcpt" < "$file" 2>>"$W/submit.err" || refused=$((refused + 1))
 done < "$W/in/cases.tsv"

@@ -443,7 +443,7 @@ def make(seed, j, gpghome, out):
     g.out = out
     r = g.r
     entity, _ = fn(g)
-    top = [f"From: Alice <alice@example.org>", f"To: {rcpt}",
+    top = ["From: Alice <alice@example.org>", f"To: {rcpt}",
            f"Subject: property {seed}:{j} {name}", f"Message-ID: <prop.{seed}.{j}@example.org>",
            "Date: Mon, 07 Dec 2026 00:00:00 +0000"]
     if r.random() < 0.8:
