@@ -27,7 +27,11 @@
       its marker; every non-genuine mail to KEYLESS was refused (its bytes
       are in the failed area, nothing went to KEYLESS); a genuine PGP/MIME
       or S/MIME mail went to either recipient unchanged (the same armor or
-      CMS bytes) and decrypts to its marker.
+      CMS bytes) and decrypts to its marker. A mail whose one ciphertext is
+      genuine but has readable text beside it (preamble, epilogue, armor
+      headers) may instead go out as that ciphertext alone, in koverto's
+      own wrapping (issue 10 A1): counted apart, accepted only when the
+      copy carries exactly one armor, taken from the mail, that decrypts.
 
 The marker ("KOVMARK" + 16 hex digits, unique per mail) stands only in
 bodies (of the mail or of its parts, including part headers), never in the
@@ -605,6 +609,31 @@ def armor_of(data):
     return m.group(0).replace(b"\r\n", b"\n") if m else None
 
 
+def armor_payloads(data):
+    """The base64 lines of every armor block in @data (armor headers and
+    line ends left out): what a rewrapping must carry unchanged."""
+    out = set()
+    data = data.replace(b"\r\n", b"\n")
+    for chunk in data.split(b"-----END PGP MESSAGE-----")[:-1]:
+        if b"-----BEGIN PGP MESSAGE-----\n" not in chunk:
+            continue
+        # the last BEGIN before this END: a stray BEGIN line may stand earlier
+        body = chunk.rsplit(b"-----BEGIN PGP MESSAGE-----\n", 1)[1]
+        if b"\n\n" in body:          # armor headers, then a blank line
+            body = body.split(b"\n\n", 1)[1]
+        out.add(b"".join(body.split()))
+    return out
+
+
+def rewrapped(path, src, reader):
+    """A mail whose only ciphertext is genuine, with readable text beside it
+    (preamble, epilogue, armor headers), goes out as that ciphertext in
+    koverto's own wrapping (issue 10 A1): accepted when the copy carries
+    exactly one armor, it was in the source, and it decrypts."""
+    got = armor_payloads(open(path, "rb").read())
+    return len(got) == 1 and got <= armor_payloads(src) and decrypt(path, reader) is not None
+
+
 def cmd_check(a):
     out = []
     def tap(good, what):
@@ -666,7 +695,7 @@ def cmd_check(a):
                 if m != PREFIX + "?":
                     refused[m] = reason[0] if reason else "(empty reason)"
     keyed_bad, keyless_bad, genuine_bad = [], [], []
-    keyed_n = keyless_n = 0
+    keyed_n = keyless_n = rewrapped_n = 0
     for marker, (j, fam, rcpt, variant) in sorted(cases.items(), key=lambda kv: kv[1][0]):
         got = [p for p in by_case.get(j, []) if rcpt in env[p]]
         src = open(os.path.join(indir, "%06d.eml" % j), "rb").read()
@@ -687,6 +716,9 @@ def cmd_check(a):
             scan(d or b"", "decrypted", h)
             if marker not in {m for m, _ in h}:
                 genuine_bad.append(f"seed {seed} {name(marker)}: does not decrypt to its marker")
+            continue
+        if len(got) == 1 and env[got[0]] == [rcpt] and rewrapped(got[0], src, a.reader):
+            rewrapped_n += 1
             continue
         if rcpt == KEYED:
             keyed_n += 1
@@ -713,6 +745,7 @@ def cmd_check(a):
         reasons[r] = reasons.get(r, 0) + 1
     for r, n in sorted(reasons.items()):
         out.append(f"# refused {n:4}: {r[:150]}")
+    out.append(f"# passed on as their genuine ciphertext, readable wrapping dropped: {rewrapped_n}")
     for what, bad, n in (("every mail to the keyed recipient arrived once, decrypting to its marker",
                           keyed_bad, keyed_n),
                          ("every mail to the keyless recipient was refused and kept in failed/",
