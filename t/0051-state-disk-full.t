@@ -15,9 +15,14 @@
 
 # A mount namespace of our own, so that the tmpfs is nobody else's.
 if [ -z "${KOV_IN_NS:-}" ]; then
-	if [ "$(id -u)" = 0 ] && unshare --mount --propagation private true 2>/dev/null; then
-		KOV_IN_NS=1 exec unshare --mount --propagation private sh "$0"
-	fi
+	# In a chroot (a fresh Debian root made by debootstrap) "/" is no mount
+	# point and cannot be made private: there the namespace keeps the
+	# propagation it has; the tmpfs is unmounted at the end either way.
+	for propagation in private unchanged; do
+		if [ "$(id -u)" = 0 ] && unshare --mount --propagation $propagation true 2>/dev/null; then
+			KOV_IN_NS=1 exec unshare --mount --propagation $propagation sh "$0"
+		fi
+	done
 	if [ "${CI:-}" = true ]; then
 		echo "not ok 1 - cannot make a mount namespace (unshare --mount, as root): under CI=true this test must run"
 		echo "1..1"
