@@ -451,6 +451,22 @@ crypto_scan_content(GMimeDataWrapper *content)
  * is stored: junk in it (8-bit bytes, NULs, endless lines) would go out.
  * Give the part its decoded content instead (a filter on the stored bytes,
  * still streamed), so that GMime encodes it anew, cleanly, when written. */
+/* Does the stored uuencoded @stream hold a "begin" line before anything
+ * else? Without one GMime's decoder yields nothing at all. */
+static gboolean
+crypto_uu_has_begin(GMimeStream *stream)
+{
+	char buf[1024];
+	gint64 start = g_mime_stream_tell(stream);
+	ssize_t n = g_mime_stream_read(stream, buf, sizeof buf - 1);
+	g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET);
+	if (n <= 0)
+		return FALSE;
+	buf[n] = '\0';
+	const char *p = buf + strspn(buf, " \t\r\n");
+	return strncmp(p, "begin ", 6) == 0;
+}
+
 static void
 crypto_part_reencode(GMimePart *part, GMimeDataWrapper *content, GMimeContentEncoding encoding)
 {
@@ -475,9 +491,19 @@ crypto_part_make_7bit(GMimePart *part)
 	    encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
 	    encoding == GMIME_CONTENT_ENCODING_UUENCODE) {
 		/* Stored as encoded (as parsed): what is stored goes out. */
-		if (g_mime_data_wrapper_get_encoding(content) == encoding && crypto_scan_content(content).unfit)
+		if (g_mime_data_wrapper_get_encoding(content) != encoding || !crypto_scan_content(content).unfit)
+			return;
+		if (encoding != GMIME_CONTENT_ENCODING_UUENCODE ||
+		    crypto_uu_has_begin(g_mime_data_wrapper_get_stream(content))) {
 			crypto_part_reencode(part, content, encoding);
-		return;
+			return;
+		}
+		/* Labelled uuencode but not uuencoded: decoding would drop every
+		 * byte. Keep the bytes as they are, encoded anew below. */
+		g_autoptr(GMimeDataWrapper) raw = g_mime_data_wrapper_new_with_stream(
+			g_mime_data_wrapper_get_stream(content), GMIME_CONTENT_ENCODING_DEFAULT);
+		g_mime_part_set_content(part, raw);
+		content = raw;
 	}
 	/* Reads the decoded content once (streamed): 8-bit bytes, NULs, lines
 	 * over 998 octets, "From " at a line start; then bare CRs. */

@@ -685,6 +685,35 @@ test_make_7bit(void)
 	g_assert_cmpstr(text, ==, "Gr\xc3\xbc\xc3\x9f" "e");
 }
 
+/* A part labelled x-uuencode that is not uuencoded (no "begin" line):
+ * GMime's decoder would give nothing, and the recipient would get an
+ * empty part. Its bytes are kept and encoded anew; real uuencode is
+ * still decoded. */
+static void
+test_make_7bit_false_uuencode(void)
+{
+	static const char body[] = "R\0e\0:\0 \0p\0l\0a\0n\0 \0M\0A\0R\0K\0";
+	g_autoptr(GString) mail = g_string_new("Content-Type: text/plain; charset=utf-16le\n"
+	                                       "Content-Transfer-Encoding: x-uuencode\n\n");
+	g_string_append_len(mail, body, sizeof body - 1);
+	g_autoptr(GMimeObject) part = parse_part_bytes(mail->str, mail->len);
+	kov_crypto_make_7bit(part);
+	g_autoptr(GByteArray) bytes = to_crlf_bytes(part);
+	assert_7bit_bytes(bytes);
+	g_autoptr(GMimeObject) again = parse_part_bytes((const char *)bytes->data, bytes->len);
+	g_autoptr(GByteArray) decoded = decoded_content(again);
+	g_assert_cmpmem(decoded->data, decoded->len, body, sizeof body - 1);
+
+	static const char real_mail[] = "Content-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\n"
+	                                "begin 644 f.txt\n#:&D*\n`\nend\n\x80\n";
+	g_autoptr(GMimeObject) real = parse_part_bytes(real_mail, sizeof real_mail - 1);
+	kov_crypto_make_7bit(real);
+	g_autoptr(GByteArray) real_bytes = to_crlf_bytes(real);
+	g_autoptr(GMimeObject) real_again = parse_part_bytes((const char *)real_bytes->data, real_bytes->len);
+	g_autoptr(GByteArray) real_decoded = decoded_content(real_again);
+	g_assert_cmpmem(real_decoded->data, real_decoded->len, "hi\n", 3);
+}
+
 static void
 test_gpgme_error(void)
 {
@@ -746,6 +775,7 @@ main(int argc, char **argv)
 	ADD("/crypto/encrypt/unsigned-two-recipients", test_encrypt_unsigned_two);
 	ADD("/crypto/encrypt/unusable-key", test_encrypt_unusable_key);
 	g_test_add_func("/crypto/make-7bit", test_make_7bit);
+	g_test_add_func("/crypto/make-7bit-false-uuencode", test_make_7bit_false_uuencode);
 	g_test_add_func("/crypto/gpgme-error", test_gpgme_error);
 	int rc = g_test_run();
 
