@@ -49,7 +49,7 @@ koverto_usage(FILE *out)
 	g_autofree char *order = kov_config_search_order();
 	fprintf(out,
 	        "usage: koverto [-c FILE] [-d] [-o] [-n [--connect]] [-r | -k]\n"
-	        "       koverto submit [--queue NAME] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
+	        "       koverto submit [--queue NAME] [-c FILE] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "  -c FILE  configuration file; looked for in this order:\n"
 	        "           %s\n"
 	        "  -d       debug output (stderr and the configured log)\n"
