@@ -134,7 +134,7 @@ gboolean
 kov_state_reserve(KovState *state, const char *const *addresses, guint n, GError **error)
 {
 	gsize len = 0;
-	g_autofree char *data = g_key_file_to_data(state->keyfile, &len, NULL);
+	g_free(g_key_file_to_data(state->keyfile, &len, NULL)); /* only its size */
 	g_autofree char *tmp = kov_state_tmp_path(state);
 	/* today's file, a last error, next-attempt/attempts/crashes, and a
 	 * group of each new recipient: "[addr:" + 3 bytes a byte + "]",
