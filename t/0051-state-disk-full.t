@@ -70,7 +70,9 @@ check "no gap shorter than retry-first, none shorter than the one before" awk '$
 # Under scripts/memcheck an attempt takes seconds: too few for a shape.
 if [ -z "${KOVERTO_BIN:-}" ]; then
 	check "at least 3 attempts" [ "$attempts" -ge 3 ]
-	check "the gaps grow: the last is at least twice the first" awk 'NR == 1 { f = $1 } { l = $1 } END { exit !(NR >= 2 && f >= 1 && l >= 2 * f) }' "$W/gaps"
+	# (Doubling, 2 then 4 s, plus each attempt's own time, which a busy
+	# machine stretches: 4 then 6 s was seen in CI. The shape, not a ratio.)
+	check "the gaps grow: the last is longer than the first" awk 'NR == 1 { f = $1 } { l = $1 } END { exit !(NR >= 2 && f >= 1 && l > f) }' "$W/gaps"
 fi
 check "every attempt after the first said why it sent nothing" [ "$(grep -c "id=$id: state: no room to record" "$W/log")" -ge $((attempts - 1)) ]
 
