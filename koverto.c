@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* koverto: the daemon's entry. Options (Kuvert's -c -d -o -r -k, plus -n),
- * configuration, logging and signals; the loop itself is lib/daemon.c.
+ * configuration, logging and signals; the loop itself is lib/run/daemon.c.
  * `koverto submit ...` is dispatched to submit.c. Only this file and
  * submit.c decide what an error means as an exit status. */
 #include "config.h"
@@ -110,7 +110,7 @@ koverto_check_keys(const KovConfig *config, KovKeys *keys, GError **error)
 	    && !kov_keys_check_signing(keys, config->defaultkey, "defaultkey", error))
 		return FALSE;
 	for (KovQueueKind k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_autofree char *role = g_strdup_printf("key in [queue %s]", kov_queue_name(k));
+		g_autofree char *role = g_strdup_printf("key in [queue %s]", kov_policy_queue_name(k));
 		if (config->queue[k].signing_key != NULL
 		    && !kov_keys_check_signing(keys, config->queue[k].signing_key, role, error))
 			return FALSE;

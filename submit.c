@@ -208,7 +208,7 @@ kov_submit_enqueue(KovSubmitArgs *args)
 {
 	g_autoptr(GError) error = NULL;
 	args->kind = KOV_QUEUE_KUVERT; /* without --queue: Kuvert's queue, rules decide */
-	if (args->queue != NULL && !kov_queue_kind_parse(args->queue, &args->kind)) {
+	if (args->queue != NULL && !kov_policy_queue_parse(args->queue, &args->kind)) {
 		fprintf(stderr, "koverto submit: unknown queue \"%s\" (must-encrypt, fallback, sign-only)\n",
 		        args->queue);
 		return EX_USAGE;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* libFuzzer target for the already-encrypted classifier (lib/ciphertext.c):
+/* libFuzzer target for the already-encrypted classifier (lib/mail/ciphertext.c):
  * the raw input through the packet walk, the CMS check and the de-armoring,
  * then parsed as a mail through kov_ciphertext_classify and
  * kov_ciphertext_canonicalize. Beyond "no crash, no sanitizer report" it
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 #include "ciphertext.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -26,7 +26,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
+#include "gpgme-autoptr.h"
 #include "ciphertext.h"
 #include "crypto.h"
 #include "error.h"

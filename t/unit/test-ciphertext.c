@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* lib/ciphertext.c: already encrypted is decided from the bytes. Genuine
+/* lib/mail/ciphertext.c: already encrypted is decided from the bytes. Genuine
  * mails (gpg, Thunderbird's shape, openssl smime and cms: t/mail/cipher,
  * made by t/mail/cipher/make) pass and are rewrapped with the same
  * ciphertext; each way of dressing plaintext as ciphertext does not. */
@@ -7,7 +7,7 @@
 #include <gmime/gmime.h>
 #include <string.h>
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 #include "ciphertext.h"
 
 #define MARKER "MARKER-plaintext-4d1f"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Unit tests of lib/config.c: defaults, every option, every boolean
+/* Unit tests of lib/config/config.c: defaults, every option, every boolean
  * spelling, one bad value per typed option (file, line and key named),
  * unknown and duplicate keys, password file modes, per-queue keys and
  * anchored sender patterns, iniparser's quoting, and the shipped example.

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Unit tests of lib/crypto.c with real GnuPG: what kov_crypto_sign and
+/* Unit tests of lib/gpg/crypto.c with real GnuPG: what kov_crypto_sign and
  * kov_crypto_encrypt produce is written with CRLF as it would go out, parsed
  * again and checked by gpg itself in a reader home holding every fixture
  * secret key: signatures verify over the transmitted bytes, decryption gives
  * the original entity, only the intended keys can decrypt. Ciphertext bytes
  * are never compared. */
-#include "autoptr.h"
+#include "gmime-autoptr.h"
+#include "gpgme-autoptr.h"
 #include "ciphertext.h"
 #include "crypto.h"
 #include "message.h"

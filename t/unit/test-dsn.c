@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Tests of lib/dsn.c. Every report is written as it would go out (CRLF)
+/* Tests of lib/mail/dsn.c. Every report is written as it would go out (CRLF)
  * and read back by two real parsers: GMime, and Python's email package
  * (which knows message/delivery-status and splits it into field blocks).
  * Leak checks look for marker strings of the original's body and
@@ -14,7 +14,7 @@
 #include <gio/gio.h>
 #include <sys/mman.h>
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 #include "error.h"
 #include "message.h"
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Unit tests of lib/keys.c against the fixture keyring of t/keys (real
+/* Unit tests of lib/gpg/keys.c against the fixture keyring of t/keys (real
  * GnuPG, one throwaway home for the whole run): each key case, exact
  * address matching, the newest of two keys, named keys, the signing key
  * order, and alwaystrust. */
-#include "autoptr.h"
+#include "gmime-autoptr.h"
+#include "gpgme-autoptr.h"
 #include "error.h"
 #include "keys.h"
 #include "keyhome.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Tests of lib/message.c on the mails in t/mail/: envelope precedence,
+/* Tests of lib/mail/message.c on the mails in t/mail/: envelope precedence,
  * roles, hostile addresses, already-encrypted detection, the clean-up of
  * private headers (checked on the written bytes) and CRLF/LF output. */
 #include "message.h"
@@ -13,7 +13,7 @@
 
 #include <glib/gstdio.h>
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 #include "error.h"
 
 static char *

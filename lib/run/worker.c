@@ -46,7 +46,7 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 		memset(result, 0, sizeof *result);
 		result->outcome = KOV_OUTCOME_FAILED;
 		result->reason = g_strdup(error->message);
-		kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", id, kov_queue_name(kind),
+		kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", id, kov_policy_queue_name(kind),
 		            result->reason);
 		g_clear_error(&error);
 	} else {

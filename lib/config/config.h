@@ -8,7 +8,6 @@
 #pragma once
 #include <glib.h>
 #include "policy.h"
-#include "queue.h"
 
 #define KOV_CONFIG_DEFAULT_PATH "/etc/koverto/koverto.conf"
 

@@ -8,7 +8,7 @@
  * parser from one option table, so each error names file, line and key.
  * The first problem wins: koverto refuses to start on any of them. */
 #include "config.h"
-#include "autoptr.h"
+#include <iniparser.h>
 #include "error.h"
 #include "log.h"
 
@@ -1122,11 +1122,11 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 	}
 	KovQueueKind kind;
 	if (g_str_has_prefix(name, "queue") && g_ascii_isspace(name[5])
-	    && kov_queue_kind_parse(name + 5 + strspn(name + 5, KOV_CONFIG_WORD_SEPARATORS), &kind)) {
+	    && kov_policy_queue_parse(name + 5 + strspn(name + 5, KOV_CONFIG_WORD_SEPARATORS), &kind)) {
 		*section = (KovConfigSection){
 			kov_config_queue_options, G_N_ELEMENTS(kov_config_queue_options),
 			&config->queue[kind], FALSE,
-			g_strdup_printf(" in [queue %s]", kov_queue_name(kind)) };
+			g_strdup_printf(" in [queue %s]", kov_policy_queue_name(kind)) };
 		return TRUE;
 	}
 	return FALSE;

@@ -14,7 +14,8 @@
  * to thousands of recipients prefetches them, a few hundred per gpg run. */
 #include "keys.h"
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
+#include "gpgme-autoptr.h"
 #include "error.h"
 #include "passphrase.h"
 

@@ -12,19 +12,8 @@
  */
 #pragma once
 #include <glib.h>
+#include "policy.h"   /* KovQueueKind */
 
-typedef enum {
-	KOV_QUEUE_MUST_ENCRYPT,
-	KOV_QUEUE_FALLBACK,
-	KOV_QUEUE_SIGN_ONLY,
-	KOV_QUEUE_N_POLICY,
-	KOV_QUEUE_KUVERT = KOV_QUEUE_N_POLICY, /* not a policy: Kuvert's rules decide */
-	KOV_QUEUE_N_KINDS,
-} KovQueueKind;
-
-/* "must-encrypt", "fallback", "sign-only", "kuvert". */
-const char *kov_queue_name(KovQueueKind kind);
-gboolean kov_queue_kind_parse(const char *name, KovQueueKind *kind);
 
 /* Create queuedir and every directory below it, mode 0700; check that
  * existing ones are directories owned by us. */

@@ -9,7 +9,8 @@
  * Every signature is verified before the message is returned. */
 #include "crypto.h"
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
+#include "gpgme-autoptr.h"
 #include "error.h"
 #include "keys.h"
 #include "message.h"

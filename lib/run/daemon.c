@@ -7,7 +7,6 @@
  * repeatedly is failed. Deferred mail waits in cur/ (never back in new/,
  * which would wake inotify in a loop) in a schedule by next attempt. */
 #include "daemon.h"
-#include "autoptr.h"
 #include "deliver.h"
 #include "keys.h"
 #include "kuvert.h"
@@ -359,7 +358,7 @@ kov_daemon_on_crash(KovDaemon *d, KovWorker *w, int status)
 	}
 	g_autofree char *reason = g_strdup_printf("%s, %u times: given up", why, crashes);
 	g_autoptr(GError) error = NULL;
-	kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", item->id, kov_queue_name(item->kind),
+	kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", item->id, kov_policy_queue_name(item->kind),
 	            reason);
 	if (!kov_queue_fail(d->config->queuedir, item->kind, item->id, reason, NULL, &error))
 		kov_log_err("%s", error->message);

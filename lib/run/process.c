@@ -5,7 +5,8 @@
  * gets ciphertext), delivered, and recorded in the state before the next
  * copy starts, so a retry never repeats an accepted transaction. */
 #include "process.h"
-#include "autoptr.h"
+#include "gmime-autoptr.h"
+#include "gpgme-autoptr.h"
 #include "ciphertext.h"
 #include "crypto.h"
 #include "error.h"
@@ -172,7 +173,7 @@ kov_job_check_sender(KovJob *job, GError **error)
 	for (gsize i = 0; i < G_N_ELEMENTS(who); i++) {
 		if (!kov_config_sender_allowed(config, job->kind, who[i])) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "sender %s is not allowed in queue %s",
-			            who[i] && *who[i] ? who[i] : none[i], kov_queue_name(job->kind));
+			            who[i] && *who[i] ? who[i] : none[i], kov_policy_queue_name(job->kind));
 			return FALSE;
 		}
 	}
@@ -703,7 +704,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	}
 	kov_log_info("id=%s queue=%s from=%s rcpt=%u delivered=%u deferred=%u failed=%u result=%s "
 	             "attempt=%u delay=%.2fs",
-	             job->id, kov_queue_name(job->kind), *job->mail->sender ? job->mail->sender : "<>",
+	             job->id, kov_policy_queue_name(job->kind), *job->mail->sender ? job->mail->sender : "<>",
 	             job->rcpts->len, delivered, pending, nfailed,
 	             result->outcome == KOV_OUTCOME_DELIVERED ? "sent"
 	             : result->outcome == KOV_OUTCOME_DEFERRED ? "deferred" : "failed",
@@ -738,7 +739,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
 	}
-	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, kov_queue_name(job->kind),
+	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, kov_policy_queue_name(job->kind),
 	             later ? "deferred" : "failed", result->reason);
 	if (!later && job->state != NULL && job->rcpts != NULL) {
 		for (guint i = 0; i < job->rcpts->len; i++) {
@@ -788,7 +789,7 @@ kov_job_prepare(KovJob *job, GError **error)
 		}
 		rcpts = g_string_free(g_steal_pointer(&s), FALSE);
 	}
-	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, kov_queue_name(job->kind),
+	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, kov_policy_queue_name(job->kind),
 	             *job->mail->sender ? job->mail->sender : "<>", rcpts);
 	if (!kov_trace_check(job->mail->message, kov_trace_host(), config->max_hops, error))
 		return FALSE;

@@ -10,7 +10,7 @@
  * temporary trouble here, where curl's codes and the EHLO reply are known:
  * it is logged at error level naming the option, and the mail is deferred. */
 #include "deliver.h"
-#include "autoptr.h"
+#include "curl-autoptr.h"
 #include "error.h"
 #include "log.h"
 #include "passphrase.h"

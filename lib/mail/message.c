@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 #include "error.h"
 
 void

@@ -29,6 +29,22 @@ typedef enum {
 	KOV_DECISION_REFUSE,    /* mustencrypt without a usable key */
 } KovDecision;
 
+/* The queues a mail can be in: a policy queue binds every recipient to
+ * its action; in Kuvert's queue the rules decide. */
+typedef enum {
+	KOV_QUEUE_MUST_ENCRYPT,
+	KOV_QUEUE_FALLBACK,
+	KOV_QUEUE_SIGN_ONLY,
+	KOV_QUEUE_N_POLICY,
+	KOV_QUEUE_KUVERT = KOV_QUEUE_N_POLICY, /* not a policy: Kuvert's rules decide */
+	KOV_QUEUE_N_KINDS,
+} KovQueueKind;
+
+/* "must-encrypt", "fallback", "sign-only", "kuvert". */
+const char *kov_policy_queue_name(KovQueueKind kind);
+/* The three policy queues only: FALSE for "kuvert" and anything else. */
+gboolean kov_policy_queue_parse(const char *name, KovQueueKind *kind);
+
 /* Kuvert names: "none", "signonly", "fallback", "fallback-all", "mustencrypt". */
 const char *kov_policy_action_name(KovAction action);
 gboolean kov_policy_action_parse(const char *name, KovAction *action);

@@ -19,17 +19,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const kov_queue_names[KOV_QUEUE_N_KINDS] = {
-	"must-encrypt", "fallback", "sign-only", "kuvert",
-};
-
-const char *
-kov_queue_name(KovQueueKind kind)
-{
-	g_return_val_if_fail(kind < KOV_QUEUE_N_KINDS, "?");
-	return kov_queue_names[kind];
-}
-
 gboolean
 kov_queue_is_kuvert_name(const char *name)
 {
@@ -40,18 +29,6 @@ kov_queue_is_kuvert_name(const char *name)
 		if (!g_ascii_isdigit(*p))
 			return FALSE;
 	return TRUE;
-}
-
-gboolean
-kov_queue_kind_parse(const char *name, KovQueueKind *kind)
-{
-	for (int i = 0; i < KOV_QUEUE_N_POLICY; i++) {
-		if (g_str_equal(name, kov_queue_names[i])) {
-			*kind = (KovQueueKind)i;
-			return TRUE;
-		}
-	}
-	return FALSE;
 }
 
 /* Create @path 0700 if missing; insist it is our own directory, closed to others. */
@@ -97,7 +74,7 @@ kov_queue_prepare(const char *queuedir, GError **error)
 	if (!kov_queue_prepare_dir(queuedir, error))
 		return FALSE;
 	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_autofree char *maildir = g_build_filename(queuedir, kov_queue_names[k], NULL);
+		g_autofree char *maildir = g_build_filename(queuedir, kov_policy_queue_name(k), NULL);
 		if (!kov_queue_prepare_dir(maildir, error))
 			return FALSE;
 		for (gsize s = 0; s < G_N_ELEMENTS(subdirs); s++) {
@@ -308,8 +285,8 @@ kov_queue_hand_over_paths(const char *queuedir, KovQueueKind kind, char **id, ch
 		return;
 	}
 	*id = kov_queue_unique_name();
-	*tmp = g_build_filename(queuedir, kov_queue_name(kind), "tmp", *id, NULL);
-	*new = g_build_filename(queuedir, kov_queue_name(kind), "new", *id, NULL);
+	*tmp = g_build_filename(queuedir, kov_policy_queue_name(kind), "tmp", *id, NULL);
+	*new = g_build_filename(queuedir, kov_policy_queue_name(kind), "new", *id, NULL);
 }
 
 /* Make @tmp visible as *@new in one step. A Kuvert name is linked, never
@@ -386,7 +363,7 @@ kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id)
 {
 	if (kind == KOV_QUEUE_KUVERT)
 		return g_build_filename(queuedir, id, NULL);
-	return g_build_filename(queuedir, kov_queue_name(kind), "cur", id, NULL);
+	return g_build_filename(queuedir, kov_policy_queue_name(kind), "cur", id, NULL);
 }
 
 int
@@ -410,7 +387,7 @@ kov_queue_lock_kuvert(const char *queuedir, const char *id)
 char *
 kov_queue_state_path(const char *queuedir, KovQueueKind kind, const char *id)
 {
-	g_autofree char *name = g_strdup_printf("%s.%s", kov_queue_name(kind), id);
+	g_autofree char *name = g_strdup_printf("%s.%s", kov_policy_queue_name(kind), id);
 	return g_build_filename(queuedir, "state", name, NULL);
 }
 
@@ -484,15 +461,15 @@ gboolean
 kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **claimed,
                 GError **error)
 {
-	g_autofree char *from = g_build_filename(queuedir, kov_queue_name(kind), "new", id, NULL);
-	g_autofree char *cur = g_build_filename(queuedir, kov_queue_name(kind), "cur", NULL);
+	g_autofree char *from = g_build_filename(queuedir, kov_policy_queue_name(kind), "new", id, NULL);
+	g_autofree char *cur = g_build_filename(queuedir, kov_policy_queue_name(kind), "cur", NULL);
 
 	*claimed = NULL;
 	if (!kov_queue_is_mail_name(id) || !kov_queue_move_in(from, cur, id, claimed, error))
 		return FALSE;
 	if (strcmp(*claimed, id) != 0) {
 		/* The log shows a newline or a terminal escape in it escaped. */
-		kov_log_info("id=%s: claimed %s/new/\"%s\" under this name", *claimed, kov_queue_name(kind),
+		kov_log_info("id=%s: claimed %s/new/\"%s\" under this name", *claimed, kov_policy_queue_name(kind),
 		             id);
 	}
 	return TRUE;
@@ -502,7 +479,7 @@ gboolean
 kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id, char **renamed,
                      GError **error)
 {
-	g_autofree char *cur = g_build_filename(queuedir, kov_queue_name(kind), "cur", NULL);
+	g_autofree char *cur = g_build_filename(queuedir, kov_policy_queue_name(kind), "cur", NULL);
 	g_autofree char *from = g_build_filename(cur, id, NULL);
 	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
 
@@ -516,7 +493,7 @@ kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id, ch
 	/* Its state, if a run before could write one under that name, follows it. */
 	g_autofree char *new_state = kov_queue_state_path(queuedir, kind, *renamed);
 	rename(state, new_state);
-	kov_log_info("id=%s: took %s/cur/\"%s\" under this name", *renamed, kov_queue_name(kind),
+	kov_log_info("id=%s: took %s/cur/\"%s\" under this name", *renamed, kov_policy_queue_name(kind),
 	             id);
 	return TRUE;
 }
@@ -552,7 +529,7 @@ char **
 kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError **error)
 {
 	g_autofree char *path = kind == KOV_QUEUE_KUVERT
-		? g_strdup(queuedir) : g_build_filename(queuedir, kov_queue_name(kind), sub, NULL);
+		? g_strdup(queuedir) : g_build_filename(queuedir, kov_policy_queue_name(kind), sub, NULL);
 	g_autoptr(GError) local = NULL;
 	g_autoptr(GDir) dir = g_dir_open(path, 0, &local);
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -589,7 +566,7 @@ kov_queue_failed_path(const char *queuedir, KovQueueKind kind, const char *id)
 		g_autofree char *name = g_strconcat(".", id, NULL);
 		return g_build_filename(queuedir, name, NULL);
 	}
-	g_autofree char *name = g_strdup_printf("%s.%s", kov_queue_name(kind), id);
+	g_autofree char *name = g_strdup_printf("%s.%s", kov_policy_queue_name(kind), id);
 	return g_build_filename(queuedir, "failed", name, NULL);
 }
 
@@ -650,7 +627,7 @@ kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age)
 {
 	/* The Kuvert queue's half-written hand-overs are its ".tmp.N" files. */
 	g_autofree char *path = kind == KOV_QUEUE_KUVERT
-		? g_strdup(queuedir) : g_build_filename(queuedir, kov_queue_name(kind), "tmp", NULL);
+		? g_strdup(queuedir) : g_build_filename(queuedir, kov_policy_queue_name(kind), "tmp", NULL);
 	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
@@ -718,7 +695,7 @@ kov_queue_clean_state(const char *queuedir)
 		g_autofree char *kind_name = g_strndup(name, dot - name);
 		if (g_str_equal(kind_name, "kuvert"))
 			kind = KOV_QUEUE_KUVERT;
-		else if (!kov_queue_kind_parse(kind_name, &kind))
+		else if (!kov_policy_queue_parse(kind_name, &kind))
 			continue;
 		g_autofree char *mail = kov_queue_cur_path(queuedir, kind, dot + 1);
 		g_autofree char *state = g_build_filename(dir_path, name, NULL);

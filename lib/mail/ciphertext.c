@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Already encrypted? From the bytes (see ciphertext.h). */
 #include "ciphertext.h"
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
  * out with the null envelope sender, so a report that fails is never
  * reported again, and neither ever carries the mail's body. */
 #include "report.h"
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 #include "error.h"
 #include "log.h"
 #include "message.h"
@@ -49,18 +49,18 @@ kov_report_alert_build(const KovConfig *config, KovQueueKind kind, const char *i
 	g_autoptr(GMimeTextPart) body = g_mime_text_part_new_with_subtype("plain");
 	g_autoptr(GDateTime) now = g_date_time_new_now_local();
 	g_autofree char *subject = g_strdup_printf("koverto: mail %s in queue %s failed", id,
-	                                           kov_queue_name(kind));
+	                                           kov_policy_queue_name(kind));
 	g_autofree char *parked = kov_queue_failed_path(config->queuedir, kind, id);
 	g_autofree char *retry = kind == KOV_QUEUE_KUVERT
 		? g_strdup_printf("rename it back to an all-numeric name, e.g. %s/%s", config->queuedir, id)
-		: g_strdup_printf("move it into %s/%s/new/", config->queuedir, kov_queue_name(kind));
+		: g_strdup_printf("move it into %s/%s/new/", config->queuedir, kov_policy_queue_name(kind));
 	g_autofree char *text = g_strdup_printf(
 		"koverto could not deliver mail %s from queue %s and has given up on it.\n\n"
 		"Reason: %s\n\n"
 		"The mail is kept as %s, with the reason in %s.reason.\n"
 		"To try again, %s; recipients that already got it will not get it twice.\n"
 		"Otherwise delete both files.\n",
-		id, kov_queue_name(kind), reason, parked, parked, retry);
+		id, kov_policy_queue_name(kind), reason, parked, parked, retry);
 
 	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, "koverto", config->mail_on_error);
 	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, NULL, config->mail_on_error);

@@ -11,6 +11,29 @@
 
 #include <glib.h>
 
+static const char *const kov_policy_queue_names[KOV_QUEUE_N_KINDS] = {
+	"must-encrypt", "fallback", "sign-only", "kuvert",
+};
+
+const char *
+kov_policy_queue_name(KovQueueKind kind)
+{
+	g_return_val_if_fail(kind < KOV_QUEUE_N_KINDS, "?");
+	return kov_policy_queue_names[kind];
+}
+
+gboolean
+kov_policy_queue_parse(const char *name, KovQueueKind *kind)
+{
+	for (int i = 0; i < KOV_QUEUE_N_POLICY; i++) {
+		if (g_str_equal(name, kov_policy_queue_names[i])) {
+			*kind = (KovQueueKind)i;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
 /* Indexed by KovAction; the names are Kuvert's, exact and lower case. */
 static const char *const action_names[] = {
 	[KOV_ACTION_NONE] = "none",

@@ -7,7 +7,7 @@
  * kov_message_strip_private_headers(): the caller's object stays as it is,
  * and no Bcc or X-Kuvert envelope reaches the sender. */
 #include "dsn.h"
-#include "autoptr.h"
+#include "gmime-autoptr.h"
 #include "error.h"
 #include "message.h"
 

@@ -27,7 +27,7 @@ kov_watch_new(const char *queuedir, GError **error)
 	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++) {
 		/* The Kuvert queue is the top of queuedir: kuvert_submit writes in place. */
 		g_autofree char *path = k == KOV_QUEUE_KUVERT
-			? g_strdup(queuedir) : g_build_filename(queuedir, kov_queue_name(k), "new", NULL);
+			? g_strdup(queuedir) : g_build_filename(queuedir, kov_policy_queue_name(k), "new", NULL);
 		/* A link into the Kuvert queue is a complete file (IN_CREATE); one
 		 * created in place is empty or locked until its writer is done. */
 		uint32_t mask = IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR;
