@@ -6,6 +6,7 @@
 #include "worker.h"
 #include "deliver.h"
 #include "error.h"
+#include "fileio.h"
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
@@ -81,22 +82,6 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 	case KOV_OUTCOME_DEFERRED:
 		break;
 	}
-}
-
-static gboolean
-kov_worker_write_line(int fd, const char *line)
-{
-	gsize len = strlen(line);
-	while (len > 0) {
-		ssize_t n = write(fd, line, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return FALSE;
-		line += n;
-		len -= (gsize)n;
-	}
-	return TRUE;
 }
 
 static char
@@ -195,7 +180,7 @@ kov_worker_serve_one(KovContext *ctx, int fd, char *line)
 	if (lock >= 0)
 		close(lock);
 	kov_result_clear(&result);
-	if (!kov_worker_write_line(fd, reply))
+	if (!kov_fileio_write_all(fd, reply, strlen(reply), NULL, "worker: cannot reply"))
 		_exit(0); /* the watcher is gone */
 }
 

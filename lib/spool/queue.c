@@ -6,6 +6,7 @@
  * lines are, when it rewrites them, is message.c's answer. */
 #include "queue.h"
 #include "error.h"
+#include "fileio.h"
 #include "message.h"
 #include "log.h"
 
@@ -180,24 +181,9 @@ kov_queue_unique_name(void)
 	                       (int)(now % G_USEC_PER_SEC), (int)getpid(), g_random_int(), host);
 }
 
+/* Copy @in to @out, written as @path, until EOF. */
 static gboolean
-kov_queue_write_all(int fd, const char *data, gsize len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return FALSE;
-		data += n;
-		len -= (gsize)n;
-	}
-	return TRUE;
-}
-
-/* Copy @in to @out until EOF. */
-static gboolean
-kov_queue_copy_fd(int in, int out, gboolean *read_failed)
+kov_queue_copy_fd(int in, int out, const char *path, GError **error)
 {
 	char buf[65536];
 
@@ -206,30 +192,15 @@ kov_queue_copy_fd(int in, int out, gboolean *read_failed)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			*read_failed = TRUE;
+			g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "cannot read the mail: %s",
+			            g_strerror(errno));
 			return FALSE;
 		}
 		if (n == 0)
 			return TRUE;
-		if (!kov_queue_write_all(out, buf, (gsize)n))
+		if (!kov_fileio_write_all(out, buf, (gsize)n, error, "cannot write %s", path))
 			return FALSE;
 	}
-}
-
-/* fsync and close @fd, written as @path; @ok: all went well so far (else
- * @error is set already and @fd is only closed). */
-static gboolean
-kov_queue_sync_close(int fd, gboolean ok, const char *path, GError **error)
-{
-	if (ok && fsync(fd) != 0) {
-		kov_error_set_errno(error, errno, "cannot write %s", path);
-		ok = FALSE;
-	}
-	if (close(fd) != 0 && ok) {
-		kov_error_set_errno(error, errno, "cannot write %s", path);
-		ok = FALSE;
-	}
-	return ok;
 }
 
 /* Write @prepend and then the mail in @path, without the X-Kuvert-From/-To
@@ -245,7 +216,7 @@ kov_queue_rewrite_tmp(char **path, const char *prepend, GError **error)
 		return FALSE;
 	}
 	gboolean ok = kov_message_rewrite_envelope(*path, prepend, FALSE, out, error);
-	if (!kov_queue_sync_close(out, ok, next, error)) {
+	if (!kov_fileio_sync_close(out, ok, next, error)) {
 		unlink(next);
 		return FALSE;
 	}
@@ -313,7 +284,6 @@ kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char
                      KovQueueCheck check, gpointer check_data, GError **error)
 {
 	g_autofree char *id = NULL, *tmp = NULL, *new = NULL;
-	gboolean read_failed = FALSE;
 
 	kov_queue_hand_over_paths(queuedir, kind, &id, &tmp, &new);
 
@@ -324,37 +294,22 @@ kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char
 		return NULL;
 	}
 	gboolean ok = (envelope_header == NULL
-	               || kov_queue_write_all(fd, envelope_header, strlen(envelope_header)))
-	              && kov_queue_copy_fd(in, fd, &read_failed) && fsync(fd) == 0;
-	int err = errno;
-	if (close(fd) != 0 && ok) {
-		ok = FALSE;
-		err = errno;
-	}
-	if (ok && check != NULL && !kov_queue_check_tmp(&tmp, check, check_data, error)) {
-		unlink(tmp);
-		return NULL;
-	}
+	               || kov_fileio_write_all(fd, envelope_header, strlen(envelope_header), error,
+	                                       "cannot write %s", tmp))
+	              && kov_queue_copy_fd(in, fd, tmp, error);
+	ok = kov_fileio_sync_close(fd, ok, tmp, error);
+	if (ok && check != NULL)
+		ok = kov_queue_check_tmp(&tmp, check, check_data, error);
 	if (ok && !kov_queue_hand_over(queuedir, kind, tmp, &id, &new)) {
+		kov_error_set_errno(error, errno, "cannot write %s", tmp);
 		ok = FALSE;
-		err = errno;
 	}
 	if (!ok) {
 		unlink(tmp);
-		if (read_failed)
-			g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "cannot read the mail: %s",
-			            g_strerror(err));
-		else
-			kov_error_set_errno(error, err, "cannot write %s", tmp);
 		return NULL;
 	}
 	/* The rename is durable only once the directory is synced. */
-	g_autofree char *newdir = g_path_get_dirname(new);
-	int dfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	kov_fileio_sync_dir(new, NULL);
 	return g_steal_pointer(&id);
 }
 
@@ -587,7 +542,7 @@ kov_queue_rewrite_envelope(const char *from, const char *to, const char *undeliv
 	gboolean ok = kov_message_rewrite_envelope(from, envelope, TRUE, fd, error);
 	if (!ok)
 		g_prefix_error(error, "queue: ");
-	ok = kov_queue_sync_close(fd, ok, to, error);
+	ok = kov_fileio_sync_close(fd, ok, to, error);
 	if (!ok)
 		unlink(to);
 	return ok;
@@ -601,12 +556,10 @@ kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id, const ch
 	g_autofree char *to = kov_queue_failed_path(queuedir, kind, id);
 	g_autofree char *reason_path = g_strconcat(to, ".reason", NULL);
 	g_autofree char *text = g_strconcat(reason, "\n", NULL);
-	g_autoptr(GError) local = NULL;
 
 	/* The reason first: a failed mail is never found without its explanation. */
-	if (!g_file_set_contents_full(reason_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-	                              &local)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "queue: %s", local->message);
+	if (!kov_fileio_replace(reason_path, NULL, text, strlen(text), error)) {
+		g_prefix_error(error, "queue: ");
 		return FALSE;
 	}
 	if (undelivered != NULL) {

@@ -7,6 +7,7 @@
  * encoded one at the next change. */
 #include "state.h"
 #include "error.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,70 +57,20 @@ kov_state_tmp_path(KovState *state)
 	return g_strconcat(state->path, ".tmp", NULL);
 }
 
-static gboolean
-kov_state_write_all(int fd, const char *data, gsize len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return FALSE;
-		data += n;
-		len -= (gsize)n;
-	}
-	return TRUE;
-}
-
-/* The rename is only durable once the directory is on disk too. */
-static gboolean
-kov_state_sync_dir(const char *path)
-{
-	g_autofree char *dir = g_path_get_dirname(path);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return FALSE;
-	gboolean ok = fsync(fd) == 0;
-	int err = errno;
-	close(fd);
-	errno = err;
-	return ok;
-}
-
-/* Into path.tmp (allocated by kov_state_reserve, or new), fsync, rename
- * over the state, fsync the directory. */
+/* Through kov_fileio_replace, into path.tmp as kov_state_reserve left it:
+ * written over in place, never truncated first, so the room reserved for
+ * this write is there; then fsync, rename over the state, fsync of the
+ * directory. */
 gboolean
 kov_state_save(KovState *state, GError **error)
 {
 	gsize len = 0;
 	g_autofree char *data = g_key_file_to_data(state->keyfile, &len, NULL);
 	g_autofree char *tmp = kov_state_tmp_path(state);
-	/* No O_TRUNC: that would give back the room reserved for this write. */
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	state->reserved = FALSE; /* used up by this save, whatever comes of it */
-	if (fd < 0) {
-		kov_error_set_errno(error, errno, "state: cannot create %s", tmp);
-		return FALSE;
-	}
-	gboolean ok = kov_state_write_all(fd, data, len) && ftruncate(fd, (off_t)len) == 0
-	              && fsync(fd) == 0;
-	int err = errno;
-	if (close(fd) != 0 && ok) {
-		ok = FALSE;
-		err = errno;
-	}
-	if (ok && rename(tmp, state->path) != 0) {
-		ok = FALSE;
-		err = errno;
-	}
-	if (!ok) {
-		unlink(tmp);
-		kov_error_set_errno(error, err, "state: cannot write %s", state->path);
-		return FALSE;
-	}
-	if (!kov_state_sync_dir(state->path)) {
-		kov_error_set_errno(error, errno, "state: cannot sync the directory of %s", state->path);
+	if (!kov_fileio_replace(state->path, tmp, data, len, error)) {
+		g_prefix_error(error, "state: ");
 		return FALSE;
 	}
 	state->is_new = FALSE;
