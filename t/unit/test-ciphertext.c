@@ -9,29 +9,9 @@
 
 #include "gmime-autoptr.h"
 #include "ciphertext.h"
+#include "fixture.h"
 
 #define MARKER "MARKER-plaintext-4d1f"
-
-static GMimeMessage *
-parse(const char *text, gsize len)
-{
-	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(text, len);
-	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-	g_assert_nonnull(message);
-	return message;
-}
-
-static char *
-fixture(const char *name, gsize *len)
-{
-	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "mail", "cipher", name, NULL);
-	char *text = NULL;
-	g_autoptr(GError) error = NULL;
-	if (!g_file_get_contents(path, &text, len, &error))
-		g_error("%s", error->message);
-	return text;
-}
 
 static GByteArray *
 write_message(GMimeMessage *message)
@@ -52,7 +32,7 @@ contains(GByteArray *bytes, const char *needle)
 static KovCiphertextKind
 classify_text(const char *text, gboolean canonical, const char **why)
 {
-	g_autoptr(GMimeMessage) message = parse(text, strlen(text));
+	g_autoptr(GMimeMessage) message = kov_test_message_parse(text, strlen(text));
 	return kov_ciphertext_classify(message, canonical, NULL, why);
 }
 
@@ -61,7 +41,7 @@ static void
 assert_plaintext(const char *text)
 {
 	const char *why = NULL;
-	g_autoptr(GMimeMessage) message = parse(text, strlen(text));
+	g_autoptr(GMimeMessage) message = kov_test_message_parse(text, strlen(text));
 	if (kov_ciphertext_classify(message, FALSE, NULL, &why) != KOV_CIPHERTEXT_NONE)
 		g_error("taken for ciphertext:\n%s", text);
 	g_assert_nonnull(why);
@@ -74,8 +54,8 @@ static void
 check_genuine(const char *name, KovCiphertextKind kind, const char *gone)
 {
 	gsize len;
-	g_autofree char *text = fixture(name, &len);
-	g_autoptr(GMimeMessage) message = parse(text, len);
+	g_autofree char *text = kov_test_dist_read(&len, "mail", "cipher", name, NULL);
+	g_autoptr(GMimeMessage) message = kov_test_message_parse(text, len);
 	g_autoptr(GByteArray) before = NULL, after = NULL;
 	const char *why = NULL;
 	g_assert_cmpint(kov_ciphertext_classify(message, FALSE, &before, &why), ==, kind);
@@ -83,7 +63,7 @@ check_genuine(const char *name, KovCiphertextKind kind, const char *gone)
 	g_assert_cmpint(kov_ciphertext_classify(message, TRUE, NULL, &why), ==, kind);
 	/* Written and read again: still canonical, same ciphertext, same header. */
 	g_autoptr(GByteArray) wire = write_message(message);
-	g_autoptr(GMimeMessage) again = parse((const char *)wire->data, wire->len);
+	g_autoptr(GMimeMessage) again = kov_test_message_parse((const char *)wire->data, wire->len);
 	g_assert_cmpint(kov_ciphertext_classify(again, TRUE, &after, &why), ==, kind);
 	g_assert_cmpmem(before->data, before->len, after->data, after->len);
 	g_assert_cmpstr(g_mime_message_get_subject(again), ==, "genuine");
@@ -102,7 +82,7 @@ test_genuine(void)
 	/* The genuine wrapping as it came is not canonical (descriptions, a
 	 * preamble): kov_job_check_leak would not take it as it is. */
 	gsize len;
-	g_autofree char *tb = fixture("thunderbird.eml", &len);
+	g_autofree char *tb = kov_test_dist_read(&len, "mail", "cipher", "thunderbird.eml", NULL);
 	g_assert_cmpint(classify_text(tb, TRUE, NULL), ==, KOV_CIPHERTEXT_NONE);
 }
 
@@ -112,11 +92,11 @@ static void
 test_armor(void)
 {
 	gsize len;
-	g_autofree char *text = fixture("gpg.eml", &len);
+	g_autofree char *text = kov_test_dist_read(&len, "mail", "cipher", "gpg.eml", NULL);
 	g_autoptr(GString) s = g_string_new(text);
 	g_string_replace(s, "-----BEGIN PGP MESSAGE-----\n",
 	                 "-----BEGIN PGP MESSAGE-----\nComment: " MARKER "\n", 1);
-	g_autoptr(GMimeMessage) message = parse(s->str, s->len);
+	g_autoptr(GMimeMessage) message = kov_test_message_parse(s->str, s->len);
 	g_assert_cmpint(kov_ciphertext_classify(message, TRUE, NULL, NULL), ==, KOV_CIPHERTEXT_NONE);
 	g_assert_true(kov_ciphertext_canonicalize(message, NULL));
 	g_autoptr(GByteArray) wire = write_message(message);
@@ -213,7 +193,7 @@ test_attacks(void)
 	/* Preamble and epilogue: dropped by the rewrapping, refused as they are. */
 	g_autofree char *around = pgp_mail(MARKER "\n", armored, "", MARKER "\n");
 	g_assert_cmpint(classify_text(around, TRUE, NULL), ==, KOV_CIPHERTEXT_NONE);
-	g_autoptr(GMimeMessage) m = parse(around, strlen(around));
+	g_autoptr(GMimeMessage) m = kov_test_message_parse(around, strlen(around));
 	g_assert_true(kov_ciphertext_canonicalize(m, NULL));
 	g_autoptr(GByteArray) wire = write_message(m);
 	g_assert_false(contains(wire, MARKER));
@@ -343,8 +323,8 @@ static GByteArray *
 smime_der(const char *name)
 {
 	gsize len;
-	g_autofree char *text = fixture(name, &len);
-	g_autoptr(GMimeMessage) message = parse(text, len);
+	g_autofree char *text = kov_test_dist_read(&len, "mail", "cipher", name, NULL);
+	g_autoptr(GMimeMessage) message = kov_test_message_parse(text, len);
 	GByteArray *der = NULL;
 	g_assert_cmpint(kov_ciphertext_classify(message, FALSE, &der, NULL), ==, KOV_CIPHERTEXT_SMIME);
 	return der;

@@ -6,10 +6,10 @@
  * Files are written into a fresh directory under /tmp per test. */
 #include "config.h"
 #include "error.h"
+#include "fixture.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,25 +18,10 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
-static char *
-make_tmpdir(void)
-{
-	char *dir = g_strdup("/tmp/kovcfgXXXXXX");
-	g_assert_nonnull(g_mkdtemp(dir));
-	return dir;
-}
-
-static int
-remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 static void
 remove_tree(char *dir)
 {
-	g_assert_cmpint(nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS), ==, 0);
+	g_assert_true(kov_test_tree_remove(dir));
 	g_free(dir);
 }
 
@@ -197,7 +182,7 @@ with_test_environment(void (*body)(const char *dir))
 	g_autofree char *tmpdir = g_strdup(g_getenv("TMPDIR"));
 	g_setenv("HOME", "/nonexistent/home", TRUE);
 	g_setenv("TMPDIR", "/var/tmp/kovtest", TRUE);
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	body(dir);
 	remove_tree(dir);
 	if (home != NULL)
@@ -276,7 +261,7 @@ test_defaults_tmpdir_unset(void)
 {
 	g_autofree char *saved = g_strdup(g_getenv("TMPDIR"));
 	g_unsetenv("TMPDIR");
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n");
 	g_autoptr(KovConfig) config = load_ok(path);
 	g_autofree char *expected = g_strdup_printf("/tmp/koverto.%s", me()->pw_name);
@@ -327,7 +312,7 @@ assert_all_rules(const KovConfig *config, const guint lines[4])
 static void
 check_all_options(const char *fixture_name, gboolean ini)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	const char *programs[] = { "ask", "forget", "gpg", "sendmail" };
 	for (gsize i = 0; i < G_N_ELEMENTS(programs); i++)
 		make_program(dir, programs[i]);
@@ -436,7 +421,7 @@ test_all_options_kuvert(void)
 static void
 test_programs_in_path(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *sh = g_find_program_in_path("sh");
 	g_assert_nonnull(sh);
 	g_autofree char *path = write_conf(dir, "[koverto]\ngpg = sh\nmsp = sh -c true\n"
@@ -456,7 +441,7 @@ test_programs_in_path(void)
 static void
 test_msp(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = NULL;
 	g_autofree char *expected = NULL;
 
@@ -490,7 +475,7 @@ test_msp(void)
 static void
 test_home_expansion(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n"
 	                                        "queuedir = ~/spool\ntempdir = ~\n");
 	g_autoptr(KovConfig) config = load_ok(path);
@@ -504,7 +489,7 @@ test_home_expansion(void)
 static void
 test_ssl_ca_directory(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *text = g_strdup_printf("[koverto]\nmsserver = localhost\nssl = STARTTLS\n"
 	                                        "ssl-ca = %s\n", dir);
 	g_autofree char *path = write_conf(dir, text);
@@ -519,7 +504,7 @@ test_ssl_ca_directory(void)
 static void
 test_empty_values(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\nqueuedir =\n"
 	                                        "mail-on-error =\nsyslog =\nssl = \"\"\n"
 	                                        "defaultkey = ''\ngpg =\nlogfile =\n");
@@ -545,7 +530,7 @@ test_booleans(void)
 	static const char *const no[] = { "0", "off", "f", "false", "no", "OFF", "Off", "F", "FALSE",
 	                                  "False", "NO", "nO" };
 	static const char *const bad[] = { "", "2", "y", "n", "onn", "tru", "yes please", "00", "-1" };
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 
 	for (gsize i = 0; i < G_N_ELEMENTS(yes); i++) {
 		gboolean v = FALSE;
@@ -668,7 +653,7 @@ static const BadValue bad_values[] = {
 static void
 test_bad_values(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	for (gsize i = 0; i < G_N_ELEMENTS(bad_values); i++) {
 		const BadValue *bad = &bad_values[i];
 		g_autofree char *value = replace_all(bad->value, "@DIR@", dir);
@@ -824,7 +809,7 @@ static const BadFile bad_files[] = {
 static void
 test_bad_files(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	for (gsize i = 0; i < G_N_ELEMENTS(bad_files); i++) {
 		if (bad_files[i].what == NULL)
 			continue;
@@ -840,7 +825,7 @@ test_bad_files(void)
 static void
 test_rule_regex_errors(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	const char *patterns[] = { "(unclosed", "a)|(.*", "*x", "[z-a]" };
 	for (gsize i = 0; i < G_N_ELEMENTS(patterns); i++) {
 		g_autofree char *ini = g_strdup_printf("[koverto]\nmsserver = localhost\n[rules]\n"
@@ -864,7 +849,7 @@ test_rule_regex_errors(void)
 static void
 test_nul_byte(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	static const char ini[] = "[koverto]\nmsserver = localhost\0\nmsport = x\n";
 	static const char kuvert[] = "msserver localhost\0\nmsport x\n";
 	const struct { const char *data; gsize len; } files[] = {
@@ -884,7 +869,7 @@ test_nul_byte(void)
 static void
 test_syntax_error_hides_text(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir, "[koverto]\nmspass: hunter2\n");
 	g_autoptr(GError) error = NULL;
 	g_autoptr(KovConfig) config = kov_config_load(path, &error);
@@ -900,7 +885,7 @@ test_syntax_error_hides_text(void)
 static void
 test_secret_never_echoed(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	const char *texts[] = {
 		/* Kuvert format: an indented mspass line is read as a rule */
 		"msserver localhost\n  mspass Hunter2xyz\n",
@@ -944,7 +929,7 @@ test_secret_never_echoed(void)
 static void
 test_controls_escaped(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir, "msserver localhost\nmsport 5\x1b]0;owned\x07\r\n");
 	g_autofree char *expected = g_strdup_printf(
 		"%s:2: key \"msport\": not a number: \"5\\x1b]0;owned\\x07\"", path);
@@ -961,7 +946,7 @@ test_controls_escaped(void)
 static void
 test_tempdir(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autoptr(GError) error = NULL;
 	g_autofree char *made = g_build_filename(dir, "a", "b", NULL);
 	g_assert_true(kov_config_prepare_tempdir(made, &error));
@@ -1004,7 +989,7 @@ test_tempdir(void)
 static void
 test_long_line(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *x = g_strnfill(1100, 'x');
 	g_autofree char *text = g_strdup_printf("[koverto]\nmsserver = localhost\n"
 	                                        "mail-on-error = %s@example.org\n", x);
@@ -1018,7 +1003,7 @@ test_long_line(void)
 static void
 test_regex_errors(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	const char *patterns[] = { "(unclosed", "a)|(.*", "*x" };
 	for (gsize i = 0; i < G_N_ELEMENTS(patterns); i++) {
 		g_autofree char *text = g_strdup_printf("[koverto]\nmsserver = localhost\n"
@@ -1034,7 +1019,7 @@ test_regex_errors(void)
 static void
 test_missing_file(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = g_build_filename(dir, "none.conf", NULL);
 	g_autofree char *expected = g_strdup_printf("%s: cannot read: %s", path, g_strerror(ENOENT));
 	assert_load_error(path, expected);
@@ -1050,7 +1035,7 @@ test_missing_file(void)
 static void
 test_kuvert_lexical(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir,
 		"# comment\r\n"
 		"   \t\r\n"
@@ -1097,7 +1082,7 @@ test_kuvert_lexical(void)
 static void
 test_kuvert_rules(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir,
 		"defaultaction signonly\n"
 		" ^.*-request@.*$ none\n"
@@ -1147,7 +1132,7 @@ test_kuvert_rules(void)
 static void
 test_format_detection(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir, "# a comment\nmsserver localhost\n  [koverto]  \n");
 	g_autofree char *expected = g_strdup_printf(
 		"%s:2: syntax error: expected [section], key = value or a comment", path);
@@ -1177,7 +1162,7 @@ test_format_detection(void)
 static void
 test_writable_mode(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	const char *texts[] = { "[koverto]\nmsserver = localhost\n", "msserver localhost\n", "" };
 	const int refused[] = { 0620, 0602, 0666, 0664, 0646 };
 	const char *who[] = { "its group", "others", "its group and others", "its group", "others" };
@@ -1206,7 +1191,7 @@ test_writable_mode(void)
 static void
 test_password_mode(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	const char *texts[] = {
 		"[koverto]\nmsserver = localhost\nmsuser = alice\nmspass = secret\n",
 		"[koverto]\nmsserver = localhost\nma-user = bob\nma-pass = secret\n",
@@ -1295,7 +1280,7 @@ test_queue_senders(void)
 static void
 test_queue_quoted_pattern(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n"
 	                                        "[queue sign-only]\nsenders = \\Qa.b@example.org\n");
 	g_autoptr(KovConfig) config = load_ok(path);
@@ -1309,7 +1294,7 @@ test_queue_quoted_pattern(void)
 static void
 test_warnings(void)
 {
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	g_autofree char *quiet = write_conf(dir, "[koverto]\nmsserver = localhost\n"
 	                                         "defaultaction = fallback\nmaport = 2600\n");
 	g_autoptr(KovConfig) a = load_ok(quiet);
@@ -1341,7 +1326,7 @@ static void
 test_locate(void)
 {
 	g_autofree char *saved = g_strdup(g_getenv("KOVERTO_CONF"));
-	char *home = make_tmpdir();      /* stands in for the passwd home */
+	char *home = kov_test_tmpdir_new("kovcfg");      /* stands in for the passwd home */
 	g_autofree char *kuvert = g_build_filename(home, ".kuvert", NULL);
 	g_unsetenv("KOVERTO_CONF");
 
@@ -1464,7 +1449,7 @@ test_example(void)
 	g_autoptr(GRegex) commented = g_regex_new("^# (\\d+) = (.*)$", G_REGEX_MULTILINE, 0, NULL);
 	g_autoptr(GMatchInfo) match = NULL;
 	guint n = 0;
-	char *dir = make_tmpdir();
+	char *dir = kov_test_tmpdir_new("kovcfg");
 	for (g_regex_match(commented, text, 0, &match); g_match_info_matches(match);
 	     g_match_info_next(match, NULL), n++) {
 		g_autofree char *number = g_match_info_fetch(match, 1);

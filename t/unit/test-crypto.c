@@ -12,7 +12,7 @@
 #include "message.h"
 #include "error.h"
 #include "keys.h"
-#include "keyhome.h"
+#include "fixture.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -43,8 +43,7 @@ static void
 fixture_setup(Fixture *f, gconstpointer data)
 {
 	(void)data;
-	f->dir = g_strdup("/tmp/kovXXXXXX");
-	g_assert_nonnull(g_mkdtemp(f->dir));
+	f->dir = kov_test_tmpdir_new("kov");
 	g_autoptr(GError) error = NULL;
 	f->ctx = kov_keys_new_context(keys, &error);
 	g_assert_no_error(error);
@@ -58,8 +57,7 @@ fixture_teardown(Fixture *f, gconstpointer data)
 {
 	(void)data;
 	gpgme_release(f->ctx);
-	const char *rm[] = { "rm", "-rf", f->dir, NULL };
-	g_free(kov_test_run(rm));
+	g_assert_true(kov_test_tree_remove(f->dir));
 	g_free(f->dir);
 }
 
@@ -74,29 +72,9 @@ assert_no_temp_files(Fixture *f)
 }
 
 static GMimeMessage *
-parse_message_bytes(const char *data, gsize len)
-{
-	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(data, len);
-	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-	g_assert_nonnull(message);
-	return message;
-}
-
-static GMimeMessage *
 parse_message(const char *text)
 {
-	return parse_message_bytes(text, strlen(text));
-}
-
-static GMimeObject *
-parse_part_bytes(const char *data, gsize len)
-{
-	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(data, len);
-	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
-	GMimeObject *part = g_mime_parser_construct_part(parser, NULL);
-	g_assert_nonnull(part);
-	return part;
+	return kov_test_message_parse(text, strlen(text));
 }
 
 /* @object as it goes out over SMTP: CRLF. (transfer full) */
@@ -301,7 +279,7 @@ check_signed(Fixture *f, GMimeMessage *out, const char *fixture, gboolean preamb
 {
 	g_autoptr(GByteArray) wire = to_crlf_bytes(GMIME_OBJECT(out));
 	assert_7bit_bytes(wire);
-	s->message = parse_message_bytes((const char *)wire->data, wire->len);
+	s->message = kov_test_message_parse((const char *)wire->data, wire->len);
 	GMimeObject *top = g_mime_message_get_mime_part(s->message);
 	g_assert_true(GMIME_IS_MULTIPART_SIGNED(top));
 	GMimeContentType *type = g_mime_object_get_content_type(top);
@@ -350,7 +328,7 @@ check_signed(Fixture *f, GMimeMessage *out, const char *fixture, gboolean preamb
 	g_autofree char *want_micalg = g_strconcat("pgp-", algo, NULL);
 	g_assert_cmpstr(micalg, ==, want_micalg);
 
-	s->content = parse_part_bytes((const char *)start, end - start);
+	s->content = kov_test_part_parse((const char *)start, end - start);
 	/* Only the entity is inside: no header of the mail's own. */
 	GMimeHeaderList *inner = g_mime_object_get_header_list(s->content);
 	for (int i = 0; i < g_mime_header_list_get_count(inner); i++)
@@ -388,7 +366,7 @@ test_sign_multipart(Fixture *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GString) mail = multipart_mail();
-	g_autoptr(GMimeMessage) in = parse_message_bytes(mail->str, mail->len);
+	g_autoptr(GMimeMessage) in = kov_test_message_parse(mail->str, mail->len);
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GMimeMessage) out = kov_crypto_sign(&f->options, in, sam, &error);
 	g_assert_no_error(error);
@@ -484,7 +462,7 @@ check_encrypted(Fixture *f, GMimeMessage *out, gpgme_key_t *to, GMimeObject **en
 {
 	g_autoptr(GByteArray) wire = to_crlf_bytes(GMIME_OBJECT(out));
 	assert_7bit_bytes(wire);
-	g_autoptr(GMimeMessage) msg = parse_message_bytes((const char *)wire->data, wire->len);
+	g_autoptr(GMimeMessage) msg = kov_test_message_parse((const char *)wire->data, wire->len);
 	g_assert_cmpint(kov_ciphertext_classify(msg, TRUE, NULL, NULL), ==, KOV_CIPHERTEXT_PGP);
 	GMimeObject *top = g_mime_message_get_mime_part(msg);
 	g_assert_true(GMIME_IS_MULTIPART_ENCRYPTED(top));
@@ -523,7 +501,7 @@ check_encrypted(Fixture *f, GMimeMessage *out, gpgme_key_t *to, GMimeObject **en
 		g_assert_true(found);
 	}
 	g_assert_cmpuint(enc_to->len, ==, n);
-	*entity = parse_part_bytes(plain, plain_len);
+	*entity = kov_test_part_parse(plain, plain_len);
 	g_free(plain);
 	return status;
 }
@@ -549,7 +527,7 @@ test_encrypt_signed(Fixture *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GString) mail = multipart_mail();
-	g_autoptr(GMimeMessage) in = parse_message_bytes(mail->str, mail->len);
+	g_autoptr(GMimeMessage) in = kov_test_message_parse(mail->str, mail->len);
 	gpgme_key_t to[] = { bob, NULL };
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GMimeMessage) out = kov_crypto_encrypt(&f->options, in, to, alice, &error);
@@ -673,7 +651,7 @@ test_make_7bit(void)
 	g_autoptr(GMimeObject) removed = g_mime_multipart_remove_at(mp, 3);
 	g_autoptr(GByteArray) bytes = to_crlf_bytes(top);
 	assert_7bit_bytes(bytes);
-	g_autoptr(GMimeObject) again = parse_part_bytes((const char *)bytes->data, bytes->len);
+	g_autoptr(GMimeObject) again = kov_test_part_parse((const char *)bytes->data, bytes->len);
 	GMimeObject *rfc822_again = g_mime_multipart_get_part(GMIME_MULTIPART(again), 2);
 	GMimeMessage *inner_again = g_mime_message_part_get_message(GMIME_MESSAGE_PART(rfc822_again));
 	g_assert_cmpstr(g_mime_message_get_subject(inner_again), ==, "Gr\xc3\xbc\xc3\x9f" "e");
@@ -697,20 +675,20 @@ test_make_7bit_false_uuencode(void)
 	g_autoptr(GString) mail = g_string_new("Content-Type: text/plain; charset=utf-16le\n"
 	                                       "Content-Transfer-Encoding: x-uuencode\n\n");
 	g_string_append_len(mail, body, sizeof body - 1);
-	g_autoptr(GMimeObject) part = parse_part_bytes(mail->str, mail->len);
+	g_autoptr(GMimeObject) part = kov_test_part_parse(mail->str, mail->len);
 	kov_crypto_make_7bit(part);
 	g_autoptr(GByteArray) bytes = to_crlf_bytes(part);
 	assert_7bit_bytes(bytes);
-	g_autoptr(GMimeObject) again = parse_part_bytes((const char *)bytes->data, bytes->len);
+	g_autoptr(GMimeObject) again = kov_test_part_parse((const char *)bytes->data, bytes->len);
 	g_autoptr(GByteArray) decoded = decoded_content(again);
 	g_assert_cmpmem(decoded->data, decoded->len, body, sizeof body - 1);
 
 	static const char real_mail[] = "Content-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\n"
 	                                "begin 644 f.txt\n#:&D*\n`\nend\n\x80\n";
-	g_autoptr(GMimeObject) real = parse_part_bytes(real_mail, sizeof real_mail - 1);
+	g_autoptr(GMimeObject) real = kov_test_part_parse(real_mail, sizeof real_mail - 1);
 	kov_crypto_make_7bit(real);
 	g_autoptr(GByteArray) real_bytes = to_crlf_bytes(real);
-	g_autoptr(GMimeObject) real_again = parse_part_bytes((const char *)real_bytes->data, real_bytes->len);
+	g_autoptr(GMimeObject) real_again = kov_test_part_parse((const char *)real_bytes->data, real_bytes->len);
 	g_autoptr(GByteArray) real_decoded = decoded_content(real_again);
 	g_assert_cmpmem(real_decoded->data, real_decoded->len, "hi\n", 3);
 }

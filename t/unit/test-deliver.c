@@ -5,6 +5,7 @@
  * envelope and the bytes), not only on what deliver.c says. */
 #include "deliver.h"
 #include "error.h"
+#include "fixture.h"
 #include "log.h"
 
 #include <errno.h>
@@ -33,30 +34,6 @@ typedef struct {
 
 /* ---- small helpers ---- */
 
-static void
-rm_rf(const char *path)
-{
-	if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-		g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-		const char *name;
-		while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-			g_autofree char *child = g_build_filename(path, name, NULL);
-			rm_rf(child);
-		}
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
-static char *
-make_tmpdir(void)
-{
-	char *dir = g_strdup("/tmp/kovXXXXXX");
-	g_assert_nonnull(g_mkdtemp(dir));
-	return dir;
-}
-
 static gboolean
 wait_for_file(const char *path)
 {
@@ -68,30 +45,12 @@ wait_for_file(const char *path)
 	return FALSE;
 }
 
-static char *
-slurp(const char *path, gsize *len)
-{
-	char *data = NULL;
-	g_autoptr(GError) error = NULL;
-	g_file_get_contents(path, &data, len, &error);
-	g_assert_no_error(error);
-	return data;
-}
-
-static void
-write_file(const char *path, const char *data, gssize len)
-{
-	g_autoptr(GError) error = NULL;
-	g_file_set_contents(path, data, len, &error);
-	g_assert_no_error(error);
-}
-
 /* A mail on disk, opened read-only, as the caller of kov_deliver_send has it. */
 static int
 mail_fd(const char *dir, const char *data, gsize len)
 {
 	g_autofree char *path = g_build_filename(dir, "input.eml", NULL);
-	write_file(path, data, (gssize)len);
+	kov_test_file_write(path, data, (gssize)len);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	g_assert_cmpint(fd, >=, 0);
 	return fd;
@@ -139,7 +98,7 @@ sink_start_full(Sink *sink, const char *rules, const char *const *extra)
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GError) error = NULL;
 
-	sink->dir = make_tmpdir();
+	sink->dir = kov_test_tmpdir_new("kov");
 	sink->mail = g_build_filename(sink->dir, "mail", NULL);
 	g_assert_cmpint(mkdir(sink->mail, 0700), ==, 0);
 	g_autofree char *port_file = g_build_filename(sink->dir, "port", NULL);
@@ -152,7 +111,7 @@ sink_start_full(Sink *sink, const char *rules, const char *const *extra)
 	g_ptr_array_add(argv, g_strdup(port_file));
 	if (rules != NULL) {
 		g_autofree char *path = g_build_filename(sink->dir, "replies", NULL);
-		write_file(path, rules, -1);
+		kov_test_file_write(path, rules, -1);
 		g_ptr_array_add(argv, g_strdup("--replies"));
 		g_ptr_array_add(argv, g_steal_pointer(&path));
 	}
@@ -166,7 +125,7 @@ sink_start_full(Sink *sink, const char *rules, const char *const *extra)
 	for (int i = 0; i < WAIT_SECONDS * 50; i++) {
 		int status;
 		if (g_file_test(port_file, G_FILE_TEST_EXISTS)) {
-			g_autofree char *text = slurp(port_file, NULL);
+			g_autofree char *text = kov_test_file_read(port_file, NULL);
 			sink->port = (guint)g_ascii_strtoull(text, NULL, 10);
 			g_assert_cmpuint(sink->port, >, 0);
 			return;
@@ -198,7 +157,7 @@ sink_stop(Sink *sink)
 		g_assert_true(WIFEXITED(status));
 		g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 	}
-	rm_rf(sink->dir);
+	kov_test_tree_remove(sink->dir);
 	g_free(sink->dir);
 	g_free(sink->mail);
 	memset(sink, 0, sizeof *sink);
@@ -217,7 +176,7 @@ sink_json(const Sink *sink, guint n)
 	g_autofree char *name = g_strdup_printf("%06u.json", n);
 	g_autofree char *path = sink_path(sink, name);
 	g_assert_true(wait_for_file(path));
-	return slurp(path, NULL);
+	return kov_test_file_read(path, NULL);
 }
 
 static void
@@ -303,12 +262,12 @@ static gboolean
 send_once(const KovConfig *config, const char *sender, const char *const *rcpts, gsize n,
           KovRcptResult *results, GError **error)
 {
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	g_autoptr(KovDeliver) deliver = deliver_new_ok(config);
 	int fd = mail_fd(dir, mail_crlf, sizeof mail_crlf - 1);
 	gboolean ok = kov_deliver_send(deliver, sender, rcpts, n, fd, results, error);
 	close(fd);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 	return ok;
 }
 
@@ -324,7 +283,7 @@ test_plain(void)
 	g_autoptr(KovDeliver) deliver = deliver_new_ok(config);
 	const char *rcpts[] = { "bob@example.org", "carol@example.net" };
 	KovRcptResult results[2] = { 0 };
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	int fd = mail_fd(dir, mail_crlf, sizeof mail_crlf - 1);
 
 	g_assert_true(kov_deliver_wants_crlf(deliver));
@@ -344,12 +303,12 @@ test_plain(void)
 	/* The bytes arrive as sent: CRLF kept, dot-stuffing undone by the server. */
 	gsize len;
 	g_autofree char *eml_path = sink_path(&sink, "000001.eml");
-	g_autofree char *eml = slurp(eml_path, &len);
+	g_autofree char *eml = kov_test_file_read(eml_path, &len);
 	g_assert_cmpmem(eml, len, mail_crlf, sizeof mail_crlf - 1);
 
 	results_clear(results, 2);
 	close(fd);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 	g_clear_pointer(&deliver, kov_deliver_free);
 	config_free(config);
 	sink_stop(&sink);
@@ -384,7 +343,7 @@ test_reuse(void)
 	sink_start(&sink, NULL);
 	KovConfig *config = config_smtp("127.0.0.1", sink.port);
 	g_autoptr(KovDeliver) deliver = deliver_new_ok(config);
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	int fd = mail_fd(dir, mail_crlf, sizeof mail_crlf - 1);
 
 	for (int round = 0; round < 2; round++) {
@@ -408,7 +367,7 @@ test_reuse(void)
 	g_assert_cmpuint(count_lines_with(log, " QUIT -> 221"), ==, 1);
 
 	close(fd);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 	config_free(config);
 	sink_stop(&sink);
 }
@@ -418,7 +377,7 @@ sink_set_replies(const Sink *sink, const char *rules)
 {
 	g_autofree char *path = g_build_filename(sink->dir, "replies", NULL);
 	g_autofree char *tmp = g_build_filename(sink->dir, "replies.tmp", NULL);
-	write_file(tmp, rules, -1);
+	kov_test_file_write(tmp, rules, -1);
 	g_assert_cmpint(rename(tmp, path), ==, 0);   /* the sink never reads half a file */
 }
 
@@ -502,7 +461,7 @@ test_all_rcpts_refused_then_reuse(void)
 	sink_start_full(&sink, "RCPT * 550 5.7.1 relaying denied\n", NULL);
 	KovConfig *config = config_smtp("127.0.0.1", sink.port);
 	g_autoptr(KovDeliver) deliver = deliver_new_ok(config);
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	int fd = mail_fd(dir, mail_crlf, sizeof mail_crlf - 1);
 	const char *rcpts[] = { "bob@example.org", "carol@example.net" };
 	KovRcptResult results[2] = { 0 };
@@ -527,7 +486,7 @@ test_all_rcpts_refused_then_reuse(void)
 
 	results_clear(results, 2);
 	close(fd);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 	g_clear_pointer(&deliver, kov_deliver_free);
 	config_free(config);
 	sink_stop(&sink);
@@ -599,7 +558,7 @@ test_mail_421(void)
 	sink_start_full(&sink, "MAIL * 421x1 4.3.2 shutting down\n", NULL);
 	KovConfig *config = config_smtp("127.0.0.1", sink.port);
 	g_autoptr(KovDeliver) deliver = deliver_new_ok(config);
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	int fd = mail_fd(dir, mail_crlf, sizeof mail_crlf - 1);
 	const char *rcpts[] = { "bob@example.org", "carol@example.net" };
 	KovRcptResult results[2] = { 0 };
@@ -625,7 +584,7 @@ test_mail_421(void)
 
 	results_clear(results, 2);
 	close(fd);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 	g_clear_pointer(&deliver, kov_deliver_free);
 	config_free(config);
 	sink_stop(&sink);
@@ -720,7 +679,7 @@ test_large(void)
 	for (guint i = 0; mail->len < 3 * 1024 * 1024; i++)
 		g_string_append_printf(mail, "%s%08u ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789\r\n",
 		                       i % 7 == 0 ? "." : "", i);
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	int fd = mail_fd(dir, mail->str, mail->len);
 	const char *rcpts[] = { "bob@example.org" };
 	KovRcptResult results[1] = { 0 };
@@ -731,7 +690,7 @@ test_large(void)
 	g_autofree char *json = sink_json(&sink, 1);
 	gsize len;
 	g_autofree char *eml_path = sink_path(&sink, "000001.eml");
-	g_autofree char *eml = slurp(eml_path, &len);
+	g_autofree char *eml = kov_test_file_read(eml_path, &len);
 	g_assert_cmpuint(len, ==, mail->len);
 	g_assert_true(memcmp(eml, mail->str, len) == 0);
 	/* SIZE= was announced from the file's size. */
@@ -741,7 +700,7 @@ test_large(void)
 
 	results_clear(results, 1);
 	close(fd);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 	g_clear_pointer(&deliver, kov_deliver_free);
 	config_free(config);
 	sink_stop(&sink);
@@ -889,7 +848,7 @@ test_auth_not_offered(void)
 	const char *rcpts[] = { "bob@example.org" };
 	KovRcptResult results[1] = { 0 };
 	g_autoptr(GError) error = NULL;
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	g_autoptr(KovDeliver) deliver = deliver_new_ok(config);
 
 	/* Twice on one handle: a reused connection must not pass either. */
@@ -911,7 +870,7 @@ test_auth_not_offered(void)
 	g_assert_cmpuint(count_lines_with(log, " RCPT "), ==, 0);
 
 	g_clear_pointer(&deliver, kov_deliver_free);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 	config_free(config);
 	sink_stop(&sink);
 }
@@ -1158,7 +1117,7 @@ check_password_not_logged(const char *mech)
 	const char *more[] = { "--auth", "alice:Tr0ub4dor&3-horse", "--auth-mech", mech, NULL };
 	Sink sink = { 0 };
 	sink_start_tls(&sink, "--starttls", more);
-	g_autofree char *logdir = make_tmpdir();
+	g_autofree char *logdir = kov_test_tmpdir_new("kov");
 	g_autofree char *logfile = g_build_filename(logdir, "koverto.log", NULL);
 	KovLogOptions options = { .ident = "test-deliver", .debug = TRUE, .logfile = logfile };
 	g_autoptr(GError) error = NULL;
@@ -1182,7 +1141,7 @@ check_password_not_logged(const char *mech)
 	g_autofree char *want = g_strdup_printf(" AUTH %s user=alice -> 235", mech);
 	g_assert_cmpuint(count_lines_with(sinklog, want), ==, 1);
 
-	g_autofree char *text = slurp(logfile, NULL);
+	g_autofree char *text = kov_test_file_read(logfile, NULL);
 	/* The dialogue is there, so the absence below means something. */
 	assert_contains(text, "smtp> EHLO");
 	g_autofree char *auth_line = g_strdup_printf("smtp> AUTH %s (credentials hidden)", mech);
@@ -1202,7 +1161,7 @@ check_password_not_logged(const char *mech)
 
 	results_clear(results, 1);
 	config_free(config);
-	rm_rf(logdir);
+	kov_test_tree_remove(logdir);
 	sink_stop(&sink);
 }
 
@@ -1233,7 +1192,7 @@ fake_sendmail(const char *dir, const char *exit_how)
 		"%s\n",
 		dir, dir, exit_how);
 	char *path = g_build_filename(dir, "sendmail", NULL);
-	write_file(path, script, -1);
+	kov_test_file_write(path, script, -1);
 	g_assert_cmpint(chmod(path, 0700), ==, 0);
 	return path;
 }
@@ -1250,7 +1209,7 @@ static void
 run_msp(const char *exit_how, KovRcptStatus want_status, int want_code, const char *want_reply,
         int want_error)
 {
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	g_autofree char *sendmail = fake_sendmail(dir, exit_how);
 	const char *argv[] = { sendmail, "-oi", "-oem", NULL };
 	KovConfig *config = config_msp(argv);
@@ -1280,17 +1239,17 @@ run_msp(const char *exit_how, KovRcptStatus want_status, int want_code, const ch
 
 	g_autofree char *argv_path = g_build_filename(dir, "argv", NULL);
 	g_autofree char *stdin_path = g_build_filename(dir, "stdin", NULL);
-	g_autofree char *got_argv = slurp(argv_path, NULL);
+	g_autofree char *got_argv = kov_test_file_read(argv_path, NULL);
 	g_assert_cmpstr(got_argv, ==, "-oi\n-oem\n-f\nalice@example.org\n--\nbob@example.org\n-oQ/tmp/evil@example.org\n");
 	gsize len;
-	g_autofree char *got_stdin = slurp(stdin_path, &len);
+	g_autofree char *got_stdin = kov_test_file_read(stdin_path, &len);
 	g_assert_cmpmem(got_stdin, len, mail_lf, sizeof mail_lf - 1);
 
 	results_clear(results, 2);
 	close(fd);
 	g_clear_pointer(&deliver, kov_deliver_free);
 	config_free(config);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 }
 
 static void
@@ -1333,7 +1292,7 @@ test_msp_signal(void)
 static void
 test_msp_null_sender_and_missing(void)
 {
-	g_autofree char *dir = make_tmpdir();
+	g_autofree char *dir = kov_test_tmpdir_new("kov");
 	g_autofree char *sendmail = fake_sendmail(dir, "exit 0");
 	const char *argv[] = { sendmail, NULL };
 	KovConfig *config = config_msp(argv);
@@ -1346,7 +1305,7 @@ test_msp_null_sender_and_missing(void)
 	g_assert_true(kov_deliver_send(deliver, "", rcpts, 1, fd, results, &error));
 	g_assert_no_error(error);
 	g_autofree char *argv_path = g_build_filename(dir, "argv", NULL);
-	g_autofree char *got_argv = slurp(argv_path, NULL);
+	g_autofree char *got_argv = kov_test_file_read(argv_path, NULL);
 	g_assert_cmpstr(got_argv, ==, "-f\n<>\n--\nbob@example.org\n");
 	results_clear(results, 1);
 	g_clear_pointer(&deliver, kov_deliver_free);
@@ -1367,7 +1326,7 @@ test_msp_null_sender_and_missing(void)
 	close(fd);
 	g_clear_pointer(&deliver, kov_deliver_free);
 	config_free(config);
-	rm_rf(dir);
+	kov_test_tree_remove(dir);
 }
 
 int
@@ -1379,7 +1338,7 @@ main(int argc, char **argv)
 
 	/* Missing prerequisites fail the run, never skip it. */
 	g_assert_true(g_file_test(SINK_PYTHON, G_FILE_TEST_IS_EXECUTABLE));
-	cert_dir = make_tmpdir();
+	cert_dir = kov_test_tmpdir_new("kov");
 	g_autofree char *mkcert = g_test_build_filename(G_TEST_DIST, "mkcert", NULL);
 	const char *mkcert_argv[] = { "/bin/sh", mkcert, cert_dir, NULL };
 	int status = -1;
@@ -1424,7 +1383,7 @@ main(int argc, char **argv)
 	g_test_add_func("/deliver/msp/null-sender-and-missing", test_msp_null_sender_and_missing);
 
 	int rc = g_test_run();
-	rm_rf(cert_dir);
+	kov_test_tree_remove(cert_dir);
 	g_free(cert_dir);
 	return rc;
 }

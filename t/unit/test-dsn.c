@@ -16,6 +16,7 @@
 
 #include "gmime-autoptr.h"
 #include "error.h"
+#include "fixture.h"
 #include "message.h"
 
 #define BODY_MARKER   "BODY-MARKER-7f3a9c"
@@ -71,29 +72,17 @@ static const char python_check[] =
 	"out('defects', sum(len(p.defects) for p in m.walk()))\n";
 
 static GMimeMessage *
-parse_stream(GMimeStream *stream)
-{
-	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
-	GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-	g_assert_nonnull(message);
-	return message;
-}
-
-static GMimeMessage *
 parse_fixture(const char *name)
 {
-	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "mail", name, NULL);
-	g_autoptr(GError) error = NULL;
-	g_autoptr(GMimeStream) stream = g_mime_stream_file_open(path, "r", &error);
-	g_assert_no_error(error);
-	return parse_stream(stream);
+	gsize len = 0;
+	g_autofree char *text = kov_test_dist_read(&len, "mail", name, NULL);
+	return kov_test_message_parse(text, len);
 }
 
 static GMimeMessage *
 parse_string(const char *text)
 {
-	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(text, strlen(text));
-	return parse_stream(stream);
+	return kov_test_message_parse(text, strlen(text));
 }
 
 /* A written report: its bytes exactly as kov_message_write_fd() wrote them

@@ -5,6 +5,7 @@
  * mode, no temporary left, a reservation kept, a link refused. */
 #include "error.h"
 #include "fileio.h"
+#include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,42 +16,6 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-typedef struct {
-	char *dir;
-	char *path;
-} Fixture;
-
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	g_autoptr(GError) error = NULL;
-	f->dir = g_dir_make_tmp("kovio.XXXXXX", &error);
-	g_assert_no_error(error);
-	f->path = g_build_filename(f->dir, "file", NULL);
-}
-
-/* Every test leaves @path at most, and nothing else: no temporary. */
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	g_unlink(f->path);
-	g_assert_cmpint(g_rmdir(f->dir), ==, 0);
-	g_free(f->path);
-	g_free(f->dir);
-}
-
-static char *
-read_text(const char *path)
-{
-	char *text = NULL;
-	g_autoptr(GError) error = NULL;
-	g_assert_true(g_file_get_contents(path, &text, NULL, &error));
-	g_assert_no_error(error);
-	return text;
-}
 
 static guint
 count_entries(const char *dir)
@@ -64,7 +29,7 @@ count_entries(const char *dir)
 }
 
 static void
-test_write_all_file(Fixture *f, gconstpointer data)
+test_write_all_file(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -76,7 +41,7 @@ test_write_all_file(Fixture *f, gconstpointer data)
 	g_assert_no_error(error);
 	g_assert_true(kov_fileio_sync_close(fd, TRUE, f->path, &error));
 	g_assert_no_error(error);
-	g_autofree char *text = read_text(f->path);
+	g_autofree char *text = kov_test_file_read(f->path, NULL);
 	g_assert_cmpstr(text, ==, "hello, world\n");
 }
 
@@ -162,7 +127,7 @@ test_write_all_interrupted(void)
 /* A full disk is temporary; any other failure an I/O error; the context
  * comes first in the message. */
 static void
-test_write_all_errors(Fixture *f, gconstpointer data)
+test_write_all_errors(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -189,7 +154,7 @@ test_write_all_errors(Fixture *f, gconstpointer data)
 }
 
 static void
-test_sync_dir(Fixture *f, gconstpointer data)
+test_sync_dir(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -204,7 +169,7 @@ test_sync_dir(Fixture *f, gconstpointer data)
 
 /* New, then replaced: the content, mode 0600, nothing else in the directory. */
 static void
-test_replace(Fixture *f, gconstpointer data)
+test_replace(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -212,19 +177,19 @@ test_replace(Fixture *f, gconstpointer data)
 
 	g_assert_true(kov_fileio_replace(f->path, NULL, "first\n", 6, &error));
 	g_assert_no_error(error);
-	g_autofree char *one = read_text(f->path);
+	g_autofree char *one = kov_test_file_read(f->path, NULL);
 	g_assert_cmpstr(one, ==, "first\n");
 	g_assert_cmpint(stat(f->path, &st), ==, 0);
 	g_assert_cmpint(st.st_mode & 07777, ==, 0600);
 	g_assert_cmpuint(count_entries(f->dir), ==, 1);
 
 	g_assert_true(kov_fileio_replace(f->path, NULL, "2", 1, &error));
-	g_autofree char *two = read_text(f->path);
+	g_autofree char *two = kov_test_file_read(f->path, NULL);
 	g_assert_cmpstr(two, ==, "2");
 	g_assert_cmpuint(count_entries(f->dir), ==, 1);
 
 	g_assert_true(kov_fileio_replace(f->path, NULL, "", 0, &error));
-	g_autofree char *empty = read_text(f->path);
+	g_autofree char *empty = kov_test_file_read(f->path, NULL);
 	g_assert_cmpstr(empty, ==, "");
 	g_assert_no_error(error);
 }
@@ -232,7 +197,7 @@ test_replace(Fixture *f, gconstpointer data)
 /* A named temporary that exists, larger than the data (a reservation): it
  * is used in place, its blocks allocated beforehand, and cut to the data. */
 static void
-test_replace_reserved(Fixture *f, gconstpointer data)
+test_replace_reserved(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -250,14 +215,14 @@ test_replace_reserved(Fixture *f, gconstpointer data)
 	g_assert_cmpint(stat(f->path, &after), ==, 0);
 	g_assert_cmpuint(after.st_ino, ==, before.st_ino); /* the reserved file itself */
 	g_assert_cmpint(after.st_size, ==, 6);
-	g_autofree char *text = read_text(f->path);
+	g_autofree char *text = kov_test_file_read(f->path, NULL);
 	g_assert_cmpstr(text, ==, "state\n");
 }
 
 /* A link where the temporary goes is refused; what it points to and the
  * file to replace stay as they were. */
 static void
-test_replace_link_refused(Fixture *f, gconstpointer data)
+test_replace_link_refused(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -270,8 +235,8 @@ test_replace_link_refused(Fixture *f, gconstpointer data)
 	g_assert_false(kov_fileio_replace(f->path, tmp, "new", 3, &error));
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
 	g_assert_true(g_str_has_prefix(error->message, "cannot create "));
-	g_autofree char *old = read_text(f->path);
-	g_autofree char *precious = read_text(target);
+	g_autofree char *old = kov_test_file_read(f->path, NULL);
+	g_autofree char *precious = kov_test_file_read(target, NULL);
 	g_assert_cmpstr(old, ==, "old");
 	g_assert_cmpstr(precious, ==, "precious");
 	g_unlink(tmp);
@@ -281,7 +246,7 @@ test_replace_link_refused(Fixture *f, gconstpointer data)
 /* The rename fails (a non-empty directory is in the way): the temporary
  * goes, the error names the file. No directory at all: cannot create. */
 static void
-test_replace_errors(Fixture *f, gconstpointer data)
+test_replace_errors(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -308,7 +273,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-#define ADD(name, fn) g_test_add(name, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+#define ADD(name, fn) KOV_TEST_ADD_DIR(name, "file", fn)
 	ADD("/fileio/write-all/file", test_write_all_file);
 	g_test_add_func("/fileio/write-all/interrupted", test_write_all_interrupted);
 	ADD("/fileio/write-all/errors", test_write_all_errors);

@@ -7,7 +7,7 @@
  * the test; the ASan/UBSan and valgrind runs check the memory side. */
 #include "../fuzz/fuzz-one.h"
 
-#include "keyhome.h"
+#include "fixture.h"
 
 static KovKeys *sealing_keys;
 

@@ -7,7 +7,7 @@
 #include "gpgme-autoptr.h"
 #include "error.h"
 #include "keys.h"
-#include "keyhome.h"
+#include "fixture.h"
 
 #include <gmime/gmime.h>
 

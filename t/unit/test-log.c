@@ -3,6 +3,7 @@
  * three destinations writing it (a real log file, stderr through a pipe).
  * syslog shares the one escaped text; it is not read back here. */
 #include "log.h"
+#include "fixture.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,14 +43,6 @@ test_escape_utf8(void)
 	check_escape("\xc0\x9b", "\\xc0\\x9b");
 	/* A surrogate encoded in UTF-8 is not UTF-8. */
 	check_escape("\xed\xa0\x80", "\\xed\\xa0\\x80");
-}
-
-static char *
-read_all(const char *path)
-{
-	char *text = NULL;
-	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-	return text;
 }
 
 /* Every byte of every line the logger wrote is printable ASCII or UTF-8
@@ -94,8 +87,8 @@ test_destinations(void)
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 
-	g_autofree char *logged = read_all(file);
-	g_autofree char *errors = read_all(err);
+	g_autofree char *logged = kov_test_file_read(file, NULL);
+	g_autofree char *errors = kov_test_file_read(err, NULL);
 	assert_clean(logged, 3);
 	assert_clean(errors, 3);
 	g_assert_nonnull(strstr(logged, ": error: deliver: 550 \\x1b[31mred\\x1b[0m\\x0d\\x0aid=forged: sent \\u009b\n"));

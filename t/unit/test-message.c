@@ -15,6 +15,7 @@
 
 #include "gmime-autoptr.h"
 #include "error.h"
+#include "fixture.h"
 
 static char *
 fixture(const char *name)
@@ -25,12 +26,7 @@ fixture(const char *name)
 static char *
 fixture_contents(const char *name, gsize *len)
 {
-	g_autofree char *path = fixture(name);
-	char *data = NULL;
-	g_autoptr(GError) error = NULL;
-	g_assert_true(g_file_get_contents(path, &data, len, &error));
-	g_assert_no_error(error);
-	return data;
+	return kov_test_dist_read(len, "mail", name, NULL);
 }
 
 static KovMail *

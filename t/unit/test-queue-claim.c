@@ -5,12 +5,12 @@
  * real directory under /tmp. (Named apart from test-queue.c, which another
  * change may bring.) */
 #include "error.h"
+#include "fixture.h"
 #include "queue.h"
 
 #include <errno.h>
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,8 +19,7 @@ static char *
 make_queue(void)
 {
 	g_autoptr(GError) error = NULL;
-	char *dir = g_dir_make_tmp("kovq.XXXXXX", &error);
-	g_assert_no_error(error);
+	char *dir = kov_test_tmpdir_new("kovq");
 	g_assert_true(kov_queue_prepare(dir, &error));
 	g_assert_no_error(error);
 	return dir;
@@ -30,23 +29,14 @@ static void
 put(const char *dir, const char *sub, const char *name, const char *text)
 {
 	g_autofree char *path = g_build_filename(dir, "fallback", sub, name, NULL);
-	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	kov_test_file_write(path, text, -1);
 }
 
 static char *
 read_cur(const char *dir, const char *id)
 {
 	g_autofree char *path = kov_queue_cur_path(dir, KOV_QUEUE_FALLBACK, id);
-	char *text = NULL;
-	g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-	return text;
-}
-
-static void
-remove_tree(const char *dir)
-{
-	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-	g_assert_cmpint(system(cmd), ==, 0);
+	return kov_test_file_read(path, NULL);
 }
 
 static void
@@ -86,7 +76,7 @@ test_claim_renames(void)
 	g_autofree char *t2 = read_cur(dir, plain);
 	g_assert_cmpstr(t1, ==, "ODD");
 	g_assert_cmpstr(t2, ==, "PLAIN");
-	remove_tree(dir);
+	g_assert_true(kov_test_tree_remove(dir));
 }
 
 /* new/x while cur/x (a deferred mail) exists: claimed under another name,
@@ -110,7 +100,7 @@ test_claim_never_replaces(void)
 	g_assert_false(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "x", &none, &error));
 	g_assert_no_error(error);
 	g_assert_null(none);
-	remove_tree(dir);
+	g_assert_true(kov_test_tree_remove(dir));
 }
 
 /* A claim that fails while the mail is still in new/ (here: no cur/) is
@@ -127,7 +117,7 @@ test_claim_error(void)
 	g_assert_cmpint(rmdir(cur), ==, 0);
 	g_assert_false(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "m", &id, &error));
 	g_assert_nonnull(error);
-	remove_tree(dir);
+	g_assert_true(kov_test_tree_remove(dir));
 }
 
 /* An odd name in cur/ is renamed there, with its state. */
@@ -149,7 +139,7 @@ test_rename_cur(void)
 	g_autofree char *moved = kov_queue_state_path(dir, KOV_QUEUE_FALLBACK, id);
 	g_assert_true(g_file_test(moved, G_FILE_TEST_EXISTS));
 	g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
-	remove_tree(dir);
+	g_assert_true(kov_test_tree_remove(dir));
 }
 
 /* A link (even to a readable mail), a dangling link, a FIFO: refused with
@@ -180,7 +170,7 @@ test_open_mail(void)
 	g_assert_no_error(error);
 	g_assert_cmpint(fd, >=, 0);
 	close(fd);
-	remove_tree(dir);
+	g_assert_true(kov_test_tree_remove(dir));
 }
 
 int

@@ -5,38 +5,13 @@
  * room the next save takes. Real files in a directory under /tmp. */
 #include "state.h"
 #include "error.h"
+#include "fixture.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef struct {
-	char *dir;
-	char *path;
-} Fixture;
-
-static void
-fixture_set_up(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	f->dir = g_dir_make_tmp("kst.XXXXXX", NULL);
-	g_assert_nonnull(f->dir);
-	f->path = g_build_filename(f->dir, "fallback.1.2.host", NULL);
-}
-
-static void
-fixture_tear_down(Fixture *f, gconstpointer data)
-{
-	(void)data;
-	g_autofree char *tmp = g_strconcat(f->path, ".tmp", NULL);
-	g_unlink(f->path);
-	g_unlink(tmp);
-	g_assert_cmpint(g_rmdir(f->dir), ==, 0); /* nothing else was left behind */
-	g_free(f->path);
-	g_free(f->dir);
-}
 
 /* What RFC 5321 (4.1.2, 4.1.3) and RFC 6531 allow, and bytes no address
  * should have but a hostile envelope may carry. */
@@ -63,7 +38,7 @@ static const char *const addresses[] = {
 };
 
 static void
-test_addresses_round_trip(Fixture *f, gconstpointer data)
+test_addresses_round_trip(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -98,7 +73,7 @@ test_addresses_round_trip(Fixture *f, gconstpointer data)
 /* The group names of koverto 0.1.0 ([rcpt ADDRESS]) after an upgrade:
  * read, and replaced by the new record at the next change. */
 static void
-test_legacy_file(Fixture *f, gconstpointer data)
+test_legacy_file(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	static const char legacy[] =
@@ -148,7 +123,7 @@ test_legacy_file(Fixture *f, gconstpointer data)
 
 /* Reasons and the last error: SMTP replies with anything in them. */
 static void
-test_texts(Fixture *f, gconstpointer data)
+test_texts(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -210,7 +185,7 @@ file_size(const char *path)
 /* A reservation is a real file of the room the save may take; the save
  * uses it up, and an unused one is given back with the state. */
 static void
-test_reserve(Fixture *f, gconstpointer data)
+test_reserve(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -256,7 +231,7 @@ test_reserve(Fixture *f, gconstpointer data)
 }
 
 static void
-test_first_seen(Fixture *f, gconstpointer data)
+test_first_seen(KovTestDir *f, gconstpointer data)
 {
 	(void)data;
 	g_autoptr(GError) error = NULL;
@@ -274,7 +249,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-#define ADD(name, fn) g_test_add(name, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
+#define ADD(name, fn) KOV_TEST_ADD_DIR(name, "fallback.1.2.host", fn)
 	ADD("/state/addresses-round-trip", test_addresses_round_trip);
 	ADD("/state/legacy-file", test_legacy_file);
 	ADD("/state/texts", test_texts);
