@@ -57,6 +57,19 @@ kov_test_dir_tear_down(KovTestDir *f, gconstpointer file_name)
 	g_free(f->dir);
 }
 
+guint
+kov_test_dir_count(const char *path)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDir) dir = g_dir_open(path, 0, &error);
+	guint n = 0;
+	if (dir == NULL)
+		g_error("%s", error->message);
+	while (g_dir_read_name(dir) != NULL)
+		n++;
+	return n;
+}
+
 char *
 kov_test_file_read(const char *path, gsize *len)
 {

@@ -27,6 +27,8 @@ void kov_test_dir_tear_down(KovTestDir *f, gconstpointer file_name);
 #define KOV_TEST_ADD_DIR(test_path, file_name, func)                                    \
 	g_test_add(test_path, KovTestDir, file_name, kov_test_dir_set_up, func,          \
 	           kov_test_dir_tear_down)
+/* How many entries directory @path holds; the test fails if it cannot be read. */
+guint kov_test_dir_count(const char *path);
 
 /* The contents of @path (@len nullable); the test fails if it cannot be
  * read. (transfer full) */

@@ -17,17 +17,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static guint
-count_entries(const char *dir)
-{
-	g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-	guint n = 0;
-	g_assert_nonnull(d);
-	while (g_dir_read_name(d) != NULL)
-		n++;
-	return n;
-}
-
 static void
 test_write_all_file(KovTestDir *f, gconstpointer data)
 {
@@ -181,12 +170,12 @@ test_replace(KovTestDir *f, gconstpointer data)
 	g_assert_cmpstr(one, ==, "first\n");
 	g_assert_cmpint(stat(f->path, &st), ==, 0);
 	g_assert_cmpint(st.st_mode & 07777, ==, 0600);
-	g_assert_cmpuint(count_entries(f->dir), ==, 1);
+	g_assert_cmpuint(kov_test_dir_count(f->dir), ==, 1);
 
 	g_assert_true(kov_fileio_replace(f->path, NULL, "2", 1, &error));
 	g_autofree char *two = kov_test_file_read(f->path, NULL);
 	g_assert_cmpstr(two, ==, "2");
-	g_assert_cmpuint(count_entries(f->dir), ==, 1);
+	g_assert_cmpuint(kov_test_dir_count(f->dir), ==, 1);
 
 	g_assert_true(kov_fileio_replace(f->path, NULL, "", 0, &error));
 	g_autofree char *empty = kov_test_file_read(f->path, NULL);
@@ -260,7 +249,7 @@ test_replace_errors(KovTestDir *f, gconstpointer data)
 	g_autofree char *want = g_strdup_printf("cannot write %s: ", f->path);
 	g_assert_true(g_str_has_prefix(error->message, want));
 	g_clear_error(&error);
-	g_assert_cmpuint(count_entries(f->dir), ==, 1);
+	g_assert_cmpuint(kov_test_dir_count(f->dir), ==, 1);
 	g_unlink(inner);
 	g_rmdir(f->path);
 

@@ -245,6 +245,50 @@ test_first_seen(KovTestDir *f, gconstpointer data)
 	g_assert_cmpint(kov_state_get_first_seen(back), ==, 1234567890);
 }
 
+/* Attempts, crashes, the next attempt and the last error round-trip. A
+ * save that cannot be made (its temporary cannot be created) fails and
+ * leaves the state saved before it whole; a removed state is gone, and
+ * removing it again is no error. */
+static void
+test_counters_and_failed_save(KovTestDir *f, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *tmp = g_strconcat(f->path, ".tmp", NULL);
+	g_autoptr(KovState) state = kov_state_load(f->path, &error);
+	g_autofree char *none = kov_state_get_last_error(state);
+
+	g_assert_cmpuint(kov_state_get_attempts(state), ==, 0);
+	g_assert_cmpuint(kov_state_get_crashes(state), ==, 0);
+	g_assert_cmpint(kov_state_get_next_attempt(state), ==, 0);
+	g_assert_null(none);
+	kov_state_add_attempt(state);
+	kov_state_add_attempt(state);
+	kov_state_add_crash(state);
+	kov_state_set_next_attempt(state, 1800000000);
+	kov_state_set_last_error(state, "451 4.7.1 later");
+	g_assert_true(kov_state_save(state, &error));
+	g_assert_no_error(error);
+
+	g_assert_cmpint(g_mkdir(tmp, 0700), ==, 0);
+	kov_state_add_attempt(state);
+	g_assert_false(kov_state_save(state, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
+	g_assert_true(g_str_has_prefix(error->message, "state: cannot create "));
+	g_assert_cmpint(g_rmdir(tmp), ==, 0);
+
+	g_autoptr(KovState) back = kov_state_load(f->path, &error);
+	g_autofree char *last = kov_state_get_last_error(back);
+	g_assert_cmpuint(kov_state_get_attempts(back), ==, 2);
+	g_assert_cmpuint(kov_state_get_crashes(back), ==, 1);
+	g_assert_cmpint(kov_state_get_next_attempt(back), ==, 1800000000);
+	g_assert_cmpstr(last, ==, "451 4.7.1 later");
+
+	kov_state_remove(f->path);
+	g_assert_false(g_file_test(f->path, G_FILE_TEST_EXISTS));
+	kov_state_remove(f->path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -255,5 +299,6 @@ main(int argc, char **argv)
 	ADD("/state/texts", test_texts);
 	ADD("/state/reserve", test_reserve);
 	ADD("/state/first-seen", test_first_seen);
+	ADD("/state/counters-and-failed-save", test_counters_and_failed_save);
 	return g_test_run();
 }
