@@ -20,14 +20,7 @@ crashtest() {
 	name=$1; shift
 	status=0
 	sh "$T/../scripts/crashtest" "$@" > "$out" 2>&1 || status=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok "*) ok "$name: $(echo "$line" | sed 's/^ok [0-9]* - //')" ;;
-		"not ok "*) not_ok "$name: $(echo "$line" | sed 's/^not ok [0-9]* - //')" ;;
-		"Bail out!"*) not_ok "$name: ${line#Bail out! }" ;;
-		"#"*) echo "$line" ;;
-		esac
-	done < "$out"
+	relay_tap "$out" "$name: "
 	check "$name: crashtest exits 0" [ "$status" = 0 ]
 }
 

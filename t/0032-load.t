@@ -13,13 +13,6 @@ out=$(mktemp /tmp/kovload.XXXXXX)
 trap 'rm -f "$out"' EXIT
 status=0
 sh "$T/../scripts/loadtest" --mails "${LOAD_MAILS:-$mails}" --delay 0.01 --fail 20 --probe 0 > "$out" 2>&1 || status=$?
-while IFS= read -r line; do
-	case $line in
-	"ok "*) ok "$(echo "$line" | sed 's/^ok [0-9]* - //')" ;;
-	"not ok "*) not_ok "$(echo "$line" | sed 's/^not ok [0-9]* - //')" ;;
-	"Bail out!"*) not_ok "${line#Bail out! }" ;;
-	"#"*) echo "$line" ;;
-	esac
-done < "$out"
+relay_tap "$out"
 check "loadtest exits 0" [ "$status" = 0 ]
 done_testing

@@ -28,9 +28,19 @@ bail() { echo "Bail out! $*"; exit 1; }
 
 fpr() { awk -v n="$1" '$1 == n { print $2 }' "$T/keys/fingerprints"; }
 
-cleanup() {
+# stop_daemon_at_exit: how cleanup stops the daemon; a script that runs it
+# otherwise (scripts/crashtest, scripts/loadtest: in a session of its own)
+# defines its own after sourcing this file.
+stop_daemon_at_exit() {
 	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+}
+sink_stop() {
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
+	SINK_PID=
+}
+cleanup() {
+	stop_daemon_at_exit
+	sink_stop
 	for h in "$W/g" "$W/r"; do
 		[ -d "$h" ] && gpgconf --homedir "$h" --kill all 2>/dev/null
 	done
@@ -50,8 +60,10 @@ wait_for() {
 }
 
 # start_sink [sink.py options]: SINK (its directory) and PORT.
-start_sink() {
-	SINK=$W/sink
+start_sink() { start_sink_in "$W/sink" "$@"; }
+# start_sink_in DIR [sink.py options]: the sink writing into DIR; SINK=DIR.
+start_sink_in() {
+	SINK=$1; shift
 	mkdir -p "$SINK"
 	rm -f "$W/sink.port"
 	# $W/replies: injectable replies (t/sink.py --replies); absent means none.
@@ -62,27 +74,38 @@ start_sink() {
 }
 
 # write_config [extra [koverto] lines...]: $CONF for the sink, alice as defaultkey.
-write_config() {
-	CONF=$W/koverto.conf
+write_config() { config_file "$W/koverto.conf" "$W/q" "$W/log" "$@"; }
+# config_file FILE QUEUEDIR LOGFILE [extra lines...]: write_config with
+# other names (one work dir, several queues); CONF=FILE.
+config_file() {
+	CONF=$1
 	{
 		echo "[koverto]"
-		echo "queuedir = $W/q"
+		echo "queuedir = $2"
 		echo "tempdir = $W/tmp"
 		echo "gnupghome = $W/g"
 		echo "defaultkey = $(fpr alice)"
 		echo "msserver = 127.0.0.1"
 		echo "msport = ${PORT:-25}"
-		echo "logfile = $W/log"
+		echo "logfile = $3"
+		shift 3
 		for line in "$@"; do echo "$line"; done
 	} > "$CONF"
 	chmod 600 "$CONF"
 }
 
-setup() {
-	W=$(mktemp -d /tmp/kovt.XXXXXX)
+# work_dir [PREFIX]: W, a new directory /tmp/PREFIX.XXXXXX; cleanup at exit.
+work_dir() {
+	W=$(mktemp -d "/tmp/${1:-kovt}.XXXXXX")
 	trap cleanup EXIT
 	trap 'exit 1' INT TERM
-	sh "$T/keys/setup-home" "$W/g" || bail "cannot make the keyring"
+}
+# keyring: koverto's GnuPG home, $W/g.
+keyring() { sh "$T/keys/setup-home" "$W/g" || bail "cannot make the keyring"; }
+
+setup() {
+	work_dir kovt
+	keyring
 	sh "$T/keys/setup-reader" "$W/r" || bail "cannot make the reader keyring"
 	start_sink "$@"
 	write_config
@@ -162,3 +185,34 @@ enc_to() { awk '$2 == "ENC_TO" { print $3 }' "$W/decrypt.status" | sort; }
 wait_sink() { wait_for 20 sh -c "[ \$(ls '$SINK' | grep -c '\.json\$') -ge $1 ]"; }
 # latest: the most recent message at the sink.
 latest() { sink_files | tail -1; }
+
+# ---- processes: for the scripts that kill koverto (scripts/crashtest,
+# scripts/loadtest) and the tests that run them ----
+now() { date +%s.%N; }
+# pgid_of PID: its process group (field 5 of stat; the name may hold blanks).
+pgid_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3; }
+# descendants PID: "PID PGID" of every live process below PID.
+descendants() {
+	ps -e -o pid=,ppid=,pgid=,stat= | awk -v root="$1" '
+		$4 !~ /^Z/ { parent[$1] = $2; group[$1] = $3 }
+		END {
+			for (p in parent) {
+				q = p
+				while (q in parent && parent[q] != root && parent[q] > 1) q = parent[q]
+				if (q in parent && parent[q] == root) print p, group[p]
+			}
+		}'
+}
+# relay_tap FILE [PREFIX]: the TAP lines of a script's output in FILE as
+# ours (PREFIX: before each description), its "#" lines as they are; a
+# bail-out becomes a failure.
+relay_tap() {
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) ok "${2:-}$(echo "$line" | sed 's/^ok [0-9]* - //')" ;;
+		"not ok "*) not_ok "${2:-}$(echo "$line" | sed 's/^not ok [0-9]* - //')" ;;
+		"Bail out!"*) not_ok "${2:-}${line#Bail out! }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done < "$1"
+}
