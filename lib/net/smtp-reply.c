@@ -126,10 +126,11 @@ kov_smtp_reply_parser_next(KovSmtpReplyParser *parser, KovSmtpReplyLine *out)
 	} while (parser->line->len == 0);
 
 	const char *line = parser->line->str;
-	*out = (KovSmtpReplyLine){ .line = line, .code = 0, .index = parser->count, .reply = NULL };
+	*out = (KovSmtpReplyLine){ .line = line, .is_reply = FALSE, .code = 0, .index = parser->count };
 	if (parser->line->len < 3 || !g_ascii_isdigit(line[0]) || !g_ascii_isdigit(line[1])
 	    || !g_ascii_isdigit(line[2]))
 		return TRUE;
+	out->is_reply = TRUE;
 	out->code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 	if (parser->lines->len > 0)
 		g_string_append_c(parser->lines, '\n');

@@ -22,7 +22,8 @@ void kov_smtp_reply_set(KovSmtpReply *reply, int code, const char *text);
 /* What one line of the stream was. */
 typedef struct {
 	const char *line;      /* borrowed until the next call: the line, trailing blanks (CR) removed */
-	int code;              /* its three digits; 0: not a reply line (ignored otherwise) */
+	gboolean is_reply;     /* starts with three digits; FALSE: not a reply line (otherwise ignored) */
+	int code;              /* those three digits, 000 to 999; 0 when not a reply line */
 	guint index;           /* its place in its reply: 0 for the first line */
 	/* The reply's last line ("CODE " or just "CODE"): @reply is complete,
 	 * borrowed until the next call. NULL on any other line. */

@@ -149,7 +149,7 @@ kov_smtp_dialog_reply(KovSmtpDialog *dialog, int code, const char *text)
 static void
 kov_smtp_dialog_line_in(KovSmtpDialog *dialog, const KovSmtpReplyLine *line)
 {
-	if (line->code == 0) {
+	if (!line->is_reply) {
 		kov_log_debug("deliver: smtp< (not a reply line)");
 		return;
 	}

@@ -15,7 +15,7 @@ drain(KovSmtpReplyParser *parser, GString *out)
 	while (kov_smtp_reply_parser_next(parser, &line)) {
 		g_assert_nonnull(line.line);
 		g_assert_cmpuint(strlen(line.line), >, 0);
-		if (line.code == 0)
+		if (!line.is_reply)
 			g_string_append_printf(out, "?|%s\n", line.line);
 		else if (line.reply != NULL)
 			g_string_append_printf(out, "%d|%s\n", line.reply->code, line.reply->text);
@@ -115,9 +115,10 @@ test_not_replies(void)
 static void
 test_continuation_marks(void)
 {
-	static const char text[] = "220-one\r\n220-two\r\n220two\r\n5555 x\r\n421-a\nbogus\n421 b\n";
+	static const char text[] = "220-one\r\n220-two\r\n220two\r\n5555 x\r\n421-a\nbogus\n421 b\n000 zero\n";
 	g_autofree char *got = read_whole(text, sizeof text - 1);
-	g_assert_cmpstr(got, ==, "220|220-one\n220-two\n220two\n555|5555 x\n?|bogus\n421|421-a\n421 b\n");
+	g_assert_cmpstr(got, ==, "220|220-one\n220-two\n220two\n555|5555 x\n?|bogus\n421|421-a\n421 b\n"
+	                         "0|000 zero\n");
 }
 
 static void
@@ -153,6 +154,7 @@ test_partial(void)
 	kov_smtp_reply_parser_feed(parser, "e\r\n354 go\r\n", 11);
 	g_assert_true(kov_smtp_reply_parser_next(parser, &line));
 	g_assert_cmpstr(line.line, ==, "e");
+	g_assert_false(line.is_reply);
 	g_assert_cmpint(line.code, ==, 0);
 	g_assert_true(kov_smtp_reply_parser_next(parser, &line));
 	g_assert_cmpuint(line.index, ==, 0);
