@@ -34,6 +34,19 @@ kov_policy_queue_parse(const char *name, KovQueueKind *kind)
 	return FALSE;
 }
 
+KovAction
+kov_policy_queue_action(KovQueueKind kind)
+{
+	switch (kind) {
+	case KOV_QUEUE_MUST_ENCRYPT: return KOV_ACTION_MUSTENCRYPT;
+	case KOV_QUEUE_FALLBACK:     return KOV_ACTION_FALLBACK;
+	case KOV_QUEUE_SIGN_ONLY:    return KOV_ACTION_SIGNONLY;
+	case KOV_QUEUE_KUVERT:       /* decided per recipient by the rules */
+	case KOV_QUEUE_N_KINDS:      break;
+	}
+	g_return_val_if_reached(KOV_ACTION_MUSTENCRYPT);
+}
+
 /* Indexed by KovAction; the names are Kuvert's, exact and lower case. */
 static const char *const action_names[] = {
 	[KOV_ACTION_NONE] = "none",

@@ -44,6 +44,9 @@ typedef enum {
 const char *kov_policy_queue_name(KovQueueKind kind);
 /* The three policy queues only: FALSE for "kuvert" and anything else. */
 gboolean kov_policy_queue_parse(const char *name, KovQueueKind *kind);
+/* The action a policy queue binds every recipient to (not for the Kuvert
+ * queue, where the rules decide per recipient). */
+KovAction kov_policy_queue_action(KovQueueKind kind);
 
 /* Kuvert names: "none", "signonly", "fallback", "fallback-all", "mustencrypt". */
 const char *kov_policy_action_name(KovAction action);

@@ -40,6 +40,3 @@ typedef struct {
 /* Process cur/<id> of queue @kind; updates its state file. */
 void kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result);
 void kov_result_clear(KovResult *result);
-
-/* The action a policy queue binds every recipient to. */
-KovAction kov_process_queue_action(KovQueueKind kind);
