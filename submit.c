@@ -4,6 +4,7 @@
  * top, the mail's own such lines dropped), checks in tmp/ that it is a
  * mail koverto can route, then renames it into the queue's new/. Exit
  * statuses are sysexits(3), as sendmail's. */
+#include "commands.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -16,8 +17,6 @@
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
-
-int koverto_submit_main(int argc, char **argv);
 
 typedef struct {
 	const char *config;
@@ -107,7 +106,8 @@ kov_submit_enqueue(KovSubmitArgs *args)
 		        args->queue);
 		return EX_USAGE;
 	}
-	KovSubmission submission = { args->kind, args->sender, args->recipients, args->headers_decide };
+	KovSubmission submission = { args->kind, args->sender, args->recipients, args->headers_decide,
+		                     FALSE, -1 };
 	gboolean given = kov_submission_check(&submission, &error);
 	g_autofree char *path = given ? kov_config_locate(args->config) : NULL;
 	g_autoptr(KovConfig) config = path ? kov_config_load(path, &error) : NULL;

@@ -796,24 +796,38 @@ headers_sane(GMimeMessage *message, gboolean body_follows, GError **error)
 	return TRUE;
 }
 
-/* Parse @path; *@headers_end: where the top-level header ends (-1: at the
- * end of the file, no body). */
-static GMimeMessage *
-parse_file(const char *path, GMimeParserOptions *popts, gint64 *size, gint64 *headers_end,
-           GError **error)
+/* @path opened for parsing: never through a symbolic link; only a
+ * regular file (queue.c checks first). With @given >= 0, a descriptor the
+ * caller holds instead (a mail in memory), duplicated and rewound. */
+static int
+open_mail(const char *path, int given, GError **error)
 {
 	struct stat st;
-	/* Never through a symbolic link; only a regular file (queue.c checks first). */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+	int fd = given >= 0 ? fcntl(given, F_DUPFD_CLOEXEC, 0)
+	                    : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || lseek(fd, 0, SEEK_SET) != 0)) {
 		close(fd);
 		fd = -1;
 		errno = EINVAL;
 	}
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	if (fd < 0)
 		kov_error_set_errno(error, errno, "cannot open %s", path);
-		if (fd >= 0)
-			close(fd);
+	return fd;
+}
+
+/* Parse @path (or @given, see open_mail); *@headers_end: where the
+ * top-level header ends (-1: at the end of the file, no body). */
+static GMimeMessage *
+parse_file(const char *path, int given, GMimeParserOptions *popts, gint64 *size,
+           gint64 *headers_end, GError **error)
+{
+	struct stat st;
+	int fd = open_mail(path, given, error);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0) {
+		kov_error_set_errno(error, errno, "cannot open %s", path);
+		close(fd);
 		return NULL;
 	}
 	*size = st.st_size;
@@ -854,7 +868,8 @@ kov_message_load(const char *path, const KovMessageOptions *options, GError **er
 	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
 	g_autoptr(KovMail) mail = g_new0(KovMail, 1);
 	gint64 headers_end;
-	mail->message = parse_file(path, popts, &mail->size, &headers_end, error);
+	mail->message = parse_file(path, options->from_fd ? options->fd : -1, popts, &mail->size,
+	                           &headers_end, error);
 	if (mail->message == NULL)
 		return NULL;
 
@@ -923,17 +938,24 @@ gboolean
 kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean keep_sender, int fd,
                              GError **error)
 {
+	return kov_message_rewrite_envelope_fd(path, -1, envelope, keep_sender, fd, error);
+}
+
+gboolean
+kov_message_rewrite_envelope_fd(const char *path, int given, const char *envelope,
+                                gboolean keep_sender, int fd, GError **error)
+{
 	g_return_val_if_fail(path != NULL && fd >= 0, FALSE);
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
 	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
 	gint64 size, headers_end;
-	g_autoptr(GMimeMessage) message = parse_file(path, popts, &size, &headers_end, error);
+	g_autoptr(GMimeMessage) message = parse_file(path, given, popts, &size, &headers_end, error);
 	if (message == NULL)
 		return FALSE;
 	Blocks blocks;
 	blocks_init(&blocks, message, !keep_sender);
-	int in = open(path, O_RDONLY | O_CLOEXEC);
+	int in = given >= 0 ? fcntl(given, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC);
 	gboolean ok = in >= 0 && (envelope == NULL || write_all(fd, envelope, strlen(envelope)));
 	gint64 at = 0;
 	for (guint i = 0; ok && i < blocks.all->len; i++) {

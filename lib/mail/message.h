@@ -57,6 +57,11 @@ typedef struct {
 	 * -f and recipients), NULL where none is given. "" is the null sender. */
 	const char *sender;
 	const char *const *recipients;   /* NULL-terminated */
+	/* Read the mail from descriptor @fd (from its start; it stays the
+	 * caller's) instead of opening the path, which then only names it in
+	 * messages: a mail held in memory (koverto explain). */
+	gboolean from_fd;
+	int fd;
 } KovMessageOptions;
 
 /* Parse the mail in @path and work out its envelope. Only the fields its
@@ -82,6 +87,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
  * else is copied byte for byte. */
 gboolean kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean keep_sender,
                                       int fd, GError **error);
+
+/* The same, reading the file from descriptor @given (see
+ * KovMessageOptions.from_fd; -1: open @path). */
+gboolean kov_message_rewrite_envelope_fd(const char *path, int given, const char *envelope,
+                                         gboolean keep_sender, int fd, GError **error);
 
 /* A field name as RFC 5322 3.6.8 has it: printable ASCII but ':'. GMime
  * takes whatever precedes a colon, binary junk or nothing included. */

@@ -78,7 +78,8 @@ kov_submission_envelope(const char *path, gpointer data, char **prepend, GError 
 {
 	const KovSubmission *submission = data;
 	gboolean given = submission_rcpts_given(submission);
-	KovMessageOptions options = { .use_delivered_to = FALSE, .mail_only = TRUE };
+	KovMessageOptions options = { .use_delivered_to = FALSE, .mail_only = TRUE,
+		                      .from_fd = submission->from_fd, .fd = submission->fd };
 	if (submission->sender != NULL)
 		options.sender = g_str_equal(submission->sender, "<>") ? "" : submission->sender;
 	g_autoptr(GPtrArray) rcpts = g_ptr_array_new();

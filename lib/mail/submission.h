@@ -12,6 +12,8 @@ typedef struct {
 	const char *sender;          /* -f (borrowed); NULL: the mail's; "" or "<>": the null sender */
 	const GPtrArray *recipients; /* of char* (borrowed): the command line's; empty: the headers decide */
 	gboolean headers_decide;     /* -t: the headers decide even with recipients given */
+	gboolean from_fd;            /* read the mail from @fd, not the path (KovMessageOptions) */
+	int fd;
 } KovSubmission;
 
 /* The command line's sender and recipients must each be one plain
