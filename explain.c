@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "config.h"
 #include "error.h"
+#include "fileio.h"
 #include "keys.h"
 #include "log.h"
 #include "message.h"
@@ -108,23 +109,6 @@ explain_memfd(GError **error)
 	return fd;
 }
 
-static gboolean
-explain_write(int fd, const char *data, gsize len, GError **error)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			kov_error_set_errno(error, n < 0 ? errno : EIO, "cannot hold the mail in memory");
-			return FALSE;
-		}
-		data += n;
-		len -= (gsize)n;
-	}
-	return TRUE;
-}
-
 /* The mail as given: standard input, or for --no-mail one made up of
  * the addresses (To) and the sender (From, when -f names one). */
 static int
@@ -143,13 +127,13 @@ explain_given(const ExplainArgs *args, GError **error)
 			g_string_append_printf(mail, "%s%s", i ? ", " : "",
 			                       (const char *)g_ptr_array_index(args->addresses, i));
 		g_string_append(mail, "\nSubject: koverto explain\n\n");
-		ok = explain_write(fd, mail->str, mail->len, error);
+		ok = kov_fileio_write_all(fd, mail->str, mail->len, error, "cannot hold the mail in memory");
 	} else {
 		char buf[65536];
 		ssize_t n;
 		ok = TRUE;
 		while (ok && ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
-			ok = n < 0 || explain_write(fd, buf, (gsize)n, error);
+			ok = n < 0 || kov_fileio_write_all(fd, buf, (gsize)n, error, "cannot hold the mail in memory");
 		if (ok && n < 0) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "cannot read the mail: %s",
 			            g_strerror(errno));
