@@ -49,6 +49,8 @@ typedef struct {
 KovKeyInfo *kov_keyinfo_new(void);
 KovKeyInfo *kov_keyinfo_copy(const KovKeyInfo *info);
 void kov_keyinfo_free(gpointer info);   /* a GDestroyNotify */
+static inline void kov_keyinfo_free_ptr(KovKeyInfo *info) { kov_keyinfo_free(info); }
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovKeyInfo, kov_keyinfo_free_ptr)
 
 /* The answer to "which key for this recipient?". */
 typedef struct {
