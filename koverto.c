@@ -2,9 +2,10 @@
 /* koverto: the command table and the daemon's entry. `koverto NAME ...`
  * runs the command NAME of the table (submit.c, explain.c); anything else
  * is the daemon: options (Kuvert's -c -d -o -r -k, plus -n),
- * configuration, logging and signals; the loop itself is
- * lib/run/daemon.c. Only the programs decide what an error means as an
- * exit status. */
+ * configuration, logging and signals; the loop itself is lib/run/daemon.c.
+ * Exit statuses: the programs' own cases here, in submit.c and explain.c,
+ * kov_error_to_sysexit for an error, KovDaemonExit (daemon.h) for a run;
+ * koverto(8) lists them all. */
 #include "commands.h"
 #include "config.h"
 #include "daemon.h"
