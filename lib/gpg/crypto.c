@@ -8,6 +8,8 @@
  * the multipart are the bytes gpg saw and memory stays flat as mails grow.
  * Every signature is verified before the message is returned. */
 #include "crypto.h"
+#include "address.h"
+#include "header.h"
 
 #include "gmime-autoptr.h"
 #include "gpgme-autoptr.h"
@@ -249,7 +251,7 @@ crypto_header_refit(GMimeHeader *header)
 		const char *raw = g_mime_header_get_raw_value(header);
 		g_autoptr(InternetAddressList) list = raw ? internet_address_list_parse(NULL, raw) : NULL;
 		if (list != NULL && internet_address_list_length(list) > 0) {
-			kov_message_set_addresses(header, list);
+			kov_address_set_header(header, list);
 			return;
 		}
 		g_mime_header_set_value(header, NULL, "", NULL);  /* unfit still: dropped */
@@ -357,7 +359,7 @@ crypto_headers_make_7bit(GMimeObject *object)
 
 	for (int i = g_mime_header_list_get_count(headers) - 1; i >= 0; i--) {
 		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
-		if (!kov_message_field_name_valid(g_mime_header_get_name(header))) {
+		if (!kov_header_name_valid(g_mime_header_get_name(header))) {
 			g_mime_header_list_remove_at(headers, i);
 			continue;
 		}
@@ -626,7 +628,7 @@ crypto_outer_message(GMimeMessage *message, GMimeObject *body)
 	for (int i = 0; i < g_mime_header_list_get_count(from); i++) {
 		GMimeHeader *header = g_mime_header_list_get_header_at(from, i);
 		const char *name = g_mime_header_get_name(header);
-		if (g_ascii_strncasecmp(name, "Content-", 8) == 0 || !kov_message_field_name_valid(name))
+		if (g_ascii_strncasecmp(name, "Content-", 8) == 0 || !kov_header_name_valid(name))
 			continue;
 		/* Appending by value lets the message parse its addresses;
 		 * the raw value then keeps the original folding and encoding. */
