@@ -13,6 +13,7 @@
 #include "gmime-autoptr.h"
 #include "gpgme-autoptr.h"
 #include "error.h"
+#include "gpgerror.h"
 #include "keys.h"
 #include "message.h"
 #include "scratch.h"
@@ -31,60 +32,6 @@
 	"This is a multi-part message in MIME format.\n" \
 	"It has been encrypted conforming to RFC3156.\n" \
 	"You need GPG to view the content.\n"
-
-static gboolean
-crypto_gpgme_error_is_temporary(gpgme_error_t err)
-{
-	/* gpg-agent's own trouble (seen under load: "Unmatched parentheses in
-	 * S-expression" while signing) says nothing about the mail: retry. */
-	if (gpg_err_source(err) == GPG_ERR_SOURCE_GPGAGENT
-	    || (gpg_err_code(err) >= GPG_ERR_SEXP_INV_LEN_SPEC
-	        && gpg_err_code(err) <= GPG_ERR_SEXP_BAD_OCT_CHAR))
-		return TRUE;
-	switch (gpg_err_code(err)) {
-	case GPG_ERR_NO_AGENT:
-	case GPG_ERR_AGENT:
-	case GPG_ERR_ASS_CONNECT_FAILED:
-	case GPG_ERR_INV_ENGINE:
-	case GPG_ERR_TIMEOUT:
-	case GPG_ERR_ETIMEDOUT:
-	case GPG_ERR_EAGAIN:
-	case GPG_ERR_EINTR:
-	case GPG_ERR_ENOMEM:
-	case GPG_ERR_ENOSPC:
-	case GPG_ERR_EDQUOT:
-	case GPG_ERR_EPIPE:
-	case GPG_ERR_EIO:
-	case GPG_ERR_LOCKED:
-	/* A locked secret key: the operator can unlock it (gpg-preset-passphrase)
-	 * and the mail go out later, so keep it rather than fail it. */
-	case GPG_ERR_NO_PIN_ENTRY:
-	case GPG_ERR_NO_PASSPHRASE:
-	case GPG_ERR_BAD_PASSPHRASE:
-	/* Only koverto's passphrase callback cancels: query-secret failed. */
-	case GPG_ERR_CANCELED:
-		return TRUE;
-	default:
-		return FALSE;
-	}
-}
-
-void
-kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what)
-{
-	char buf[256];
-	gpgme_strerror_r(err, buf, sizeof buf);
-	/* gpg's words ("No pinentry") do not tell the operator what to do. */
-	gpg_err_code_t code = gpg_err_code(err);
-	const char *hint = code == GPG_ERR_NO_PIN_ENTRY || code == GPG_ERR_NO_PASSPHRASE
-		? " (the key needs a passphrase that gpg-agent does not have and koverto cannot ask "
-		  "for: preset it with gpg-preset-passphrase, see koverto(8))"
-		: code == GPG_ERR_BAD_PASSPHRASE ? " (the passphrase is wrong)"
-		: code == GPG_ERR_CANCELED ? " (query-secret gave no passphrase: see the log)" : "";
-	g_set_error(error, KOV_ERROR,
-	            crypto_gpgme_error_is_temporary(err) ? KOV_ERROR_TEMPFAIL : KOV_ERROR_PERMFAIL,
-	            "%s: %s%s", what, buf, hint);
-}
 
 /* ---- files ---------------------------------------------------------- */
 
@@ -108,7 +55,7 @@ crypto_data_from_fd(int fd, GError **error)
 	gpgme_data_t data = NULL;
 	gpgme_error_t err = gpgme_data_new_from_fd(&data, fd);
 	if (err != 0)
-		kov_crypto_set_gpgme_error(error, err, "crypto: cannot wrap a file for GPGME");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: cannot wrap a file for GPGME");
 	return data;
 }
 
@@ -184,8 +131,8 @@ crypto_set_signer(gpgme_ctx_t ctx, gpgme_key_t signer, GError **error)
 		return TRUE;
 	gpgme_error_t err = gpgme_signers_add(ctx, signer);
 	if (err != 0) {
-		g_autofree char *what = g_strdup_printf("crypto: cannot sign with key %s", kov_keys_fingerprint(signer));
-		kov_crypto_set_gpgme_error(error, err, what);
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: cannot sign with key %s",
+		                 kov_keys_fingerprint(signer));
 		return FALSE;
 	}
 	return TRUE;
@@ -328,8 +275,8 @@ crypto_sign_detached(gpgme_ctx_t ctx, int fd, gpgme_key_t signer, char **micalg,
 	if (err == 0)
 		err = gpgme_op_sign(ctx, in, out, GPGME_SIG_MODE_DETACH);
 	if (err != 0) {
-		g_autofree char *what = g_strdup_printf("crypto: signing with key %s", kov_keys_fingerprint(signer));
-		kov_crypto_set_gpgme_error(error, err, what);
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: signing with key %s",
+		                 kov_keys_fingerprint(signer));
 		return NULL;
 	}
 	gpgme_hash_algo_t hash = GPGME_MD_NONE;
@@ -375,7 +322,7 @@ crypto_self_verify(const KovCryptoOptions *options, GMimeObject *part, GMimeStre
 	if (err == 0)
 		err = gpgme_op_verify(options->ctx, sigdata, text, NULL);
 	if (err != 0) {
-		kov_crypto_set_gpgme_error(error, err, "crypto: verifying our own signature");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: verifying our own signature");
 		goto out;
 	}
 	gpgme_verify_result_t result = gpgme_op_verify_result(options->ctx);
@@ -456,7 +403,7 @@ crypto_check_encrypt_result(gpgme_ctx_t ctx, gpgme_error_t err, GError **error)
 		return FALSE;
 	}
 	if (err != 0) {
-		kov_crypto_set_gpgme_error(error, err, "crypto: encrypting");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: encrypting");
 		return FALSE;
 	}
 	return TRUE;

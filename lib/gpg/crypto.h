@@ -31,6 +31,3 @@ GMimeMessage *kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *mes
  * (transfer full) The entity is made 7-bit in place as for kov_crypto_sign(). */
 GMimeMessage *kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
                                  gpgme_key_t *recipients, gpgme_key_t signer, GError **error);
-
-/* Classify a GPGME error: agent gone, timeout -> TEMPFAIL; else PERMFAIL. */
-void kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what);

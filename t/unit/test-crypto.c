@@ -716,18 +716,6 @@ test_make_7bit_false_uuencode(void)
 	g_assert_cmpmem(real_decoded->data, real_decoded->len, "hi\n", 3);
 }
 
-static void
-test_gpgme_error(void)
-{
-	g_autoptr(GError) error = NULL;
-	kov_crypto_set_gpgme_error(&error, gpg_error(GPG_ERR_NO_AGENT), "signing");
-	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
-	g_assert_true(g_str_has_prefix(error->message, "signing: "));
-	g_clear_error(&error);
-	kov_crypto_set_gpgme_error(&error, gpg_error(GPG_ERR_UNUSABLE_PUBKEY), "encrypting");
-	g_assert_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL);
-}
-
 /* ---- main ----------------------------------------------------------- */
 
 static gpgme_key_t
@@ -778,7 +766,6 @@ main(int argc, char **argv)
 	ADD("/crypto/encrypt/unusable-key", test_encrypt_unusable_key);
 	g_test_add_func("/crypto/make-7bit", test_make_7bit);
 	g_test_add_func("/crypto/make-7bit-false-uuencode", test_make_7bit_false_uuencode);
-	g_test_add_func("/crypto/gpgme-error", test_gpgme_error);
 	int rc = g_test_run();
 
 	gpgme_key_unref(alice);
