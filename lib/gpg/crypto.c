@@ -7,6 +7,7 @@
  * the multipart are the bytes gpg saw and memory stays flat as mails grow.
  * Every signature is verified before the message is returned. */
 #include "crypto.h"
+#include "ciphertext.h"
 #include "header.h"
 #include "mime7bit.h"
 
@@ -23,15 +24,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Kuvert's preambles (kuvert-reference §9.2, §9.3), kept word for word. */
+/* Kuvert's preamble (kuvert-reference §9.2), kept word for word; §9.3's
+ * is KOV_CIPHERTEXT_PGP_PREAMBLE. */
 #define CRYPTO_SIGNED_PREAMBLE \
 	"This is a multi-part message in MIME format.\n" \
 	"It has been signed conforming to RFC3156.\n" \
 	"You need GPG to check the signature.\n"
-#define CRYPTO_ENCRYPTED_PREAMBLE \
-	"This is a multi-part message in MIME format.\n" \
-	"It has been encrypted conforming to RFC3156.\n" \
-	"You need GPG to view the content.\n"
 
 /* ---- files ---------------------------------------------------------- */
 
@@ -463,20 +461,6 @@ kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
 	if (out_fd < 0)
 		return NULL;
 	g_autoptr(GMimeStream) ciphertext = g_mime_stream_fs_new(out_fd);
-
-	g_autoptr(GMimeStream) version = g_mime_stream_mem_new_with_buffer("Version: 1\n", 11);
-	g_autoptr(GMimePart) control = crypto_new_part("application", "pgp-encrypted", version);
-	g_mime_object_set_disposition(GMIME_OBJECT(control), GMIME_DISPOSITION_INLINE);
-	g_autoptr(GMimePart) payload = crypto_new_part("application", "octet-stream", ciphertext);
-	g_mime_object_set_disposition(GMIME_OBJECT(payload), GMIME_DISPOSITION_INLINE);
-
-	g_autoptr(GMimeMultipartEncrypted) mpe = g_mime_multipart_encrypted_new();
-	GMimeMultipart *multipart = GMIME_MULTIPART(mpe);
-	g_mime_multipart_set_boundary(multipart, NULL);
-	g_mime_object_set_content_type_parameter(GMIME_OBJECT(mpe), "protocol", "application/pgp-encrypted");
-	if (options->preamble)
-		g_mime_multipart_set_prologue(multipart, CRYPTO_ENCRYPTED_PREAMBLE);
-	g_mime_multipart_add(multipart, GMIME_OBJECT(control));
-	g_mime_multipart_add(multipart, GMIME_OBJECT(payload));
-	return crypto_outer_message(message, GMIME_OBJECT(mpe));
+	g_autoptr(GMimeObject) mpe = kov_ciphertext_pgp_new(ciphertext, options->preamble);
+	return crypto_outer_message(message, mpe);
 }
