@@ -58,38 +58,58 @@ kov_config_ini_detect(const GString *text)
 	return ini;
 }
 
-/* Record every section header and key of an INI file with its (first)
- * line number, joining "\"-continued lines as iniparser does. */
 void
-kov_config_ini_scan(KovConfigLoad *load)
+kov_config_ini_lines(const GString *text, KovConfigLineFunc physical, KovConfigLineFunc logical,
+                     gpointer data)
 {
-	GString *logical = g_string_new(NULL);
-	g_autofree char *section = NULL;
+	GString *joined = g_string_new(NULL);
 	gsize pos = 0;
 	guint lineno = 0, start = 0;
 	char *buf;
-	while ((buf = kov_config_next_line(load->text, &pos)) != NULL) {
+	while ((buf = kov_config_next_line(text, &pos)) != NULL) {
 		lineno++;
-		if (logical->len == 0)
+		if (joined->len == 0)
 			start = lineno;
+		if (physical != NULL)
+			physical(buf, lineno, data);
 		g_strchomp(buf);
 		gsize len = strlen(buf);
 		gboolean continued = len > 0 && buf[len - 1] == '\\';
 		if (continued)
 			buf[len - 1] = '\0';
-		g_string_append(logical, buf);
+		g_string_append(joined, buf);
 		kov_config_free_line(buf);
 		if (continued)
 			continue;
-		kov_config_ini_scan_line(load, g_strstrip(logical->str), start, &section);
+		logical(joined->str, start, data);
 		/* The line may hold a password. */
-		explicit_bzero(logical->str, logical->allocated_len);
-		g_string_truncate(logical, 0);
+		explicit_bzero(joined->str, joined->allocated_len);
+		g_string_truncate(joined, 0);
 	}
-	if (logical->len > 0)
-		kov_config_ini_scan_line(load, g_strstrip(logical->str), start, &section);
-	explicit_bzero(logical->str, logical->allocated_len);
-	g_string_free(logical, TRUE);
+	if (joined->len > 0)
+		logical(joined->str, start, data);
+	explicit_bzero(joined->str, joined->allocated_len);
+	g_string_free(joined, TRUE);
+}
+
+typedef struct {
+	KovConfigLoad *load;
+	char *section;   /* the current section, lower case */
+} KovConfigIniScan;
+
+static void
+kov_config_ini_scan_logical(char *line, guint lineno, gpointer data)
+{
+	KovConfigIniScan *scan = data;
+	kov_config_ini_scan_line(scan->load, g_strstrip(line), lineno, &scan->section);
+}
+
+void
+kov_config_ini_scan(KovConfigLoad *load)
+{
+	KovConfigIniScan scan = { load, NULL };
+	kov_config_ini_lines(load->text, NULL, kov_config_ini_scan_logical, &scan);
+	g_free(scan.section);
 }
 
 /* iniparser prints its errors through one global callback without user

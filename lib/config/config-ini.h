@@ -7,6 +7,14 @@
 
 /* Does @text hold a "[section]" line, as iniparser sees one? */
 gboolean kov_config_ini_detect(const GString *text);
+typedef void (*KovConfigLineFunc)(char *line, guint lineno, gpointer data);
+/* Walk @text line by line, joining "\"-continued lines as iniparser does:
+ * @physical (nullable) gets each line as the file has it, @logical each
+ * joined line (line ends, trailing blanks and the "\" gone) with the
+ * number of its first line. Either may change the line in place; every
+ * line is wiped after (it may hold a password). */
+void kov_config_ini_lines(const GString *text, KovConfigLineFunc physical,
+                          KovConfigLineFunc logical, gpointer data);
 /* Record every section header and key of @load's text with its (first)
  * line number, joining "\"-continued lines as iniparser does. */
 void kov_config_ini_scan(KovConfigLoad *load);

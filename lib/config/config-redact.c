@@ -3,6 +3,7 @@
  * went wrong, no value of a secret option leaves in it, and the file's
  * control characters are shown, never sent to a terminal or log. */
 #include "config-redact.h"
+#include "config-ini.h"
 
 #include <string.h>
 
@@ -46,33 +47,20 @@ kov_config_redact_collect(const char *line, GPtrArray *secrets)
 	}
 }
 
+static void
+kov_config_redact_line(char *line, guint lineno, gpointer secrets)
+{
+	(void)lineno;
+	kov_config_redact_collect(line, secrets);
+}
+
 /* The values of every line of the file that names a secret option, the
  * physical lines and the "\"-joined ones, as iniparser would join them. */
 static GPtrArray *
 kov_config_redact_secrets(const KovConfigLoad *load)
 {
 	GPtrArray *secrets = g_ptr_array_new_with_free_func((GDestroyNotify)kov_config_free_line);
-	GString *logical = g_string_new(NULL);
-	gsize pos = 0;
-	char *line;
-	while ((line = kov_config_next_line(load->text, &pos)) != NULL) {
-		kov_config_redact_collect(line, secrets);
-		g_strchomp(line);
-		gsize len = strlen(line);
-		gboolean continued = len > 0 && line[len - 1] == '\\';
-		if (continued)
-			line[len - 1] = '\0';
-		g_string_append(logical, line);
-		kov_config_free_line(line);
-		if (continued)
-			continue;
-		kov_config_redact_collect(logical->str, secrets);
-		explicit_bzero(logical->str, logical->allocated_len);
-		g_string_truncate(logical, 0);
-	}
-	kov_config_redact_collect(logical->str, secrets);
-	explicit_bzero(logical->str, logical->allocated_len);
-	g_string_free(logical, TRUE);
+	kov_config_ini_lines(load->text, kov_config_redact_line, kov_config_redact_line, secrets);
 	return secrets;
 }
 
