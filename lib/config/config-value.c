@@ -143,7 +143,7 @@ kov_config_value_parse_duration(const char *value, guint64 min, guint64 max, gin
 
 /* A key ID or fingerprint: 8, 16 or 40 hex digits, any case, optional 0x.
  * Kuvert took any number of digits; gpg, and so koverto's key lookup,
- * reads no other length as a key ID (lib/keys.c, keys_id_pattern). */
+ * reads no other length as a key ID (lib/gpg/keys.c, keys_id_pattern). */
 gboolean
 kov_config_value_is_keyid(const char *value)
 {

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* The configuration file, in two formats told apart by content (INI:
- * config-ini.c, Kuvert's ~/.kuvert: config-kuvert.c), read into one list
- * of entries with their lines. Here: the option table, the load itself
- * (read, scan, then every entry checked by its typed parser from
- * config-value.c, then config-check.c's cross-checks), and the result's
- * life. The first problem wins: koverto refuses to start on any of them. */
+ * config-ini.c, Kuvert's: config-kuvert.c), read into one list of entries
+ * with their lines. Here: the option table and the load (read, scan, each
+ * entry checked by its typed parser in config-value.c, then the checks of
+ * config-check.c). The first problem wins: koverto refuses to start. */
 #include "config-internal.h"
 #include "config-check.h"
 #include "config-ini.h"

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* One queued mail read with GMime from a file-backed stream (bodies stay in
- * the file) and written out again: the parse with its sanity checks, the
- * load that asks envelope.c for the envelope and directive.c for Kuvert's
- * directives, the rewrite of a queue file's envelope, the clean-up of
- * private headers, and the CRLF/LF writer. Addresses are parsed from raw
- * header values with GMime (address.c), so an encoded-word can never
- * smuggle CR/LF into an envelope address. */
+ * the file) and written out again: the parse and its sanity checks, the
+ * load (envelope.c gives the envelope, directive.c Kuvert's directives),
+ * the rewrite of a queue file's envelope, the clean-up of private headers,
+ * and the CRLF/LF writer. */
 #include "message.h"
 #include "ciphertext.h"
 #include "directive.h"

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The 7-bit repair of hostile input: junk, NULs, bare CRs and endless lines
- * are re-encoded or dropped, so whatever came in, what goes out is fit for
- * SMTP. GMime keeps raw bytes and writes them back unchanged; the repair
- * gives each unfit header or part a value GMime must encode anew, and
- * streams part contents (a large part is never held in memory). Moved
- * from lib/gpg/crypto.c: it is MIME work, and needs no GPGME. */
+/* The 7-bit repair of hostile input (junk, NULs, bare CRs, endless lines):
+ * GMime writes raw bytes back unchanged, so each unfit header or part gets
+ * a value GMime must encode anew; contents are streamed, never held. MIME
+ * work without GPGME: it lives in the mail layer, and lib/gpg/crypto.c
+ * calls it on the entity it protects. */
 #include "mime7bit.h"
 #include "address.h"
 #include "gmime-autoptr.h"
