@@ -34,15 +34,6 @@ kov_policy_queue_parse(const char *name, KovQueueKind *kind)
 	return FALSE;
 }
 
-gboolean
-kov_policy_sender_allowed(const GRegex *senders, const char *address)
-{
-	if (senders == NULL)
-		return TRUE;
-	/* No address (no single From mailbox, the null sender) is no match. */
-	return address != NULL && *address != '\0' && g_regex_match(senders, address, 0, NULL);
-}
-
 /* Indexed by KovAction; the names are Kuvert's, exact and lower case. */
 static const char *const action_names[] = {
 	[KOV_ACTION_NONE] = "none",
@@ -79,6 +70,15 @@ kov_policy_action_parse(const char *name, KovAction *action)
 		}
 	}
 	return FALSE;
+}
+
+gboolean
+kov_policy_sender_allowed(const GRegex *senders, const char *address)
+{
+	if (senders == NULL)
+		return TRUE;
+	/* No address (no single From mailbox, the null sender) is no match. */
+	return address != NULL && *address != '\0' && g_regex_match(senders, address, 0, NULL);
 }
 
 const char *

@@ -44,6 +44,11 @@ typedef enum {
 const char *kov_policy_queue_name(KovQueueKind kind);
 /* The three policy queues only: FALSE for "kuvert" and anything else. */
 gboolean kov_policy_queue_parse(const char *name, KovQueueKind *kind);
+
+/* Kuvert names: "none", "signonly", "fallback", "fallback-all", "mustencrypt". */
+const char *kov_policy_action_name(KovAction action);
+gboolean kov_policy_action_parse(const char *name, KovAction *action);
+
 /* May @address (bare; NULL or "" when none could be established) send
  * through a queue whose senders pattern is @senders (a whole-address,
  * any-case match; NULL: the queue has none)? Always where there is no
@@ -51,9 +56,6 @@ gboolean kov_policy_queue_parse(const char *name, KovQueueKind *kind);
  * queue signs only for a sender it has established. */
 gboolean kov_policy_sender_allowed(const GRegex *senders, const char *address);
 
-/* Kuvert names: "none", "signonly", "fallback", "fallback-all", "mustencrypt". */
-const char *kov_policy_action_name(KovAction action);
-gboolean kov_policy_action_parse(const char *name, KovAction *action);
 const char *kov_policy_decision_name(KovDecision decision);
 
 /* ---- rules ------------------------------------------------------------ */
