@@ -18,6 +18,7 @@
 
 #include "gmime-autoptr.h"
 #include "error.h"
+#include "fileio.h"
 
 void
 kov_message_free(KovMail *mail)
@@ -174,27 +175,11 @@ kov_message_load(const char *path, const KovMessageOptions *options, GError **er
 	return g_steal_pointer(&mail);
 }
 
-static gboolean
-write_all(int fd, const char *data, gsize len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return FALSE;
-		}
-		data += n;
-		len -= (gsize)n;
-	}
-	return TRUE;
-}
+#define MESSAGE_REWRITE_FAILED "cannot rewrite the envelope of %s"
 
-/* Copy bytes [@from, @to) of @in to @out. */
+/* Copy bytes [@from, @to) of @in to @out; @path names the file. */
 static gboolean
-copy_range(int in, gint64 from, gint64 to, int out)
+copy_range(int in, gint64 from, gint64 to, int out, const char *path, GError **error)
 {
 	char buf[65536];
 	while (from < to) {
@@ -203,11 +188,11 @@ copy_range(int in, gint64 from, gint64 to, int out)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;  /* the file shrank under us */
+			/* n == 0: the file shrank under us */
+			kov_error_set_errno(error, n == 0 ? EIO : errno, MESSAGE_REWRITE_FAILED, path);
 			return FALSE;
 		}
-		if (!write_all(out, buf, (gsize)n))
+		if (!kov_fileio_write_all(out, buf, (gsize)n, error, MESSAGE_REWRITE_FAILED, path))
 			return FALSE;
 		from += n;
 	}
@@ -229,7 +214,11 @@ kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean ke
 	KovEnvelopeBlocks blocks;
 	kov_envelope_blocks_init(&blocks, message, !keep_sender);
 	int in = open(path, O_RDONLY | O_CLOEXEC);
-	gboolean ok = in >= 0 && (envelope == NULL || write_all(fd, envelope, strlen(envelope)));
+	gboolean ok = in >= 0;
+	if (!ok)
+		kov_error_set_errno(error, errno, MESSAGE_REWRITE_FAILED, path);
+	ok = ok && (envelope == NULL || kov_fileio_write_all(fd, envelope, strlen(envelope), error,
+	                                                     MESSAGE_REWRITE_FAILED, path));
 	gint64 at = 0;
 	for (guint i = 0; ok && i < blocks.all->len; i++) {
 		GMimeHeader *h = g_ptr_array_index(blocks.all, i);
@@ -244,16 +233,13 @@ kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean ke
 		gint64 end = i + 1 < blocks.all->len
 			? g_mime_header_get_offset(g_ptr_array_index(blocks.all, i + 1))
 			: headers_end >= 0 ? headers_end : size;
-		ok = copy_range(in, at, start, fd);
+		ok = copy_range(in, at, start, fd, path, error);
 		at = end;
 	}
-	ok = ok && copy_range(in, at, size, fd);
-	int err = errno;
+	ok = ok && copy_range(in, at, size, fd, path, error);
 	g_ptr_array_unref(blocks.all);
 	if (in >= 0)
 		close(in);
-	if (!ok)
-		kov_error_set_errno(error, err, "cannot rewrite the envelope of %s", path);
 	return ok;
 }
 
