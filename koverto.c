@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* koverto: the daemon's entry. Options (Kuvert's -c -d -o -r -k, plus -n),
  * configuration, logging and signals; the loop itself is lib/run/daemon.c.
- * `koverto submit ...` is dispatched to submit.c. Only this file and
- * submit.c decide what an error means as an exit status. */
+ * `koverto submit ...` is dispatched to submit.c. Exit statuses: the
+ * programs' own cases here and in submit.c, kov_error_to_sysexit for an
+ * error, KovDaemonExit (daemon.h) for a run; koverto(8) lists them all. */
 #include "config.h"
 #include "daemon.h"
 #include "error.h"

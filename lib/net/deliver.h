@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* Onward delivery of finished bytes to an envelope: SMTP through libcurl
- * (one reused connection) or the msp program run with execv. Knows bytes
- * and envelopes, not OpenPGP. One classification of SMTP results. */
+ * (one reused connection, smtp.c) or the msp program run with execv
+ * (msp.c), two transports behind this one interface. Knows bytes and
+ * envelopes, not OpenPGP. One classification of SMTP results. */
 #pragma once
 #include <glib.h>
 #include "config.h"
@@ -47,3 +48,26 @@ void kov_rcpt_result_clear(KovRcptResult *result);
  * refused, certificate not verifiable), KOV_ERROR_TEMPFAIL when the server
  * cannot be reached. @summary (nullable, transfer full): what was checked. */
 gboolean kov_deliver_probe(KovDeliver *deliver, char **summary, GError **error);
+
+/* ---- the transports' side (smtp.c, msp.c) ------------------------------ */
+
+/* What a transport does; kov_deliver_send and _probe have checked the
+ * arguments. @send fills @results[0..n-1] for every recipient. */
+typedef struct {
+	gboolean crlf;   /* wants CRLF line ends */
+	void (*send)(KovDeliver *deliver, const char *sender, const char *const *rcpts, gsize n,
+	             int fd, KovRcptResult *results);
+	gboolean (*probe)(KovDeliver *deliver, char **summary, GError **error);
+	void (*free)(KovDeliver *deliver);
+} KovDeliverOps;
+
+/* The first member of each transport's own struct. */
+struct _KovDeliver {
+	const KovDeliverOps *ops;
+};
+
+/* @result := @status, @code and @reply (nullable) as one line with every
+ * control escaped: the reply is foreign text. Overwrites without freeing. */
+void kov_deliver_result_set(KovRcptResult *result, KovRcptStatus status, int code, const char *reply);
+void kov_deliver_result_set_all(KovRcptResult *results, gsize n, KovRcptStatus status, int code,
+                                const char *reply);

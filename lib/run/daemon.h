@@ -17,8 +17,20 @@ typedef struct {
 	KovConfig *(*load_config)(GError **error);
 } KovDaemonOptions;
 
-/* Run until *stop (or, one-shot, until the queues are worked through).
- * One-shot, returns the exit status: 0 all delivered, 75 some mail
- * deferred, 1 some mail failed; a daemon stopped by a signal returns 0.
- * Start-up problems: -1 and @error (CONFIG, LOCKED, ...). */
+/* What a run ends with: the exit status of `koverto` (and -o). The one
+ * place these are decided; koverto(8), EXIT STATUS, lists them with the
+ * statuses of start-up errors (kov_error_to_sysexit) and of -n, -k, -r. */
+typedef enum {
+	KOV_DAEMON_EXIT_OK = 0,         /* one-shot: all delivered, or nothing to do;
+	                                 * a daemon stopped by a signal */
+	KOV_DAEMON_EXIT_FAILED = 1,     /* one-shot: some mail failed (some may be deferred too) */
+	KOV_DAEMON_EXIT_BROKEN = 69,    /* EX_UNAVAILABLE: stopped because the workers kept
+	                                 * dying without a mail in hand */
+	KOV_DAEMON_EXIT_DEFERRED = 75,  /* EX_TEMPFAIL, one-shot: some mail deferred, or not
+	                                 * taken from new/ or cur/ (an error, logged); none failed */
+} KovDaemonExit;
+
+/* Run until *stop (or, one-shot, until the queues are worked through) and
+ * return a KovDaemonExit. Start-up problems: -1 and @error (CONFIG,
+ * LOCKED, ...), for kov_error_to_sysexit. */
 int kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError **error);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* Tests of deliver.c against real parts: t/sink.py (aiosmtpd) on loopback,
- * started per test on port 0 with the replies it should give, and a fake
- * sendmail script for msp. Each test asserts on what the sink stored (the
- * envelope and the bytes), not only on what deliver.c says. */
+/* Tests of delivery (deliver.c, through it smtp.c and msp.c) against real
+ * parts: t/sink.py (aiosmtpd) on loopback, started per test on port 0 with
+ * the replies it should give, and a fake sendmail script for msp. Each
+ * test asserts on what the sink stored (the envelope and the bytes), not
+ * only on what deliver.c says. The reply parser alone: test-smtp-reply.c. */
 #include "deliver.h"
 #include "error.h"
 #include "log.h"
