@@ -85,6 +85,15 @@ kov_policy_action_parse(const char *name, KovAction *action)
 	return FALSE;
 }
 
+gboolean
+kov_policy_sender_allowed(const GRegex *senders, const char *address)
+{
+	if (senders == NULL)
+		return TRUE;
+	/* No address (no single From mailbox, the null sender) is no match. */
+	return address != NULL && *address != '\0' && g_regex_match(senders, address, 0, NULL);
+}
+
 const char *
 kov_policy_decision_name(KovDecision decision)
 {

@@ -17,6 +17,7 @@
 #include "gmime-autoptr.h"
 #include "gpgme-autoptr.h"
 #include "error.h"
+#include "gpgerror.h"
 #include "passphrase.h"
 
 #include <string.h>
@@ -56,15 +57,6 @@ static struct {
 	gboolean set;
 	char *gpg, *home;
 } keys_engine;
-
-/* Engine trouble is never the mail's fault: always retry later. */
-static void
-keys_set_engine_error(GError **error, gpgme_error_t err, const char *what)
-{
-	char buf[256];
-	gpgme_strerror_r(err, buf, sizeof buf);
-	g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "keys: %s: %s", what, buf);
-}
 
 KovKeys *
 kov_keys_new(const char *gnupghome, const char *gpg, gboolean alwaystrust, GError **error)
@@ -147,7 +139,7 @@ kov_keys_new_context(KovKeys *keys, GError **error)
 	else if (err == 0)
 		err = gpgme_set_pinentry_mode(ctx, GPGME_PINENTRY_MODE_ERROR);
 	if (err != 0) {
-		keys_set_engine_error(error, err, "cannot create a GPGME context");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_ENGINE, "keys: cannot create a GPGME context");
 		return NULL;
 	}
 	/* Setting the engine ran "gpg --version": its answer catches a missing
@@ -518,9 +510,8 @@ keys_list(KovKeys *keys, const char *pattern, gboolean secret, GError **error)
 	while (err == 0 && (err = gpgme_op_keylist_next(ctx, &key)) == 0)
 		g_ptr_array_add(found, key);
 	if (gpg_err_code(err) != GPG_ERR_EOF) {
-		g_autofree char *what = g_strdup_printf("listing %skeys for %s", secret ? "secret " : "",
-		                                        pattern != NULL ? pattern : "all");
-		keys_set_engine_error(error, err, what);
+		kov_gpgerror_set(error, err, KOV_GPGERROR_ENGINE, "keys: listing %skeys for %s",
+		                 secret ? "secret " : "", pattern != NULL ? pattern : "all");
 		gpgme_op_keylist_end(ctx);
 		return NULL;
 	}
@@ -551,7 +542,7 @@ keys_prefetch_chunk(gpgme_ctx_t ctx, const char **patterns, GHashTable *table, G
 		gpgme_key_unref(key);
 	}
 	if (gpg_err_code(err) != GPG_ERR_EOF) {
-		keys_set_engine_error(error, err, "listing keys for many recipients");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_ENGINE, "keys: listing keys for many recipients");
 		gpgme_op_keylist_end(ctx);
 		return FALSE;
 	}
