@@ -16,6 +16,7 @@
 #include "planner.h"
 #include "policy.h"
 #include "report.h"
+#include "schedule.h"
 #include "scratch.h"
 #include "state.h"
 #include "trace.h"
@@ -351,30 +352,18 @@ kov_job_send_copy(KovJob *job, const KovPlanCopy *copy)
 	}
 }
 
-/* Exponential backoff: retry-first, doubled per attempt, at most retry-max. */
-static gint64
-kov_retry_delay(const KovConfig *config, guint attempts)
-{
-	gint64 delay = MAX(config->retry_first, 1);
-	for (guint i = 1; i < attempts && delay < config->retry_max; i++)
-		delay *= 2;
-	return MIN(delay, MAX(config->retry_max, 1));
-}
-
-/* The next attempt: the backoff by attempts, and never sooner than the
- * mail's age (at most retry-max) later, which is the same doubling
- * schedule told by the clock. The attempts live in the state; the age
- * holds when the state could not be saved (first-seen then comes from
- * the mail's file, see kov_job_prepare). */
+/* The next attempt (kov_schedule_next_attempt): the attempts live in the
+ * state; the age holds when the state could not be saved (first-seen
+ * then comes from the mail's file, see kov_job_prepare). */
 static gint64
 kov_job_next_attempt(KovJob *job, gint64 now)
 {
 	const KovConfig *config = job->ctx->config;
 	if (job->state == NULL)
-		return now + kov_retry_delay(config, 1);
-	gint64 age = MAX(now - kov_state_get_first_seen(job->state), 0);
-	gint64 delay = kov_retry_delay(config, kov_state_get_attempts(job->state));
-	return now + MAX(delay, MIN(age, MAX(config->retry_max, 1)));
+		return kov_schedule_next_attempt(now, config->retry_first, config->retry_max, 1, 0);
+	return kov_schedule_next_attempt(now, config->retry_first, config->retry_max,
+	                                 kov_state_get_attempts(job->state),
+	                                 now - kov_state_get_first_seen(job->state));
 }
 
 /* "gave up after 5 days", "after 2 hours", "after 30 s": the lifetime in words. */
