@@ -5,16 +5,8 @@
 #pragma once
 #include <glib.h>
 #include <gmime/gmime.h>
-#include "config.h"
-#include "deliver.h"
-#include "keys.h"
+#include "context.h"
 #include "queue.h"
-
-typedef struct {
-	const KovConfig *config;  /* borrowed */
-	KovKeys *keys;            /* borrowed */
-	KovDeliver *deliver;      /* borrowed; its connection is reused across mails */
-} KovContext;
 
 typedef enum {
 	KOV_OUTCOME_DELIVERED,    /* every recipient has it: remove the mail */
