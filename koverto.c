@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* koverto: the daemon's entry. Options (Kuvert's -c -d -o -r -k, plus -n),
+/* koverto: the command table and the daemon's entry. `koverto NAME ...`
+ * runs the command NAME of the table (submit.c, explain.c); anything else
+ * is the daemon: options (Kuvert's -c -d -o -r -k, plus -n),
  * configuration, logging and signals; the loop itself is lib/run/daemon.c.
- * `koverto submit ...` is dispatched to submit.c. Exit statuses: the
- * programs' own cases here and in submit.c, kov_error_to_sysexit for an
- * error, KovDaemonExit (daemon.h) for a run; koverto(8) lists them all. */
+ * Exit statuses: the programs' own cases here, in submit.c and explain.c,
+ * kov_error_to_sysexit for an error, KovDaemonExit (daemon.h) for a run;
+ * koverto(8) lists them all. */
+#include "commands.h"
 #include "config.h"
 #include "daemon.h"
 #include "error.h"
@@ -26,7 +29,27 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-int koverto_submit_main(int argc, char **argv);
+/* notmuch's command_t: one entry per command, one file each. */
+typedef struct {
+	const char *name;
+	int (*function)(int argc, char **argv);
+	const char *summary;
+} KovertoCommand;
+
+static const KovertoCommand koverto_commands[] = {
+	{ "submit", koverto_submit_main, "put one mail in a queue, as sendmail does (koverto-submit(1))" },
+	{ "explain", koverto_explain_main, "say what koverto would do with a mail now, and why; send nothing" },
+};
+
+/* Names the program may be called by (a link) that mean a command, its
+ * argv given whole: Kuvert's kuvert_submit looks at its own name. */
+static const struct {
+	const char *program;
+	const char *command;
+} koverto_aliases[] = {
+	{ "koverto-submit", "submit" },
+	{ "kuvert_submit", "submit" },
+};
 
 static volatile sig_atomic_t koverto_stop;
 static volatile sig_atomic_t koverto_reload;
@@ -51,6 +74,8 @@ koverto_usage(FILE *out)
 	fprintf(out,
 	        "usage: koverto [-c FILE] [-d] [-o] [-n [--connect]] [-r | -k]\n"
 	        "       koverto submit [--queue NAME] [-c FILE] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
+	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] [RECIPIENT...] < mail\n"
+	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] --no-mail ADDRESS...\n"
 	        "  -c FILE  configuration file; looked for in this order:\n"
 	        "           %s\n"
 	        "  -d       debug output (stderr and the configured log)\n"
@@ -59,6 +84,9 @@ koverto_usage(FILE *out)
 	        "  -n --connect  also connect to msserver (EHLO, STARTTLS, AUTH as configured, QUIT)\n"
 	        "  -r       tell the running daemon to reload (SIGUSR1)\n"
 	        "  -k       tell the running daemon to stop (SIGTERM)\n", order);
+	fprintf(out, "commands:\n");
+	for (gsize i = 0; i < G_N_ELEMENTS(koverto_commands); i++)
+		fprintf(out, "  %-8s %s\n", koverto_commands[i].name, koverto_commands[i].summary);
 }
 
 /* Block the signals we handle; they are let in only while the loop waits,
@@ -307,6 +335,24 @@ koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean 
 	return status;
 }
 
+static const KovertoCommand *
+koverto_command_find(const char *name)
+{
+	for (gsize i = 0; i < G_N_ELEMENTS(koverto_commands); i++)
+		if (g_str_equal(name, koverto_commands[i].name))
+			return &koverto_commands[i];
+	return NULL;
+}
+
+static int
+koverto_command_run(const KovertoCommand *command, int argc, char **argv)
+{
+	koverto_init_libraries();
+	int status = command->function(argc, argv);
+	koverto_shutdown_libraries();
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -315,13 +361,12 @@ main(int argc, char **argv)
 	int sig = 0, opt, status;
 	g_autofree char *name = g_path_get_basename(argv[0]);
 
-	gboolean as_submit = g_str_equal(name, "koverto-submit") || g_str_equal(name, "kuvert_submit");
-	if (as_submit || (argc > 1 && g_str_equal(argv[1], "submit"))) {
-		koverto_init_libraries();
-		status = as_submit ? koverto_submit_main(argc, argv) : koverto_submit_main(argc - 1, argv + 1);
-		koverto_shutdown_libraries();
-		return status;
-	}
+	for (gsize i = 0; i < G_N_ELEMENTS(koverto_aliases); i++)
+		if (g_str_equal(name, koverto_aliases[i].program))
+			return koverto_command_run(koverto_command_find(koverto_aliases[i].command), argc, argv);
+	const KovertoCommand *command = argc > 1 ? koverto_command_find(argv[1]) : NULL;
+	if (command != NULL)
+		return koverto_command_run(command, argc - 1, argv + 1);
 	if (argc > 1 && (g_str_equal(argv[1], "--help") || g_str_equal(argv[1], "-h"))) {
 		koverto_usage(stdout);
 		return EX_OK;

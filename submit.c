@@ -4,19 +4,19 @@
  * top, the mail's own such lines dropped), checks in tmp/ that it is a
  * mail koverto can route, then renames it into the queue's new/. Exit
  * statuses are sysexits(3), as sendmail's. */
+#include "commands.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
 #include "message.h"
 #include "queue.h"
+#include "submission.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
-
-int koverto_submit_main(int argc, char **argv);
 
 typedef struct {
 	const char *config;
@@ -25,7 +25,6 @@ typedef struct {
 	gboolean headers_decide;   /* -t */
 	GPtrArray *recipients;     /* borrowed argv strings */
 	KovQueueKind kind;
-	char *from_line, *to_line; /* the envelope the command line gives, checked */
 } KovSubmitArgs;
 
 static void
@@ -97,112 +96,6 @@ kov_submit_parse(int argc, char **argv, KovSubmitArgs *args)
 	return EX_OK;
 }
 
-/* A command-line address goes into a header line: it must be one plain address. */
-static gboolean
-kov_submit_address_ok(const char *address, gboolean allow_null)
-{
-	if (allow_null && (g_str_equal(address, "") || g_str_equal(address, "<>")))
-		return TRUE;
-	if (*address == '-' || strchr(address, '@') == NULL)
-		return FALSE;
-	for (const char *p = address; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || *p == ',' || *p == 0x7f)
-			return FALSE;
-	return TRUE;
-}
-
-/* The envelope lines the command line gives (-f, recipients), checked;
- * NULL where it gives none: then the mail decides (kov_submit_check). */
-static gboolean
-kov_submit_envelope(KovSubmitArgs *args, GError **error)
-{
-	if (args->sender != NULL) {
-		if (!kov_submit_address_ok(args->sender, TRUE)) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad sender address \"%s\"", args->sender);
-			return FALSE;
-		}
-		args->from_line = g_strdup_printf("X-Kuvert-From: %s\n", *args->sender ? args->sender : "<>");
-	}
-	if (!args->headers_decide && args->recipients->len > 0) {
-		g_autoptr(GString) line = g_string_new("X-Kuvert-To: ");
-		for (guint i = 0; i < args->recipients->len; i++) {
-			const char *r = g_ptr_array_index(args->recipients, i);
-			if (!kov_submit_address_ok(r, FALSE)) {
-				g_set_error(error, KOV_ERROR, KOV_ERROR_USAGE, "bad recipient address \"%s\"", r);
-				return FALSE;
-			}
-			g_string_append_printf(line, "%s%s", i ? ", " : "", r);
-		}
-		g_string_append_c(line, '\n');
-		args->to_line = g_string_free(g_steal_pointer(&line), FALSE);
-	}
-	return TRUE;
-}
-
-static void
-kov_submit_append_list(GString *line, const GPtrArray *addresses, GHashTable *seen)
-{
-	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
-		const char *a = g_ptr_array_index(addresses, i);
-		if (!g_hash_table_add(seen, (gpointer)a))
-			continue;
-		g_string_append_printf(line, "%s%s", g_hash_table_size(seen) > 1 ? ", " : "", a);
-	}
-}
-
-/* Only a mail the daemon can route gets into the queue, and always with its
- * envelope written by us on top: the mail's own X-Kuvert-From/-To lines
- * are dropped (whoever wrote the mail does not choose its envelope), and a
- * Delivered-To or Return-Path left in a mail that is sent on never decides
- * where it goes. Without recipients on the command line (or with -t) the
- * headers decide as for sendmail -t: a bounce's Resent-To/-Cc/-Bcc, else
- * To/Cc/Bcc. In the Kuvert queue a bounce keeps Kuvert's way: no
- * X-Kuvert-To, so its Resent-To shortcut applies, as after kuvert_submit -t. */
-static gboolean
-kov_submit_check(const char *path, gpointer data, char **prepend, GError **error)
-{
-	const KovSubmitArgs *args = data;
-	KovMessageOptions options = { .use_delivered_to = FALSE, .mail_only = TRUE };
-	if (args->sender != NULL)
-		options.sender = g_str_equal(args->sender, "<>") ? "" : args->sender;
-	g_autoptr(GPtrArray) given = g_ptr_array_copy(args->recipients, NULL, NULL);
-	g_ptr_array_add(given, NULL);
-	if (!args->headers_decide && args->recipients->len > 0)
-		options.recipients = (const char *const *)given->pdata;
-	g_autoptr(KovMail) mail = kov_message_load(path, &options, error);
-	g_autoptr(GString) header = g_string_new(NULL);
-
-	if (mail == NULL)
-		return FALSE;
-	gboolean headers_decide = args->headers_decide || args->recipients->len == 0;
-	gboolean bounce = headers_decide && mail->resent_to != NULL
-	                  && mail->resent_to->len + mail->resent_bcc->len > 0;
-	if (args->from_line != NULL) {
-		g_string_append(header, args->from_line);
-	} else {
-		const char *sender = bounce && mail->resent_from != NULL ? mail->resent_from : mail->sender;
-		g_string_append_printf(header, "X-Kuvert-From: %s\n", *sender ? sender : "<>");
-	}
-	if (!headers_decide) {
-		g_string_append(header, args->to_line);
-	} else if (bounce && args->kind != KOV_QUEUE_KUVERT) {
-		g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
-		g_string_append(header, "X-Kuvert-To: ");
-		kov_submit_append_list(header, mail->resent_to, seen);
-		kov_submit_append_list(header, mail->resent_bcc, seen);
-		g_string_append_c(header, '\n');
-	} else if (!bounce) {
-		g_string_append(header, "X-Kuvert-To: ");
-		for (guint i = 0; i < mail->recipients->len; i++) {
-			const KovRecipient *r = g_ptr_array_index(mail->recipients, i);
-			g_string_append_printf(header, "%s%s", i ? ", " : "", r->address);
-		}
-		g_string_append_c(header, '\n');
-	}
-	*prepend = g_string_free(g_steal_pointer(&header), FALSE);
-	return TRUE;
-}
-
 static int
 kov_submit_enqueue(KovSubmitArgs *args)
 {
@@ -213,14 +106,16 @@ kov_submit_enqueue(KovSubmitArgs *args)
 		        args->queue);
 		return EX_USAGE;
 	}
-	gboolean given = kov_submit_envelope(args, &error);
+	KovSubmission submission = { args->kind, args->sender, args->recipients, args->headers_decide,
+		                     FALSE, -1 };
+	gboolean given = kov_submission_check(&submission, &error);
 	g_autofree char *path = given ? kov_config_locate(args->config) : NULL;
 	g_autoptr(KovConfig) config = path ? kov_config_load(path, &error) : NULL;
 	g_autofree char *id = NULL;
 
 	if (config != NULL && kov_queue_prepare(config->queuedir, &error))
 		id = kov_queue_enqueue_fd(config->queuedir, args->kind, STDIN_FILENO, NULL,
-		                          kov_submit_check, args, &error);
+		                          kov_submission_envelope, &submission, &error);
 	if (id == NULL) {
 		fprintf(stderr, "koverto submit: %s\n", error->message);
 		return kov_error_to_sysexit(error);
@@ -269,8 +164,6 @@ koverto_submit_main(int argc, char **argv)
 	else
 		status = kov_submit_enqueue(&args);
 	g_ptr_array_unref(args.recipients);
-	g_free(args.from_line);
-	g_free(args.to_line);
 	kov_log_close();
 	return status;
 }

@@ -1,68 +1,30 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The configuration file, in two formats told apart by content. INI (a
- * "[section]" line anywhere): iniparser reads the syntax; since it keeps no
- * line numbers and silently merges duplicate keys, a small pre-pass over the
- * same text maps every section and key to its line and finds duplicates.
- * Kuvert's ~/.kuvert (anything else): read here by Kuvert's lexical rules
- * into the same entries. Either way every value is checked by a typed
- * parser from one option table, so each error names file, line and key.
- * The first problem wins: koverto refuses to start on any of them. */
-#include "config.h"
-#include <iniparser.h>
+/* The configuration file, in two formats told apart by content (INI:
+ * config-ini.c, Kuvert's: config-kuvert.c), read into one list of entries
+ * with their lines. Here: the option table and the load (read, scan, each
+ * entry checked by its typed parser in config-value.c, then the checks of
+ * config-check.c). The first problem wins: koverto refuses to start. */
+#include "config-internal.h"
+#include "config-check.h"
+#include "config-ini.h"
+#include "config-kuvert.h"
+#include "config-redact.h"
+#include "config-value.h"
 #include "error.h"
-#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define KOV_CONFIG_MSP_DEFAULT "/usr/sbin/sendmail -om -oi -oem"
-#define KOV_CONFIG_INTERVAL_MAX 86400u
-#define KOV_CONFIG_WORD_SEPARATORS " \t\r\n\v\f"
-
-/* ---- option table ---------------------------------------------------- */
-
-typedef enum {
-	KOV_TYPE_STRING,   /* any text; empty: unset */
-	KOV_TYPE_SECRET,   /* any text, never echoed, wiped on free; empty: unset */
-	KOV_TYPE_HOST,     /* host name or IP address; empty: unset */
-	KOV_TYPE_PATH,     /* absolute after ~/ expansion; empty: default */
-	KOV_TYPE_FILE,     /* PATH naming a readable regular file */
-	KOV_TYPE_CA,       /* PATH naming a readable file (bundle) or directory (hashed) */
-	KOV_TYPE_DIR,      /* PATH naming a directory */
-	KOV_TYPE_LOGFILE,  /* PATH; if it exists it must be a writable file */
-	KOV_TYPE_BOOL,
-	KOV_TYPE_SECONDS,  /* digits, 1..KOV_CONFIG_INTERVAL_MAX */
-	KOV_TYPE_COUNT,    /* digits, min..max of the option (guint) */
-	KOV_TYPE_DURATION, /* digits with an optional s/m/h/d, min..max seconds (gint64) */
-	KOV_TYPE_PORT,     /* digits, 1..65535 */
-	KOV_TYPE_KEYID,    /* hex, optional 0x; empty: unset */
-	KOV_TYPE_ACTION,   /* Kuvert action name */
-	KOV_TYPE_SSL,      /* "", "starttls", "ssl" */
-	KOV_TYPE_FACILITY, /* syslog facility; empty: unset */
-	KOV_TYPE_PROGRAM,  /* an executable; stored as its full path */
-	KOV_TYPE_COMMAND,  /* "program args" with %s in args; first word executable */
-	KOV_TYPE_ARGV,     /* "program args" split on whitespace; checked after reading */
-	KOV_TYPE_REGEX,    /* GLib regular expression, whole address, any case */
-} KovOptionType;
-
-typedef struct {
-	const char *name;
-	KovOptionType type;
-	gsize offset;      /* of the field in KovConfig or KovQueueConfig */
-	gsize aux_offset;  /* KOV_TYPE_REGEX: the compiled GRegex field */
-	guint64 min, max;  /* KOV_TYPE_COUNT, KOV_TYPE_DURATION */
-} KovOption;
 
 #define KOV_OPT(name, type, field) { name, type, offsetof(KovConfig, field), 0, 0, 0 }
 #define KOV_OPT_RANGE(name, type, field, min, max) \
 	{ name, type, offsetof(KovConfig, field), 0, min, max }
-#define KOV_DAY (24 * 3600)
 #define KOV_DURATION_MAX (3650 * KOV_DAY)
 
 /* Kuvert's 29 options (kuvert-reference.md 4.2), then koverto's own. */
@@ -115,31 +77,16 @@ static const KovOption kov_config_queue_options[] = {
 	  offsetof(KovQueueConfig, allowed_senders_re), 0, 0 },
 };
 
-#define KOV_FIELD(base, offset, type) ((type *)(void *)((char *)(base) + (offset)))
+const KovOption *
+kov_config_option_find(const char *name)
+{
+	for (gsize k = 0; k < G_N_ELEMENTS(kov_config_options); k++)
+		if (g_str_equal(name, kov_config_options[k].name))
+			return &kov_config_options[k];
+	return NULL;
+}
 
-/* ---- the pre-pass: where is each section and key? --------------------- */
-
-typedef struct {
-	char *section;   /* lower case, as iniparser stores it; NULL before any header */
-	char *key;       /* lower case; NULL for a section header or a Kuvert rule */
-	char *value;     /* Kuvert format only: the option's value or the rule's text */
-	gboolean rule;   /* Kuvert format: an indented rule line */
-	guint line;
-	guint first_line; /* line of the first occurrence of the same section:key */
-} KovConfigEntry;
-
-typedef struct {
-	const char *file;
-	struct stat st;
-	gboolean kuvert;      /* Kuvert's format, not INI */
-	GString *text;        /* the whole file; may hold passwords: wiped */
-	GPtrArray *entries;   /* KovConfigEntry, file order */
-	GHashTable *where;    /* iniparser's dictionary key ("sec" or "sec:key") -> first line */
-	dictionary *dict;     /* INI only */
-	char *home, *user;    /* passwd entry of the real uid, looked up on demand */
-} KovConfigLoad;
-
-static void
+void
 kov_config_wipe(char *s)
 {
 	if (s != NULL)
@@ -157,7 +104,7 @@ kov_config_entry_free(gpointer data)
 	g_free(entry);
 }
 
-static void
+void
 kov_config_load_clear(KovConfigLoad *load)
 {
 	g_clear_pointer(&load->entries, g_ptr_array_unref);
@@ -176,7 +123,8 @@ kov_config_load_clear(KovConfigLoad *load)
 	g_clear_pointer(&load->user, g_free);
 }
 
-G_GNUC_PRINTF(4, 5) static void
+G_GNUC_PRINTF(4, 5)
+void
 kov_config_fail(GError **error, const KovConfigLoad *load, guint line, const char *fmt, ...)
 {
 	va_list ap;
@@ -189,15 +137,15 @@ kov_config_fail(GError **error, const KovConfigLoad *load, guint line, const cha
 		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "%s: %s", load->file, what);
 }
 
-static guint
+guint
 kov_config_line_of(const KovConfigLoad *load, const char *dict_key)
 {
 	return GPOINTER_TO_UINT(g_hash_table_lookup(load->where, dict_key));
 }
 
 /* Record @entry and whether its section:key came before. */
-static void
-kov_config_scan_add(KovConfigLoad *load, KovConfigEntry *entry)
+void
+kov_config_add_entry(KovConfigLoad *load, KovConfigEntry *entry)
 {
 	if (entry->rule) {
 		entry->first_line = entry->line;
@@ -214,38 +162,6 @@ kov_config_scan_add(KovConfigLoad *load, KovConfigEntry *entry)
 		                    GUINT_TO_POINTER(entry->line));
 	}
 	g_ptr_array_add(load->entries, entry);
-}
-
-/* One logical line (stripped, modified in place), classified the way
- * iniparser_line() does it: blank, comment (# or ;), [section], or
- * key = value. Anything else is left to iniparser, which reports it as a
- * syntax error with its line number. */
-static void
-kov_config_scan_line(KovConfigLoad *load, char *s, guint line, char **section)
-{
-	gsize len = strlen(s);
-
-	if (len == 0 || s[0] == '#' || s[0] == ';')
-		return;
-	KovConfigEntry *entry = g_new0(KovConfigEntry, 1);
-	entry->line = line;
-	if (s[0] == '[' && s[len - 1] == ']') {
-		char *name = s + 1;
-		*strchr(name, ']') = '\0';
-		g_free(*section);
-		*section = g_ascii_strdown(g_strstrip(name), -1);
-		entry->section = g_strdup(*section);
-	} else {
-		char *eq = strchr(s, '=');
-		if (eq == NULL) {
-			g_free(entry);
-			return;
-		}
-		*eq = '\0';
-		entry->section = g_strdup(*section);
-		entry->key = g_ascii_strdown(g_strstrip(s), -1);
-	}
-	kov_config_scan_add(load, entry);
 }
 
 /* Read the whole file; its mode is checked on the descriptor it was read
@@ -295,35 +211,9 @@ kov_config_read(KovConfigLoad *load, GError **error)
 	return TRUE;
 }
 
-/* Who besides the owner has the permission @group_bit/@other_bit in
- * @mode: "its group", "others" or "its group and others". */
-static const char *
-kov_config_who(mode_t mode, mode_t group_bit, mode_t other_bit)
-{
-	if ((mode & group_bit) != 0)
-		return (mode & other_bit) != 0 ? "its group and others" : "its group";
-	return "others";
-}
-
-/* Anyone who can write the file can set msp, and so make koverto run any
- * program as the user it runs as. */
-static gboolean
-kov_config_check_writable(KovConfigLoad *load, GError **error)
-{
-	if ((load->st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		kov_config_fail(error, load, 0,
-		                "may be written by %s (mode %04o), who could make koverto run any "
-		                "program; chmod go-w it",
-		                kov_config_who(load->st.st_mode, S_IWGRP, S_IWOTH),
-		                (unsigned)(load->st.st_mode & 07777));
-		return FALSE;
-	}
-	return TRUE;
-}
-
 /* The next line of @text from *@pos, without its "\n" (transfer full,
  * NULL at the end). */
-static char *
+char *
 kov_config_next_line(const GString *text, gsize *pos)
 {
 	if (*pos >= text->len)
@@ -335,229 +225,26 @@ kov_config_next_line(const GString *text, gsize *pos)
 	return g_strndup(start, len);
 }
 
-static void
+void
 kov_config_free_line(char *line)
 {
 	kov_config_wipe(line);
 	g_free(line);
 }
 
-/* A "[section]" line, the way iniparser sees it, makes the file INI. */
-static gboolean
-kov_config_is_ini(const GString *text)
-{
-	gsize pos = 0;
-	char *line;
-	gboolean ini = FALSE;
-	while (!ini && (line = kov_config_next_line(text, &pos)) != NULL) {
-		char *s = g_strstrip(line);
-		gsize len = strlen(s);
-		ini = len >= 2 && s[0] == '[' && s[len - 1] == ']';
-		kov_config_free_line(line);
-	}
-	return ini;
-}
-
-/* Record every section header and key of an INI file with its (first)
- * line number, joining "\"-continued lines as iniparser does. */
-static void
-kov_config_scan_ini(KovConfigLoad *load)
-{
-	GString *logical = g_string_new(NULL);
-	g_autofree char *section = NULL;
-	gsize pos = 0;
-	guint lineno = 0, start = 0;
-	char *buf;
-	while ((buf = kov_config_next_line(load->text, &pos)) != NULL) {
-		lineno++;
-		if (logical->len == 0)
-			start = lineno;
-		g_strchomp(buf);
-		gsize len = strlen(buf);
-		gboolean continued = len > 0 && buf[len - 1] == '\\';
-		if (continued)
-			buf[len - 1] = '\0';
-		g_string_append(logical, buf);
-		kov_config_free_line(buf);
-		if (continued)
-			continue;
-		kov_config_scan_line(load, g_strstrip(logical->str), start, &section);
-		/* The line may hold a password. */
-		explicit_bzero(logical->str, logical->allocated_len);
-		g_string_truncate(logical, 0);
-	}
-	if (logical->len > 0)
-		kov_config_scan_line(load, g_strstrip(logical->str), start, &section);
-	explicit_bzero(logical->str, logical->allocated_len);
-	g_string_free(logical, TRUE);
-}
-
-/* ---- Kuvert's format ---------------------------------------------------- */
-
-/* Kuvert's old (1.x) format: an all-upper-case word, blanks, a value. */
-static gboolean
-kov_config_is_old_format(const char *line)
-{
-	gsize word = 0;
-	while (g_ascii_isupper(line[word]))
-		word++;
-	if (word == 0 || (line[word] != ' ' && line[word] != '\t'))
-		return FALSE;
-	const char *rest = line + word;
-	while (g_ascii_isspace(*rest))
-		rest++;
-	return *rest != '\0';
-}
-
-/* An option line: the name up to the first blank, lower-cased; the value is
- * the rest after the blanks, without trailing blanks (Kuvert keeps them and
- * then rejects "60 "), and without one pair of matching quotes around it. */
-static KovConfigEntry *
-kov_config_kuvert_option(char *line, guint lineno)
-{
-	gsize name_len = strcspn(line, KOV_CONFIG_WORD_SEPARATORS);
-	char *value = line + name_len;
-	value += strspn(value, KOV_CONFIG_WORD_SEPARATORS);
-	g_strchomp(value);
-	gsize len = strlen(value);
-	if (len >= 2 && (value[0] == '"' || value[0] == '\'') && value[len - 1] == value[0]) {
-		value[len - 1] = '\0';
-		value++;
-	}
-	KovConfigEntry *entry = g_new0(KovConfigEntry, 1);
-	entry->line = lineno;
-	entry->section = g_strdup("koverto");
-	entry->key = g_ascii_strdown(line, (gssize)name_len);
-	entry->value = g_strdup(value);
-	return entry;
-}
-
-/* Kuvert's lexical rules (kuvert-reference.md 4.1): blank lines and lines
- * whose first non-blank is # are skipped; a line starting with a blank is
- * a rule; any other line is an option. */
-static gboolean
-kov_config_scan_kuvert(KovConfigLoad *load, GError **error)
-{
-	gsize pos = 0;
-	guint lineno = 0;
-	char *line;
-	while ((line = kov_config_next_line(load->text, &pos)) != NULL) {
-		lineno++;
-		const char *first = line + strspn(line, KOV_CONFIG_WORD_SEPARATORS);
-		KovConfigEntry *entry = NULL;
-		if (*first == '\0' || *first == '#') {
-			/* blank or comment */
-		} else if (first != line) {
-			entry = g_new0(KovConfigEntry, 1);
-			entry->line = lineno;
-			entry->rule = TRUE;
-			entry->value = g_strchomp(g_strdup(first));
-		} else if (kov_config_is_old_format(line)) {
-			gsize word = strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
-			kov_config_fail(error, load, lineno,
-			                "\"%.*s\" is a line of Kuvert's old (1.x) format: convert the file "
-			                "to Kuvert 2 or INI format (see koverto.conf(5))",
-			                (int)word, line);
-			kov_config_free_line(line);
-			return FALSE;
-		} else {
-			entry = kov_config_kuvert_option(line, lineno);
-		}
-		kov_config_free_line(line);
-		if (entry != NULL)
-			kov_config_scan_add(load, entry);
-	}
-	return TRUE;
-}
-
-/* ---- iniparser's own error output ------------------------------------ */
-
-/* iniparser prints its errors through one global callback without user
- * data: while kov_config_load runs it, the first message is kept here
- * (under the lock) and becomes the GError; at any other time a message
- * goes to the logger. */
-G_LOCK_DEFINE_STATIC(kov_config_ini);
-static gboolean kov_config_ini_capturing;
-static char *kov_config_ini_message;   /* after "FILE": ":LINE: what" or ": what" */
-
-static int
-kov_config_ini_error(const char *fmt, ...)
-{
-	va_list ap;
-	char *text;
-
-	va_start(ap, fmt);
-	/* iniparser 4.1's two messages with a line number, matched by their
-	 * format so the line can be taken out. The syntax error also echoes
-	 * the line, which may hold a password: it is deliberately dropped. */
-	if (strcmp(fmt, "iniparser: syntax error in %s (%d):\n-> %s\n") == 0) {
-		(void)va_arg(ap, const char *);
-		int line = va_arg(ap, int);
-		text = g_strdup_printf(":%d: syntax error: expected [section], key = value or a comment",
-		                       line);
-	} else if (strcmp(fmt, "iniparser: input line too long in %s (%d)\n") == 0) {
-		(void)va_arg(ap, const char *);
-		int line = va_arg(ap, int);
-		text = g_strdup_printf(":%d: line too long (iniparser reads at most 1022 characters)",
-		                       line);
-	} else {
-		g_autofree char *raw = g_strdup_vprintf(fmt, ap);
-		char *nl = strchr(raw, '\n');
-		if (nl != NULL)   /* an echoed line follows: see above */
-			*nl = '\0';
-		text = g_strdup_printf(": %s", g_strstrip(raw));
-	}
-	va_end(ap);
-
-	if (kov_config_ini_capturing) {
-		if (kov_config_ini_message == NULL)
-			kov_config_ini_message = text;
-		else
-			g_free(text);
-	} else {
-		kov_log_err("config%s", text);
-		g_free(text);
-	}
-	return 0;
-}
-
-static dictionary *
-kov_config_ini_load(const KovConfigLoad *load, GError **error)
-{
-	G_LOCK(kov_config_ini);
-	iniparser_set_error_callback(kov_config_ini_error);
-	kov_config_ini_capturing = TRUE;
-	dictionary *dict = iniparser_load(load->file);
-	kov_config_ini_capturing = FALSE;
-	char *message = g_steal_pointer(&kov_config_ini_message);
-	G_UNLOCK(kov_config_ini);
-
-	if (dict == NULL) {
-		kov_config_fail(error, load, 0, "%s", "cannot parse");
-		if (message != NULL) {
-			g_clear_error(error);
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "%s%s", load->file, message);
-		}
-	}
-	g_free(message);
-	return dict;
-}
-
 /* Tell the format by content and find every entry with its line. */
 static gboolean
 kov_config_scan(KovConfigLoad *load, GError **error)
 {
-	load->kuvert = !kov_config_is_ini(load->text);
+	load->kuvert = !kov_config_ini_detect(load->text);
 	if (load->kuvert)
-		return kov_config_scan_kuvert(load, error);
-	kov_config_scan_ini(load);
+		return kov_config_kuvert_scan(load, error);
+	kov_config_ini_scan(load);
 	load->dict = kov_config_ini_load(load, error);
 	return load->dict != NULL;
 }
 
-/* ---- value parsers --------------------------------------------------- */
-
-static gboolean
+gboolean
 kov_config_passwd(KovConfigLoad *load, GError **error)
 {
 	if (load->home != NULL)
@@ -576,480 +263,6 @@ kov_config_passwd(KovConfigLoad *load, GError **error)
 	}
 	load->home = g_strdup(pw.pw_dir);
 	load->user = g_strdup(pw.pw_name);
-	return TRUE;
-}
-
-/* A path option: "~" or "~/..." is the passwd home (as Kuvert takes its
- * home, not $HOME); the result must be absolute. (transfer full) */
-static char *
-kov_config_expand_path(KovConfigLoad *load, const char *value, GError **error)
-{
-	g_autofree char *path = NULL;
-	if (value[0] == '~' && (value[1] == '\0' || value[1] == '/')) {
-		if (!kov_config_passwd(load, error))
-			return NULL;
-		path = g_strconcat(load->home, value + 1, NULL);
-	} else {
-		path = g_strdup(value);
-	}
-	if (!g_path_is_absolute(path)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not an absolute path: \"%s\"", value);
-		return NULL;
-	}
-	return g_steal_pointer(&path);
-}
-
-/* @word as a program: a path to an executable file, or a name looked up
- * in $PATH. (transfer full) */
-static char *
-kov_config_find_program(const char *word, GError **error)
-{
-	if (strchr(word, '/') == NULL) {
-		char *found = g_find_program_in_path(word);
-		if (found == NULL)
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "\"%s\": not found in $PATH", word);
-		return found;
-	}
-	if (!g_path_is_absolute(word)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "\"%s\": not an absolute path", word);
-		return NULL;
-	}
-	if (!g_file_test(word, G_FILE_TEST_IS_REGULAR) || !g_file_test(word, G_FILE_TEST_IS_EXECUTABLE)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "\"%s\": not an executable file", word);
-		return NULL;
-	}
-	return g_strdup(word);
-}
-
-/* Split "program args" on whitespace, as Kuvert does (no shell quoting). */
-static char **
-kov_config_split_words(const char *value)
-{
-	g_auto(GStrv) parts = g_strsplit_set(value, KOV_CONFIG_WORD_SEPARATORS, -1);
-	GPtrArray *argv = g_ptr_array_new();
-	for (gsize i = 0; parts[i] != NULL; i++)
-		if (parts[i][0] != '\0')
-			g_ptr_array_add(argv, g_strdup(parts[i]));
-	g_ptr_array_add(argv, NULL);
-	return (char **)g_ptr_array_free(argv, FALSE);
-}
-
-gboolean
-kov_config_parse_bool(const char *value, gboolean *out)
-{
-	static const char *const yes[] = { "1", "on", "t", "true", "yes" };
-	static const char *const no[] = { "0", "off", "f", "false", "no" };
-
-	g_return_val_if_fail(value != NULL, FALSE);
-	for (gsize i = 0; i < G_N_ELEMENTS(yes); i++) {
-		if (g_ascii_strcasecmp(value, yes[i]) == 0) {
-			if (out != NULL)
-				*out = TRUE;
-			return TRUE;
-		}
-		if (g_ascii_strcasecmp(value, no[i]) == 0) {
-			if (out != NULL)
-				*out = FALSE;
-			return TRUE;
-		}
-	}
-	return FALSE;
-}
-
-/* Digits only (no sign, no blanks), then the range. */
-static gboolean
-kov_config_parse_number(const char *value, guint min, guint max, guint *out, GError **error)
-{
-	if (value[0] == '\0' || strspn(value, "0123456789") != strlen(value)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not a number: \"%s\"", value);
-		return FALSE;
-	}
-	guint64 n = 0;
-	if (!g_ascii_string_to_unsigned(value, 10, min, max, &n, NULL)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "out of range %u-%u: \"%s\"", min, max,
-		            value);
-		return FALSE;
-	}
-	*out = (guint)n;
-	return TRUE;
-}
-
-/* A duration: seconds, or a number with s, m, h or d. */
-static gboolean
-kov_config_parse_duration(const char *value, guint64 min, guint64 max, gint64 *out, GError **error)
-{
-	static const struct { char suffix; guint64 seconds; } units[] = {
-		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', KOV_DAY },
-	};
-	gsize digits = strspn(value, "0123456789");
-	guint64 unit = 0;
-	if (digits > 0 && value[digits] == '\0')
-		unit = 1;
-	for (gsize i = 0; digits > 0 && i < G_N_ELEMENTS(units); i++)
-		if (value[digits] == units[i].suffix && value[digits + 1] == '\0')
-			unit = units[i].seconds;
-	if (unit == 0) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "not a duration (seconds, or a number with s, m, h or d): \"%s\"", value);
-		return FALSE;
-	}
-	g_autofree char *number = g_strndup(value, digits);
-	guint64 n = 0;
-	if (!g_ascii_string_to_unsigned(number, 10, 0, max / unit, &n, NULL) || n * unit < min) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "out of range %" G_GUINT64_FORMAT "s-%" G_GUINT64_FORMAT "d: \"%s\"", min,
-		            max / KOV_DAY, value);
-		return FALSE;
-	}
-	*out = (gint64)(n * unit);
-	return TRUE;
-}
-
-/* A key ID or fingerprint: 8, 16 or 40 hex digits, any case, optional 0x.
- * Kuvert took any number of digits; gpg, and so koverto's key lookup,
- * reads no other length as a key ID (lib/keys.c, keys_id_pattern). */
-static gboolean
-kov_config_is_keyid(const char *value)
-{
-	const char *p = value;
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		p += 2;
-	gsize len = strlen(p);
-	if (len != 8 && len != 16 && len != 40)
-		return FALSE;
-	for (; *p != '\0'; p++)
-		if (!g_ascii_isxdigit(*p))
-			return FALSE;
-	return TRUE;
-}
-
-static gboolean
-kov_config_is_host(const char *value)
-{
-	if (g_hostname_is_ip_address(value))
-		return TRUE;
-	if (!g_ascii_isalnum(value[0]))
-		return FALSE;
-	for (const char *p = value; *p != '\0'; p++)
-		if (!g_ascii_isalnum(*p) && *p != '.' && *p != '-' && *p != '_')
-			return FALSE;
-	return TRUE;
-}
-
-/* The senders pattern must match the whole bare address in any case. It is
- * compiled alone first, so a pattern with an unbalanced ")" cannot escape
- * the anchoring group; \E ends a stray \Q before the closing anchor. */
-static GRegex *
-kov_config_compile_senders(const char *pattern, GError **error)
-{
-	g_autoptr(GError) why = NULL;
-	g_autoptr(GRegex) alone = g_regex_new(pattern, G_REGEX_CASELESS, 0, &why);
-	if (alone == NULL) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not a regular expression: %s",
-		            why->message);
-		return NULL;
-	}
-	g_autofree char *anchored = g_strconcat("\\A(?:", pattern, "\\E)\\z", NULL);
-	GRegex *re = g_regex_new(anchored, G_REGEX_CASELESS, 0, &why);
-	if (re == NULL)
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "cannot be anchored to the whole address: %s", why->message);
-	return re;
-}
-
-static void
-kov_config_set_string(char **field, const char *value, gboolean secret)
-{
-	if (secret)
-		kov_config_wipe(*field);
-	g_free(*field);
-	*field = (value != NULL && value[0] != '\0') ? g_strdup(value) : NULL;
-}
-
-static gboolean
-kov_config_parse_path(KovConfigLoad *load, const KovOption *opt, char **field, const char *value,
-                      GError **error)
-{
-	if (value[0] == '\0') {
-		kov_config_set_string(field, NULL, FALSE);
-		return TRUE;
-	}
-	g_autofree char *path = kov_config_expand_path(load, value, error);
-	if (path == NULL)
-		return FALSE;
-
-	struct stat st;
-	gboolean exists = stat(path, &st) == 0;
-	int err = errno;
-	switch (opt->type) {
-	case KOV_TYPE_FILE:
-	case KOV_TYPE_CA:
-		if (!exists || access(path, R_OK) != 0) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "cannot read \"%s\": %s", path,
-			            g_strerror(exists ? errno : err));
-			return FALSE;
-		}
-		if (!S_ISREG(st.st_mode) && !(opt->type == KOV_TYPE_CA && S_ISDIR(st.st_mode))) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not a regular file: \"%s\"", path);
-			return FALSE;
-		}
-		break;
-	case KOV_TYPE_DIR:
-		if (!exists || !S_ISDIR(st.st_mode)) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not a directory: \"%s\"%s%s", path,
-			            exists ? "" : ": ", exists ? "" : g_strerror(err));
-			return FALSE;
-		}
-		break;
-	case KOV_TYPE_LOGFILE:
-		/* Kuvert: fatal if it exists and is not writable. */
-		if (exists && S_ISDIR(st.st_mode)) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "is a directory: \"%s\"", path);
-			return FALSE;
-		}
-		if (exists && access(path, W_OK) != 0) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "cannot write \"%s\": %s", path,
-			            g_strerror(errno));
-			return FALSE;
-		}
-		break;
-	default:
-		break;
-	}
-	g_free(*field);
-	*field = g_steal_pointer(&path);
-	return TRUE;
-}
-
-static gboolean
-kov_config_parse_command(char **field, const char *value, GError **error)
-{
-	if (value[0] == '\0') {
-		kov_config_set_string(field, NULL, FALSE);
-		return TRUE;
-	}
-	g_auto(GStrv) words = kov_config_split_words(value);
-	gboolean has_arg = FALSE;
-	for (gsize i = 1; words[i] != NULL; i++)
-		has_arg = has_arg || strstr(words[i], "%s") != NULL;
-	if (!has_arg) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "the arguments must contain %%s (the key ID): \"%s\"", value);
-		return FALSE;
-	}
-	g_autofree char *program = kov_config_find_program(words[0], error);
-	if (program == NULL)
-		return FALSE;
-	/* Kept with the program found: it is run without a PATH search. */
-	g_free(words[0]);
-	words[0] = g_steal_pointer(&program);
-	g_autofree char *command = g_strjoinv(" ", words);
-	kov_config_set_string(field, command, FALSE);
-	return TRUE;
-}
-
-char **
-kov_config_command_argv(const char *command, const char *arg)
-{
-	g_return_val_if_fail(command != NULL && arg != NULL, NULL);
-	char **argv = kov_config_split_words(command);
-	for (gsize i = 1; argv[i] != NULL; i++) {
-		if (strstr(argv[i], "%s") == NULL)
-			continue;
-		g_auto(GStrv) parts = g_strsplit(argv[i], "%s", -1);
-		g_free(argv[i]);
-		argv[i] = g_strjoinv(arg, parts);
-	}
-	return argv;
-}
-
-/* Check @value for @opt and store it in @base. On failure @error says only
- * what is wrong; the caller adds file, line and key. */
-static gboolean
-kov_config_parse_option(KovConfigLoad *load, const KovOption *opt, gpointer base,
-                        const char *value, GError **error)
-{
-	char **str = KOV_FIELD(base, opt->offset, char *);
-
-	switch (opt->type) {
-	case KOV_TYPE_STRING:
-	case KOV_TYPE_SECRET:
-		kov_config_set_string(str, value, opt->type == KOV_TYPE_SECRET);
-		return TRUE;
-	case KOV_TYPE_HOST:
-		if (value[0] != '\0' && !kov_config_is_host(value)) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "not a host name or IP address: \"%s\"", value);
-			return FALSE;
-		}
-		kov_config_set_string(str, value, FALSE);
-		return TRUE;
-	case KOV_TYPE_PATH:
-	case KOV_TYPE_FILE:
-	case KOV_TYPE_CA:
-	case KOV_TYPE_DIR:
-	case KOV_TYPE_LOGFILE:
-		return kov_config_parse_path(load, opt, str, value, error);
-	case KOV_TYPE_BOOL:
-		if (!kov_config_parse_bool(value, KOV_FIELD(base, opt->offset, gboolean))) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"%s\"", value);
-			return FALSE;
-		}
-		return TRUE;
-	case KOV_TYPE_SECONDS:
-		return kov_config_parse_number(value, 1, KOV_CONFIG_INTERVAL_MAX,
-		                               KOV_FIELD(base, opt->offset, guint), error);
-	case KOV_TYPE_PORT:
-		return kov_config_parse_number(value, 1, 65535, KOV_FIELD(base, opt->offset, guint), error);
-	case KOV_TYPE_COUNT:
-		return kov_config_parse_number(value, (guint)opt->min, (guint)opt->max,
-		                               KOV_FIELD(base, opt->offset, guint), error);
-	case KOV_TYPE_DURATION:
-		return kov_config_parse_duration(value, opt->min, opt->max,
-		                                 KOV_FIELD(base, opt->offset, gint64), error);
-	case KOV_TYPE_KEYID:
-		if (value[0] != '\0' && !kov_config_is_keyid(value)) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"%s\"", value);
-			return FALSE;
-		}
-		kov_config_set_string(str, value, FALSE);
-		return TRUE;
-	case KOV_TYPE_ACTION:
-		if (!kov_policy_action_parse(value, KOV_FIELD(base, opt->offset, KovAction))) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "not an action (none, signonly, fallback, fallback-all, mustencrypt): \"%s\"",
-			            value);
-			return FALSE;
-		}
-		return TRUE;
-	case KOV_TYPE_SSL: {
-		KovSsl *ssl = KOV_FIELD(base, opt->offset, KovSsl);
-		if (value[0] == '\0')
-			*ssl = KOV_SSL_NONE;
-		else if (g_ascii_strcasecmp(value, "starttls") == 0)
-			*ssl = KOV_SSL_STARTTLS;
-		else if (g_ascii_strcasecmp(value, "ssl") == 0)
-			*ssl = KOV_SSL_IMPLICIT;
-		else {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "not \"starttls\", \"ssl\" or empty: \"%s\"", value);
-			return FALSE;
-		}
-		return TRUE;
-	}
-	case KOV_TYPE_FACILITY:
-		if (value[0] != '\0' && !kov_log_facility_parse(value, NULL)) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not a syslog facility: \"%s\"", value);
-			return FALSE;
-		}
-		g_free(*str);
-		*str = value[0] != '\0' ? g_ascii_strdown(value, -1) : NULL;
-		return TRUE;
-	case KOV_TYPE_PROGRAM: {
-		if (value[0] == '\0') {
-			kov_config_set_string(str, NULL, FALSE);
-			return TRUE;
-		}
-		char *program = kov_config_find_program(value, error);
-		if (program == NULL)
-			return FALSE;
-		g_free(*str);
-		*str = program;
-		return TRUE;
-	}
-	case KOV_TYPE_COMMAND:
-		return kov_config_parse_command(str, value, error);
-	case KOV_TYPE_ARGV: {
-		char ***argv = KOV_FIELD(base, opt->offset, char **);
-		g_strfreev(*argv);
-		*argv = kov_config_split_words(value);
-		if ((*argv)[0] == NULL)
-			g_clear_pointer(argv, g_strfreev);
-		return TRUE;
-	}
-	case KOV_TYPE_REGEX: {
-		if (value[0] == '\0') {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-			            "empty pattern (leave the key out to allow any sender)");
-			return FALSE;
-		}
-		GRegex *re = kov_config_compile_senders(value, error);
-		if (re == NULL)
-			return FALSE;
-		GRegex **field = KOV_FIELD(base, opt->aux_offset, GRegex *);
-		g_clear_pointer(field, g_regex_unref);
-		*field = re;
-		kov_config_set_string(str, value, FALSE);
-		return TRUE;
-	}
-	}
-	g_assert_not_reached();
-}
-
-/* ---- rules -------------------------------------------------------------- */
-
-/* "REGEX ACTION[,KEY]", optionally followed by a "#" comment: Kuvert's rule
- * line without its leading blanks, or the value of a [rules] key. Unlike
- * Kuvert, which drops a line it cannot read without a word, anything else
- * is an error. */
-static KovRule *
-kov_config_parse_rule(const char *text, guint line, GError **error)
-{
-	g_auto(GStrv) words = kov_config_split_words(text);
-	if (words[0] == NULL) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "empty rule (expected REGEX ACTION[,KEY])");
-		return NULL;
-	}
-	char *spec = words[1];
-	gboolean comment = spec == NULL;
-	if (spec != NULL) {
-		char *hash = strchr(spec, '#');
-		if (hash != NULL) {   /* Kuvert allows "none#comment" */
-			*hash = '\0';
-			comment = TRUE;
-		}
-	}
-	if (spec == NULL || spec[0] == '\0') {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "no action after \"%s\" (expected REGEX ACTION[,KEY])", words[0]);
-		return NULL;
-	}
-	if (!comment && words[2] != NULL && words[2][0] != '#') {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "\"%s\" after the action (expected REGEX ACTION[,KEY], then at most "
-		            "a # comment)", words[2]);
-		return NULL;
-	}
-	char *key = strchr(spec, ',');
-	if (key != NULL)
-		*key++ = '\0';
-	KovAction action;
-	if (!kov_policy_action_parse(spec, &action)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "not an action (none, signonly, fallback, fallback-all, mustencrypt): \"%s\"",
-		            spec);
-		return NULL;
-	}
-	if (key != NULL && !kov_config_is_keyid(key)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
-		            "not a key ID or fingerprint (8, 16 or 40 hex digits, optional 0x): \"%s\"", key);
-		return NULL;
-	}
-	return kov_policy_rule_new(words[0], action, key, line, error);
-}
-
-/* A [rules] key: a positive whole number, the rule's place in the order. */
-static gboolean
-kov_config_rule_number(const char *key, guint *number)
-{
-	guint64 n = 0;
-	if (key[0] == '\0' || strspn(key, "0123456789") != strlen(key)
-	    || !g_ascii_string_to_unsigned(key, 10, 1, G_MAXUINT, &n, NULL))
-		return FALSE;
-	*number = (guint)n;
 	return TRUE;
 }
 
@@ -1097,8 +310,6 @@ kov_config_numbered_rule_clear(gpointer data)
 	KovNumberedRule *n = data;
 	g_clear_pointer(&n->rule, kov_policy_rule_free);
 }
-
-/* ---- sections -------------------------------------------------------- */
 
 typedef struct {
 	const KovOption *options;
@@ -1155,7 +366,7 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 	if (entry->key == NULL)
 		return TRUE;
 	guint number;
-	if (section->rules && !kov_config_rule_number(entry->key, &number)) {
+	if (section->rules && !kov_config_value_rule_number(entry->key, &number)) {
 		kov_config_fail(error, load, entry->line,
 		                "key \"%s\" in [rules]: not a rule number (rules are written "
 		                "\"N = REGEX ACTION[,KEY]\" with N = 1, 2, 3...)", entry->key);
@@ -1201,7 +412,7 @@ kov_config_read_value(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 {
 	const char *value = kov_config_entry_value(load, entry);
 	if (entry->rule || section->rules) {
-		KovRule *rule = kov_config_parse_rule(value, entry->line, error);
+		KovRule *rule = kov_config_value_parse_rule(value, entry->line, error);
 		if (rule == NULL) {
 			if (entry->rule)
 				g_prefix_error(error, "%s:%u: rule: ", load->file, entry->line);
@@ -1214,12 +425,12 @@ kov_config_read_value(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 			g_ptr_array_add(config->rules, rule);
 		} else {
 			KovNumberedRule n = { 0, entry, rule };
-			kov_config_rule_number(entry->key, &n.number);
+			kov_config_value_rule_number(entry->key, &n.number);
 			g_array_append_val(numbered, n);
 		}
 		return TRUE;
 	}
-	if (!kov_config_parse_option(load, opt, section->base, value, error)) {
+	if (!kov_config_value_parse(load, opt, section->base, value, error)) {
 		g_prefix_error(error, "%s:%u: key \"%s\"%s: ", load->file, entry->line, entry->key,
 		               section->label);
 		return FALSE;
@@ -1253,295 +464,6 @@ kov_config_read_entries(KovConfigLoad *load, KovConfig *config, GError **error)
 	return kov_config_order_rules(load, config, numbered, error);
 }
 
-/* The pre-pass must have placed everything iniparser read; if the two ever
- * disagree about the syntax, refuse rather than check the wrong lines. */
-static gboolean
-kov_config_check_placed(KovConfigLoad *load, GError **error)
-{
-	if (load->kuvert)
-		return TRUE;
-	for (ssize_t i = 0; i < load->dict->size; i++) {
-		const char *key = load->dict->key[i];
-		if (key != NULL && !g_hash_table_contains(load->where, key)) {
-			kov_config_fail(error, load, 0, "cannot tell where \"%s\" is in the file", key);
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
-/* The first value given for option @name, before any check. (borrowed) */
-static const char *
-kov_config_raw_value(const KovConfigLoad *load, const char *name)
-{
-	if (!load->kuvert) {
-		g_autofree char *dict_key = g_strconcat("koverto:", name, NULL);
-		return iniparser_getstring(load->dict, dict_key, NULL);
-	}
-	for (guint i = 0; i < load->entries->len; i++) {
-		const KovConfigEntry *entry = g_ptr_array_index(load->entries, i);
-		if (!entry->rule && g_str_equal(entry->key, name))
-			return entry->value;
-	}
-	return NULL;
-}
-
-static gboolean
-kov_config_check_mode(KovConfigLoad *load, GError **error)
-{
-	const char *secrets[] = { "mspass", "ma-pass" };
-	gboolean holds = FALSE;
-	for (gsize i = 0; i < G_N_ELEMENTS(secrets); i++) {
-		const char *value = kov_config_raw_value(load, secrets[i]);
-		holds = holds || (value != NULL && value[0] != '\0');
-	}
-	if (holds && (load->st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-		kov_config_fail(error, load, 0,
-		                "holds a password but is readable by %s (mode %04o); chmod 600 it",
-		                kov_config_who(load->st.st_mode, S_IRGRP, S_IROTH),
-		                (unsigned)(load->st.st_mode & 07777));
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* Checks across options, and the defaults that need the passwd entry. */
-static gboolean
-kov_config_check_all(KovConfigLoad *load, KovConfig *config, GError **error)
-{
-	guint msp_line = kov_config_line_of(load, "koverto:msp");
-
-	if (config->msserver == NULL) {
-		/* No SMTP server: msp is the transport, so it must run. */
-		if (config->msp == NULL) {
-			kov_config_fail(error, load, msp_line,
-			                "key \"msp\": empty, and without msserver nothing could deliver");
-			return FALSE;
-		}
-		g_autoptr(GError) why = NULL;
-		g_autofree char *program = kov_config_find_program(config->msp[0], &why);
-		if (program == NULL) {
-			kov_config_fail(error, load, msp_line,
-			                "key \"msp\"%s: %s (msserver is unset, so msp delivers)",
-			                msp_line != 0 ? "" : " (default)", why->message);
-			return FALSE;
-		}
-		g_free(config->msp[0]);
-		config->msp[0] = g_steal_pointer(&program);
-	}
-	if (config->msuser != NULL && config->mspass == NULL && !config->mspass_from_query_secret) {
-		kov_config_fail(error, load, kov_config_line_of(load, "koverto:msuser"),
-		                "key \"msuser\": needs mspass (or mspass-from-query-secret)");
-		return FALSE;
-	}
-	if (config->mspass_from_query_secret && config->query_secret == NULL) {
-		kov_config_fail(error, load, kov_config_line_of(load, "koverto:mspass-from-query-secret"),
-		                "key \"mspass-from-query-secret\": needs query-secret");
-		return FALSE;
-	}
-	if ((config->ssl_cert == NULL) != (config->ssl_key == NULL)) {
-		gboolean cert = config->ssl_cert != NULL;
-		kov_config_fail(error, load,
-		                kov_config_line_of(load, cert ? "koverto:ssl-cert" : "koverto:ssl-key"),
-		                "key \"%s\": needs %s too", cert ? "ssl-cert" : "ssl-key",
-		                cert ? "ssl-key" : "ssl-cert");
-		return FALSE;
-	}
-	if (config->queuedir == NULL || config->tempdir == NULL) {
-		if (!kov_config_passwd(load, error)) {
-			g_prefix_error(error, "%s: ", load->file);
-			return FALSE;
-		}
-		if (config->queuedir == NULL)
-			config->queuedir = g_build_filename(load->home, ".kuvert_queue", NULL);
-		if (config->tempdir == NULL) {
-			/* Not Kuvert's name: Kuvert empties its tempdir on start. */
-			const char *tmp = g_getenv("TMPDIR");
-			g_autofree char *name = g_strconcat("koverto.", load->user, NULL);
-			config->tempdir = g_build_filename(tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp", name,
-			                                   NULL);
-		}
-	}
-	if (config->retry_max < config->retry_first) {
-		guint line = kov_config_line_of(load, "koverto:retry-max");
-		kov_config_fail(error, load, line != 0 ? line : kov_config_line_of(load, "koverto:retry-first"),
-		                "key \"retry-max\" (%" G_GINT64_FORMAT "s) is shorter than retry-first (%"
-		                G_GINT64_FORMAT "s)", config->retry_max, config->retry_first);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-/* ---- secrets in messages ------------------------------------------------ */
-
-/* Is @name (lower case) the name of a secret option, or what may be one
- * misspelt? A known option is what its type says. */
-static gboolean
-kov_config_is_secret_name(const char *name)
-{
-	for (gsize k = 0; k < G_N_ELEMENTS(kov_config_options); k++)
-		if (g_str_equal(name, kov_config_options[k].name))
-			return kov_config_options[k].type == KOV_TYPE_SECRET;
-	return strstr(name, "pass") != NULL || strstr(name, "secret") != NULL;
-}
-
-#define KOV_CONFIG_SECRET_SEPARATORS KOV_CONFIG_WORD_SEPARATORS "=:\"'"
-
-/* If @line, whatever its syntax, names a secret option first, add what
- * follows the name to @secrets: as written, without quotes, and word by
- * word (a message may echo any one of these). */
-static void
-kov_config_collect_secrets(const char *line, GPtrArray *secrets)
-{
-	const char *s = line + strspn(line, KOV_CONFIG_WORD_SEPARATORS "\"'[");
-	gsize n = strcspn(s, KOV_CONFIG_SECRET_SEPARATORS);
-	g_autofree char *name = g_ascii_strdown(s, (gssize)n);
-	if (n == 0 || !kov_config_is_secret_name(name))
-		return;
-	const char *rest = s + n + strspn(s + n, KOV_CONFIG_SECRET_SEPARATORS);
-	char *value = g_strchomp(g_strdup(rest));
-	if (value[0] == '\0') {
-		g_free(value);
-		return;
-	}
-	g_ptr_array_add(secrets, value);
-	/* every separator a parser here splits on */
-	g_auto(GStrv) words = g_strsplit_set(value, KOV_CONFIG_SECRET_SEPARATORS ",#;[]", -1);
-	for (gsize i = 0; words[i] != NULL; i++) {
-		if (words[i][0] != '\0')
-			g_ptr_array_add(secrets, g_strdup(words[i]));
-		kov_config_wipe(words[i]);
-	}
-}
-
-/* The values of every line of the file that names a secret option, the
- * physical lines and the "\"-joined ones, as iniparser would join them. */
-static GPtrArray *
-kov_config_secrets(const KovConfigLoad *load)
-{
-	GPtrArray *secrets = g_ptr_array_new_with_free_func((GDestroyNotify)kov_config_free_line);
-	GString *logical = g_string_new(NULL);
-	gsize pos = 0;
-	char *line;
-	while ((line = kov_config_next_line(load->text, &pos)) != NULL) {
-		kov_config_collect_secrets(line, secrets);
-		g_strchomp(line);
-		gsize len = strlen(line);
-		gboolean continued = len > 0 && line[len - 1] == '\\';
-		if (continued)
-			line[len - 1] = '\0';
-		g_string_append(logical, line);
-		kov_config_free_line(line);
-		if (continued)
-			continue;
-		kov_config_collect_secrets(logical->str, secrets);
-		explicit_bzero(logical->str, logical->allocated_len);
-		g_string_truncate(logical, 0);
-	}
-	kov_config_collect_secrets(logical->str, secrets);
-	explicit_bzero(logical->str, logical->allocated_len);
-	g_string_free(logical, TRUE);
-	return secrets;
-}
-
-static gint
-kov_config_longer_first(gconstpointer a, gconstpointer b)
-{
-	gsize x = strlen(*(char *const *)a), y = strlen(*(char *const *)b);
-	return x > y ? -1 : x < y;
-}
-
-/* The one place every message of a failed load passes through: whatever
- * went wrong and whichever message a check built from the file's text, no
- * value of a secret option leaves in it. Compared without regard to case,
- * as names and keys are lower-cased before they are echoed; one shorter
- * than 4 characters only where it stands alone. */
-static void
-kov_config_redact(const KovConfigLoad *load, GError *error)
-{
-	if (error == NULL || load->text == NULL)
-		return;
-	g_autoptr(GPtrArray) secrets = kov_config_secrets(load);
-	g_ptr_array_sort(secrets, kov_config_longer_first);
-	for (guint i = 0; i < secrets->len; i++) {
-		const char *secret = g_ptr_array_index(secrets, i);
-		g_autofree char *needle = g_ascii_strdown(secret, -1);
-		gsize n = strlen(needle);
-		GString *out = g_string_new(NULL);
-		g_autofree char *lower = g_ascii_strdown(error->message, -1);
-		const char *from = lower, *hit;
-		for (const char *at = lower; (hit = strstr(at, needle)) != NULL;) {
-			/* A short one counts only as a word of its own: "x" is in
-			 * most paths. */
-			if (n < 4 && ((hit > lower && g_ascii_isalnum(hit[-1])) || g_ascii_isalnum(hit[n]))) {
-				at = hit + 1;
-				continue;
-			}
-			g_string_append_len(out, error->message + (from - lower), hit - from);
-			g_string_append(out, "(secret)");
-			from = at = hit + n;
-		}
-		g_string_append(out, error->message + (from - lower));
-		kov_config_wipe(needle);
-		kov_config_wipe(error->message);
-		g_free(error->message);
-		error->message = g_string_free(out, FALSE);
-	}
-}
-
-/* Was a file read in Kuvert's format meant to be INI? An option line
- * written "name = value", "name: value" or "name=value", a ";" comment
- * or a broken "[section" line says so. */
-static gboolean
-kov_config_looks_ini(const KovConfigLoad *load)
-{
-	for (guint i = 0; i < load->entries->len; i++) {
-		const KovConfigEntry *entry = g_ptr_array_index(load->entries, i);
-		if (entry->rule)
-			continue;
-		const char *value = entry->value != NULL ? entry->value : "";
-		if (strpbrk(entry->key, "=:[]") != NULL || entry->key[0] == ';' || value[0] == '='
-		    || value[0] == ':')
-			return TRUE;
-	}
-	return FALSE;
-}
-
-/* A check failed in a file read in Kuvert's format that looks like INI:
- * say which format was assumed and why, as the message alone misleads
- * ("msserver = x" is the option msserver with the value "= x"). */
-static void
-kov_config_explain_format(const KovConfigLoad *load, GError *error)
-{
-	if (error == NULL || !load->kuvert || !kov_config_looks_ini(load))
-		return;
-	char *message = g_strconcat(error->message,
-	                            " (read in Kuvert's format, \"name value\", because no line is a "
-	                            "\"[section]\"; an INI file needs \"[koverto]\" before its options)",
-	                            NULL);
-	g_free(error->message);
-	error->message = message;
-}
-
-/* The message goes to a terminal or a log: the file's (or its name's)
- * control characters, an escape sequence among them, are shown as \xNN,
- * never sent. */
-static void
-kov_config_escape_controls(GError *error)
-{
-	GString *out = g_string_new(NULL);
-	for (const char *p = error->message; *p != '\0'; p++) {
-		if ((guchar)*p < 0x20 || *p == 0x7f)
-			g_string_append_printf(out, "\\x%02x", (guchar)*p);
-		else
-			g_string_append_c(out, *p);
-	}
-	g_free(error->message);
-	error->message = g_string_free(out, FALSE);
-}
-
-/* ---- public ---------------------------------------------------------- */
-
 static KovConfig *
 kov_config_new_defaults(const char *path)
 {
@@ -1551,7 +473,7 @@ kov_config_new_defaults(const char *path)
 	config->alwaystrust = FALSE;
 	config->msport = 587;
 	config->ssl = KOV_SSL_NONE;
-	config->msp = kov_config_split_words(KOV_CONFIG_MSP_DEFAULT);
+	config->msp = kov_config_value_split_words(KOV_CONFIG_MSP_DEFAULT);
 	config->identify = FALSE;
 	config->preamble = TRUE;
 	config->interval = 60;
@@ -1606,25 +528,6 @@ kov_config_prepare_tempdir(const char *tempdir, GError **error)
 	return TRUE;
 }
 
-/* Where the configuration is looked for, in order: the one table that
- * kov_config_locate_in() walks and kov_config_search_order() prints. */
-typedef enum {
-	KOV_LOCATE_OPTION,   /* -c FILE */
-	KOV_LOCATE_ENV,      /* $KOVERTO_CONF */
-	KOV_LOCATE_KUVERT,   /* ~/.kuvert, if it exists */
-	KOV_LOCATE_DEFAULT,  /* KOV_CONFIG_DEFAULT_PATH */
-} KovLocate;
-
-static const struct {
-	KovLocate where;
-	const char *text;
-} kov_config_search[] = {
-	{ KOV_LOCATE_OPTION, "-c FILE" },
-	{ KOV_LOCATE_ENV, "$KOVERTO_CONF" },
-	{ KOV_LOCATE_KUVERT, "~/.kuvert if it exists" },
-	{ KOV_LOCATE_DEFAULT, KOV_CONFIG_DEFAULT_PATH },
-};
-
 char **
 kov_config_warnings(const KovConfig *config)
 {
@@ -1643,68 +546,6 @@ kov_config_warnings(const KovConfig *config)
 			"signed nor encrypted; set defaultaction (e.g. fallback) or submit with --queue"));
 	g_ptr_array_add(out, NULL);
 	return (char **)g_ptr_array_free(out, FALSE);
-}
-
-char *
-kov_config_search_order(void)
-{
-	GString *out = g_string_new(NULL);
-	for (gsize i = 0; i < G_N_ELEMENTS(kov_config_search); i++)
-		g_string_append_printf(out, "%s%s", i > 0 ? ", else " : "", kov_config_search[i].text);
-	return g_string_free(out, FALSE);
-}
-
-/* ~/.kuvert of @home, or of the passwd entry's home, if it exists.
- * (transfer full, nullable) */
-static char *
-kov_config_locate_kuvert(const char *home)
-{
-	/* A Kuvert user's own set-up, found as Kuvert finds it: through the
-	 * passwd entry, not $HOME. */
-	KovConfigLoad load = { 0 };
-	if (home == NULL && kov_config_passwd(&load, NULL))
-		home = load.home;
-	g_autofree char *kuvert = home != NULL ? g_build_filename(home, ".kuvert", NULL) : NULL;
-	kov_config_load_clear(&load);
-	struct stat st;
-	if (kuvert != NULL && stat(kuvert, &st) == 0)
-		return g_steal_pointer(&kuvert);
-	return NULL;
-}
-
-char *
-kov_config_locate_in(const char *explicit_path, const char *home)
-{
-	for (gsize i = 0; i < G_N_ELEMENTS(kov_config_search); i++) {
-		const char *env;
-		char *found = NULL;
-		switch (kov_config_search[i].where) {
-		case KOV_LOCATE_OPTION:
-			if (explicit_path != NULL && explicit_path[0] != '\0')
-				found = g_strdup(explicit_path);
-			break;
-		case KOV_LOCATE_ENV:
-			env = g_getenv("KOVERTO_CONF");
-			if (env != NULL && env[0] != '\0')
-				found = g_strdup(env);
-			break;
-		case KOV_LOCATE_KUVERT:
-			found = kov_config_locate_kuvert(home);
-			break;
-		case KOV_LOCATE_DEFAULT:
-			found = g_strdup(KOV_CONFIG_DEFAULT_PATH);
-			break;
-		}
-		if (found != NULL)
-			return found;
-	}
-	g_assert_not_reached();
-}
-
-char *
-kov_config_locate(const char *explicit_path)
-{
-	return kov_config_locate_in(explicit_path, NULL);
 }
 
 KovConfig *
@@ -1728,11 +569,11 @@ kov_config_load(const char *path, GError **error)
 			&& kov_config_check_placed(&load, error)
 			&& kov_config_check_all(&load, config, error);
 		if (!ok && error != NULL)
-			kov_config_explain_format(&load, *error);
+			kov_config_kuvert_explain(&load, *error);
 	}
 	if (!ok && error != NULL) {
 		kov_config_redact(&load, *error);
-		kov_config_escape_controls(*error);
+		kov_config_redact_controls(*error);
 	}
 	kov_config_load_clear(&load);
 	return ok ? g_steal_pointer(&config) : NULL;
@@ -1769,11 +610,5 @@ kov_config_sender_allowed(const KovConfig *config, KovQueueKind kind, const char
 {
 	g_return_val_if_fail(config != NULL, FALSE);
 	g_return_val_if_fail(kind < KOV_QUEUE_N_POLICY, FALSE);
-
-	const GRegex *re = config->queue[kind].allowed_senders_re;
-	if (re == NULL)
-		return TRUE;
-	/* No address (no single From mailbox, the null sender) is no match:
-	 * a restricted queue signs only for a sender it has established. */
-	return address != NULL && *address != '\0' && g_regex_match(re, address, 0, NULL);
+	return kov_policy_sender_allowed(config->queue[kind].allowed_senders_re, address);
 }

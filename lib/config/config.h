@@ -114,7 +114,5 @@ char **kov_config_command_argv(const char *command, const char *arg);
 
 /* Parse a Kuvert boolean: 1/on/t/true/yes, 0/off/f/false/no, any case. */
 gboolean kov_config_parse_bool(const char *value, gboolean *out);
-/* TRUE when @address (bare; NULL or "" when none could be established) may
- * send through queue @kind: always where the queue has no senders, never
- * without an address where it has. */
+/* kov_policy_sender_allowed() with queue @kind's senders pattern. */
 gboolean kov_config_sender_allowed(const KovConfig *config, KovQueueKind kind, const char *address);

@@ -34,6 +34,19 @@ kov_policy_queue_parse(const char *name, KovQueueKind *kind)
 	return FALSE;
 }
 
+KovAction
+kov_policy_queue_action(KovQueueKind kind)
+{
+	switch (kind) {
+	case KOV_QUEUE_MUST_ENCRYPT: return KOV_ACTION_MUSTENCRYPT;
+	case KOV_QUEUE_FALLBACK:     return KOV_ACTION_FALLBACK;
+	case KOV_QUEUE_SIGN_ONLY:    return KOV_ACTION_SIGNONLY;
+	case KOV_QUEUE_KUVERT:       /* decided per recipient by the rules */
+	case KOV_QUEUE_N_KINDS:      break;
+	}
+	g_return_val_if_reached(KOV_ACTION_MUSTENCRYPT);
+}
+
 /* Indexed by KovAction; the names are Kuvert's, exact and lower case. */
 static const char *const action_names[] = {
 	[KOV_ACTION_NONE] = "none",
@@ -70,6 +83,15 @@ kov_policy_action_parse(const char *name, KovAction *action)
 		}
 	}
 	return FALSE;
+}
+
+gboolean
+kov_policy_sender_allowed(const GRegex *senders, const char *address)
+{
+	if (senders == NULL)
+		return TRUE;
+	/* No address (no single From mailbox, the null sender) is no match. */
+	return address != NULL && *address != '\0' && g_regex_match(senders, address, 0, NULL);
 }
 
 const char *

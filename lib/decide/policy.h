@@ -44,10 +44,21 @@ typedef enum {
 const char *kov_policy_queue_name(KovQueueKind kind);
 /* The three policy queues only: FALSE for "kuvert" and anything else. */
 gboolean kov_policy_queue_parse(const char *name, KovQueueKind *kind);
+/* The action a policy queue binds every recipient to (not for the Kuvert
+ * queue, where the rules decide per recipient). */
+KovAction kov_policy_queue_action(KovQueueKind kind);
 
 /* Kuvert names: "none", "signonly", "fallback", "fallback-all", "mustencrypt". */
 const char *kov_policy_action_name(KovAction action);
 gboolean kov_policy_action_parse(const char *name, KovAction *action);
+
+/* May @address (bare; NULL or "" when none could be established) send
+ * through a queue whose senders pattern is @senders (a whole-address,
+ * any-case match; NULL: the queue has none)? Always where there is no
+ * pattern; never without an address where there is one: a restricted
+ * queue signs only for a sender it has established. */
+gboolean kov_policy_sender_allowed(const GRegex *senders, const char *address);
+
 const char *kov_policy_decision_name(KovDecision decision);
 
 /* ---- rules ------------------------------------------------------------ */

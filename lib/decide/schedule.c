@@ -243,3 +243,15 @@ kov_schedule_count(const KovSchedule *schedule, guint *ready, guint *waiting, gu
 	if (taken != NULL)
 		*taken = schedule->taken;
 }
+
+gint64
+kov_schedule_next_attempt(gint64 now, gint64 retry_first, gint64 retry_max, guint attempts,
+                          gint64 age)
+{
+	gint64 max = MAX(retry_max, 1);
+	gint64 delay = MAX(retry_first, 1);
+	for (guint i = 1; i < attempts && delay < max; i++)
+		delay *= 2;
+	delay = MIN(delay, max);
+	return now + MAX(delay, MIN(MAX(age, 0), max));
+}

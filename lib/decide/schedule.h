@@ -52,3 +52,14 @@ gboolean kov_schedule_remove(KovSchedule *schedule, const char *key);
 
 /* How many entries: ready, waiting, taken. */
 void kov_schedule_count(const KovSchedule *schedule, guint *ready, guint *waiting, guint *taken);
+
+/* ---- retry ------------------------------------------------------------ */
+
+/* When a mail tried @attempts times (at least 1) is tried next, counted
+ * from @now: @retry_first seconds, doubled per attempt, at most
+ * @retry_max; and never sooner than the mail's @age (at most @retry_max)
+ * later, which is the same doubling told by the clock: it holds when the
+ * attempts could not be counted (pass 1 and the age then). Unix seconds;
+ * a first or max below 1 counts as 1. */
+gint64 kov_schedule_next_attempt(gint64 now, gint64 retry_first, gint64 retry_max, guint attempts,
+                                 gint64 age);

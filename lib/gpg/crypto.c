@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* RFC 3156 PGP/MIME with GMime for the structure and GPGME for the crypto.
- * The entity to protect is made 7-bit safe (hostile input included: junk,
- * NULs, bare CRs and endless lines are re-encoded or dropped, so whatever
- * came in, what goes out is fit for SMTP), written once with CRLF into an
+ * The entity to protect is made 7-bit safe by lib/mail/mime7bit.c (hostile
+ * input included), written once with CRLF into an
  * unlinked temporary file, signed or encrypted by gpg from and to file
  * descriptors, and (when signed) sent as that very file, so the bytes in
  * the multipart are the bytes gpg saw and memory stays flat as mails grow.
  * Every signature is verified before the message is returned. */
 #include "crypto.h"
+#include "ciphertext.h"
+#include "header.h"
+#include "mime7bit.h"
 
 #include "gmime-autoptr.h"
 #include "gpgme-autoptr.h"
 #include "error.h"
+#include "gpgerror.h"
 #include "keys.h"
 #include "message.h"
 #include "scratch.h"
@@ -21,560 +24,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Kuvert's preambles (kuvert-reference §9.2, §9.3), kept word for word. */
+/* Kuvert's preamble (kuvert-reference §9.2), kept word for word; §9.3's
+ * is KOV_CIPHERTEXT_PGP_PREAMBLE. */
 #define CRYPTO_SIGNED_PREAMBLE \
 	"This is a multi-part message in MIME format.\n" \
 	"It has been signed conforming to RFC3156.\n" \
 	"You need GPG to check the signature.\n"
-#define CRYPTO_ENCRYPTED_PREAMBLE \
-	"This is a multi-part message in MIME format.\n" \
-	"It has been encrypted conforming to RFC3156.\n" \
-	"You need GPG to view the content.\n"
-
-static gboolean
-crypto_gpgme_error_is_temporary(gpgme_error_t err)
-{
-	/* gpg-agent's own trouble (seen under load: "Unmatched parentheses in
-	 * S-expression" while signing) says nothing about the mail: retry. */
-	if (gpg_err_source(err) == GPG_ERR_SOURCE_GPGAGENT
-	    || (gpg_err_code(err) >= GPG_ERR_SEXP_INV_LEN_SPEC
-	        && gpg_err_code(err) <= GPG_ERR_SEXP_BAD_OCT_CHAR))
-		return TRUE;
-	switch (gpg_err_code(err)) {
-	case GPG_ERR_NO_AGENT:
-	case GPG_ERR_AGENT:
-	case GPG_ERR_ASS_CONNECT_FAILED:
-	case GPG_ERR_INV_ENGINE:
-	case GPG_ERR_TIMEOUT:
-	case GPG_ERR_ETIMEDOUT:
-	case GPG_ERR_EAGAIN:
-	case GPG_ERR_EINTR:
-	case GPG_ERR_ENOMEM:
-	case GPG_ERR_ENOSPC:
-	case GPG_ERR_EDQUOT:
-	case GPG_ERR_EPIPE:
-	case GPG_ERR_EIO:
-	case GPG_ERR_LOCKED:
-	/* A locked secret key: the operator can unlock it (gpg-preset-passphrase)
-	 * and the mail go out later, so keep it rather than fail it. */
-	case GPG_ERR_NO_PIN_ENTRY:
-	case GPG_ERR_NO_PASSPHRASE:
-	case GPG_ERR_BAD_PASSPHRASE:
-	/* Only koverto's passphrase callback cancels: query-secret failed. */
-	case GPG_ERR_CANCELED:
-		return TRUE;
-	default:
-		return FALSE;
-	}
-}
-
-void
-kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what)
-{
-	char buf[256];
-	gpgme_strerror_r(err, buf, sizeof buf);
-	/* gpg's words ("No pinentry") do not tell the operator what to do. */
-	gpg_err_code_t code = gpg_err_code(err);
-	const char *hint = code == GPG_ERR_NO_PIN_ENTRY || code == GPG_ERR_NO_PASSPHRASE
-		? " (the key needs a passphrase that gpg-agent does not have and koverto cannot ask "
-		  "for: preset it with gpg-preset-passphrase, see koverto(8))"
-		: code == GPG_ERR_BAD_PASSPHRASE ? " (the passphrase is wrong)"
-		: code == GPG_ERR_CANCELED ? " (query-secret gave no passphrase: see the log)" : "";
-	g_set_error(error, KOV_ERROR,
-	            crypto_gpgme_error_is_temporary(err) ? KOV_ERROR_TEMPFAIL : KOV_ERROR_PERMFAIL,
-	            "%s: %s%s", what, buf, hint);
-}
-
-/* ---- 7-bit ---------------------------------------------------------- */
-
-/* RFC 5322 2.1.1: at most 998 octets per line, CRLF excluded. */
-#define CRYPTO_MAX_LINE 998
-
-/* Text that cannot go into a 7-bit SMTP transaction as it is: 8-bit bytes,
- * control characters (a bare CR is a line end to some readers: header
- * injection, SMTP smuggling), or a line over 998 octets (@indent: what
- * precedes @text on its first line). In a header (@folded) a line break
- * must be a fold (LF, then white space). NULL is fine. */
-static gboolean
-crypto_text_unfit(const char *text, gsize indent, gboolean folded)
-{
-	gsize line = indent;
-	for (const unsigned char *p = (const unsigned char *)text; p != NULL && *p != '\0'; p++) {
-		if (*p & 0x80 || *p == 0x7f)
-			return TRUE;
-		if (*p == '\r' && p[1] == '\n')
-			continue;
-		if (*p == '\n') {
-			if (folded && p[1] != '\0' && p[1] != ' ' && p[1] != '\t')
-				return TRUE;
-			line = 0;
-			continue;
-		}
-		if (*p < ' ' && *p != '\t')
-			return TRUE;
-		if (++line > CRYPTO_MAX_LINE)
-			return TRUE;
-	}
-	return FALSE;
-}
-
-/* @text with every control character (CR and LF included) made a space:
- * a value GMime may encode and fold as it likes. (transfer full) */
-static char *
-crypto_text_flatten(const char *text)
-{
-	char *flat = g_strdup(text != NULL ? text : "");
-	for (unsigned char *p = (unsigned char *)flat; *p != '\0'; p++)
-		if (*p < ' ' || *p == 0x7f)
-			*p = ' ';
-	return flat;
-}
-
-/* An RFC 2045 token: printable ASCII but tspecials. */
-static gboolean
-crypto_token_valid(const char *word)
-{
-	if (word == NULL || *word == '\0')
-		return FALSE;
-	for (const unsigned char *p = (const unsigned char *)word; *p != '\0'; p++)
-		if (*p <= ' ' || *p >= 0x7f || strchr("()<>@,;:\\\"/[]?=", *p) != NULL)
-			return FALSE;
-	return TRUE;
-}
-
-/* GMime 3.2's RFC 2231 encoder never ends (it allocates until memory runs
- * out) for a name of 70 to 72 characters whose value it must encode or
- * fold; real parameter names are short ("filename", "creation-date"). */
-#define CRYPTO_MAX_PARAM_NAME 60
-
-static gboolean
-crypto_param_name_writable(const char *name)
-{
-	return name != NULL && strlen(name) <= CRYPTO_MAX_PARAM_NAME;
-}
-
-/* Does @params hold a parameter GMime would never finish writing? */
-static gboolean
-crypto_params_unwritable(GMimeParamList *params)
-{
-	for (int i = 0; params != NULL && i < g_mime_param_list_length(params); i++) {
-		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
-		if (!crypto_param_name_writable(g_mime_param_get_name(param)))
-			return TRUE;
-	}
-	return FALSE;
-}
-
-/* Setting a parameter again marks it changed: GMime then writes the header
- * anew, RFC 2231-encoding what is not ASCII and folding what is long.
- * Control characters become spaces: GMime would quote them as they are.
- * A parameter whose name is no token (GMime writes names as they came), is
- * too long, or came before, is dropped; the caller then makes GMime write the
- * header anew. */
-static void
-crypto_reset_params(GMimeParamList *params, void (*set)(gpointer, const char *, const char *),
-                    gpointer owner)
-{
-	/* First drop every bad one: each set() below writes the whole header
-	 * anew, the parameters not yet looked at included. */
-	for (int i = g_mime_param_list_length(params) - 1; i >= 0; i--) {
-		const char *name = g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, i));
-		gboolean again = FALSE;  /* a second boundary= would leave readers guessing */
-		for (int j = 0; j < i && !again; j++)
-			again = g_ascii_strcasecmp(g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, j)),
-			                           name) == 0;
-		if (again || !crypto_token_valid(name) || !crypto_param_name_writable(name))
-			g_mime_param_list_remove_at(params, i);
-	}
-	for (int i = 0; i < g_mime_param_list_length(params); i++) {
-		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
-		g_autofree char *name = g_strdup(g_mime_param_get_name(param));
-		g_autofree char *value = crypto_text_flatten(g_mime_param_get_value(param));
-		set(owner, name, value);
-		/* A value that came as RFC 2047 words would be written so again,
-		 * in one quoted string GMime cannot fold; RFC 2231 continues it. */
-		GMimeParam *fresh = g_mime_param_list_get_parameter(params, name);
-		if (fresh != NULL)
-			g_mime_param_set_encoding_method(fresh, GMIME_PARAM_ENCODING_METHOD_RFC2231);
-	}
-}
-
-static void
-crypto_set_type_param(gpointer type, const char *name, const char *value)
-{
-	g_mime_content_type_set_parameter(type, name, value);
-}
-
-static void
-crypto_set_disposition_param(gpointer disposition, const char *name, const char *value)
-{
-	g_mime_content_disposition_set_parameter(disposition, name, value);
-}
-
-/* The header's raw value cannot be written as it came (see
- * crypto_text_unfit(); the name and ": " precede it on its line), or it
- * lacks its line end: GMime cuts a value at a NUL, and written as it is the
- * next header would join its line, or the body its header block. */
-static gboolean
-crypto_header_unfit(GMimeHeader *header)
-{
-	const char *name = g_mime_header_get_name(header);
-	const char *raw = g_mime_header_get_raw_value(header);
-	if (raw == NULL || !g_str_has_suffix(raw, "\n"))
-		return TRUE;
-	return crypto_text_unfit(raw, strlen(name) + 1, TRUE);
-}
-
-static gboolean
-crypto_is_address_header(const char *name)
-{
-	static const char *const names[] = { "From", "To", "Cc", "Bcc", "Reply-To", "Sender",
-		"Resent-From", "Resent-To", "Resent-Cc", "Resent-Bcc", "Resent-Reply-To",
-		"Resent-Sender", "Disposition-Notification-To", NULL };
-	for (const char *const *n = names; *n != NULL; n++)
-		if (g_ascii_strcasecmp(name, *n) == 0)
-			return TRUE;
-	return FALSE;
-}
-
-/* Give an unfit header a value GMime encodes and folds. An address list is
- * parsed from the raw value and formatted again: its decoded text would
- * read an encoded display name ("=?...?=" for "evil@example.org,") as an
- * address of its own. Anything else is its decoded value, control
- * characters made spaces. */
-static void
-crypto_header_refit(GMimeHeader *header)
-{
-	if (crypto_is_address_header(g_mime_header_get_name(header))) {
-		const char *raw = g_mime_header_get_raw_value(header);
-		g_autoptr(InternetAddressList) list = raw ? internet_address_list_parse(NULL, raw) : NULL;
-		if (list != NULL && internet_address_list_length(list) > 0) {
-			kov_message_set_addresses(header, list);
-			return;
-		}
-		g_mime_header_set_value(header, NULL, "", NULL);  /* unfit still: dropped */
-		return;
-	}
-	g_autofree char *value = crypto_text_flatten(g_mime_header_get_value(header));
-	g_mime_header_set_value(header, NULL, value, NULL);
-}
-
-/* Write @object's Content-Type anew from what GMime understood of it:
- * parameters re-set (RFC 2231 where needed), and a type or subtype that is
- * no token replaced, as RFC 2045 5.2 has readers do with an invalid field:
- * text/plain; a multipart stays one (mixed), other types get octet-stream. */
-static void
-crypto_content_type_refit(GMimeObject *object)
-{
-	GMimeContentType *type = g_mime_object_get_content_type(object);
-	crypto_reset_params(g_mime_content_type_get_parameters(type), crypto_set_type_param, type);
-	const char *media = g_mime_content_type_get_media_type(type);
-	if (!crypto_token_valid(media)) {
-		media = GMIME_IS_MULTIPART(object) ? "multipart" : "text";
-		g_mime_content_type_set_media_type(type, media);
-	}
-	const char *sub = g_mime_content_type_get_media_subtype(type);
-	const char *fallback = GMIME_IS_MULTIPART(object) ? "mixed"
-	                       : g_ascii_strcasecmp(media, "text") == 0 ? "plain" : "octet-stream";
-	/* Setting the subtype, even to itself, rewrites the header. */
-	g_autofree char *subtype = g_strdup(crypto_token_valid(sub) ? sub : fallback);
-	g_mime_content_type_set_media_subtype(type, subtype);
-}
-
-static void
-crypto_content_disposition_refit(GMimeObject *object)
-{
-	GMimeContentDisposition *disp = g_mime_object_get_content_disposition(object);
-	if (disp == NULL)
-		return;
-	crypto_reset_params(g_mime_content_disposition_get_parameters(disp), crypto_set_disposition_param,
-	                    disp);
-	const char *word = g_mime_content_disposition_get_disposition(disp);
-	/* Setting the disposition, even to itself, rewrites the header. */
-	g_autofree char *value = g_strdup(crypto_token_valid(word) ? word : "attachment");
-	g_mime_content_disposition_set_disposition(disp, value);
-}
-
-static gboolean
-crypto_header_is(GMimeHeader *header, const char *name)
-{
-	return g_ascii_strcasecmp(g_mime_header_get_name(header), name) == 0;
-}
-
-/* The first header called @name in @headers fit to send, or NULL. */
-static GMimeHeader *
-crypto_fit_header(GMimeHeaderList *headers, const char *name)
-{
-	for (int i = 0; i < g_mime_header_list_get_count(headers); i++) {
-		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
-		if (crypto_header_is(header, name) && !crypto_header_unfit(header))
-			return header;
-	}
-	return NULL;
-}
-
-/* GMime keeps raw header bytes as they came and writes them back unchanged:
- * 8-bit bytes, control characters, unfolded 1 MB lines. Giving such a
- * header its (decoded) value again makes GMime encode and fold it: RFC 2231
- * for parameters, RFC 2047 for the rest. A header whose name is not one
- * (binary junk GMime took for a header) is dropped, and so is one that
- * stays unfit.
- * Content-Type, -Disposition and -Transfer-Encoding are written from what
- * GMime parsed of them (and setting their text would change that: an
- * encoding GMime cannot read becomes none), so they are made anew from it,
- * once, first; a second, unfit one becomes a copy of the fit one (removed,
- * the part would lose its type or encoding). */
-static void
-crypto_headers_make_7bit(GMimeObject *object)
-{
-	static const char *const parsed[] = { "Content-Type", "Content-Disposition",
-	                                      "Content-Transfer-Encoding" };
-	GMimeHeaderList *headers = g_mime_object_get_header_list(object);
-	GMimePart *part = GMIME_IS_PART(object) ? GMIME_PART(object) : NULL;
-	GMimeContentEncoding encoding =
-		part ? g_mime_part_get_content_encoding(part) : GMIME_CONTENT_ENCODING_DEFAULT;
-	gboolean unfit[G_N_ELEMENTS(parsed)] = { FALSE };
-	for (int i = 0; i < g_mime_header_list_get_count(headers); i++) {
-		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
-		for (gsize k = 0; k < G_N_ELEMENTS(parsed); k++)
-			unfit[k] = unfit[k] || (crypto_header_is(header, parsed[k]) && crypto_header_unfit(header));
-	}
-	/* A parameter GMime would never finish encoding (crypto_reset_params)
-	 * must not wait for the next one who copies the type: refit now. */
-	GMimeContentType *type = g_mime_object_get_content_type(object);
-	unfit[0] = unfit[0] ||
-		(type != NULL && crypto_params_unwritable(g_mime_content_type_get_parameters(type)));
-	GMimeContentDisposition *disposition = g_mime_object_get_content_disposition(object);
-	unfit[1] = unfit[1] ||
-		(disposition != NULL &&
-		 crypto_params_unwritable(g_mime_content_disposition_get_parameters(disposition)));
-	if (unfit[0])
-		crypto_content_type_refit(object);
-	if (unfit[1])
-		crypto_content_disposition_refit(object);
-	if (unfit[2] && part != NULL)
-		g_mime_part_set_content_encoding(part, encoding);
-
-	for (int i = g_mime_header_list_get_count(headers) - 1; i >= 0; i--) {
-		GMimeHeader *header = g_mime_header_list_get_header_at(headers, i);
-		if (!kov_message_field_name_valid(g_mime_header_get_name(header))) {
-			g_mime_header_list_remove_at(headers, i);
-			continue;
-		}
-		if (!crypto_header_unfit(header))
-			continue;
-		gboolean from_parsed = crypto_header_is(header, "Content-Type") ||
-		                       (part != NULL && crypto_header_is(header, "Content-Transfer-Encoding"));
-		if (from_parsed) {
-			GMimeHeader *fit = crypto_fit_header(headers, g_mime_header_get_name(header));
-			if (fit != NULL)
-				g_mime_header_set_raw_value(header, g_mime_header_get_raw_value(fit));
-			else if (crypto_header_is(header, "Content-Transfer-Encoding"))
-				g_mime_header_list_remove_at(headers, i);  /* made anew below */
-			continue;
-		}
-		if (!crypto_header_is(header, "Content-Disposition"))
-			crypto_header_refit(header);
-		if (crypto_header_unfit(header))
-			g_mime_header_list_remove_at(headers, i);
-	}
-	/* Whatever happened to its headers, the part keeps its encoding, and
-	 * says so (GMime does not rewrite the header for an unchanged value). */
-	if (part != NULL && g_mime_part_get_content_encoding(part) != encoding)
-		g_mime_part_set_content_encoding(part, encoding);
-	if (part != NULL && encoding != GMIME_CONTENT_ENCODING_DEFAULT &&
-	    !g_mime_header_list_contains(headers, "Content-Transfer-Encoding"))
-		g_mime_object_set_header(object, "Content-Transfer-Encoding",
-		                         g_mime_content_encoding_to_string(encoding), NULL);
-}
-
-/* Multiparts and message/rfc822 may only be 7bit, 8bit or binary; once
- * their children are 7-bit, say so. */
-static void
-crypto_container_make_7bit(GMimeObject *object)
-{
-	const char *cte = g_mime_object_get_header(object, "Content-Transfer-Encoding");
-	if (cte == NULL)
-		return;
-	g_autofree char *value = g_strstrip(g_strdup(cte));
-	if (g_ascii_strcasecmp(value, "7bit") != 0)
-		g_mime_object_set_header(object, "Content-Transfer-Encoding", "7bit", NULL);
-}
-
-static gboolean
-crypto_encoding_is_identity(GMimeContentEncoding encoding)
-{
-	return encoding == GMIME_CONTENT_ENCODING_DEFAULT || encoding == GMIME_CONTENT_ENCODING_7BIT ||
-	       encoding == GMIME_CONTENT_ENCODING_8BIT || encoding == GMIME_CONTENT_ENCODING_BINARY;
-}
-
-/* What a scan of stored content found. */
-typedef struct {
-	gboolean bare_cr;   /* a CR that does not start a CRLF */
-	gboolean unfit;     /* that, or an 8-bit byte, a NUL, a line over 998 octets */
-} CryptoScan;
-
-/* Read @content's stored bytes once (streamed: a large part is not held).
- * GMime's best-encoding filter does not look for a bare CR, a line end to
- * some SMTP servers and readers (SMTP smuggling); and content stored
- * encoded is written as it is stored, whatever it holds. */
-static CryptoScan
-crypto_scan_content(GMimeDataWrapper *content)
-{
-	CryptoScan scan = { FALSE, FALSE };
-	GMimeStream *stream = g_mime_data_wrapper_get_stream(content);
-	if (stream == NULL)
-		return scan;
-	g_autoptr(GMimeStream) view = g_mime_stream_substream(stream, stream->bound_start, stream->bound_end);
-	unsigned char buf[4096];
-	gboolean cr = FALSE;
-	gsize line = 0;
-	ssize_t n;
-	while ((n = g_mime_stream_read(view, (char *)buf, sizeof buf)) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			if (cr && buf[i] != '\n')
-				scan.bare_cr = TRUE;
-			cr = buf[i] == '\r';
-			if (buf[i] == '\n')
-				line = 0;
-			else if (!cr && ++line > CRYPTO_MAX_LINE)
-				scan.unfit = TRUE;
-			if (buf[i] >= 0x80 || buf[i] == '\0')
-				scan.unfit = TRUE;
-		}
-	}
-	scan.bare_cr = scan.bare_cr || cr;
-	scan.unfit = scan.unfit || scan.bare_cr;
-	return scan;
-}
-
-/* Content stored base64, quoted-printable or uuencoded is written as it
- * is stored: junk in it (8-bit bytes, NULs, endless lines) would go out.
- * Give the part its decoded content instead (a filter on the stored bytes,
- * still streamed), so that GMime encodes it anew, cleanly, when written. */
-/* Does the stored uuencoded @stream hold a "begin" line before anything
- * else? Without one GMime's decoder yields nothing at all. */
-static gboolean
-crypto_uu_has_begin(GMimeStream *stream)
-{
-	char buf[1024];
-	gint64 start = g_mime_stream_tell(stream);
-	ssize_t n = g_mime_stream_read(stream, buf, sizeof buf - 1);
-	g_mime_stream_seek(stream, start, GMIME_STREAM_SEEK_SET);
-	if (n <= 0)
-		return FALSE;
-	buf[n] = '\0';
-	const char *p = buf + strspn(buf, " \t\r\n");
-	return strncmp(p, "begin ", 6) == 0;
-}
-
-static void
-crypto_part_reencode(GMimePart *part, GMimeDataWrapper *content, GMimeContentEncoding encoding)
-{
-	GMimeStream *stored = g_mime_data_wrapper_get_stream(content);
-	g_autoptr(GMimeStream) decoded = g_mime_stream_filter_new(stored);
-	g_autoptr(GMimeFilter) decoder = g_mime_filter_basic_new(encoding, FALSE);
-	g_mime_stream_filter_add(GMIME_STREAM_FILTER(decoded), decoder);
-	g_autoptr(GMimeDataWrapper) plain =
-		g_mime_data_wrapper_new_with_stream(decoded, GMIME_CONTENT_ENCODING_DEFAULT);
-	g_mime_part_set_content(part, plain);
-	g_mime_part_set_content_encoding(part, encoding);
-}
-
-static void
-crypto_part_make_7bit(GMimePart *part)
-{
-	GMimeContentEncoding encoding = g_mime_part_get_content_encoding(part);
-	GMimeDataWrapper *content = g_mime_part_get_content(part);
-	if (content == NULL)
-		return;
-	if (encoding == GMIME_CONTENT_ENCODING_BASE64 ||
-	    encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    encoding == GMIME_CONTENT_ENCODING_UUENCODE) {
-		/* Stored as encoded (as parsed): what is stored goes out. */
-		if (g_mime_data_wrapper_get_encoding(content) != encoding || !crypto_scan_content(content).unfit)
-			return;
-		if (encoding != GMIME_CONTENT_ENCODING_UUENCODE ||
-		    crypto_uu_has_begin(g_mime_data_wrapper_get_stream(content))) {
-			crypto_part_reencode(part, content, encoding);
-			return;
-		}
-		/* Labelled uuencode but not uuencoded: decoding would drop every
-		 * byte. Keep the bytes as they are, encoded anew below. */
-		g_autoptr(GMimeDataWrapper) raw = g_mime_data_wrapper_new_with_stream(
-			g_mime_data_wrapper_get_stream(content), GMIME_CONTENT_ENCODING_DEFAULT);
-		g_mime_part_set_content(part, raw);
-		content = raw;
-	}
-	/* Reads the decoded content once (streamed): 8-bit bytes, NULs, lines
-	 * over 998 octets, "From " at a line start; then bare CRs. */
-	GMimeContentEncoding best = g_mime_part_get_best_content_encoding(part, GMIME_ENCODING_CONSTRAINT_7BIT);
-	if ((best == GMIME_CONTENT_ENCODING_DEFAULT || best == GMIME_CONTENT_ENCODING_7BIT) &&
-	    !(crypto_encoding_is_identity(g_mime_data_wrapper_get_encoding(content)) &&
-	      crypto_scan_content(content).bare_cr)) {
-		if (encoding == GMIME_CONTENT_ENCODING_8BIT || encoding == GMIME_CONTENT_ENCODING_BINARY)
-			g_mime_part_set_content_encoding(part, GMIME_CONTENT_ENCODING_7BIT);
-		return;
-	}
-	GMimeContentType *type = g_mime_object_get_content_type(GMIME_OBJECT(part));
-	gboolean text = type != NULL && g_mime_content_type_is_type(type, "text", "*");
-	g_mime_part_set_content_encoding(part, text ? GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE
-	                                            : GMIME_CONTENT_ENCODING_BASE64);
-}
-
-/* RFC 2046 5.1.1: 1 to 70 of these, not ending in a space. */
-static gboolean
-crypto_boundary_valid(const char *boundary)
-{
-	static const char bchars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                             "'()+_,-./:=? ";
-	size_t len = strlen(boundary);
-	return len >= 1 && len <= 70 && strspn(boundary, bchars) == len && boundary[len - 1] != ' ';
-}
-
-void
-kov_crypto_make_7bit(GMimeObject *object)
-{
-	g_return_if_fail(GMIME_IS_OBJECT(object));
-
-	/* First: setting the boundary writes the Content-Type anew, and an
-	 * unwritable parameter must be gone by then. */
-	crypto_headers_make_7bit(object);
-	/* A boundary of 8-bit bytes would be on every delimiter line, and RFC
-	 * 2231 cannot encode one: a multipart with a bad boundary gets a new,
-	 * random one (the parts are already told apart). */
-	const char *boundary = g_mime_object_get_content_type_parameter(object, "boundary");
-	if (GMIME_IS_MULTIPART(object) && !GMIME_IS_MULTIPART_SIGNED(object) &&
-	    !GMIME_IS_MULTIPART_ENCRYPTED(object) && boundary != NULL && !crypto_boundary_valid(boundary))
-		g_mime_multipart_set_boundary(GMIME_MULTIPART(object), NULL);
-	/* Re-encoding inside a signed entity would break its signature, and an
-	 * encrypted one is armored text already: leave both as they are. */
-	if (GMIME_IS_MULTIPART_SIGNED(object) || GMIME_IS_MULTIPART_ENCRYPTED(object))
-		return;
-	if (GMIME_IS_MULTIPART(object)) {
-		GMimeMultipart *multipart = GMIME_MULTIPART(object);
-		/* Text before and after the parts is to be ignored by readers
-		 * (RFC 2046): drop it rather than carry 8-bit bytes or bare CRs. */
-		if (crypto_text_unfit(g_mime_multipart_get_prologue(multipart), 0, FALSE))
-			g_mime_multipart_set_prologue(multipart, NULL);
-		if (crypto_text_unfit(g_mime_multipart_get_epilogue(multipart), 0, FALSE))
-			g_mime_multipart_set_epilogue(multipart, NULL);
-		for (int i = 0; i < g_mime_multipart_get_count(multipart); i++)
-			kov_crypto_make_7bit(g_mime_multipart_get_part(multipart, i));
-		crypto_container_make_7bit(object);
-	} else if (GMIME_IS_MESSAGE_PART(object)) {
-		GMimeMessage *inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(object));
-		if (inner != NULL) {
-			crypto_headers_make_7bit(GMIME_OBJECT(inner));
-			GMimeObject *body = g_mime_message_get_mime_part(inner);
-			if (body != NULL)
-				kov_crypto_make_7bit(body);
-		}
-		crypto_container_make_7bit(object);
-	} else if (GMIME_IS_PART(object)) {
-		crypto_part_make_7bit(GMIME_PART(object));
-	}
-}
 
 /* ---- files ---------------------------------------------------------- */
 
@@ -598,7 +53,7 @@ crypto_data_from_fd(int fd, GError **error)
 	gpgme_data_t data = NULL;
 	gpgme_error_t err = gpgme_data_new_from_fd(&data, fd);
 	if (err != 0)
-		kov_crypto_set_gpgme_error(error, err, "crypto: cannot wrap a file for GPGME");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: cannot wrap a file for GPGME");
 	return data;
 }
 
@@ -626,16 +81,16 @@ crypto_outer_message(GMimeMessage *message, GMimeObject *body)
 	for (int i = 0; i < g_mime_header_list_get_count(from); i++) {
 		GMimeHeader *header = g_mime_header_list_get_header_at(from, i);
 		const char *name = g_mime_header_get_name(header);
-		if (g_ascii_strncasecmp(name, "Content-", 8) == 0 || !kov_message_field_name_valid(name))
+		if (g_ascii_strncasecmp(name, "Content-", 8) == 0 || !kov_header_name_valid(name))
 			continue;
 		/* Appending by value lets the message parse its addresses;
 		 * the raw value then keeps the original folding and encoding. */
 		g_mime_header_list_append(to, name, g_mime_header_get_value(header), NULL);
 		GMimeHeader *copy = g_mime_header_list_get_header_at(to, g_mime_header_list_get_count(to) - 1);
 		g_mime_header_set_raw_value(copy, g_mime_header_get_raw_value(header));
-		if (crypto_header_unfit(copy)) {
-			crypto_header_refit(copy);
-			if (crypto_header_unfit(copy))
+		if (kov_mime7bit_header_unfit(copy)) {
+			kov_mime7bit_header_refit(copy);
+			if (kov_mime7bit_header_unfit(copy))
 				g_mime_header_list_remove_at(to, g_mime_header_list_get_count(to) - 1);
 		}
 	}
@@ -655,7 +110,7 @@ crypto_prepare_entity(const KovCryptoOptions *options, GMimeMessage *message, GE
 		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR, "crypto: the mail has no MIME body");
 		return -1;
 	}
-	kov_crypto_make_7bit(entity);
+	kov_mime7bit_repair(entity);
 	int fd = kov_scratch_new(options->tempdir, options->mail_size, error);
 	if (fd < 0)
 		return -1;
@@ -674,8 +129,8 @@ crypto_set_signer(gpgme_ctx_t ctx, gpgme_key_t signer, GError **error)
 		return TRUE;
 	gpgme_error_t err = gpgme_signers_add(ctx, signer);
 	if (err != 0) {
-		g_autofree char *what = g_strdup_printf("crypto: cannot sign with key %s", kov_keys_fingerprint(signer));
-		kov_crypto_set_gpgme_error(error, err, what);
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: cannot sign with key %s",
+		                 kov_keys_fingerprint(signer));
 		return FALSE;
 	}
 	return TRUE;
@@ -790,7 +245,7 @@ crypto_entity_new(GMimeStream *bytes, GMimeContentType *type)
 	for (int i = 0; i < g_mime_param_list_length(params); i++) {
 		GMimeParam *param = g_mime_param_list_get_parameter_at(params, i);
 		/* Only a label: the bytes are written as they are. */
-		if (!crypto_param_name_writable(g_mime_param_get_name(param)))
+		if (!kov_mime7bit_param_name_writable(g_mime_param_get_name(param)))
 			continue;
 		g_mime_content_type_set_parameter(copy, g_mime_param_get_name(param),
 		                                  g_mime_param_get_value(param));
@@ -818,8 +273,8 @@ crypto_sign_detached(gpgme_ctx_t ctx, int fd, gpgme_key_t signer, char **micalg,
 	if (err == 0)
 		err = gpgme_op_sign(ctx, in, out, GPGME_SIG_MODE_DETACH);
 	if (err != 0) {
-		g_autofree char *what = g_strdup_printf("crypto: signing with key %s", kov_keys_fingerprint(signer));
-		kov_crypto_set_gpgme_error(error, err, what);
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: signing with key %s",
+		                 kov_keys_fingerprint(signer));
 		return NULL;
 	}
 	gpgme_hash_algo_t hash = GPGME_MD_NONE;
@@ -865,7 +320,7 @@ crypto_self_verify(const KovCryptoOptions *options, GMimeObject *part, GMimeStre
 	if (err == 0)
 		err = gpgme_op_verify(options->ctx, sigdata, text, NULL);
 	if (err != 0) {
-		kov_crypto_set_gpgme_error(error, err, "crypto: verifying our own signature");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: verifying our own signature");
 		goto out;
 	}
 	gpgme_verify_result_t result = gpgme_op_verify_result(options->ctx);
@@ -946,7 +401,7 @@ crypto_check_encrypt_result(gpgme_ctx_t ctx, gpgme_error_t err, GError **error)
 		return FALSE;
 	}
 	if (err != 0) {
-		kov_crypto_set_gpgme_error(error, err, "crypto: encrypting");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_BY_CODE, "crypto: encrypting");
 		return FALSE;
 	}
 	return TRUE;
@@ -1006,20 +461,6 @@ kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
 	if (out_fd < 0)
 		return NULL;
 	g_autoptr(GMimeStream) ciphertext = g_mime_stream_fs_new(out_fd);
-
-	g_autoptr(GMimeStream) version = g_mime_stream_mem_new_with_buffer("Version: 1\n", 11);
-	g_autoptr(GMimePart) control = crypto_new_part("application", "pgp-encrypted", version);
-	g_mime_object_set_disposition(GMIME_OBJECT(control), GMIME_DISPOSITION_INLINE);
-	g_autoptr(GMimePart) payload = crypto_new_part("application", "octet-stream", ciphertext);
-	g_mime_object_set_disposition(GMIME_OBJECT(payload), GMIME_DISPOSITION_INLINE);
-
-	g_autoptr(GMimeMultipartEncrypted) mpe = g_mime_multipart_encrypted_new();
-	GMimeMultipart *multipart = GMIME_MULTIPART(mpe);
-	g_mime_multipart_set_boundary(multipart, NULL);
-	g_mime_object_set_content_type_parameter(GMIME_OBJECT(mpe), "protocol", "application/pgp-encrypted");
-	if (options->preamble)
-		g_mime_multipart_set_prologue(multipart, CRYPTO_ENCRYPTED_PREAMBLE);
-	g_mime_multipart_add(multipart, GMIME_OBJECT(control));
-	g_mime_multipart_add(multipart, GMIME_OBJECT(payload));
-	return crypto_outer_message(message, GMIME_OBJECT(mpe));
+	g_autoptr(GMimeObject) mpe = kov_ciphertext_pgp_new(ciphertext, options->preamble);
+	return crypto_outer_message(message, mpe);
 }

@@ -15,18 +15,12 @@ typedef struct {
 	gboolean preamble;      /* Kuvert's explanatory preamble in the multipart */
 } KovCryptoOptions;
 
-
-/* Re-encode every leaf part of @object so it is 7-bit safe
- * (quoted-printable for text, base64 otherwise; 8-bit parameters re-set so
- * GMime writes them RFC 2231-encoded). */
-void kov_crypto_make_7bit(GMimeObject *object);
-
 /* A new message: @message's non-Content headers outside, a
  * multipart/signed (micalg from the signature) holding @message's MIME
  * entity made 7-bit safe and a detached text-mode signature by @signer.
  * The signature is verified before returning. (transfer full)
  * Note: @message's own entity is re-encoded in place by
- * kov_crypto_make_7bit() (its decoded content does not change). */
+ * kov_mime7bit_repair() (its decoded content does not change). */
 GMimeMessage *kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *message,
                               gpgme_key_t signer, GError **error);
 
@@ -37,6 +31,3 @@ GMimeMessage *kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *mes
  * (transfer full) The entity is made 7-bit in place as for kov_crypto_sign(). */
 GMimeMessage *kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
                                  gpgme_key_t *recipients, gpgme_key_t signer, GError **error);
-
-/* Classify a GPGME error: agent gone, timeout -> TEMPFAIL; else PERMFAIL. */
-void kov_crypto_set_gpgme_error(GError **error, gpgme_error_t err, const char *what);

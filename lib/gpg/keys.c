@@ -17,6 +17,7 @@
 #include "gmime-autoptr.h"
 #include "gpgme-autoptr.h"
 #include "error.h"
+#include "gpgerror.h"
 #include "passphrase.h"
 
 #include <string.h>
@@ -56,15 +57,6 @@ static struct {
 	gboolean set;
 	char *gpg, *home;
 } keys_engine;
-
-/* Engine trouble is never the mail's fault: always retry later. */
-static void
-keys_set_engine_error(GError **error, gpgme_error_t err, const char *what)
-{
-	char buf[256];
-	gpgme_strerror_r(err, buf, sizeof buf);
-	g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL, "keys: %s: %s", what, buf);
-}
 
 KovKeys *
 kov_keys_new(const char *gnupghome, const char *gpg, gboolean alwaystrust, GError **error)
@@ -147,7 +139,7 @@ kov_keys_new_context(KovKeys *keys, GError **error)
 	else if (err == 0)
 		err = gpgme_set_pinentry_mode(ctx, GPGME_PINENTRY_MODE_ERROR);
 	if (err != 0) {
-		keys_set_engine_error(error, err, "cannot create a GPGME context");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_ENGINE, "keys: cannot create a GPGME context");
 		return NULL;
 	}
 	/* Setting the engine ran "gpg --version": its answer catches a missing
@@ -212,18 +204,44 @@ keys_subkey_expired(gpgme_subkey_t sub)
 	return sub->expired || (sub->expires > 0 && sub->expires <= g_get_real_time() / G_USEC_PER_SEC);
 }
 
+/* The log's words for a key's problem (NULL: none, or said elsewhere). */
 static const char *
-keys_primary_unusable(gpgme_key_t key)
+keys_problem_text(KovKeyProblem problem)
+{
+	switch (problem) {
+	case KOV_KEY_PROBLEM_REVOKED:   return "revoked";
+	case KOV_KEY_PROBLEM_EXPIRED:   return "expired";
+	case KOV_KEY_PROBLEM_DISABLED:  return "disabled";
+	case KOV_KEY_PROBLEM_INVALID:   return "invalid";
+	case KOV_KEY_PROBLEM_ENCRYPTION_SUBKEY_DEAD:
+		return "cannot encrypt: encryption subkey expired or revoked";
+	case KOV_KEY_PROBLEM_NO_ENCRYPTION_SUBKEY:
+		return "cannot encrypt: no encryption subkey (sign-only key)";
+	case KOV_KEY_PROBLEM_USER_ID_REVOKED: return "user ID revoked";
+	case KOV_KEY_PROBLEM_USER_ID_INVALID: return "user ID invalid";
+	case KOV_KEY_PROBLEM_CANNOT_SIGN:
+		return "cannot sign: no live signing subkey with its secret part";
+	case KOV_KEY_PROBLEM_NONE:
+	case KOV_KEY_PROBLEM_NOT_FOUND:
+	case KOV_KEY_PROBLEM_NOT_A_KEY_ID:
+	case KOV_KEY_PROBLEM_NOT_VALID:
+		break;
+	}
+	return NULL;
+}
+
+static KovKeyProblem
+keys_primary_problem(gpgme_key_t key)
 {
 	if (key->revoked)
-		return "revoked";
+		return KOV_KEY_PROBLEM_REVOKED;
 	if (key->expired || (key->subkeys != NULL && keys_subkey_expired(key->subkeys)))
-		return "expired";
+		return KOV_KEY_PROBLEM_EXPIRED;
 	if (key->disabled)
-		return "disabled";
+		return KOV_KEY_PROBLEM_DISABLED;
 	if (key->invalid)
-		return "invalid";
-	return NULL;
+		return KOV_KEY_PROBLEM_INVALID;
+	return KOV_KEY_PROBLEM_NONE;
 }
 
 static gboolean
@@ -232,27 +250,26 @@ keys_subkey_alive(gpgme_subkey_t sub)
 	return !sub->revoked && !keys_subkey_expired(sub) && !sub->disabled && !sub->invalid;
 }
 
-/* Why @key cannot encrypt (NULL: it can); *newest gets the creation time
- * of its newest live encryption subkey, the one gpg will use. */
-static const char *
-keys_encryption_unusable(gpgme_key_t key, long *newest)
+/* Why @key cannot encrypt (NONE: it can); *newest gets its newest live
+ * encryption subkey, the one gpg will use. */
+static KovKeyProblem
+keys_encryption_problem(gpgme_key_t key, gpgme_subkey_t *newest)
 {
-	const char *why = keys_primary_unusable(key);
-	if (why != NULL)
-		return why;
+	*newest = NULL;
+	KovKeyProblem problem = keys_primary_problem(key);
+	if (problem != KOV_KEY_PROBLEM_NONE)
+		return problem;
 	gboolean any = FALSE;
-	*newest = -1;
 	for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next) {
 		if (!sub->can_encrypt)
 			continue;
 		any = TRUE;
-		if (keys_subkey_alive(sub))
-			*newest = MAX(*newest, sub->timestamp);
+		if (keys_subkey_alive(sub) && (*newest == NULL || sub->timestamp > (*newest)->timestamp))
+			*newest = sub;
 	}
-	if (*newest >= 0)
-		return NULL;
-	return any ? "cannot encrypt: encryption subkey expired or revoked"
-	           : "cannot encrypt: no encryption subkey (sign-only key)";
+	if (*newest != NULL)
+		return KOV_KEY_PROBLEM_NONE;
+	return any ? KOV_KEY_PROBLEM_ENCRYPTION_SUBKEY_DEAD : KOV_KEY_PROBLEM_NO_ENCRYPTION_SUBKEY;
 }
 
 static const char *
@@ -264,6 +281,21 @@ keys_validity_name(gpgme_validity_t validity)
 	case GPGME_VALIDITY_MARGINAL:  return "marginal trust";
 	default:                       return "unknown trust";
 	}
+}
+
+/* gpg's own word for a validity (KovKeyInfo.validity). */
+static const char *
+keys_validity_word(gpgme_validity_t validity)
+{
+	switch (validity) {
+	case GPGME_VALIDITY_UNDEFINED: return "undefined";
+	case GPGME_VALIDITY_NEVER:     return "never";
+	case GPGME_VALIDITY_MARGINAL:  return "marginal";
+	case GPGME_VALIDITY_FULL:      return "full";
+	case GPGME_VALIDITY_ULTIMATE:  return "ultimate";
+	case GPGME_VALIDITY_UNKNOWN:   break;
+	}
+	return "unknown";
 }
 
 /* Best validity of @key's live user IDs: a key named by ID is as valid as
@@ -278,26 +310,64 @@ keys_best_validity(gpgme_key_t key)
 	return best;
 }
 
-/* Status of one candidate; *why says why it is not usable (static or
- * @scratch-owned). */
-static KovKeyStatus
-keys_classify_encryption(KovKeys *keys, gpgme_key_t key, gpgme_user_id_t uid, long *newest,
-                         const char **why, char **scratch)
+/* One candidate: its problem (NONE: usable) and the subkey gpg would use. */
+typedef struct {
+	KovKeyStatus status;
+	KovKeyProblem problem;
+	gpgme_subkey_t subkey;    /* borrowed from the key; NULL when it cannot encrypt */
+	gpgme_validity_t validity;
+	char *why;                /* why not usable, in the log's words (owned) */
+} KeysVerdict;
+
+/* Classify one candidate for encryption to @uid (NULL: a key named by ID). */
+static KeysVerdict
+keys_classify_encryption(KovKeys *keys, gpgme_key_t key, gpgme_user_id_t uid)
 {
-	*why = keys_encryption_unusable(key, newest);
-	if (*why != NULL)
-		return KOV_KEY_UNUSABLE;
-	if (uid != NULL && (uid->revoked || uid->invalid)) {
-		*why = uid->revoked ? "user ID revoked" : "user ID invalid";
-		return KOV_KEY_UNUSABLE;
+	KeysVerdict v = { .status = KOV_KEY_USABLE };
+	v.validity = uid != NULL ? uid->validity : keys_best_validity(key);
+	v.problem = keys_encryption_problem(key, &v.subkey);
+	if (v.problem == KOV_KEY_PROBLEM_NONE && uid != NULL && (uid->revoked || uid->invalid))
+		v.problem = uid->revoked ? KOV_KEY_PROBLEM_USER_ID_REVOKED : KOV_KEY_PROBLEM_USER_ID_INVALID;
+	if (v.problem != KOV_KEY_PROBLEM_NONE) {
+		v.status = KOV_KEY_UNUSABLE;
+		v.why = g_strdup(keys_problem_text(v.problem));
+	} else if (!keys->alwaystrust && v.validity < GPGME_VALIDITY_FULL) {
+		v.status = KOV_KEY_NOT_VALID;
+		v.problem = KOV_KEY_PROBLEM_NOT_VALID;
+		v.why = g_strdup_printf("present but not valid: %s", keys_validity_name(v.validity));
 	}
-	gpgme_validity_t validity = uid != NULL ? uid->validity : keys_best_validity(key);
-	if (!keys->alwaystrust && validity < GPGME_VALIDITY_FULL) {
-		*scratch = g_strdup_printf("present but not valid: %s", keys_validity_name(validity));
-		*why = *scratch;
-		return KOV_KEY_NOT_VALID;
-	}
-	return KOV_KEY_USABLE;
+	return v;
+}
+
+/* @key as plain data; @uid nullable (then the first user ID), @subkey
+ * the one that would be used (nullable: the primary). */
+static KovKeyInfo *
+keys_info_new(gpgme_key_t key, gpgme_user_id_t uid, gpgme_subkey_t subkey,
+              gpgme_validity_t validity)
+{
+	KovKeyInfo *info = kov_keyinfo_new();
+	gpgme_subkey_t primary = key->subkeys;
+	info->fingerprint = g_strdup(kov_keys_fingerprint(key));
+	if (uid == NULL)
+		uid = key->uids;
+	info->user_id = uid != NULL ? g_strdup(uid->uid) : NULL;
+	gpgme_subkey_t used = subkey != NULL ? subkey : primary;
+	info->created = used != NULL ? used->timestamp : 0;
+	/* The key stops working at the earlier of the two expiries. */
+	if (primary != NULL && primary->expires > 0)
+		info->expires = primary->expires;
+	if (subkey != NULL && subkey->expires > 0 && (info->expires == 0 || subkey->expires < info->expires))
+		info->expires = subkey->expires;
+	info->validity = keys_validity_word(validity);
+	return info;
+}
+
+KovKeyInfo *
+kov_keys_info(gpgme_key_t key, const char *address)
+{
+	g_return_val_if_fail(key != NULL, NULL);
+	gpgme_user_id_t uid = address != NULL ? keys_uid_for(key, address) : NULL;
+	return keys_info_new(key, uid, NULL, uid != NULL ? uid->validity : keys_best_validity(key));
 }
 
 /* Higher is better when several keys answer for one address. */
@@ -440,9 +510,8 @@ keys_list(KovKeys *keys, const char *pattern, gboolean secret, GError **error)
 	while (err == 0 && (err = gpgme_op_keylist_next(ctx, &key)) == 0)
 		g_ptr_array_add(found, key);
 	if (gpg_err_code(err) != GPG_ERR_EOF) {
-		g_autofree char *what = g_strdup_printf("listing %skeys for %s", secret ? "secret " : "",
-		                                        pattern != NULL ? pattern : "all");
-		keys_set_engine_error(error, err, what);
+		kov_gpgerror_set(error, err, KOV_GPGERROR_ENGINE, "keys: listing %skeys for %s",
+		                 secret ? "secret " : "", pattern != NULL ? pattern : "all");
 		gpgme_op_keylist_end(ctx);
 		return NULL;
 	}
@@ -473,7 +542,7 @@ keys_prefetch_chunk(gpgme_ctx_t ctx, const char **patterns, GHashTable *table, G
 		gpgme_key_unref(key);
 	}
 	if (gpg_err_code(err) != GPG_ERR_EOF) {
-		keys_set_engine_error(error, err, "listing keys for many recipients");
+		kov_gpgerror_set(error, err, KOV_GPGERROR_ENGINE, "keys: listing keys for many recipients");
 		gpgme_op_keylist_end(ctx);
 		return FALSE;
 	}
@@ -526,21 +595,34 @@ kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n, GError *
 
 /* ---- lookup ------------------------------------------------------------ */
 
+/* Nothing answered: say why in words and as a problem. */
+static KovKeyStatus
+keys_lookup_missing(KovKeyLookup *lookup, KovKeyProblem problem, char *detail)
+{
+	lookup->status = KOV_KEY_MISSING;
+	lookup->problem = problem;
+	lookup->detail = detail;
+	return KOV_KEY_MISSING;
+}
+
 KovKeyStatus
-kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
-                         gpgme_key_t *key, char **detail, GError **error)
+kov_keys_lookup_encryption(KovKeys *keys, const char *address, const char *key_id,
+                           gpgme_key_t *key, KovKeyLookup **lookup_out, GError **error)
 {
 	g_return_val_if_fail(keys != NULL && address != NULL && key != NULL, KOV_KEY_MISSING);
 	*key = NULL;
-	if (detail != NULL)
-		*detail = NULL;
+	if (lookup_out != NULL)
+		*lookup_out = NULL;
+	g_autoptr(KovKeyLookup) lookup = kov_keyinfo_lookup_new();
 
 	g_autofree char *pattern = NULL;
 	if (key_id != NULL) {
 		pattern = keys_id_pattern(key_id);
 		if (pattern == NULL) {
-			if (detail != NULL)
-				*detail = g_strdup_printf("named key %s is not a key ID or fingerprint", key_id);
+			keys_lookup_missing(lookup, KOV_KEY_PROBLEM_NOT_A_KEY_ID,
+			                    g_strdup_printf("named key %s is not a key ID or fingerprint", key_id));
+			if (lookup_out != NULL)
+				*lookup_out = g_steal_pointer(&lookup);
 			return KOV_KEY_MISSING;
 		}
 	} else {
@@ -560,46 +642,66 @@ kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
 		gpgme_user_id_t uid = key_id == NULL ? keys_uid_for(candidate, address) : NULL;
 		if (key_id == NULL && uid == NULL)
 			continue;
-		long newest = -1;
-		const char *why = NULL;
-		g_autofree char *scratch = NULL;
-		KovKeyStatus s = keys_classify_encryption(keys, candidate, uid, &newest, &why, &scratch);
-		if (why != NULL)
-			g_string_append_printf(why_not, "%s%s (key %s)", why_not->len ? "; " : "", why,
+		KeysVerdict v = keys_classify_encryption(keys, candidate, uid);
+		long newest = v.subkey != NULL ? v.subkey->timestamp : -1;
+		if (v.why != NULL)
+			g_string_append_printf(why_not, "%s%s (key %s)", why_not->len ? "; " : "", v.why,
 			                       kov_keys_fingerprint(candidate));
-		if (keys_status_rank(s) > keys_status_rank(status) ||
-		    (s == KOV_KEY_USABLE && status == KOV_KEY_USABLE && newest > best_time)) {
-			status = s;
+		KovKeyInfo *info = keys_info_new(candidate, uid, v.subkey, v.validity);
+		info->problem = v.problem;
+		info->detail = v.why;
+		g_ptr_array_add(lookup->candidates, info);
+		if (keys_status_rank(v.status) > keys_status_rank(status) ||
+		    (v.status == KOV_KEY_USABLE && status == KOV_KEY_USABLE && newest > best_time)) {
+			status = v.status;
 			best = candidate;
 			best_time = newest;
+			lookup->chosen = (int)lookup->candidates->len - 1;
+			lookup->problem = v.problem;
 		}
 	}
 
+	lookup->status = status;
 	if (status == KOV_KEY_USABLE) {
 		gpgme_key_ref(best);
 		*key = best;
-	} else if (detail != NULL) {
-		if (status == KOV_KEY_MISSING)
-			*detail = key_id != NULL ? g_strdup_printf("named key %s not found", key_id)
-			                         : g_strdup("no key");
-		else
-			*detail = g_string_free(g_steal_pointer(&why_not), FALSE);
+	} else if (status == KOV_KEY_MISSING) {
+		keys_lookup_missing(lookup, KOV_KEY_PROBLEM_NOT_FOUND,
+		                    key_id != NULL ? g_strdup_printf("named key %s not found", key_id)
+		                                   : g_strdup("no key"));
+	} else {
+		/* Not usable: no candidate is the one used. */
+		lookup->chosen = -1;
+		lookup->detail = g_string_free(g_steal_pointer(&why_not), FALSE);
 	}
+	if (lookup_out != NULL)
+		*lookup_out = g_steal_pointer(&lookup);
 	return status;
 }
 
-/* Why the secret @key cannot sign (NULL: it can); *newest as for encryption. */
-static const char *
-keys_signing_unusable(gpgme_key_t key, long *newest)
+KovKeyStatus
+kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
+                         gpgme_key_t *key, char **detail, GError **error)
 {
-	const char *why = keys_primary_unusable(key);
-	if (why != NULL)
-		return why;
+	g_autoptr(KovKeyLookup) lookup = NULL;
+	KovKeyStatus status = kov_keys_lookup_encryption(keys, address, key_id, key, &lookup, error);
+	if (detail != NULL)
+		*detail = lookup != NULL ? g_steal_pointer(&lookup->detail) : NULL;
+	return status;
+}
+
+/* Why the secret @key cannot sign (NONE: it can); *newest as for encryption. */
+static KovKeyProblem
+keys_signing_problem(gpgme_key_t key, long *newest)
+{
+	KovKeyProblem problem = keys_primary_problem(key);
+	if (problem != KOV_KEY_PROBLEM_NONE)
+		return problem;
 	*newest = -1;
 	for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next)
 		if (sub->can_sign && sub->secret && keys_subkey_alive(sub))
 			*newest = MAX(*newest, sub->timestamp);
-	return *newest >= 0 ? NULL : "cannot sign: no live signing subkey with its secret part";
+	return *newest >= 0 ? KOV_KEY_PROBLEM_NONE : KOV_KEY_PROBLEM_CANNOT_SIGN;
 }
 
 /* Secret keys are on disk but gpg lists none at all: with GnuPG 2.1 and
@@ -638,10 +740,10 @@ keys_signing_lookup(KovKeys *keys, const char *pattern, const char *address, cha
 		if (address != NULL && (uid == NULL || uid->revoked || uid->invalid))
 			continue;
 		long newest = -1;
-		const char *reason = keys_signing_unusable(candidate, &newest);
-		if (reason != NULL)
-			g_string_append_printf(why_not, "%s%s (key %s)", why_not->len ? "; " : "", reason,
-			                       kov_keys_fingerprint(candidate));
+		KovKeyProblem problem = keys_signing_problem(candidate, &newest);
+		if (problem != KOV_KEY_PROBLEM_NONE)
+			g_string_append_printf(why_not, "%s%s (key %s)", why_not->len ? "; " : "",
+			                       keys_problem_text(problem), kov_keys_fingerprint(candidate));
 		else if (newest > best_time) {
 			best = candidate;
 			best_time = newest;
@@ -686,29 +788,49 @@ keys_signing_named(KovKeys *keys, const char *key_id, const char *role, GError *
 }
 
 gpgme_key_t
-kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
-                      const char *defaultkey, GError **error)
+kov_keys_lookup_signing(KovKeys *keys, const char *configured, const char *from,
+                        const char *defaultkey, KovSignerSource *source, char **note,
+                        GError **error)
 {
-	g_return_val_if_fail(keys != NULL, NULL);
+	g_return_val_if_fail(keys != NULL && source != NULL, NULL);
+	*source = KOV_SIGNER_NONE;
+	if (note != NULL)
+		*note = NULL;
 
-	if (configured != NULL)
+	if (configured != NULL) {
+		*source = KOV_SIGNER_CONFIGURED;
 		return keys_signing_named(keys, configured, "configured signing key", error);
+	}
+	g_autofree char *why = NULL;
 	if (from != NULL && *from != '\0') {
 		g_autofree char *pattern = g_strdup_printf("<%s>", from);
-		g_autofree char *why = NULL;
 		GError *lookup_error = NULL;
 		gpgme_key_t key = keys_signing_lookup(keys, pattern, from, &why, &lookup_error);
 		if (lookup_error != NULL) {
 			g_propagate_error(error, lookup_error);
 			return NULL;
 		}
-		if (key != NULL)
+		if (key != NULL) {
+			*source = KOV_SIGNER_SENDER;
 			return key;
+		}
 		/* The sender has no usable key of his own: defaultkey speaks for him. */
 	}
-	if (defaultkey != NULL)
+	if (note != NULL && why != NULL)
+		*note = g_strdup_printf("no key of %s's own: %s", from, why);
+	if (defaultkey != NULL) {
+		*source = KOV_SIGNER_DEFAULTKEY;
 		return keys_signing_named(keys, defaultkey, "defaultkey", error);
+	}
 	return NULL;
+}
+
+gpgme_key_t
+kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
+                      const char *defaultkey, GError **error)
+{
+	KovSignerSource source;
+	return kov_keys_lookup_signing(keys, configured, from, defaultkey, &source, NULL, error);
 }
 
 gboolean

@@ -10,16 +10,12 @@
 #include <glib.h>
 #include <gpgme.h>
 
+#include "keyinfo.h"
 #include "passphrase.h"
 
 typedef struct _KovKeys KovKeys;
 
-typedef enum {
-	KOV_KEY_USABLE,
-	KOV_KEY_MISSING,     /* no key with this exact address */
-	KOV_KEY_NOT_VALID,   /* present, usable, but not valid (unknown trust, alwaystrust off) */
-	KOV_KEY_UNUSABLE,    /* present but expired, revoked, disabled, invalid or cannot encrypt */
-} KovKeyStatus;
+/* KovKeyStatus, and the look-up results as plain data: keyinfo.h. */
 
 /* @gnupghome nullable ($GNUPGHOME / ~/.gnupg as gpg does); @gpg nullable
  * (engine path). Fails with KOV_ERROR_TEMPFAIL when the engine is unusable. */
@@ -45,6 +41,12 @@ gpgme_ctx_t kov_keys_new_context(KovKeys *keys, GError **error);
 KovKeyStatus kov_keys_find_encryption(KovKeys *keys, const char *address, const char *key_id,
                                       gpgme_key_t *key, char **detail, GError **error);
 
+/* As kov_keys_find_encryption(), and *@lookup (transfer full; nullable
+ * out) tells every candidate apart: fingerprint, user ID, dates, validity
+ * and the one problem that rules it out, and which one won. */
+KovKeyStatus kov_keys_lookup_encryption(KovKeys *keys, const char *address, const char *key_id,
+                                        gpgme_key_t *key, KovKeyLookup **lookup, GError **error);
+
 /* Look up the encryption keys of @n @addresses at once (a mail to
  * thousands: one gpg run per 500 addresses instead of one each) into the
  * cache that kov_keys_find_encryption() without a key ID reads; expiry is
@@ -57,6 +59,17 @@ gboolean kov_keys_prefetch(KovKeys *keys, const char *const *addresses, gsize n,
  * configured key is unusable or the engine fails. (transfer full) */
 gpgme_key_t kov_keys_find_signing(KovKeys *keys, const char *configured, const char *from,
                                   const char *defaultkey, GError **error);
+
+/* As kov_keys_find_signing(), and where the key came from in *@source;
+ * *@note (transfer full, nullable out) says why the sender's own key was
+ * not taken when one was looked for and another (or none) was. */
+gpgme_key_t kov_keys_lookup_signing(KovKeys *keys, const char *configured, const char *from,
+                                    const char *defaultkey, KovSignerSource *source, char **note,
+                                    GError **error);
+
+/* @key as plain data: its user ID for @address (nullable: the first),
+ * dates and validity. (transfer full) */
+KovKeyInfo *kov_keys_info(gpgme_key_t key, const char *address);
 
 /* A start-up check of a signing key the configuration names (@role, for
  * the message: "defaultkey", "key in [queue fallback]"): its secret key is

@@ -801,16 +801,44 @@ kov_ciphertext_classify(GMimeMessage *message, gboolean canonical, GByteArray **
 	return classify(message, canonical, payload, &auth, why != NULL ? why : &dummy);
 }
 
+/* An application/@subtype part whose content is @stream as it is. */
 static GMimePart *
-new_part(const char *subtype, const void *data, gsize len, GMimeContentEncoding encoding)
+part_from_stream(const char *subtype, GMimeStream *stream, GMimeContentEncoding encoding)
 {
 	g_autoptr(GMimePart) part = g_mime_part_new_with_type("application", subtype);
-	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(data, len);
 	g_autoptr(GMimeDataWrapper) content =
 		g_mime_data_wrapper_new_with_stream(stream, GMIME_CONTENT_ENCODING_DEFAULT);
 	g_mime_part_set_content(part, content);
 	g_mime_part_set_content_encoding(part, encoding);
 	return g_steal_pointer(&part);
+}
+
+static GMimePart *
+new_part(const char *subtype, const void *data, gsize len, GMimeContentEncoding encoding)
+{
+	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(data, len);
+	return part_from_stream(subtype, stream, encoding);
+}
+
+GMimeObject *
+kov_ciphertext_pgp_new(GMimeStream *armored, gboolean preamble)
+{
+	g_return_val_if_fail(GMIME_IS_STREAM(armored), NULL);
+	g_autoptr(GMimePart) control = new_part("pgp-encrypted", "Version: 1\n", 11,
+	                                        GMIME_CONTENT_ENCODING_7BIT);
+	g_mime_object_set_disposition(GMIME_OBJECT(control), GMIME_DISPOSITION_INLINE);
+	g_autoptr(GMimePart) data = part_from_stream("octet-stream", armored, GMIME_CONTENT_ENCODING_7BIT);
+	g_mime_object_set_disposition(GMIME_OBJECT(data), GMIME_DISPOSITION_INLINE);
+	GMimeMultipartEncrypted *mpe = g_mime_multipart_encrypted_new();
+	GMimeMultipart *multipart = GMIME_MULTIPART(mpe);
+	g_mime_multipart_set_boundary(multipart, NULL);
+	g_mime_object_set_content_type_parameter(GMIME_OBJECT(mpe), "protocol",
+	                                         "application/pgp-encrypted");
+	if (preamble)
+		g_mime_multipart_set_prologue(multipart, KOV_CIPHERTEXT_PGP_PREAMBLE);
+	g_mime_multipart_add(multipart, GMIME_OBJECT(control));
+	g_mime_multipart_add(multipart, GMIME_OBJECT(data));
+	return GMIME_OBJECT(mpe);
 }
 
 gboolean
@@ -824,18 +852,8 @@ kov_ciphertext_canonicalize(GMimeMessage *message, const char **why)
 	g_autoptr(GMimeObject) body = NULL;
 	if (kind == KOV_CIPHERTEXT_PGP) {
 		g_autoptr(GString) armored = armor(payload->data, payload->len);
-		g_autoptr(GMimePart) control = new_part("pgp-encrypted", "Version: 1\n", 11,
-		                                        GMIME_CONTENT_ENCODING_7BIT);
-		g_mime_object_set_disposition(GMIME_OBJECT(control), GMIME_DISPOSITION_INLINE);
-		g_autoptr(GMimePart) data = new_part("octet-stream", armored->str, armored->len,
-		                                     GMIME_CONTENT_ENCODING_7BIT);
-		g_mime_object_set_disposition(GMIME_OBJECT(data), GMIME_DISPOSITION_INLINE);
-		GMimeMultipartEncrypted *mpe = g_mime_multipart_encrypted_new();
-		body = GMIME_OBJECT(mpe);
-		g_mime_multipart_set_boundary(GMIME_MULTIPART(mpe), NULL);
-		g_mime_object_set_content_type_parameter(body, "protocol", "application/pgp-encrypted");
-		g_mime_multipart_add(GMIME_MULTIPART(mpe), GMIME_OBJECT(control));
-		g_mime_multipart_add(GMIME_MULTIPART(mpe), GMIME_OBJECT(data));
+		g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_buffer(armored->str, armored->len);
+		body = kov_ciphertext_pgp_new(stream, FALSE);
 	} else if (kind == KOV_CIPHERTEXT_SMIME) {
 		GMimePart *part = new_part("pkcs7-mime", payload->data, payload->len,
 		                           GMIME_CONTENT_ENCODING_BASE64);

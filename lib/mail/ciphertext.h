@@ -18,8 +18,8 @@ typedef enum {
 	KOV_CIPHERTEXT_SMIME,  /* S/MIME application/pkcs7-mime enveloped data */
 } KovCiphertextKind;
 
-/* Koverto's own preamble for multipart/encrypted (crypto.c's, Kuvert's
- * words): the one prologue a canonical wrapping may hold. */
+/* Koverto's own preamble for multipart/encrypted (Kuvert's words,
+ * kuvert-reference 9.3): the one prologue a canonical wrapping may hold. */
 #define KOV_CIPHERTEXT_PGP_PREAMBLE \
 	"This is a multi-part message in MIME format.\n" \
 	"It has been encrypted conforming to RFC3156.\n" \
@@ -51,6 +51,15 @@ gboolean kov_ciphertext_check_cms(const guint8 *data, gsize len, const char **wh
  * not NULL, gets the binary ciphertext (transfer full). */
 KovCiphertextKind kov_ciphertext_classify(GMimeMessage *message, gboolean canonical,
                                           GByteArray **payload, const char **why);
+
+/* Koverto's PGP/MIME wrapping (RFC 3156) of the armored OpenPGP message
+ * in @armored (whole stream, taken as it is: 7-bit): a multipart/encrypted
+ * with a fresh boundary, the Version: 1 control part and the payload,
+ * both inline, and KOV_CIPHERTEXT_PGP_PREAMBLE when @preamble. The one
+ * builder for crypto.c's encrypted copies and the canonical rewrap below,
+ * so the wrapping classify checks is the wrapping koverto builds.
+ * (transfer full) */
+GMimeObject *kov_ciphertext_pgp_new(GMimeStream *armored, gboolean preamble);
 
 /* When @message is ciphertext (kov_ciphertext_classify without
  * @canonical), replace its MIME part (and every top-level Content-*

@@ -57,6 +57,11 @@ typedef struct {
 	 * -f and recipients), NULL where none is given. "" is the null sender. */
 	const char *sender;
 	const char *const *recipients;   /* NULL-terminated */
+	/* Read the mail from descriptor @fd (from its start; it stays the
+	 * caller's) instead of opening the path, which then only names it in
+	 * messages: a mail held in memory (koverto explain). */
+	gboolean from_fd;
+	int fd;
 } KovMessageOptions;
 
 /* Parse the mail in @path and work out its envelope. Only the fields its
@@ -83,9 +88,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
 gboolean kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean keep_sender,
                                       int fd, GError **error);
 
-/* A field name as RFC 5322 3.6.8 has it: printable ASCII but ':'. GMime
- * takes whatever precedes a colon, binary junk or nothing included. */
-gboolean kov_message_field_name_valid(const char *name);
+/* The same, reading the file from descriptor @given (see
+ * KovMessageOptions.from_fd; -1: open @path). */
+gboolean kov_message_rewrite_envelope_fd(const char *path, int given, const char *envelope,
+                                         gboolean keep_sender, int fd, GError **error);
 
 /* Remove what must never leave: Bcc, Resent-Bcc, X-Kuvert*, the envelope
  * pseudo-headers, Delivered-To, Return-Path, and Kuvert's in-address directives
@@ -93,14 +99,6 @@ gboolean kov_message_field_name_valid(const char *name);
  * that are not directives stay as they are. Headers whose name is no field
  * name are dropped (from the top-level MIME part too). */
 void kov_message_strip_private_headers(GMimeMessage *message);
-
-/* Make @list the value of @header, its names RFC 2047-encoded where they
- * need it, folded by GMime. Set as raw text, and each address's charset
- * dropped first: g_mime_header_set_value() would parse the text again, and
- * GMime's formatter trips (a GLib critical) over a name in a charset iconv
- * does not know, from an encoded-word; without one GMime picks the best
- * charset for the text itself. */
-void kov_message_set_addresses(GMimeHeader *header, InternetAddressList *list);
 
 /* Write @object (a message, or the entity gpg signs) to @fd from its
  * current offset with CRLF (SMTP) or LF (sendmail) line ends. */

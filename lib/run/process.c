@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* One mail from the queue to the wire. Everything is decided before
- * anything is sent (DESIGN.md "Decide, then act"); each copy is rendered to
+ * anything is sent: planner.c makes the plan (the same one `koverto
+ * explain` prints) and this file acts on it; each copy is rendered to
  * a temporary file, checked once more (a must-encrypt recipient only ever
  * gets ciphertext), delivered, and recorded in the state before the next
  * copy starts, so a retry never repeats an accepted transaction. */
@@ -12,8 +13,10 @@
 #include "error.h"
 #include "log.h"
 #include "message.h"
+#include "planner.h"
 #include "policy.h"
 #include "report.h"
+#include "schedule.h"
 #include "scratch.h"
 #include "state.h"
 #include "trace.h"
@@ -25,52 +28,21 @@
 #include <unistd.h>
 
 
-/* One recipient still to serve in this run. */
-typedef struct {
-	const char *address;      /* borrowed from the KovMail */
-	const KovRecipient *rcpt; /* borrowed: its role and in-address directives */
-	KovRole role;
-	KovAction action;         /* what applies to this recipient */
-	KovKeyStatus key_status;
-	gpgme_key_t key;          /* owned; set when usable */
-	char *key_detail;         /* owned; why a key is not usable */
-	KovDecision decision;
-} KovTarget;
-
-/* One SMTP transaction: a rendering and the recipients that get it. */
-typedef struct {
-	KovDecision kind;
-	GPtrArray *targets;       /* of KovTarget*, borrowed */
-} KovCopy;
-
+/* One mail in hand. */
 typedef struct {
 	KovContext *ctx;
 	KovQueueKind kind;
 	const char *id;
 	KovMail *mail;
-	GPtrArray *rcpts;         /* of KovRecipient*: who gets this mail (borrowed from
-	                           * mail, or owned for the Resent-To shortcut) */
+	const char *sender;       /* the envelope sender of the copies (the plan's, once made) */
+	KovPlanner *planner;      /* the plan acted on (owned) */
+	GPtrArray *rcpts;         /* of KovRecipient*: who gets this mail (the plan's) */
 	KovState *state;
-	GArray *targets;          /* of KovTarget */
-	gpgme_key_t signer;
 	gpgme_ctx_t gpg;
 	gint64 started;           /* monotonic usec */
 	GError *unsaved;          /* the state could not be recorded: no further
 	                           * transaction in this run (owned) */
 } KovJob;
-
-KovAction
-kov_process_queue_action(KovQueueKind kind)
-{
-	switch (kind) {
-	case KOV_QUEUE_MUST_ENCRYPT: return KOV_ACTION_MUSTENCRYPT;
-	case KOV_QUEUE_FALLBACK:     return KOV_ACTION_FALLBACK;
-	case KOV_QUEUE_SIGN_ONLY:    return KOV_ACTION_SIGNONLY;
-	case KOV_QUEUE_KUVERT:       /* decided per recipient by the rules */
-	case KOV_QUEUE_N_KINDS:      break;
-	}
-	g_return_val_if_reached(KOV_ACTION_MUSTENCRYPT);
-}
 
 void
 kov_result_clear(KovResult *result)
@@ -82,23 +54,12 @@ kov_result_clear(KovResult *result)
 }
 
 static void
-kov_target_clear(gpointer data)
-{
-	KovTarget *t = data;
-	if (t->key != NULL)
-		gpgme_key_unref(t->key);
-	g_free(t->key_detail);
-}
-
-static void
 kov_job_clear(KovJob *job)
 {
-	g_clear_pointer(&job->targets, g_array_unref);
 	g_clear_pointer(&job->rcpts, g_ptr_array_unref);
+	g_clear_pointer(&job->planner, kov_planner_free);
 	g_clear_pointer(&job->mail, kov_message_free);
 	g_clear_pointer(&job->state, kov_state_free);
-	if (job->signer != NULL)
-		gpgme_key_unref(job->signer);
 	if (job->gpg != NULL)
 		gpgme_release(job->gpg);
 	g_clear_error(&job->unsaved);
@@ -150,257 +111,49 @@ kov_job_all_delivered(KovJob *job)
 	return TRUE;
 }
 
+/* The addresses of @copy's recipients @from (a list of indices into
+ * it; NULL: all), comma-separated. */
 static char *
-kov_join_addresses(GPtrArray *targets)
+kov_job_join_addresses(KovJob *job, const KovPlanCopy *copy, GArray *from)
 {
+	const KovPlan *plan = job->planner->plan;
 	g_autoptr(GString) s = g_string_new(NULL);
-	for (guint i = 0; i < targets->len; i++) {
-		const KovTarget *t = g_ptr_array_index(targets, i);
-		g_string_append_printf(s, "%s%s", i ? "," : "", t->address);
+	guint n = from != NULL ? from->len : copy->recipients->len;
+	for (guint i = 0; i < n; i++) {
+		guint k = from != NULL ? g_array_index(from, guint, i) : i;
+		g_string_append_printf(s, "%s%s", i ? "," : "", kov_plan_copy_recipient(plan, copy, k)->address);
 	}
 	return g_string_free(g_steal_pointer(&s), FALSE);
 }
 
-/* The sender must be allowed by the queue: both the envelope sender and
- * From, which must be one mailbox; none is skipped for being empty. */
-static gboolean
-kov_job_check_sender(KovJob *job, GError **error)
-{
-	const KovConfig *config = job->ctx->config;
-	const char *who[] = { job->mail->sender, job->mail->from_single ? job->mail->from : NULL };
-	const char *none[] = { "<> (the null sender)", "(no From: with exactly one mailbox)" };
-
-	for (gsize i = 0; i < G_N_ELEMENTS(who); i++) {
-		if (!kov_config_sender_allowed(config, job->kind, who[i])) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "sender %s is not allowed in queue %s",
-			            who[i] && *who[i] ? who[i] : none[i], kov_policy_queue_name(job->kind));
-			return FALSE;
-		}
-	}
-	return TRUE;
-}
-
+/* The plan in the log: keys that are there but cannot be used, how each
+ * decision came about (debug), and a mail passed on as it is. */
 static void
-kov_job_add_resent(KovJob *job, const GPtrArray *addresses, KovRole role)
+kov_job_log_plan(KovJob *job)
 {
-	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
-		KovRecipient *r = g_new0(KovRecipient, 1);
-		r->address = g_strdup(g_ptr_array_index(addresses, i));
-		r->role = role;
-		g_ptr_array_add(job->rcpts, r);
+	const KovPlan *plan = job->planner->plan;
+	for (guint i = 0; i < plan->recipients->len; i++) {
+		const KovPlanRecipient *r = g_ptr_array_index(plan->recipients, i);
+		if (r->key != NULL && (r->key->status == KOV_KEY_NOT_VALID || r->key->status == KOV_KEY_UNUSABLE))
+			kov_log_info("id=%s: key for %s: %s", job->id, r->address, kov_plan_key_text(r));
 	}
-}
-
-/* Who gets the mail: its recipients, or, for Kuvert's bounce shortcut (a
- * Resent-To header and no explicit envelope, Kuvert queue only), the
- * Resent-To/-Cc/-Bcc addresses, sent from the resender. */
-static void
-kov_job_choose_recipients(KovJob *job)
-{
-	KovMail *mail = job->mail;
-
-	if (job->kind != KOV_QUEUE_KUVERT || mail->resent_to == NULL
-	    || mail->resent_to->len + (mail->resent_bcc ? mail->resent_bcc->len : 0) == 0) {
-		job->rcpts = g_ptr_array_ref(mail->recipients);
+	if (job->planner->refused_early)
 		return;
-	}
-	job->rcpts = g_ptr_array_new_with_free_func(kov_recipient_free);
-	kov_job_add_resent(job, mail->resent_to, KOV_ROLE_TO);
-	kov_job_add_resent(job, mail->resent_bcc, KOV_ROLE_BCC);
-	if (mail->resent_from != NULL && !mail->sender_given) {
-		g_free(mail->sender);
-		mail->sender = g_strdup(mail->resent_from);
-	}
-	kov_log_info("id=%s: a bounce: sent on to its Resent-To/-Cc/-Bcc addresses only", job->id);
-}
-
-/* Recipients not yet delivered or failed in an earlier attempt. */
-static void
-kov_job_collect_targets(KovJob *job)
-{
-	job->targets = g_array_new(FALSE, TRUE, sizeof(KovTarget));
-	g_array_set_clear_func(job->targets, kov_target_clear);
-	for (guint i = 0; i < job->rcpts->len; i++) {
-		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
-		if (kov_state_get_rcpt(job->state, r->address, NULL) != KOV_STATE_PENDING)
-			continue;
-		KovTarget t = { .address = r->address, .rcpt = r, .role = r->role,
-		                .key_status = KOV_KEY_MISSING };
-		g_array_append_val(job->targets, t);
-	}
-}
-
-static const char *
-kov_key_status_text(const KovTarget *t)
-{
-	if (t->key_detail != NULL)
-		return t->key_detail;
-	switch (t->key_status) {
-	case KOV_KEY_USABLE:    return "usable";
-	case KOV_KEY_MISSING:   return "no key";
-	case KOV_KEY_NOT_VALID: return "present but not valid";
-	case KOV_KEY_UNUSABLE:  return "present but unusable";
-	}
-	return "?";
-}
-
-/* The policy's view of one recipient. A policy queue forces its action:
- * rules, X-Kuvert and directives count only in the Kuvert queue. */
-static KovPolicyRecipient
-kov_job_policy_recipient(KovJob *job, const KovTarget *t)
-{
-	KovPolicyRecipient p = { .address = t->address, .role = t->role };
-
-	if (job->kind != KOV_QUEUE_KUVERT) {
-		p.has_forced_action = TRUE;
-		p.forced_action = kov_process_queue_action(job->kind);
-		return p;
-	}
-	p.is_resent = job->rcpts != job->mail->recipients;
-	p.has_directive_action = t->rcpt->has_directive_action;
-	p.directive_action = t->rcpt->directive_action;
-	p.directive_key = t->rcpt->directive_key;
-	return p;
-}
-
-/* Look up the key each recipient needs (the one a rule or directive
- * names, else its own). FALSE with error when the engine failed. */
-static gboolean
-kov_job_lookup_key(KovJob *job, const KovPolicyContext *pctx, KovPolicyRecipient *p,
-                   KovTarget *t, GError **error)
-{
-	if (!kov_policy_needs_key(pctx, p))
-		return TRUE;
-	t->key_status = kov_keys_find_encryption(job->ctx->keys, t->address,
-	                                         kov_policy_key_for(pctx, p), &t->key,
-	                                         &t->key_detail, error);
-	if (error != NULL && *error != NULL)
-		return FALSE;
-	if (t->key_status == KOV_KEY_NOT_VALID || t->key_status == KOV_KEY_UNUSABLE)
-		kov_log_info("id=%s: key for %s: %s", job->id, t->address, kov_key_status_text(t));
-	p->has_key = t->key_status == KOV_KEY_USABLE;
-	return TRUE;
-}
-
-/* The own keys of all recipients who need one, in one gpg run per 500
- * instead of one run each: 10,000 recipients took over two minutes of
- * lookups, now about a second. FALSE with error when the engine failed. */
-static gboolean
-kov_job_prefetch_keys(KovJob *job, const KovPolicyContext *pctx, const KovPolicyRecipient *in,
-                      guint n, GError **error)
-{
-	g_autofree const char **addresses = g_new0(const char *, n + 1);
-	guint wanted = 0;
-	for (guint i = 0; i < n; i++)
-		if (kov_policy_needs_key(pctx, &in[i]) && kov_policy_key_for(pctx, &in[i]) == NULL)
-			addresses[wanted++] = in[i].address;
-	return wanted < 2 || kov_keys_prefetch(job->ctx->keys, addresses, wanted, error);
-}
-
-/* Look up each recipient's key and decide. FALSE with error when the mail
- * must not go out (a mustencrypt recipient without a key) or the engine
- * failed. */
-static gboolean
-kov_job_decide(KovJob *job, GError **error)
-{
-	const KovConfig *config = job->ctx->config;
-	guint n = job->targets->len;
-	g_autofree KovPolicyRecipient *in = g_new0(KovPolicyRecipient, n ? n : 1);
-	g_autofree KovPolicyResult *out = g_new0(KovPolicyResult, n ? n : 1);
-	KovPolicyContext pctx = { config->rules, config->defaultaction, job->mail->has_x_kuvert,
-		                  job->mail->x_kuvert };
-
 	if (job->mail->already_encrypted) {
-		for (guint i = 0; i < n; i++)
-			g_array_index(job->targets, KovTarget, i).decision = KOV_DECISION_UNCHANGED;
 		kov_log_info("id=%s: already encrypted: the ciphertext passed on unchanged", job->id);
-		return TRUE;
+		return;
 	}
 	if (job->mail->not_ciphertext != NULL)
 		kov_log_info("id=%s: labelled encrypted but not ciphertext (%s): treated as plaintext",
 		             job->id, job->mail->not_ciphertext);
-	for (guint i = 0; i < n; i++)
-		in[i] = kov_job_policy_recipient(job, &g_array_index(job->targets, KovTarget, i));
-	if (!kov_job_prefetch_keys(job, &pctx, in, n, error))
-		return FALSE;
-	for (guint i = 0; i < n; i++) {
-		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
-		if (!kov_job_lookup_key(job, &pctx, &in[i], t, error))
-			return FALSE;
+	for (guint i = 0; i < plan->recipients->len; i++) {
+		const KovPlanRecipient *r = g_ptr_array_index(plan->recipients, i);
+		kov_log_debug("id=%s: %s: %s", job->id, r->address, r->reason ? r->reason : "");
 	}
-	gboolean sendable = kov_policy_decide_mail(&pctx, in, n, out);
-	g_autoptr(GString) refused = g_string_new(NULL);
-	for (guint i = 0; i < n; i++) {
-		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
-		t->action = out[i].action;
-		t->decision = out[i].decision;
-		kov_log_debug("id=%s: %s: %s", job->id, t->address, out[i].reason ? out[i].reason : "");
-		if (t->decision == KOV_DECISION_REFUSE)
-			g_string_append_printf(refused, "%s%s (%s)", refused->len ? ", " : "", t->address,
-			                       kov_key_status_text(t));
-		kov_policy_result_clear(&out[i]);
-	}
-	if (!sendable) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "refused: no usable key for %s",
-		            refused->str);
-		return FALSE;
-	}
-	return TRUE;
-}
-
-static void
-kov_copy_free(gpointer data)
-{
-	KovCopy *copy = data;
-	g_ptr_array_unref(copy->targets);
-	g_free(copy);
-}
-
-static KovCopy *
-kov_copy_new(KovDecision kind)
-{
-	KovCopy *copy = g_new0(KovCopy, 1);
-	copy->kind = kind;
-	copy->targets = g_ptr_array_new();
-	return copy;
-}
-
-/* Group the decisions into transactions: one unchanged copy, one signed,
- * one encrypted to all To/Cc keys, and one per encrypted Bcc recipient so
- * that no key ID in a copy reveals a Bcc recipient. */
-static GPtrArray *
-kov_job_group_copies(KovJob *job)
-{
-	GPtrArray *copies = g_ptr_array_new_with_free_func(kov_copy_free);
-	KovCopy *plain = kov_copy_new(KOV_DECISION_UNCHANGED);
-	KovCopy *sign = kov_copy_new(KOV_DECISION_SIGN);
-	KovCopy *open = kov_copy_new(KOV_DECISION_ENCRYPT);
-
-	g_ptr_array_add(copies, plain);
-	g_ptr_array_add(copies, sign);
-	g_ptr_array_add(copies, open);
-	for (guint i = 0; i < job->targets->len; i++) {
-		KovTarget *t = &g_array_index(job->targets, KovTarget, i);
-		if (t->decision == KOV_DECISION_UNCHANGED)
-			g_ptr_array_add(plain->targets, t);
-		else if (t->decision == KOV_DECISION_SIGN)
-			g_ptr_array_add(sign->targets, t);
-		else if (t->decision == KOV_DECISION_ENCRYPT && t->role != KOV_ROLE_BCC)
-			g_ptr_array_add(open->targets, t);
-		else if (t->decision == KOV_DECISION_ENCRYPT) {
-			KovCopy *own = kov_copy_new(KOV_DECISION_ENCRYPT);
-			g_ptr_array_add(own->targets, t);
-			g_ptr_array_add(copies, own);
-		}
-	}
-	for (guint i = copies->len; i-- > 0;)
-		if (((KovCopy *)g_ptr_array_index(copies, i))->targets->len == 0)
-			g_ptr_array_remove_index(copies, i);
-	return copies;
 }
 
 static GMimeMessage *
-kov_job_render(KovJob *job, KovCopy *copy, GError **error)
+kov_job_render(KovJob *job, const KovPlanCopy *copy, GError **error)
 {
 	KovCryptoOptions options = {
 		.ctx = job->gpg,
@@ -413,17 +166,18 @@ kov_job_render(KovJob *job, KovCopy *copy, GError **error)
 	case KOV_DECISION_UNCHANGED:
 		return g_object_ref(job->mail->message);
 	case KOV_DECISION_SIGN:
-		if (job->signer == NULL) {
+		/* The plan says why (copy->fails); this holds whatever it says. */
+		if (job->planner->signer == NULL) {
 			g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
 			                    "no signing key: koverto never sends such a copy unsigned");
 			return NULL;
 		}
-		return kov_crypto_sign(&options, job->mail->message, job->signer, error);
+		return kov_crypto_sign(&options, job->mail->message, job->planner->signer, error);
 	case KOV_DECISION_ENCRYPT: {
-		g_autofree gpgme_key_t *keys = g_new0(gpgme_key_t, copy->targets->len + 1);
-		for (guint i = 0; i < copy->targets->len; i++)
-			keys[i] = ((KovTarget *)g_ptr_array_index(copy->targets, i))->key;
-		return kov_crypto_encrypt(&options, job->mail->message, keys, job->signer, error);
+		g_autofree gpgme_key_t *keys = g_new0(gpgme_key_t, copy->recipients->len + 1);
+		for (guint i = 0; i < copy->recipients->len; i++)
+			keys[i] = kov_planner_key(job->planner, g_array_index(copy->recipients, guint, i));
+		return kov_crypto_encrypt(&options, job->mail->message, keys, job->planner->signer, error);
 	}
 	case KOV_DECISION_REFUSE:
 		break;
@@ -436,11 +190,11 @@ kov_job_render(KovJob *job, KovCopy *copy, GError **error)
  * gets nothing that is not ciphertext, judged from the bytes and in the
  * wrapping koverto builds (kov_ciphertext_classify, canonical). */
 static gboolean
-kov_job_check_leak(KovJob *job, KovCopy *copy, GMimeMessage *rendered, GError **error)
+kov_job_check_leak(KovJob *job, const KovPlanCopy *copy, GMimeMessage *rendered, GError **error)
 {
 	gboolean must = FALSE;
-	for (guint i = 0; i < copy->targets->len; i++)
-		must |= ((KovTarget *)g_ptr_array_index(copy->targets, i))->action == KOV_ACTION_MUSTENCRYPT;
+	for (guint i = 0; i < copy->recipients->len; i++)
+		must |= kov_plan_copy_recipient(job->planner->plan, copy, i)->action == KOV_ACTION_MUSTENCRYPT;
 	if (!must)
 		return TRUE;
 	if ((copy->kind == KOV_DECISION_ENCRYPT || job->mail->already_encrypted)
@@ -468,14 +222,15 @@ kov_job_spool_copy(KovJob *job, GMimeMessage *message, GError **error)
 }
 
 static void
-kov_job_log_copy(KovJob *job, KovCopy *copy, const char *to, int code)
+kov_job_log_copy(KovJob *job, const KovPlanCopy *copy, const char *to, int code)
 {
-	const char *signer = job->signer ? kov_keys_fingerprint(job->signer) : NULL;
+	gpgme_key_t signer_key = job->planner->signer;
+	const char *signer = signer_key ? kov_keys_fingerprint(signer_key) : NULL;
 	g_autoptr(GString) keys = g_string_new(NULL);
 
-	for (guint i = 0; copy->kind == KOV_DECISION_ENCRYPT && i < copy->targets->len; i++) {
-		const KovTarget *t = g_ptr_array_index(copy->targets, i);
-		g_string_append_printf(keys, "%s%s", i ? "," : "", kov_keys_fingerprint(t->key));
+	for (guint i = 0; copy->kind == KOV_DECISION_ENCRYPT && i < copy->recipients->len; i++) {
+		gpgme_key_t key = kov_planner_key(job->planner, g_array_index(copy->recipients, guint, i));
+		g_string_append_printf(keys, "%s%s", i ? "," : "", kov_keys_fingerprint(key));
 	}
 	if (copy->kind == KOV_DECISION_ENCRYPT && signer != NULL)
 		kov_log_info("id=%s: sent encrypted to %s with key %s signed with key %s (%d)", job->id,
@@ -493,76 +248,96 @@ kov_job_log_copy(KovJob *job, KovCopy *copy, const char *to, int code)
 
 /* Record the same outcome for every recipient of a copy that never got sent. */
 static void
-kov_job_mark_copy(KovJob *job, KovCopy *copy, const GError *error)
+kov_job_mark_copy(KovJob *job, const KovPlanCopy *copy, const GError *error)
 {
 	KovRcptState st = kov_error_is_temporary(error) ? KOV_STATE_PENDING : KOV_STATE_FAILED;
-	g_autofree char *to = kov_join_addresses(copy->targets);
+	g_autofree char *to = kov_job_join_addresses(job, copy, NULL);
 
-	for (guint i = 0; i < copy->targets->len; i++) {
-		const KovTarget *t = g_ptr_array_index(copy->targets, i);
-		kov_job_set_rcpt(job, t->address, st, error->message);
+	for (guint i = 0; i < copy->recipients->len; i++) {
+		const KovPlanRecipient *r = kov_plan_copy_recipient(job->planner->plan, copy, i);
+		kov_job_set_rcpt(job, r->address, st, error->message);
 	}
 	kov_state_set_last_error(job->state, error->message);
 	kov_log_info("id=%s: %s for %s: %s", job->id, st == KOV_STATE_PENDING ? "deferred" : "failed",
 	             to, error->message);
 }
 
+/* The addresses of @copy's recipients, NULL-terminated. (the array is
+ * transfer full, the strings borrowed) */
+static const char **
+kov_job_copy_addresses(KovJob *job, const KovPlanCopy *copy)
+{
+	guint n = copy->recipients->len;
+	const char **addresses = g_new0(const char *, n + 1);
+	for (guint i = 0; i < n; i++)
+		addresses[i] = kov_plan_copy_recipient(job->planner->plan, copy, i)->address;
+	return addresses;
+}
+
 /* Room on disk to record the outcome of @copy, taken before it is sent:
  * a full disk stops the mail here, not after an accepted transaction. */
 static gboolean
-kov_job_reserve(KovJob *job, KovCopy *copy)
+kov_job_reserve(KovJob *job, const KovPlanCopy *copy)
 {
-	guint n = copy->targets->len;
-	g_autofree const char **addresses = g_new0(const char *, n + 1);
+	g_autofree const char **addresses = kov_job_copy_addresses(job, copy);
 	GError *error = NULL;
 
-	for (guint i = 0; i < n; i++)
-		addresses[i] = ((KovTarget *)g_ptr_array_index(copy->targets, i))->address;
-	if (kov_state_reserve(job->state, addresses, n, &error))
+	if (kov_state_reserve(job->state, addresses, copy->recipients->len, &error))
 		return TRUE;
 	kov_job_unsaved(job, error);
 	return FALSE;
 }
 
+/* The copy as it goes out, or why it cannot: what the plan already knows
+ * (a signed copy without a signing key), else rendering and the leak check. */
+static GMimeMessage *
+kov_job_prepare_copy(KovJob *job, const KovPlanCopy *copy, GError **error)
+{
+	if (copy->fails != NULL) {
+		g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL, copy->fails);
+		return NULL;
+	}
+	g_autoptr(GMimeMessage) rendered = kov_job_render(job, copy, error);
+	if (rendered == NULL || !kov_job_check_leak(job, copy, rendered, error))
+		return NULL;
+	return g_steal_pointer(&rendered);
+}
+
 static void
-kov_job_send_copy(KovJob *job, KovCopy *copy)
+kov_job_send_copy(KovJob *job, const KovPlanCopy *copy)
 {
 	g_autoptr(GError) error = NULL;
 	if (!kov_job_reserve(job, copy))
 		return;
-	g_autoptr(GMimeMessage) rendered = kov_job_render(job, copy, &error);
+	g_autoptr(GMimeMessage) rendered = kov_job_prepare_copy(job, copy, &error);
 	int fd = -1;
 
-	if (rendered == NULL || !kov_job_check_leak(job, copy, rendered, &error)
-	    || (fd = kov_job_spool_copy(job, rendered, &error)) < 0) {
+	if (rendered == NULL || (fd = kov_job_spool_copy(job, rendered, &error)) < 0) {
 		kov_job_mark_copy(job, copy, error);
 		kov_job_save(job);
 		return;
 	}
-	guint n = copy->targets->len;
-	g_autofree const char **rcpts = g_new0(const char *, n + 1);
+	guint n = copy->recipients->len;
+	g_autofree const char **rcpts = kov_job_copy_addresses(job, copy);
 	g_autofree KovRcptResult *results = g_new0(KovRcptResult, n);
-	for (guint i = 0; i < n; i++)
-		rcpts[i] = ((KovTarget *)g_ptr_array_index(copy->targets, i))->address;
 
-	kov_deliver_send(job->ctx->deliver, job->mail->sender, rcpts, n, fd, results, &error);
+	kov_deliver_send(job->ctx->deliver, job->sender, rcpts, n, fd, results, &error);
 	close(fd);
 
-	g_autoptr(GPtrArray) sent = g_ptr_array_new();
+	g_autoptr(GArray) sent = g_array_new(FALSE, FALSE, sizeof(guint));
 	int code = 0; /* the server's reply to the accepted transaction */
 	for (guint i = 0; i < n; i++) {
-		KovTarget *t = g_ptr_array_index(copy->targets, i);
 		KovRcptResult *r = &results[i];
 		g_autofree char *why = r->reply ? g_strdup(r->reply) : g_strdup_printf("%d", r->code);
 		if (r->status == KOV_RCPT_DELIVERED) {
-			kov_job_set_rcpt(job, t->address, KOV_STATE_DELIVERED, NULL);
-			g_ptr_array_add(sent, t);
+			kov_job_set_rcpt(job, rcpts[i], KOV_STATE_DELIVERED, NULL);
+			g_array_append_val(sent, i);
 			code = code ? code : r->code;
 		} else {
 			gboolean later = r->status == KOV_RCPT_DEFERRED;
-			kov_job_set_rcpt(job, t->address, later ? KOV_STATE_PENDING : KOV_STATE_FAILED, why);
+			kov_job_set_rcpt(job, rcpts[i], later ? KOV_STATE_PENDING : KOV_STATE_FAILED, why);
 			kov_state_set_last_error(job->state, why);
-			kov_log_info("id=%s: %s for %s: %s", job->id, later ? "deferred" : "failed", t->address,
+			kov_log_info("id=%s: %s for %s: %s", job->id, later ? "deferred" : "failed", rcpts[i],
 			             why);
 		}
 		kov_rcpt_result_clear(r);
@@ -572,36 +347,23 @@ kov_job_send_copy(KovJob *job, KovCopy *copy)
 	if (error != NULL)
 		kov_log_debug("id=%s: delivery: %s", job->id, error->message);
 	if (sent->len > 0) {
-		g_autofree char *to = kov_join_addresses(sent);
-		KovCopy logged = { copy->kind, copy->targets };
-		kov_job_log_copy(job, &logged, to, code);
+		g_autofree char *to = kov_job_join_addresses(job, copy, sent);
+		kov_job_log_copy(job, copy, to, code);
 	}
 }
 
-/* Exponential backoff: retry-first, doubled per attempt, at most retry-max. */
-static gint64
-kov_retry_delay(const KovConfig *config, guint attempts)
-{
-	gint64 delay = MAX(config->retry_first, 1);
-	for (guint i = 1; i < attempts && delay < config->retry_max; i++)
-		delay *= 2;
-	return MIN(delay, MAX(config->retry_max, 1));
-}
-
-/* The next attempt: the backoff by attempts, and never sooner than the
- * mail's age (at most retry-max) later, which is the same doubling
- * schedule told by the clock. The attempts live in the state; the age
- * holds when the state could not be saved (first-seen then comes from
- * the mail's file, see kov_job_prepare). */
+/* The next attempt (kov_schedule_next_attempt): the attempts live in the
+ * state; the age holds when the state could not be saved (first-seen
+ * then comes from the mail's file, see kov_job_prepare). */
 static gint64
 kov_job_next_attempt(KovJob *job, gint64 now)
 {
 	const KovConfig *config = job->ctx->config;
 	if (job->state == NULL)
-		return now + kov_retry_delay(config, 1);
-	gint64 age = MAX(now - kov_state_get_first_seen(job->state), 0);
-	gint64 delay = kov_retry_delay(config, kov_state_get_attempts(job->state));
-	return now + MAX(delay, MIN(age, MAX(config->retry_max, 1)));
+		return kov_schedule_next_attempt(now, config->retry_first, config->retry_max, 1, 0);
+	return kov_schedule_next_attempt(now, config->retry_first, config->retry_max,
+	                                 kov_state_get_attempts(job->state),
+	                                 now - kov_state_get_first_seen(job->state));
 }
 
 /* "gave up after 5 days", "after 2 hours", "after 30 s": the lifetime in words. */
@@ -639,8 +401,8 @@ kov_job_report_failed(KovJob *job, KovResult *result)
 	}
 	g_clear_object(&result->dsn);
 	g_clear_pointer(&result->dsn_to, g_free);
-	result->dsn_to = g_strdup(job->mail->sender);
-	result->dsn = kov_report_dsn_build(job->ctx, job->id, job->mail->message, job->mail->sender,
+	result->dsn_to = g_strdup(job->sender);
+	result->dsn = kov_report_dsn_build(job->ctx, job->id, job->mail->message, job->sender,
 	                                   (const KovDsnRecipient *)rcpts->data, rcpts->len,
 	                                   kov_state_get_first_seen(job->state));
 }
@@ -694,7 +456,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 		kov_job_save(job);
 	} else if (nfailed > 0) {
 		result->outcome = KOV_OUTCOME_FAILED;
-		result->quiet = *job->mail->sender == '\0';
+		result->quiet = *job->sender == '\0';
 		result->reason = g_string_free(g_steal_pointer(&failed), FALSE);
 		if (delivered > 0) /* a retry must never repeat what was delivered */
 			result->undelivered = g_string_free(g_steal_pointer(&undelivered), FALSE);
@@ -704,7 +466,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	}
 	kov_log_info("id=%s queue=%s from=%s rcpt=%u delivered=%u deferred=%u failed=%u result=%s "
 	             "attempt=%u delay=%.2fs",
-	             job->id, kov_policy_queue_name(job->kind), *job->mail->sender ? job->mail->sender : "<>",
+	             job->id, kov_policy_queue_name(job->kind), *job->sender ? job->sender : "<>",
 	             job->rcpts->len, delivered, pending, nfailed,
 	             result->outcome == KOV_OUTCOME_DELIVERED ? "sent"
 	             : result->outcome == KOV_OUTCOME_DEFERRED ? "deferred" : "failed",
@@ -724,7 +486,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 	    && now - kov_state_get_first_seen(job->state) > config->queue_lifetime)
 		later = FALSE; /* a temporary problem that lasted the whole lifetime is not one */
 	result->outcome = later ? KOV_OUTCOME_DEFERRED : KOV_OUTCOME_FAILED;
-	result->quiet = job->mail != NULL && *job->mail->sender == '\0';
+	result->quiet = job->sender != NULL && *job->sender == '\0';
 	if (later || !kov_error_is_temporary(error))
 		result->reason = g_strdup(error->message);
 	else
@@ -751,6 +513,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 	}
 }
 
+/* The state and the mail: everything the plan is made from. */
 static gboolean
 kov_job_prepare(KovJob *job, GError **error)
 {
@@ -778,42 +541,50 @@ kov_job_prepare(KovJob *job, GError **error)
 			(*error)->code = KOV_ERROR_PERMFAIL;
 		return FALSE;
 	}
-	kov_job_choose_recipients(job);
-	g_autofree char *rcpts = NULL;
-	{
-		g_autoptr(GString) s = g_string_new(NULL);
-		for (guint i = 0; i < job->rcpts->len; i++) {
-			const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
-			g_string_append_printf(s, "%s%s%s", i ? "," : "", r->address,
-			                       r->role == KOV_ROLE_BCC ? "(bcc)" : "");
-		}
-		rcpts = g_string_free(g_steal_pointer(&s), FALSE);
+	job->sender = job->mail->sender;
+	return TRUE;
+}
+
+static void
+kov_job_log_received(KovJob *job)
+{
+	g_autoptr(GString) s = g_string_new(NULL);
+	for (guint i = 0; i < job->rcpts->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
+		g_string_append_printf(s, "%s%s%s", i ? "," : "", r->address,
+		                       r->role == KOV_ROLE_BCC ? "(bcc)" : "");
 	}
+	if (job->planner->resent)
+		kov_log_info("id=%s: a bounce: sent on to its Resent-To/-Cc/-Bcc addresses only", job->id);
 	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, kov_policy_queue_name(job->kind),
-	             *job->mail->sender ? job->mail->sender : "<>", rcpts);
-	if (!kov_trace_check(job->mail->message, kov_trace_host(), config->max_hops, error))
+	             *job->sender ? job->sender : "<>", s->str);
+}
+
+/* Make the plan (planner.c), then get the mail ready to go: nothing that
+ * leaves may carry the private headers, every copy carries our trace. */
+static gboolean
+kov_job_plan(KovJob *job, GError **error)
+{
+	const KovConfig *config = job->ctx->config;
+
+	job->planner = kov_planner_make(config, job->ctx->keys, job->kind, job->mail, job->state, error);
+	job->rcpts = g_ptr_array_ref(job->planner->rcpts);
+	job->sender = job->planner->sender;
+	kov_job_log_received(job);
+	if (error != NULL && *error != NULL)
 		return FALSE;
-	if (job->kind != KOV_QUEUE_KUVERT && !kov_job_check_sender(job, error))
+	kov_job_log_plan(job);
+	if (job->planner->plan->refused != NULL) {
+		g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL, job->planner->plan->refused);
 		return FALSE;
+	}
 	kov_message_strip_private_headers(job->mail->message);
 	kov_trace_add(job->mail->message, kov_trace_host(), job->id);
 	if (config->identify)
 		g_mime_object_append_header(GMIME_OBJECT(job->mail->message), "X-Mailer",
 		                            "koverto " KOVERTO_VERSION, NULL);
-	kov_job_collect_targets(job);
 	job->gpg = kov_keys_new_context(job->ctx->keys, error);
 	return job->gpg != NULL;
-}
-
-static gboolean
-kov_job_needs_signer(KovJob *job)
-{
-	for (guint i = 0; i < job->targets->len; i++) {
-		KovDecision d = g_array_index(job->targets, KovTarget, i).decision;
-		if (d == KOV_DECISION_SIGN || d == KOV_DECISION_ENCRYPT)
-			return TRUE;
-	}
-	return FALSE;
 }
 
 void
@@ -823,25 +594,12 @@ kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *
 	g_autoptr(GError) error = NULL;
 
 	memset(result, 0, sizeof *result);
-	if (!kov_job_prepare(&job, &error) || !kov_job_decide(&job, &error)) {
+	if (!kov_job_prepare(&job, &error) || !kov_job_plan(&job, &error)) {
 		kov_job_abort(&job, error, result);
 		kov_job_clear(&job);
 		return;
 	}
-	if (kov_job_needs_signer(&job)) {
-		const KovConfig *config = ctx->config;
-		/* The queue's key; in the Kuvert queue a key= directive in From. */
-		const char *queue_key = kind < KOV_QUEUE_N_POLICY ? config->queue[kind].signing_key
-		                                                  : job.mail->from_key;
-		job.signer = kov_keys_find_signing(ctx->keys, queue_key, job.mail->from, config->defaultkey,
-		                                   &error);
-		if (job.signer == NULL && error != NULL) {
-			kov_job_abort(&job, error, result);
-			kov_job_clear(&job);
-			return;
-		}
-	}
-	g_autoptr(GPtrArray) copies = kov_job_group_copies(&job);
+	const GPtrArray *copies = job.planner->plan->copies;
 	for (guint i = 0; i < copies->len && job.unsaved == NULL; i++)
 		kov_job_send_copy(&job, g_ptr_array_index(copies, i));
 	kov_job_conclude(&job, result);

@@ -5,16 +5,8 @@
 #pragma once
 #include <glib.h>
 #include <gmime/gmime.h>
-#include "config.h"
-#include "deliver.h"
-#include "keys.h"
+#include "context.h"
 #include "queue.h"
-
-typedef struct {
-	const KovConfig *config;  /* borrowed */
-	KovKeys *keys;            /* borrowed */
-	KovDeliver *deliver;      /* borrowed; its connection is reused across mails */
-} KovContext;
 
 typedef enum {
 	KOV_OUTCOME_DELIVERED,    /* every recipient has it: remove the mail */
@@ -40,6 +32,3 @@ typedef struct {
 /* Process cur/<id> of queue @kind; updates its state file. */
 void kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result);
 void kov_result_clear(KovResult *result);
-
-/* The action a policy queue binds every recipient to. */
-KovAction kov_process_queue_action(KovQueueKind kind);

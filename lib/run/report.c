@@ -8,6 +8,7 @@
 #include "error.h"
 #include "log.h"
 #include "message.h"
+#include "queue.h"
 #include "trace.h"
 
 #include <errno.h>

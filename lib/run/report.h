@@ -4,7 +4,8 @@
 #include <glib.h>
 #include <gmime/gmime.h>
 #include "dsn.h"
-#include "process.h"
+#include "context.h"
+#include "policy.h"   /* KovQueueKind */
 
 /* Log the failure and, with mail-on-error set, mail the operator what
  * failed, where the mail is kept and how to retry. */

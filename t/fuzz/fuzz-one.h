@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* One fuzz input through the path from raw bytes to what koverto writes:
  * kov_message_load (with and without Delivered-To), the private-header
- * clean-up, kov_crypto_make_7bit, and the CRLF and LF writes; with a GnuPG
+ * clean-up, kov_mime7bit_repair, and the CRLF and LF writes; with a GnuPG
  * home (kov_fuzz_init_gnupg) also kov_crypto_sign and kov_crypto_encrypt.
  * Shared by the libFuzzer target (t/fuzz/fuzz-mail.c) and the replay of
  * the regressions (t/unit/test-fuzz-regressions.c). Header-only.
@@ -33,6 +33,7 @@
 #include "error.h"
 #include "keys.h"
 #include "message.h"
+#include "mime7bit.h"
 
 typedef struct {
 	int in;            /* memfd: the input, as a queued file */
@@ -335,7 +336,7 @@ kov_fuzz_one_load(gboolean delivered_to)
 	GMimeObject *entity = g_mime_message_get_mime_part(mail->message);
 	gboolean sealed = kov_fuzz_has_sealed(entity);
 	if (entity != NULL) {
-		kov_crypto_make_7bit(entity);
+		kov_mime7bit_repair(entity);
 		g_autoptr(GBytes) bytes = kov_fuzz_write_object(entity);
 		if (!sealed)
 			kov_fuzz_check_wire(bytes, TRUE, "entity after make_7bit");

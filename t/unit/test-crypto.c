@@ -9,6 +9,7 @@
 #include "gpgme-autoptr.h"
 #include "ciphertext.h"
 #include "crypto.h"
+#include "mime7bit.h"
 #include "message.h"
 #include "error.h"
 #include "keys.h"
@@ -626,7 +627,7 @@ test_make_7bit(void)
 		"--s--\n"
 		"--b--\n");
 	GMimeObject *top = g_mime_message_get_mime_part(msg);
-	kov_crypto_make_7bit(top);
+	kov_mime7bit_repair(top);
 	GMimeMultipart *mp = GMIME_MULTIPART(top);
 
 	g_assert_null(g_mime_multipart_get_prologue(mp));
@@ -676,7 +677,7 @@ test_make_7bit_false_uuencode(void)
 	                                       "Content-Transfer-Encoding: x-uuencode\n\n");
 	g_string_append_len(mail, body, sizeof body - 1);
 	g_autoptr(GMimeObject) part = kov_test_part_parse(mail->str, mail->len);
-	kov_crypto_make_7bit(part);
+	kov_mime7bit_repair(part);
 	g_autoptr(GByteArray) bytes = to_crlf_bytes(part);
 	assert_7bit_bytes(bytes);
 	g_autoptr(GMimeObject) again = kov_test_part_parse((const char *)bytes->data, bytes->len);
@@ -686,23 +687,11 @@ test_make_7bit_false_uuencode(void)
 	static const char real_mail[] = "Content-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\n"
 	                                "begin 644 f.txt\n#:&D*\n`\nend\n\x80\n";
 	g_autoptr(GMimeObject) real = kov_test_part_parse(real_mail, sizeof real_mail - 1);
-	kov_crypto_make_7bit(real);
+	kov_mime7bit_repair(real);
 	g_autoptr(GByteArray) real_bytes = to_crlf_bytes(real);
 	g_autoptr(GMimeObject) real_again = kov_test_part_parse((const char *)real_bytes->data, real_bytes->len);
 	g_autoptr(GByteArray) real_decoded = decoded_content(real_again);
 	g_assert_cmpmem(real_decoded->data, real_decoded->len, "hi\n", 3);
-}
-
-static void
-test_gpgme_error(void)
-{
-	g_autoptr(GError) error = NULL;
-	kov_crypto_set_gpgme_error(&error, gpg_error(GPG_ERR_NO_AGENT), "signing");
-	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
-	g_assert_true(g_str_has_prefix(error->message, "signing: "));
-	g_clear_error(&error);
-	kov_crypto_set_gpgme_error(&error, gpg_error(GPG_ERR_UNUSABLE_PUBKEY), "encrypting");
-	g_assert_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL);
 }
 
 /* ---- main ----------------------------------------------------------- */
@@ -755,7 +744,6 @@ main(int argc, char **argv)
 	ADD("/crypto/encrypt/unusable-key", test_encrypt_unusable_key);
 	g_test_add_func("/crypto/make-7bit", test_make_7bit);
 	g_test_add_func("/crypto/make-7bit-false-uuencode", test_make_7bit_false_uuencode);
-	g_test_add_func("/crypto/gpgme-error", test_gpgme_error);
 	int rc = g_test_run();
 
 	gpgme_key_unref(alice);

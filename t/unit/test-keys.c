@@ -217,6 +217,101 @@ test_signing_unusable(void)
 	assert_signing_fails(NULL, "dave@example.com", bob, "secret keyring");
 }
 
+/* What explain reads: the problem of each key case as a code, every
+ * candidate with its data, and which one won. */
+static void
+assert_problem(const char *address, KovKeyStatus status, KovKeyProblem problem, guint candidates)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovKeyLookup) l = NULL;
+	g_auto(gpgme_key_t) key = NULL;
+	g_assert_cmpint(kov_keys_lookup_encryption(keys, address, NULL, &key, &l, &error), ==, status);
+	g_assert_no_error(error);
+	g_assert_nonnull(l);
+	g_assert_cmpint(l->status, ==, status);
+	if (l->problem != problem)
+		g_error("%s: problem %s, not %s", address, kov_keyinfo_problem_name(l->problem),
+		        kov_keyinfo_problem_name(problem));
+	g_assert_cmpuint(l->candidates->len, ==, candidates);
+	g_assert_true((l->chosen >= 0) == (status == KOV_KEY_USABLE));
+	g_assert_true((l->detail == NULL) == (status == KOV_KEY_USABLE));
+}
+
+static void
+test_lookup_reasons(void)
+{
+	assert_problem("bob@example.net", KOV_KEY_USABLE, KOV_KEY_PROBLEM_NONE, 1);
+	assert_problem("dave@example.com", KOV_KEY_MISSING, KOV_KEY_PROBLEM_NOT_FOUND, 0);
+	assert_problem("hank@example.net", KOV_KEY_UNUSABLE, KOV_KEY_PROBLEM_EXPIRED, 1);
+	assert_problem("ivan@example.net", KOV_KEY_UNUSABLE, KOV_KEY_PROBLEM_REVOKED, 1);
+	assert_problem("erin@example.net", KOV_KEY_UNUSABLE, KOV_KEY_PROBLEM_NO_ENCRYPTION_SUBKEY, 1);
+	assert_problem("frank@example.net", KOV_KEY_NOT_VALID, KOV_KEY_PROBLEM_NOT_VALID, 1);
+	assert_problem("judy@example.net", KOV_KEY_USABLE, KOV_KEY_PROBLEM_NONE, 2);
+
+	/* judy: both candidates described, the newer one chosen. */
+	g_autoptr(KovKeyLookup) l = NULL;
+	g_auto(gpgme_key_t) key = NULL;
+	kov_keys_lookup_encryption(keys, "judy@example.net", NULL, &key, &l, NULL);
+	g_autofree char *judy_new = kov_test_fingerprint("judy-new");
+	const KovKeyInfo *chosen = kov_keyinfo_lookup_chosen(l);
+	g_assert_cmpstr(chosen->fingerprint, ==, judy_new);
+	g_assert_cmpstr(chosen->user_id, ==, "Judy Twokeys <judy@example.net>");
+	g_assert_cmpstr(chosen->validity, ==, "ultimate");
+	g_assert_cmpint(chosen->expires, ==, 0);
+	for (guint i = 0; i < l->candidates->len; i++) {
+		const KovKeyInfo *k = g_ptr_array_index(l->candidates, i);
+		if (k != chosen)
+			g_assert_cmpint(k->created, <, chosen->created);
+	}
+
+	/* hank: the expiry is told (2021-01-01). */
+	g_autoptr(KovKeyLookup) h = NULL;
+	g_auto(gpgme_key_t) none = NULL;
+	kov_keys_lookup_encryption(keys, "hank@example.net", NULL, &none, &h, NULL);
+	gint64 expires = ((KovKeyInfo *)g_ptr_array_index(h->candidates, 0))->expires;
+	g_assert_cmpint(expires, >=, 1609459200);   /* in the day of 2021-01-01 UTC */
+	g_assert_cmpint(expires, <, 1609459200 + 86400);
+
+	/* A named key that is no key ID. */
+	g_autoptr(KovKeyLookup) bad = NULL;
+	g_auto(gpgme_key_t) nokey = NULL;
+	kov_keys_lookup_encryption(keys, "bob@example.net", "bob", &nokey, &bad, NULL);
+	g_assert_cmpint(bad->problem, ==, KOV_KEY_PROBLEM_NOT_A_KEY_ID);
+}
+
+/* Where the signing key came from, and why From's own was passed over. */
+static void
+test_signing_source(void)
+{
+	g_autofree char *alice = kov_test_fingerprint("alice");
+	g_autofree char *sam = kov_test_fingerprint("sam");
+	KovSignerSource source;
+	g_autofree char *note = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_auto(gpgme_key_t) a = kov_keys_lookup_signing(keys, sam, "alice@example.org", alice, &source,
+	                                                &note, &error);
+	g_assert_cmpint(source, ==, KOV_SIGNER_CONFIGURED);
+	g_assert_null(note);
+	g_auto(gpgme_key_t) b = kov_keys_lookup_signing(keys, NULL, "sam@example.org", alice, &source,
+	                                                &note, &error);
+	g_assert_cmpint(source, ==, KOV_SIGNER_SENDER);
+	g_auto(gpgme_key_t) c = kov_keys_lookup_signing(keys, NULL, "bob@example.net", alice, &source,
+	                                                &note, &error);
+	g_assert_cmpint(source, ==, KOV_SIGNER_DEFAULTKEY);
+	g_assert_nonnull(strstr(note, "bob@example.net"));
+	g_assert_cmpstr(kov_keys_fingerprint(c), ==, alice);
+	g_clear_pointer(&note, g_free);
+	gpgme_key_t d = kov_keys_lookup_signing(keys, NULL, "dave@example.com", NULL, &source, &note,
+	                                        &error);
+	g_assert_null(d);
+	g_assert_cmpint(source, ==, KOV_SIGNER_NONE);
+	g_assert_no_error(error);
+	g_autoptr(KovKeyInfo) info = kov_keys_info(b, "sam@example.org");
+	g_assert_cmpstr(info->fingerprint, ==, sam);
+	g_assert_cmpstr(info->user_id, ==, "Sam Second <sam@example.org>");
+}
+
 static void
 test_context(void)
 {
@@ -275,6 +370,8 @@ main(int argc, char **argv)
 	g_test_add_func("/keys/signing-order", test_signing_order);
 	g_test_add_func("/keys/signing-none", test_signing_none);
 	g_test_add_func("/keys/signing-unusable", test_signing_unusable);
+	g_test_add_func("/keys/lookup-reasons", test_lookup_reasons);
+	g_test_add_func("/keys/signing-source", test_signing_source);
 	g_test_add_func("/keys/context", test_context);
 	g_test_add_func("/keys/bad-engine", test_bad_engine);
 	int rc = g_test_run();

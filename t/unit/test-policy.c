@@ -496,6 +496,24 @@ test_decision_names(void)
 	g_assert_cmpstr(kov_policy_decision_name(KOV_DECISION_REFUSE), ==, "refuse");
 }
 
+/* The senders rule on a pattern alone, as the config compiles one: no
+ * pattern allows anybody, a pattern allows no unknown sender. */
+static void
+test_sender_allowed(void)
+{
+	g_assert_true(kov_policy_sender_allowed(NULL, "a@example.org"));
+	g_assert_true(kov_policy_sender_allowed(NULL, NULL));
+	g_assert_true(kov_policy_sender_allowed(NULL, ""));
+	g_autoptr(GRegex) re = g_regex_new("\\A(?:.*@example\\.org\\E)\\z", G_REGEX_CASELESS, 0, NULL);
+	g_assert_nonnull(re);
+	g_assert_true(kov_policy_sender_allowed(re, "a@example.org"));
+	g_assert_true(kov_policy_sender_allowed(re, "A@Example.ORG"));
+	g_assert_false(kov_policy_sender_allowed(re, "a@example.org.evil"));
+	g_assert_false(kov_policy_sender_allowed(re, "a@example.net"));
+	g_assert_false(kov_policy_sender_allowed(re, ""));
+	g_assert_false(kov_policy_sender_allowed(re, NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -520,6 +538,7 @@ main(int argc, char **argv)
 	}
 	g_test_add_func("/policy/action-names", test_action_names);
 	g_test_add_func("/policy/decision-names", test_decision_names);
+	g_test_add_func("/policy/sender-allowed", test_sender_allowed);
 	int rc = g_test_run();
 	g_ptr_array_unref(rules);
 	return rc;

@@ -234,6 +234,26 @@ test_random(void)
 	g_assert_cmpuint(seen, ==, 500);
 }
 
+/* The backoff: doubled per attempt up to the maximum, never sooner than
+ * the age allows, and a state that could not be saved (1 attempt, the
+ * age alone) follows the same doubling by the clock. */
+static void
+test_next_attempt(void)
+{
+	const gint64 now = 1000000;
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 1, 0), ==, now + 60);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 2, 0), ==, now + 120);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 4, 0), ==, now + 480);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 7, 0), ==, now + 3600);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 40, 0), ==, now + 3600);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 1, 500), ==, now + 500);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 1, 99999), ==, now + 3600);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 3, 100), ==, now + 240);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 60, 3600, 1, -5), ==, now + 60);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 0, 0, 5, 0), ==, now + 1);
+	g_assert_cmpint(kov_schedule_next_attempt(now, 7200, 3600, 1, 0), ==, now + 3600);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,5 +264,6 @@ main(int argc, char **argv)
 	g_test_add_func("/schedule/rename", test_rename);
 	g_test_add_func("/schedule/free-all", test_free_all);
 	g_test_add_func("/schedule/random", test_random);
+	g_test_add_func("/schedule/next-attempt", test_next_attempt);
 	return g_test_run();
 }

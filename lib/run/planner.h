@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/* From a parsed mail, its queue and the configuration to the full plan
+ * (lib/decide/plan.h): who gets the mail, per recipient the action and
+ * the key or why there is none, the copies, the signing key and where it
+ * came from, or why the mail is refused. Nothing is sent and nothing is
+ * written; the only I/O is key look-ups. The worker (process.c) acts on
+ * what this returns, and `koverto explain` prints it: one code path. */
+#pragma once
+#include <glib.h>
+#include <gpgme.h>
+#include "config.h"
+#include "keys.h"
+#include "message.h"
+#include "plan.h"
+#include "state.h"
+
+typedef struct {
+	KovPlan *plan;            /* (owned) */
+	/* Everybody the mail is for: its recipients, or for Kuvert's bounce
+	 * shortcut the Resent-To/-Cc/-Bcc addresses. Of KovRecipient*. (owned ref) */
+	GPtrArray *rcpts;
+	gboolean resent;          /* the bounce shortcut applies */
+	gboolean refused_early;   /* a loop or a sender the queue does not take:
+	                           * refused before any key was looked up */
+	const char *sender;       /* the envelope sender of the copies: the mail's, or
+	                           * the resender's (borrowed from the mail) */
+	/* Per plan recipient (same index): the encryption key when usable,
+	 * else NULL. (owned references) */
+	GPtrArray *keys;
+	gpgme_key_t signer;       /* nullable (owned) */
+	gboolean signer_from_directive; /* Kuvert queue: the configured key is From's key= */
+} KovPlanner;
+
+/* The plan for @mail in queue @kind. With @state (nullable) only the
+ * recipients it has pending are planned for (a retry); without, all.
+ * A refusal (sender not allowed, a loop, a mustencrypt recipient without
+ * a key, an unusable configured signing key) is part of the plan
+ * (plan->refused, a permanent failure). When gpg fails, @error is set
+ * (TEMPFAIL) and the plan is unfinished, but the recipients and sender
+ * are known. Never NULL. @mail must outlive the result. (transfer full) */
+KovPlanner *kov_planner_make(const KovConfig *config, KovKeys *keys, KovQueueKind kind,
+                             KovMail *mail, KovState *state, GError **error);
+void kov_planner_free(KovPlanner *planner);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovPlanner, kov_planner_free)
+
+/* The encryption key of plan recipient @i, or NULL. (borrowed) */
+gpgme_key_t kov_planner_key(const KovPlanner *planner, guint i);
