@@ -565,6 +565,16 @@ fields_named(GMimeObject *object, const char *name)
 	return n;
 }
 
+/* @name is one of @allowed (NULL-terminated), ignoring case. */
+static gboolean
+name_in(const char *name, const char *const *allowed)
+{
+	for (gsize k = 0; allowed[k] != NULL; k++)
+		if (g_ascii_strcasecmp(name, allowed[k]) == 0)
+			return TRUE;
+	return FALSE;
+}
+
 /* Only the Content-* fields named in @allowed (NULL-terminated), each at
  * most once, in @object's header list; other fields only when @others. */
 static gboolean
@@ -576,10 +586,7 @@ fields_only(GMimeObject *object, const char *const *allowed, gboolean others)
 		gboolean content = g_ascii_strncasecmp(name, "Content-", 8) == 0;
 		if (!content && others)
 			continue;
-		gboolean ok = FALSE;
-		for (gsize k = 0; allowed[k] != NULL && !ok; k++)
-			ok = g_ascii_strcasecmp(name, allowed[k]) == 0;
-		if (!ok)
+		if (!name_in(name, allowed))
 			return FALSE;
 	}
 	return TRUE;
@@ -592,10 +599,7 @@ params_only(GMimeContentType *ct, const char *const *allowed)
 	GMimeParamList *params = g_mime_content_type_get_parameters(ct);
 	for (int i = 0; i < g_mime_param_list_length(params); i++) {
 		const char *name = g_mime_param_get_name(g_mime_param_list_get_parameter_at(params, i));
-		gboolean ok = FALSE;
-		for (gsize k = 0; allowed[k] != NULL && !ok; k++)
-			ok = g_ascii_strcasecmp(name, allowed[k]) == 0;
-		if (!ok)
+		if (!name_in(name, allowed))
 			return FALSE;
 	}
 	return TRUE;
