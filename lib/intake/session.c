@@ -337,11 +337,11 @@ kov_smtp_base64_decode(const char *s, gsize *len)
 {
 	if (!kov_smtp_base64_valid(s))
 		return NULL;
+	gsize full = strlen(s), n = 0;
 	char *out = g_strdup(s);
-	gsize n = 0;
-	if (*out != '\0')
+	if (full > 0)
 		g_base64_decode_inplace(out, &n);
-	out[n] = '\0';
+	explicit_bzero(out + n, full + 1 - n);   /* the encoded tail too, and the NUL */
 	*len = n;
 	return out;
 }
@@ -724,42 +724,14 @@ static const char *const kov_smtp_last_in_group[] = {
 	"EHLO", "HELO", "DATA", "STARTTLS", "AUTH", "QUIT", "NOOP",
 };
 
-/* Verbs of other protocols and "Name:" header lines: not SMTP at all (cf.
- * Postfix's smtpd_forbidden_commands). */
-static gboolean
-kov_smtp_foreign(const char *line, const char *verb)
-{
-	static const char *const http[] = { "GET", "POST", "CONNECT", "HEAD", "PUT" };
-	for (guint i = 0; i < G_N_ELEMENTS(http); i++)
-		if (g_ascii_strcasecmp(verb, http[i]) == 0)
-			return TRUE;
-	(void)line;
-	return strchr(verb, ':') != NULL;
-}
-
 /* One command line (CRLF removed, NUL-free). */
 static void
 kov_smtp_command(KovSmtpSession *s, char *line, gboolean more_input)
 {
-	if (s->auth_step != KOV_SMTP_AUTH_NONE) {
-		if (more_input) {
-			kov_smtp_reply(s, "554 5.5.0 Protocol synchronization error");
-			kov_smtp_close(s, "command pipelined after AUTH");
-			return;
-		}
-		kov_smtp_auth_response(s, line);
-		return;
-	}
-	gboolean first = s->first_line;
-	s->first_line = FALSE;
 	g_strchomp(line);   /* trailing blanks, as most servers forgive them */
 	char *space = strchr(line, ' ');
 	g_autofree char *verb = space ? g_strndup(line, (gsize)(space - line)) : g_strdup(line);
 	const char *arg = space ? space + 1 : "";
-	if ((first && !g_ascii_isalpha(line[0])) || kov_smtp_foreign(line, verb)) {
-		kov_smtp_close(s, "non-SMTP input");
-		return;
-	}
 	for (guint i = 0; i < G_N_ELEMENTS(kov_smtp_last_in_group); i++) {
 		if (g_ascii_strcasecmp(verb, kov_smtp_last_in_group[i]) != 0)
 			continue;
@@ -890,17 +862,18 @@ kov_smtp_data_line(KovSmtpSession *s, const char *line, gsize len)
 /* ---- the line reader ------------------------------------------------------- */
 
 typedef enum {
-	KOV_SMTP_LINE_NONE,     /* no whole line yet */
+	KOV_SMTP_LINE_NONE,     /* no whole line yet (a long line's middle may be skipped) */
 	KOV_SMTP_LINE_OK,       /* [*start, *start + *len) then CRLF, consumed */
 	KOV_SMTP_LINE_BARE_LF,
 	KOV_SMTP_LINE_BARE_CR,
-	KOV_SMTP_LINE_TOO_LONG, /* over @max octets: the rest is being discarded */
-	KOV_SMTP_LINE_LONG_END, /* the end of a line that was too long, consumed */
+	KOV_SMTP_LINE_TOO_LONG, /* the first max - 1 octets of a line over max, consumed:
+	                         * the rest is skipped up to its CRLF */
+	KOV_SMTP_LINE_LONG_END, /* the CRLF ending a line that was too long, consumed */
 } KovSmtpLine;
 
-/* The longest line allowed at buf[pos..]: 12288 for AUTH and its
- * responses, 1000 in DATA, 512 else. Decided by the line's first octets,
- * so the same however the line arrives. */
+/* The longest line allowed at buf[pos..] incl. CRLF: 12288 for AUTH and
+ * its responses, 1000 in DATA, 512 else. Decided by the line's first
+ * octets, so the same however the line arrives. */
 static gsize
 kov_smtp_line_max(const KovSmtpSession *s)
 {
@@ -913,44 +886,104 @@ kov_smtp_line_max(const KovSmtpSession *s)
 	return KOV_SMTP_COMMAND_MAX;
 }
 
+/* The next line. A line is looked at only up to its cap (max - 1 octets
+ * before its CRLF must start), and the middle of a long one is skipped
+ * as it comes: what the reader says depends on the octets alone, never
+ * on where the reads ended. */
 static KovSmtpLine
 kov_smtp_line_next(KovSmtpSession *s, const char **start, gsize *len)
 {
 	const char *b = s->buf + s->pos, *end = s->buf + s->len;
+	gsize limit = s->discarding ? G_MAXSIZE : kov_smtp_line_max(s) - 2;
 	const char *p = b;
-	while (p < end && *p != '\r' && *p != '\n')
+	/* a CR or LF at index <= limit: a line of at most limit octets */
+	while (p < end && (gsize)(p - b) <= limit && *p != '\r' && *p != '\n')
 		p++;
-	if (p < end && *p == '\n')
-		return KOV_SMTP_LINE_BARE_LF;
-	if (p + 1 < end && p[1] != '\n')
-		return KOV_SMTP_LINE_BARE_CR;
-	gsize max = kov_smtp_line_max(s);
-	if (p + 1 < end) {   /* CRLF at p */
+	if (p < end && (gsize)(p - b) <= limit) {
+		if (*p == '\n')
+			return KOV_SMTP_LINE_BARE_LF;
+		if (p + 1 == end) {   /* a CR: its LF may come */
+			if (s->discarding)
+				s->pos += (gsize)(p - b);
+			return KOV_SMTP_LINE_NONE;
+		}
+		if (p[1] != '\n')
+			return KOV_SMTP_LINE_BARE_CR;
 		gsize n = (gsize)(p - b);
 		s->pos += n + 2;
 		if (s->discarding) {
 			s->discarding = FALSE;
 			return KOV_SMTP_LINE_LONG_END;
 		}
-		if (n + 2 > max) {
-			return KOV_SMTP_LINE_LONG_END;
-		}
 		*start = b;
 		*len = n;
 		return KOV_SMTP_LINE_OK;
 	}
-	/* no CRLF yet: p is the end or a CR at the end */
-	gsize n = (gsize)(p - b);
 	if (s->discarding) {
-		s->pos += n;   /* keep a last CR: its LF may come */
+		s->pos = s->len;
 		return KOV_SMTP_LINE_NONE;
 	}
-	if (n + 2 > max) {
-		s->pos += n;
+	if (p < end) {   /* limit + 1 octets and no end: too long */
+		*start = b;
+		*len = limit + 1;
+		s->pos += limit + 1;
 		s->discarding = TRUE;
 		return KOV_SMTP_LINE_TOO_LONG;
 	}
 	return KOV_SMTP_LINE_NONE;
+}
+
+/* Verbs of other protocols and "Name:" header lines: not SMTP at all (cf.
+ * Postfix's smtpd_forbidden_commands). @line: @len octets, not a string. */
+static gboolean
+kov_smtp_foreign(const char *line, gsize len)
+{
+	static const char *const http[] = { "GET", "POST", "CONNECT", "HEAD", "PUT" };
+	gsize n = 0;
+	while (n < len && line[n] != ' ')
+		n++;
+	if (memchr(line, ':', n) != NULL)
+		return TRUE;
+	for (guint i = 0; i < G_N_ELEMENTS(http); i++)
+		if (n == strlen(http[i]) && g_ascii_strncasecmp(line, http[i], n) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+/* A command line of @len octets at @line, CRLF removed. */
+static void
+kov_smtp_command_line(KovSmtpSession *s, const char *start, gsize len)
+{
+	gboolean more = s->pos < s->len;
+	gboolean first = s->first_line;
+	s->first_line = FALSE;
+	if (s->auth_step != KOV_SMTP_AUTH_NONE) {   /* a response to 334 */
+		if (more) {
+			kov_smtp_auth_reset(s);
+			kov_smtp_reply(s, "554 5.5.0 Protocol synchronization error");
+			kov_smtp_close(s, "command pipelined after AUTH");
+			return;
+		}
+		if (memchr(start, '\0', len) != NULL) {
+			kov_smtp_auth_malformed(s);
+			return;
+		}
+		g_autofree char *line = g_strndup(start, len);
+		kov_smtp_auth_response(s, line);
+		explicit_bzero(line, len);
+		return;
+	}
+	if ((first && (len == 0 || !g_ascii_isalpha(start[0]))) || kov_smtp_foreign(start, len)) {
+		kov_smtp_close(s, "non-SMTP input");
+		return;
+	}
+	if (memchr(start, '\0', len) != NULL) {
+		kov_smtp_error(s, "500 5.5.2 Syntax error, command unrecognized");
+		return;
+	}
+	g_autofree char *line = g_strndup(start, len);
+	kov_smtp_command(s, line, more);
+	explicit_bzero(line, len);
 }
 
 /* Take one line (or what there is of a long one) from the input. FALSE:
@@ -958,7 +991,9 @@ kov_smtp_line_next(KovSmtpSession *s, const char **start, gsize *len)
 static gboolean
 kov_smtp_take(KovSmtpSession *s)
 {
-	if (s->mode == KOV_SMTP_MODE_COMMAND && s->first_line && s->pos < s->len
+	gboolean data = s->mode == KOV_SMTP_MODE_DATA;
+	/* the very first octet tells a TLS handshake or binary junk */
+	if (!data && s->first_line && !s->discarding && s->pos < s->len
 	    && s->auth_step == KOV_SMTP_AUTH_NONE && !g_ascii_isalpha(s->buf[s->pos])) {
 		kov_smtp_close(s, "non-SMTP input");
 		return TRUE;
@@ -967,7 +1002,6 @@ kov_smtp_take(KovSmtpSession *s)
 	gsize len = 0;
 	gsize before = s->pos;
 	KovSmtpLine r = kov_smtp_line_next(s, &start, &len);
-	gboolean data = s->mode == KOV_SMTP_MODE_DATA;
 	switch (r) {
 	case KOV_SMTP_LINE_NONE:
 		return s->pos != before;
@@ -976,6 +1010,7 @@ kov_smtp_take(KovSmtpSession *s)
 		gboolean lf = r == KOV_SMTP_LINE_BARE_LF;
 		g_autofree char *reason = g_strdup_printf("bare %s in %s", lf ? "LF" : "CR",
 		                                          data ? "DATA" : "command");
+		explicit_bzero(s->buf + s->pos, s->len - s->pos);
 		s->pos = s->len;
 		kov_smtp_reply(s, "521 5.5.2 Bare CR or LF received, closing connection");
 		kov_smtp_close(s, reason);
@@ -985,39 +1020,26 @@ kov_smtp_take(KovSmtpSession *s)
 		if (data) {
 			s->too_long = TRUE;
 			kov_smtp_data_abort(s, "line too long in DATA");
+		} else if (s->auth_step == KOV_SMTP_AUTH_NONE && kov_smtp_foreign(start, len)) {
+			kov_smtp_close(s, "non-SMTP input");
 		}
+		explicit_bzero(s->buf + before, s->pos - before);
 		return TRUE;
 	case KOV_SMTP_LINE_LONG_END:
-		if (data) {
-			s->too_long = TRUE;
-			kov_smtp_data_abort(s, "line too long in DATA");
-		} else {
+		if (!data) {
 			if (s->auth_step != KOV_SMTP_AUTH_NONE)
 				kov_smtp_auth_reset(s);
 			s->first_line = FALSE;
 			kov_smtp_error(s, "500 5.5.6 Line too long");
 		}
-		explicit_bzero(s->buf + before, s->pos - before);
 		return TRUE;
 	case KOV_SMTP_LINE_OK:
 		break;
 	}
-	if (data) {
+	if (data)
 		kov_smtp_data_line(s, start, len);
-		return TRUE;
-	}
-	/* a command line: a NUL in it is no command */
-	g_autofree char *line = g_strndup(start, len);
-	gboolean more = s->pos < s->len;
-	if (strlen(line) != len) {
-		if (s->auth_step != KOV_SMTP_AUTH_NONE)
-			kov_smtp_auth_reset(s);
-		s->first_line = FALSE;
-		kov_smtp_error(s, "500 5.5.2 Syntax error, command unrecognized");
-	} else {
-		kov_smtp_command(s, line, more);
-	}
-	explicit_bzero(line, len);
+	else
+		kov_smtp_command_line(s, start, len);
 	explicit_bzero(s->buf + before, s->pos - before);
 	return TRUE;
 }

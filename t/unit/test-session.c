@@ -9,6 +9,16 @@
 
 #include <string.h>
 
+/* @n copies of @c, freed when the tests end. (borrowed) */
+static GPtrArray *garbage;
+static const char *
+fill(gsize n, char c)
+{
+	char *s = g_strnfill(n, c);
+	g_ptr_array_add(garbage, s);
+	return s;
+}
+
 /* ---- the scripted host ------------------------------------------------------ */
 
 typedef struct {
@@ -609,14 +619,14 @@ test_line_limits(void)
 	log = dialogue_run(config_tls(), NULL, big_auth, NULL, 7);
 	g_assert_cmpstr(log, ==, expect);
 
-	g_autofree char *huge = g_strdup_printf("AUTH PLAIN %s\r\n", g_strnfill(12280, 'A'));
+	g_autofree char *huge = g_strdup_printf("AUTH PLAIN %s\r\n", fill(12280, 'A'));
 	const char *const over_auth[] = { "EHLO c\r\n", huge, "NOOP\r\n", NULL };
 	dialogue_check(config_tls(), over_auth,
 		GREETING EHLO_TLS "500 5.5.6 Line too long\r\n250 2.0.0 Ok\r\n[EOF]\n");
 
 	/* 510 + CRLF = 512: fine; 511 + CRLF: too long */
-	g_autofree char *noop510 = g_strdup_printf("NOOP %s\r\n", g_strnfill(505, 'x'));
-	g_autofree char *noop511 = g_strdup_printf("NOOP %s\r\n", g_strnfill(506, 'x'));
+	g_autofree char *noop510 = g_strdup_printf("NOOP %s\r\n", fill(505, 'x'));
+	g_autofree char *noop511 = g_strdup_printf("NOOP %s\r\n", fill(506, 'x'));
 	const char *const cmd[] = { "EHLO c\r\n", noop510, noop511, noop511, noop511, NULL };
 	dialogue_check(config_tls(), cmd,
 		GREETING EHLO_TLS "250 2.0.0 Ok\r\n500 5.5.6 Line too long\r\n500 5.5.6 Line too long\r\n"
@@ -660,6 +670,15 @@ test_foreign(void)
 	/* later, too */
 	const char *const later[] = { "EHLO c\r\n", "CONNECT x:443 HTTP/1.1\r\n", NULL };
 	dialogue_check(config_starttls(), later, GREETING EHLO_PRE "[CLOSE non-SMTP input]\n");
+	/* a request line over the command cap is still an HTTP request */
+	g_autofree char *url = g_strnfill(700, 'u');
+	g_autofree char *get = g_strdup_printf("GET /%s HTTP/1.1\r\nHost: x\r\n\r\n", url);
+	const char *const long_get[] = { get, NULL };
+	dialogue_check(config_starttls(), long_get, GREETING "[CLOSE non-SMTP input]\n");
+	g_autofree char *ehlo = g_strdup_printf("EHLO %s\r\n", url);
+	const char *const long_ehlo[] = { ehlo, "EHLO c\r\n", NULL };
+	dialogue_check(config_starttls(), long_ehlo,
+		GREETING "500 5.5.6 Line too long\r\n" EHLO_PRE "[EOF]\n");
 	/* but a later empty line is only an error */
 	const char *const blank[] = { "EHLO c\r\n", "\r\n", NULL };
 	dialogue_check(config_tls(), blank,
@@ -779,8 +798,8 @@ test_addresses(void)
 	}
 	/* lengths: a local part of 64, an address of 254 octets */
 	g_autofree char *l64 = g_strnfill(64, 'l');
-	g_autofree char *d = g_strdup_printf("%s.%s.%s.%s", g_strnfill(63, 'd'), g_strnfill(63, 'd'),
-	                                     g_strnfill(58, 'd'), "xy");
+	g_autofree char *d = g_strdup_printf("%s.%s.%s.%s", fill(63, 'd'), fill(63, 'd'),
+	                                     fill(58, 'd'), "xy");
 	g_autofree char *addr254 = g_strdup_printf("%s@%s", l64, d);
 	g_assert_cmpuint(strlen(addr254), ==, 254);
 	g_autofree char *ok = g_strdup_printf("MAIL FROM:<%s>\r\n", addr254);
@@ -789,7 +808,7 @@ test_addresses(void)
 	dialogue_check(config_tls(), t1, ok_log);
 	g_autofree char *over = g_strdup_printf("MAIL FROM:<%sx>\r\n", addr254);
 	g_autofree char *local65 = g_strdup_printf("MAIL FROM:<%sx@b.c>\r\n", l64);
-	g_autofree char *label64 = g_strdup_printf("MAIL FROM:<a@%s.c>\r\n", g_strnfill(64, 'd'));
+	g_autofree char *label64 = g_strdup_printf("MAIL FROM:<a@%s.c>\r\n", fill(64, 'd'));
 	const char *const t2[] = { LOGIN_TURNS, over, local65, label64, NULL };
 	dialogue_check(config_tls(), t2,
 		LOGIN_LOG "501 5.1.7 Bad sender address syntax\r\n501 5.1.7 Bad sender address syntax\r\n"
@@ -891,6 +910,15 @@ test_bare_newlines(void)
 			lf ? "LF" : "CR", lf ? "LF" : "CR");
 		dialogue_check(config_tls(), turns, expect);
 	}
+	/* past the cap of a long line, too */
+	g_autofree char *tail = g_strdup_printf("%s\n.\r\n", fill(1100, 'x'));
+	const char *const far[] = { TXN("a@b.c"), tail, NULL };
+	dialogue_check(config_tls(), far, TXN_LOG "[ABORT line too long in DATA]\n"
+		"521 5.5.2 Bare CR or LF received, closing connection\r\n[CLOSE bare LF in DATA]\n");
+	g_autofree char *cmd_tail = g_strdup_printf("NOOP %s\rx\r\n", fill(600, 'x'));
+	const char *const far2[] = { "EHLO c\r\n", cmd_tail, NULL };
+	dialogue_check(config_tls(), far2, GREETING EHLO_TLS
+		"521 5.5.2 Bare CR or LF received, closing connection\r\n[CLOSE bare CR in command]\n");
 	const char *const cmd[] = { "EHLO c\r\n", "NOOP\n", NULL };
 	dialogue_check(config_tls(), cmd, GREETING EHLO_TLS
 		"521 5.5.2 Bare CR or LF received, closing connection\r\n[CLOSE bare LF in command]\n");
@@ -1137,6 +1165,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	garbage = g_ptr_array_new_with_free_func(g_free);
 	g_test_add_func("/session/client/swaks", test_swaks);
 	g_test_add_func("/session/client/curl", test_curl);
 	g_test_add_func("/session/client/smtplib", test_smtplib);
@@ -1165,5 +1194,7 @@ main(int argc, char **argv)
 	g_test_add_func("/session/message-outcomes", test_message_outcomes);
 	g_test_add_func("/session/max-mails", test_max_mails);
 	g_test_add_func("/session/request-waits", test_request_waits);
-	return g_test_run();
+	int status = g_test_run();
+	g_ptr_array_unref(garbage);
+	return status;
 }
