@@ -8,6 +8,7 @@
  * Refusals say nothing about users, paths or errors; the reason for the
  * log is kov_smtp_session_reason. */
 #include "session.h"
+#include "session-test.h"
 
 #include <string.h>
 
@@ -1341,4 +1342,11 @@ kov_smtp_session_reason(const KovSmtpSession *s)
 {
 	g_return_val_if_fail(s != NULL, NULL);
 	return s->reason != NULL ? s->reason : "";
+}
+
+gsize
+kov_smtp_session_pending(const KovSmtpSession *s)
+{
+	g_return_val_if_fail(s != NULL, 0);
+	return s->len - s->pos;
 }
