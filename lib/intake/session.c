@@ -992,6 +992,8 @@ kov_smtp_command_line(KovSmtpSession *s, const char *start, gsize len)
 static gboolean
 kov_smtp_take(KovSmtpSession *s)
 {
+	if (s->pos == s->len)
+		return FALSE;
 	gboolean data = s->mode == KOV_SMTP_MODE_DATA;
 	/* the very first octet tells a TLS handshake or binary junk */
 	if (!data && s->first_line && !s->discarding && s->pos < s->len
