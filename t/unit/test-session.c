@@ -580,6 +580,11 @@ test_auth(void)
 		GREETING EHLO_TLS "501 5.5.2 Cannot decode response\r\n501 5.5.2 Cannot decode response\r\n"
 		"504 5.5.4 Unrecognized authentication type\r\n"
 		"421 4.7.0 Too many errors, closing connection\r\n[CLOSE too many errors]\n");
+	/* LOGIN: an empty user, a NUL in it */
+	const char *const bad4[] = { "EHLO c\r\n", "AUTH LOGIN\r\n", "\r\n", "AUTH LOGIN AA==\r\n", NULL };
+	dialogue_check(config_tls(), bad4,
+		GREETING EHLO_TLS "334 VXNlcm5hbWU6\r\n501 5.5.2 Cannot decode response\r\n"
+		"501 5.5.2 Cannot decode response\r\n[EOF]\n");
 	const char *const bad3[] = { "EHLO c\r\n", "AUTH\r\n", "AUTH PLAIN a b\r\n", NULL };
 	dialogue_check(config_tls(), bad3,
 		GREETING EHLO_TLS "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n"
