@@ -438,7 +438,8 @@ explain_run(ExplainArgs *args)
 	args->q = kov_config_queue(config, args->queue != NULL ? args->queue : "kuvert");
 	if (args->q == NULL) {
 		g_autofree char *known = kov_config_queue_names(config);
-		fprintf(stderr, "koverto explain: unknown queue \"%s\" (%s has: %s)\n", args->queue,
+		g_autofree char *shown = g_strescape(args->queue, NULL);
+		fprintf(stderr, "koverto explain: unknown queue \"%s\" (%s has: %s)\n", shown,
 		        config->file, known);
 		return EX_USAGE;
 	}

@@ -100,27 +100,31 @@ static int
 kov_submit_enqueue(KovSubmitArgs *args)
 {
 	g_autoptr(GError) error = NULL;
-	/* The queue is checked first (a usage error) when the configuration
-	 * could tell; which queues there are is the configuration's answer. */
-	g_autofree char *path = kov_config_locate(args->config);
-	g_autoptr(KovConfig) config = kov_config_load(path, &error);
+	KovSubmission submission = { KOV_QUEUE_KUVERT, args->sender, args->recipients,
+		                     args->headers_decide, FALSE, -1 };
+	/* Which queues there are is the configuration's answer: it is read
+	 * before --queue can be checked. */
+	gboolean given = kov_submission_check(&submission, &error);
+	g_autofree char *path = given ? kov_config_locate(args->config) : NULL;
+	g_autoptr(KovConfig) config = path ? kov_config_load(path, &error) : NULL;
 	/* without --queue: Kuvert's queue, rules decide */
 	const KovQueueConfig *queue = config == NULL ? NULL
 		: kov_config_queue(config, args->queue != NULL ? args->queue : KOV_QUEUE_KUVERT_NAME);
 	if (config != NULL && queue == NULL) {
 		g_autofree char *known = kov_config_queue_names(config);
-		fprintf(stderr, "koverto submit: unknown queue \"%s\" (%s has: %s)\n", args->queue,
+		g_autofree char *shown = g_strescape(args->queue, NULL);
+		fprintf(stderr, "koverto submit: unknown queue \"%s\" (%s has: %s)\n", shown,
 		        config->file, known);
 		return EX_USAGE;
 	}
-	KovSubmission submission = { queue ? queue->kind : KOV_QUEUE_KUVERT, args->sender,
-		                     args->recipients, args->headers_decide, FALSE, -1 };
 	g_autofree char *id = NULL;
 
-	if (config != NULL && kov_submission_check(&submission, &error)
-	    && kov_queue_prepare(config->queuedir, config->queues, &error))
-		id = kov_queue_enqueue_fd(config->queuedir, queue->name, STDIN_FILENO, NULL,
-		                          kov_submission_envelope, &submission, &error);
+	if (queue != NULL) {
+		submission.kind = queue->kind;
+		if (kov_queue_prepare(config->queuedir, config->queues, &error))
+			id = kov_queue_enqueue_fd(config->queuedir, queue->name, STDIN_FILENO, NULL,
+			                          kov_submission_envelope, &submission, &error);
+	}
 	if (id == NULL) {
 		fprintf(stderr, "koverto submit: %s\n", error->message);
 		return kov_error_to_sysexit(error);

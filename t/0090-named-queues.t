@@ -93,6 +93,9 @@ for q in nope state failed kuvert2 Monitoring ../fallback 123; do
 	check "submit --queue $q: exit 64" [ "$(echo x | code "$KOVERTO" submit -C "$CONF" --queue "$q" bob@example.net)" = 64 ]
 done
 check "the message lists the queues" grep -q "must-encrypt, fallback, sign-only, monitoring, tickets, crm_2" "$W/err"
+esc=$(printf 'x\033[31m')
+check "an unknown name with a terminal escape: 64" [ "$(echo x | code "$KOVERTO" submit -C "$CONF" --queue "$esc" bob@example.net)" = 64 ]
+check "the escape is shown escaped, not sent to the terminal" sh -c "grep -qF 'unknown queue \"x\\033[31m\"' '$W/err' && ! grep -q \"\$(printf '\\033')\" '$W/err'"
 check "explain --queue nope: exit 64" [ "$(code "$KOVERTO" explain -c "$CONF" --queue nope --no-mail bob@example.net)" = 64 ]
 check "nothing was queued by them" [ -z "$(find "$W/q" -path "$W/q/failed" -prune -o -type f -newer "$W/plan.json" -print | grep -v 'koverto.pid')" ]
 done_testing
