@@ -32,6 +32,12 @@ check "submit --queue tickets: 64 while not configured" sh -c "echo x | '$KOVERT
 
 cp "$W/base.conf" "$CONF"
 printf '[queue tickets]\npolicy = sign-only\nkey = %s\n[queue fresh]\npolicy = fallback\n' "$(fpr sam)" >> "$CONF"
+# A queue directory others may enter: the reload is refused, nothing changes.
+chmod 755 "$W/q/tickets"
+"$KOVERTO" -c "$CONF" -r
+check "a queue directory open to others: the reload is refused" wait_for 20 grep -q "reload: queue directory $W/q/tickets: mode 0755 lets others in; it must be 0700; keeping the running configuration" "$W/log"
+check "and the queue is not served" [ -z "$(sent early)" ] && [ ! -e "$W/q/fresh" ]
+chmod 700 "$W/q/tickets"
 check "reload adding two queues" reload
 check "what waited in the added queue goes out" wait_sink 3
 e=$(sent early)

@@ -426,14 +426,11 @@ kov_daemon_reload(KovDaemon *d)
 		return;
 	}
 	KovLogOptions log = { "koverto", TRUE, kov_log_debug_enabled(), config->logfile, config->syslog };
-	if (!kov_daemon_prepare_tempdir(config->tempdir, &error)
-	    || !kov_daemon_check_setup(config, &error) || !kov_log_open(&log, &error)) {
-		kov_log_err("reload: %s; keeping the running configuration", error->message);
-		kov_config_free(config);
-		return;
-	}
 	/* New queues get their Maildir before anybody is told of them. */
-	if (!kov_queue_prepare(config->queuedir, config->queues, &error)) {
+	if (!kov_daemon_prepare_tempdir(config->tempdir, &error)
+	    || !kov_daemon_check_setup(config, &error)
+	    || !kov_queue_prepare(config->queuedir, config->queues, &error)
+	    || !kov_log_open(&log, &error)) {
 		kov_log_err("reload: %s; keeping the running configuration", error->message);
 		kov_config_free(config);
 		return;
