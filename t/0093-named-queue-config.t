@@ -43,6 +43,11 @@ STATUS=0; echo x | "$KOVERTO" submit -C "$CONF" --queue sign-only bob@example.ne
 check "submit: exit 78" [ "$STATUS" = 78 ]
 check "submit: names the line" grep -qF "$CONF:$((first + 1)):" "$W/err"
 
+# A named queue's key is checked like any configured signing key.
+bad "[queue tickets]" "policy = fallback" "key = $(fpr bob)"
+check "a named queue's key without its secret: refused" grep -qF "key in [queue tickets] $(fpr bob) cannot sign: not in the secret keyring" "$W/out"
+check "with a non-zero exit" [ "$STATUS" != 0 ]
+
 # Fine: a built-in saying its own policy, and named queues.
 bad "[queue sign-only]" "policy = sign-only" "[queue Tickets-1]" "policy = fallback" "[queue a_b]" "policy = must-encrypt"
 check "good named queues: koverto -n exits 0" [ "$STATUS" = 0 ]
