@@ -8,6 +8,7 @@
 #include "config-check.h"
 #include "config-ini.h"
 #include "config-kuvert.h"
+#include "config-listen-load.h"
 #include "config-redact.h"
 #include "config-value.h"
 #include "error.h"
@@ -56,6 +57,7 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT("mspass-from-query-secret", KOV_TYPE_BOOL, mspass_from_query_secret),
 	KOV_OPT("msp", KOV_TYPE_ARGV, msp),
 	KOV_OPT("maport", KOV_TYPE_PORT, maport),
+	KOV_OPT("mahost", KOV_TYPE_HOST, ma_host),
 	KOV_OPT("ma-user", KOV_TYPE_STRING, ma_user),
 	KOV_OPT("ma-pass", KOV_TYPE_SECRET, ma_pass),
 	KOV_OPT("gnupghome", KOV_TYPE_DIR, gnupghome),
@@ -366,9 +368,14 @@ kov_config_section_find(KovConfigLoad *load, KovConfig *config, const KovConfigE
 			g_strdup_printf(" in [queue %s]", queue) };
 		return TRUE;
 	}
+	if (kov_config_listen_section(config, name, &section->options, &section->n_options,
+	                              &section->base, &section->label)) {
+		section->rules = FALSE;
+		return TRUE;
+	}
 	kov_config_fail(error, load, entry->line,
 	                "unknown section [%s] (known: [koverto], [rules], [queue must-encrypt], "
-	                "[queue fallback], [queue sign-only], [queue NAME])", name);
+	                "[queue fallback], [queue sign-only], [queue NAME], [listen], [client NAME])", name);
 	return FALSE;
 }
 
@@ -563,6 +570,7 @@ kov_config_new_defaults(const char *path)
 	config->queues = g_ptr_array_new_with_free_func(kov_config_queue_free);
 	for (KovQueueKind k = 0; k < KOV_QUEUE_N_POLICY; k++)
 		kov_config_queue_get(config, kov_policy_queue_name(k), 0)->kind = k;
+	kov_config_listen_init(&config->listen);
 	return config;
 }
 
@@ -604,12 +612,7 @@ kov_config_warnings(const KovConfig *config)
 {
 	g_return_val_if_fail(config != NULL, NULL);
 	GPtrArray *out = g_ptr_array_new();
-	if (config->ma_user != NULL || config->ma_pass != NULL)
-		g_ptr_array_add(out, g_strdup_printf(
-			"maport, ma-user and ma-pass (Kuvert's inbound SMTP listener) are set, but koverto "
-			"has no listener yet: nothing listens on 127.0.0.1:%u, and mail programs that send "
-			"there get \"connection refused\"; have them run koverto submit (or kuvert_submit) "
-			"instead (see kuvert-migration.md)", config->maport));
+	kov_config_listen_warnings(config, out);
 	if (config->defaultaction == KOV_ACTION_NONE)
 		g_ptr_array_add(out, g_strdup(
 			"defaultaction is none: mail in the Kuvert queue (koverto submit without --queue, "
@@ -638,7 +641,8 @@ kov_config_load(const char *path, GError **error)
 	if (ok) {
 		ok = kov_config_read_entries(&load, config, error)
 			&& kov_config_check_placed(&load, error)
-			&& kov_config_check_all(&load, config, error);
+			&& kov_config_check_all(&load, config, error)
+			&& kov_config_listen_check(&load, config, error);
 		if (!ok && error != NULL)
 			kov_config_kuvert_explain(&load, *error);
 	}
@@ -662,12 +666,13 @@ kov_config_free(KovConfig *config)
 		&config->ssl_cert, &config->ssl_key, &config->ssl_ca, &config->msuser, &config->mspass,
 		&config->logfile, &config->syslog, &config->mail_on_error, &config->gpg,
 		&config->tempdir, &config->gnupghome, &config->query_secret, &config->flush_secret,
-		&config->ma_user, &config->ma_pass,
+		&config->ma_host, &config->ma_user, &config->ma_pass,
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(strings); i++)
 		g_clear_pointer(strings[i], g_free);
 	g_strfreev(config->msp);
 	g_clear_pointer(&config->rules, g_ptr_array_unref);
+	kov_config_listen_clear(&config->listen);
 	g_clear_pointer(&config->queues, g_ptr_array_unref);
 	g_free(config);
 }
