@@ -39,6 +39,7 @@ typedef struct {
 static const KovertoCommand koverto_commands[] = {
 	{ "submit", koverto_submit_main, "put one mail in a queue, as sendmail does (koverto-submit(1))" },
 	{ "explain", koverto_explain_main, "say what koverto would do with a mail now, and why; send nothing" },
+	{ "hash-password", koverto_hash_password_main, "print the hash of a password for a [client] of koverto.conf(5)" },
 };
 
 /* Names the program may be called by (a link) that mean a command, its
@@ -76,6 +77,7 @@ koverto_usage(FILE *out)
 	        "       koverto submit [--queue NAME] [-c FILE] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] --no-mail ADDRESS...\n"
+	        "       koverto hash-password < password\n"
 	        "  -c FILE  configuration file; looked for in this order:\n"
 	        "           %s\n"
 	        "  -d       debug output (stderr and the configured log)\n"
@@ -86,7 +88,7 @@ koverto_usage(FILE *out)
 	        "  -k       tell the running daemon to stop (SIGTERM)\n", order);
 	fprintf(out, "commands:\n");
 	for (gsize i = 0; i < G_N_ELEMENTS(koverto_commands); i++)
-		fprintf(out, "  %-8s %s\n", koverto_commands[i].name, koverto_commands[i].summary);
+		fprintf(out, "  %-13s %s\n", koverto_commands[i].name, koverto_commands[i].summary);
 }
 
 /* Block the signals we handle; they are let in only while the loop waits,
@@ -138,10 +140,10 @@ koverto_check_keys(const KovConfig *config, KovKeys *keys, GError **error)
 	if (config->defaultkey != NULL
 	    && !kov_keys_check_signing(keys, config->defaultkey, "defaultkey", error))
 		return FALSE;
-	for (KovQueueKind k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_autofree char *role = g_strdup_printf("key in [queue %s]", kov_policy_queue_name(k));
-		if (config->queue[k].signing_key != NULL
-		    && !kov_keys_check_signing(keys, config->queue[k].signing_key, role, error))
+	for (guint i = 0; i < config->queues->len; i++) {
+		const KovQueueConfig *q = g_ptr_array_index(config->queues, i);
+		g_autofree char *role = g_strdup_printf("key in [queue %s]", q->name);
+		if (q->signing_key != NULL && !kov_keys_check_signing(keys, q->signing_key, role, error))
 			return FALSE;
 	}
 	return TRUE;
@@ -209,7 +211,7 @@ koverto_check(const KovConfig *config)
 static gboolean
 koverto_preflight(const KovConfig *config, GError **error)
 {
-	if (!kov_queue_prepare(config->queuedir, error)
+	if (!kov_queue_prepare(config->queuedir, config->queues, error)
 	    || !kov_config_prepare_tempdir(config->tempdir, error))
 		return FALSE;
 	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);

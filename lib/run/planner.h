@@ -31,14 +31,14 @@ typedef struct {
 	gboolean signer_from_directive; /* Kuvert queue: the configured key is From's key= */
 } KovPlanner;
 
-/* The plan for @mail in queue @kind. With @state (nullable) only the
+/* The plan for @mail in @queue (its policy, key and senders; borrowed). With @state (nullable) only the
  * recipients it has pending are planned for (a retry); without, all.
  * A refusal (sender not allowed, a loop, a mustencrypt recipient without
  * a key, an unusable configured signing key) is part of the plan
  * (plan->refused, a permanent failure). When gpg fails, @error is set
  * (TEMPFAIL) and the plan is unfinished, but the recipients and sender
  * are known. Never NULL. @mail must outlive the result. (transfer full) */
-KovPlanner *kov_planner_make(const KovConfig *config, KovKeys *keys, KovQueueKind kind,
+KovPlanner *kov_planner_make(const KovConfig *config, KovKeys *keys, const KovQueueConfig *queue,
                              KovMail *mail, KovState *state, GError **error);
 void kov_planner_free(KovPlanner *planner);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovPlanner, kov_planner_free)
