@@ -12,6 +12,8 @@
 #include "deliver.h"
 #include "keys.h"
 #include "kuvert.h"
+#include "listener.h"
+#include "listenproc.h"
 #include "error.h"
 #include "log.h"
 #include "pool.h"
@@ -52,6 +54,7 @@ typedef struct {
 	int lock_fd;
 	KovWatch *watch;
 	KovPool *pool;
+	KovListenProc *listener;  /* the SMTP listener's process; NULL one-shot */
 	KovSchedule *schedule;  /* of KovItem: every mail ready, in hand or deferred */
 	gboolean stopping;
 	gboolean broken;      /* stopped because workers could not live */
@@ -352,6 +355,8 @@ kov_daemon_timeout_ms(KovDaemon *d)
 	if (due >= 0)
 		timeout = MIN(timeout, due);
 	timeout = kov_pool_timeout_ms(d->pool, timeout);
+	if (d->listener != NULL)
+		timeout = kov_listenproc_timeout_ms(d->listener, timeout);
 	return MIN(timeout, G_MAXINT);
 }
 
@@ -374,14 +379,16 @@ static void
 kov_daemon_wait(KovDaemon *d)
 {
 	guint n = kov_pool_size(d->pool);
-	g_autofree struct pollfd *pfd = g_new0(struct pollfd, n + 1);
+	g_autofree struct pollfd *pfd = g_new0(struct pollfd, n + 2);
 	gint64 ms = kov_daemon_timeout_ms(d);
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	pfd[0] = (struct pollfd){ .fd = kov_watch_fd(d->watch), .events = POLLIN };
 	for (guint i = 0; i < n; i++)
 		pfd[i + 1] = (struct pollfd){ .fd = kov_pool_fd(d->pool, i), .events = POLLIN };
-	int ready = ppoll(pfd, n + 1, &ts, d->options->wait_mask);
+	pfd[n + 1] = (struct pollfd){ .fd = d->listener ? kov_listenproc_fd(d->listener) : -1,
+		                      .events = POLLIN };
+	int ready = ppoll(pfd, n + 2, &ts, d->options->wait_mask);
 	if (ready < 0) {
 		if (errno != EINTR)
 			kov_log_err("poll: %s", g_strerror(errno));
@@ -392,6 +399,8 @@ kov_daemon_wait(KovDaemon *d)
 			kov_pool_read(d->pool, i);
 	if (pfd[0].revents != 0)
 		kov_daemon_read_watch(d);
+	if (pfd[n + 1].revents != 0)
+		kov_listenproc_read(d->listener);
 	if (ready == 0 && !d->options->oneshot && !kov_pool_busy(d->pool)) {
 		kov_daemon_scan_new(d); /* the safety rescan */
 		kov_daemon_purge_failed(d);
@@ -439,6 +448,8 @@ kov_daemon_reload(KovDaemon *d)
 	d->reloaded = config;
 	d->config = config;
 	kov_pool_reload(d->pool, config);
+	if (d->listener != NULL)
+		kov_listenproc_reload(d->listener, config);
 	if (!kov_watch_set_queues(d->watch, config->queues, &error))
 		kov_log_err("reload: %s; that queue is seen at the rescans only", error->message);
 	kov_log_info("reload: configuration %s read again", config->file);
@@ -463,6 +474,24 @@ kov_daemon_stop_pending(KovDaemon *d)
 	return FALSE;
 }
 
+/* Start the listener (again) when it is due, telling it which of our
+ * descriptors it must not keep: the lock, inotify, the workers' sockets. */
+static void
+kov_daemon_tick_listener(KovDaemon *d)
+{
+	if (d->listener == NULL)
+		return;
+	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
+	int fd = kov_watch_fd(d->watch);
+	g_array_append_val(fds, fd);
+	g_array_append_val(fds, d->lock_fd);
+	for (guint i = 0; i < kov_pool_size(d->pool); i++)
+		if ((fd = kov_pool_fd(d->pool, i)) >= 0)
+			g_array_append_val(fds, fd);
+	kov_listenproc_set_close_fds(d->listener, (const int *)fds->data, fds->len);
+	kov_listenproc_tick(d->listener);
+}
+
 static int
 kov_daemon_loop(KovDaemon *d)
 {
@@ -475,9 +504,12 @@ kov_daemon_loop(KovDaemon *d)
 		if (!d->stopping && kov_daemon_stop_pending(d)) {
 			d->stopping = TRUE;
 			kov_log_info("stopping: finishing the mail in hand");
+			if (d->listener != NULL)
+				kov_listenproc_stop(d->listener);
 		}
 		if (!d->stopping)
 			kov_daemon_dispatch(d);
+		kov_daemon_tick_listener(d);
 		gboolean busy = kov_pool_busy(d->pool);
 		if (!busy && (d->stopping || (d->options->oneshot && !kov_schedule_has_ready(d->schedule))))
 			break;
@@ -499,6 +531,8 @@ kov_daemon_prepare_tempdir(const char *tempdir, GError **error)
 static void
 kov_daemon_clear(KovDaemon *d)
 {
+	/* The listener finishes the messages it is receiving. */
+	g_clear_pointer(&d->listener, kov_listenproc_free);
 	/* The workers first: the mail they hold is the schedule's. */
 	g_clear_pointer(&d->pool, kov_pool_free);
 	g_clear_pointer(&d->schedule, kov_schedule_free);
@@ -530,7 +564,7 @@ kov_daemon_check_setup(const KovConfig *config, GError **error)
 	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, error) : NULL;
 	if (deliver != NULL)
 		kov_daemon_check_seed_file(config, keys);
-	return deliver != NULL;
+	return deliver != NULL && kov_listener_check(&config->listen, error);
 }
 
 int
@@ -558,6 +592,8 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 		kov_queue_clean_state(config->queuedir);
 		kov_daemon_recover(&d);
 		kov_daemon_scan_new(&d);
+		if (!options->oneshot)
+			d.listener = kov_listenproc_new(config);
 		status = kov_daemon_loop(&d);
 	}
 	kov_daemon_clear(&d);

@@ -152,9 +152,19 @@ planner_lookup_keys(KovPlanner *planner, KovKeys *keys, GError **error)
 	return TRUE;
 }
 
-/* The queue's key; in the Kuvert queue a key= directive in From; else
- * From's own, else defaultkey. An unusable configured key refuses the
- * mail; gpg failing is an error. */
+const KovClientConfig *
+kov_planner_client(const KovConfig *config, const KovQueueConfig *queue, const KovMail *mail)
+{
+	g_return_val_if_fail(config != NULL && queue != NULL && mail != NULL, NULL);
+	if (mail->client == NULL)
+		return NULL;
+	const KovClientConfig *client = kov_listen_config_client(&config->listen, mail->client);
+	return client != NULL && g_strcmp0(client->queue, queue->name) == 0 ? client : NULL;
+}
+
+/* The listener's client's key; the queue's; in the Kuvert queue a key=
+ * directive in From; else From's own, else defaultkey. An unusable
+ * configured key refuses the mail; gpg failing is an error. */
 static gboolean
 planner_find_signer(KovPlanner *planner, const KovConfig *config, KovKeys *keys,
                     const KovQueueConfig *queue, const KovMail *mail, GError **error)
@@ -166,6 +176,11 @@ planner_find_signer(KovPlanner *planner, const KovConfig *config, KovKeys *keys,
 	g_autoptr(GError) why = NULL;
 
 	planner->signer_from_directive = kind == KOV_QUEUE_KUVERT && configured != NULL;
+	const KovClientConfig *client = kov_planner_client(config, queue, mail);
+	if (client != NULL && client->signing_key != NULL) {
+		configured = client->signing_key;
+		planner->signer_from_directive = FALSE;
+	}
 	planner->signer = kov_keys_lookup_signing(keys, configured, mail->from, config->defaultkey,
 	                                          &source, &note, &why);
 	if (planner->signer == NULL && why != NULL && kov_error_is_temporary(why)) {

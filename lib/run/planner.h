@@ -45,3 +45,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovPlanner, kov_planner_free)
 
 /* The encryption key of plan recipient @i, or NULL. (borrowed) */
 gpgme_key_t kov_planner_key(const KovPlanner *planner, guint i);
+
+/* The listener's client that submitted @mail (its X-Koverto-Client in the
+ * envelope block), when it is a configured client of @queue: its key
+ * signs. NULL otherwise: a client line in a mail that some other writer
+ * put into a queue raw, or a client removed or moved since, is ignored
+ * (the worker logs a warning) and the queue's own signing rules apply.
+ * (borrowed from @config) */
+const KovClientConfig *kov_planner_client(const KovConfig *config, const KovQueueConfig *queue,
+                                          const KovMail *mail);

@@ -558,6 +558,13 @@ kov_job_log_received(KovJob *job)
 		kov_log_info("id=%s: a bounce: sent on to its Resent-To/-Cc/-Bcc addresses only", job->id);
 	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, job->queue->name,
 	             *job->sender ? job->sender : "<>", s->str);
+	const KovClientConfig *client = kov_planner_client(job->ctx->config, job->queue, job->mail);
+	if (client != NULL)
+		kov_log_info("id=%s: from client %s", job->id, client->name);
+	else if (job->mail->client != NULL)
+		kov_log_warning("id=%s: X-Koverto-Client \"%s\" ignored: no client of queue %s sends "
+		                "there; signed as any mail of the queue", job->id, job->mail->client,
+		                job->queue->name);
 }
 
 /* Make the plan (planner.c), then get the mail ready to go: nothing that
