@@ -33,6 +33,8 @@
 #define KOV_LISTENER_SPARE_THREADS 16
 /* How long a 421 to a refused connection may take to write. */
 #define KOV_LISTENER_REFUSE_TIMEOUT 5
+/* How long a client must wait between the two lines of the greeting. */
+#define KOV_LISTENER_PREGREET_MS 25
 /* How long to retry a port still held (by the listener a reload replaces). */
 #define KOV_LISTENER_BIND_RETRY_MS 5000
 
@@ -141,8 +143,9 @@ kov_conn_phase_timeout(KovConn *c)
 }
 
 /* A client that talks before the greeting is no SMTP client (nor one
- * RFC 5321 4.3.1 allows). What was there before we greet is seen by a
- * poll; what arrived while the greeting was being written, by the
+ * RFC 5321 4.3.1 allows). What was there before we greet, or came
+ * between the first line of the greeting and the last, is seen by a
+ * poll; what arrived while the last line was being written, by the
  * kernel's receive time of the first bytes (SO_TIMESTAMPNS, plaintext
  * ports), compared with when we began to write it. */
 static void
@@ -162,7 +165,15 @@ kov_conn_talks_first(KovConn *c)
 		    && g_pollable_input_stream_is_readable(G_POLLABLE_INPUT_STREAM(is)))
 			return TRUE;
 	}
-	return g_socket_condition_timed_wait(c->socket, G_IO_IN, 0, NULL, NULL);
+	if (g_socket_condition_timed_wait(c->socket, G_IO_IN, 0, NULL, NULL))
+		return TRUE;
+	/* The first line of a greeting in two (RFC 5321 4.2), then a short
+	 * wait: a client that sends at once, without waiting for the last
+	 * line, is caught however fast we were (postscreen's pregreet test). */
+	g_autofree char *first = g_strdup_printf("220-%s\r\n", c->l->hostname);
+	kov_conn_say(c, first);
+	return c->gone || g_socket_condition_timed_wait(c->socket, G_IO_IN,
+	                                                KOV_LISTENER_PREGREET_MS * 1000, c->cancel, NULL);
 }
 
 /* The first bytes after the greeting (there are some): did they arrive
