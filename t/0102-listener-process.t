@@ -61,7 +61,8 @@ def session():
             r = f.readline()
             if r[3:4] != b"-":
                 return r.decode().strip()
-    f.readline()
+    while f.readline()[3:4] == b"-":   # the greeting has two lines
+        pass
     cmd(b"EHLO drain.example.org\r\n")
     print("auth", cmd(b"AUTH PLAIN " + base64.b64encode(b"\0app\0app-pw") + b"\r\n"))
     return t, f, cmd
@@ -78,6 +79,7 @@ busy[0].sendall(b"second half\r\n")
 print("end", busy[2](b".\r\n"))
 print("next", busy[2](b"NOOP\r\n"))
 PYEOF
+kill "$DAEMON_PID" 2>/dev/null   # in case the script failed before its SIGTERM
 wait "$DAEMON_PID"
 STATUS=$?
 DAEMON_PID=

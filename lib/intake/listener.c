@@ -544,6 +544,10 @@ kov_conn_serve(KovConn *c)
 		kov_conn_map_certificate(c);
 	for (;;) {
 		KovSmtpEvent ev = kov_smtp_session_step(c->smtp);
+		/* Known before the 354 leaves: a stop from now on lets it finish. */
+		g_mutex_lock(&c->l->lock);
+		c->in_data = kov_smtp_session_phase(c->smtp) == KOV_SMTP_PHASE_DATA;
+		g_mutex_unlock(&c->l->lock);
 		if (!kov_conn_flush(c))
 			break;
 		switch (ev) {
