@@ -246,6 +246,8 @@ kov_conn_read(KovConn *c)
 		n = g_input_stream_read(is, buf, sizeof buf, c->cancel, &error);
 	if (n > 0) {
 		kov_smtp_session_push(c->smtp, buf, (gsize)n);
+		/* it may have held an AUTH response: no copy of it stays behind */
+		explicit_bzero(buf, (gsize)n);
 		return TRUE;
 	}
 	if (n == 0) {
