@@ -216,3 +216,75 @@ relay_tap() {
 		esac
 	done < "$1"
 }
+
+# ---- the SMTP listener (issue 12): a test CA, ports, a configuration, start ----
+# test_ca: the test certificate authority of t/mkca in CA=$W/ca: ca.pem,
+# server.pem/.key (127.0.0.1), client1/client2.pem/.key/.sha256, stranger.*
+test_ca() { CA=$W/ca; sh "$T/mkca" "$CA" || bail "cannot make the test CA"; }
+# free_port: a loopback TCP port nobody listens on right now (another
+# process may take it before we do: start_listener retries).
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# hash_pw PASSWORD: a crypt(3) hash for a [client]'s password.
+hash_pw() { openssl passwd -6 "$1"; }
+# listen_config [lines...]: CONF as write_config makes it, plus a [listen]
+# section: STARTTLS on 127.0.0.1:SUBPORT, implicit TLS on 127.0.0.1:SUBSPORT,
+# the test CA's server certificate (test_ca first), hostname koverto.test;
+# then LINES: more [listen] options first, then [client NAME] sections.
+# KOVERTO_LINES (newline-separated) go into [koverto].
+listen_config() {
+	[ -n "${CA:-}" ] || test_ca
+	: > "$W/listen.lines"
+	for line in "$@"; do printf '%s\n' "$line" >> "$W/listen.lines"; done
+	SUBPORT=$(free_port)
+	SUBSPORT=$(free_port)
+	listen_config_write
+}
+listen_config_write() {
+	write_config
+	{
+		[ -n "${KOVERTO_LINES:-}" ] && printf '%s\n' "$KOVERTO_LINES"
+		echo "[listen]"
+		echo "submission = 127.0.0.1:$SUBPORT"
+		echo "submissions = 127.0.0.1:$SUBSPORT"
+		echo "tls-cert = $CA/server.pem"
+		echo "tls-key = $CA/server.key"
+		echo "hostname = koverto.test"
+		cat "$W/listen.lines"
+	} >> "$CONF"
+}
+# listener_ready_count / listener_clash_count: log lines so far.
+listener_ready_count() { grep -c 'listener: ready on' "$W/log" 2>/dev/null; }
+listener_clash_count() { grep -c 'listener: cannot listen' "$W/log" 2>/dev/null; }
+# start_listener [koverto args]: start the daemon with CONF (listen_config)
+# and wait until its listener is ready. A port taken meanwhile by someone
+# else: new ports (SUBPORT, SUBSPORT), up to 5 tries.
+start_listener() {
+	tries=0
+	while :; do
+		ready=$(listener_ready_count) clash=$(listener_clash_count)
+		start_daemon "$@"
+		wait_for 20 sh -c "[ \$(grep -c 'listener: ready on' '$W/log') -gt ${ready:-0} ] ||
+			[ \$(grep -c 'listener: cannot listen' '$W/log') -gt ${clash:-0} ]" ||
+			bail "listener did not start: $(tail -5 "$W/log")"
+		[ "$(listener_ready_count)" -gt "${ready:-0}" ] && return 0
+		tries=$((tries + 1))
+		[ "$tries" -ge 5 ] && bail "listener: no free port after 5 tries"
+		stop_daemon
+		SUBPORT=$(free_port)
+		SUBSPORT=$(free_port)
+		listen_config_write
+	done
+}
+# listener_pid: the pid of the daemon's listener process (a child of
+# DAEMON_PID called koverto-listen).
+listener_pid() {
+	ps -e -o pid=,ppid=,comm= | awk -v d="$DAEMON_PID" '$2 == d && $3 == "koverto-listen" { print $1 }'
+}
+# swaks_tls USER PASSWORD FROM TO [swaks args...]: one mail by STARTTLS + AUTH PLAIN.
+swaks_tls() {
+	u=$1 p=$2 f=$3 t=$4; shift 4
+	swaks --server "127.0.0.1:$SUBPORT" -tls --tls-ca-path "$CA/ca.pem" --tls-verify \
+		--auth PLAIN --auth-user "$u" --auth-password "$p" --from "$f" --to "$t" "$@"
+}

@@ -16,7 +16,8 @@ gboolean
 kov_envelope_is_field(const char *name)
 {
 	return g_ascii_strcasecmp(name, "X-Kuvert-From") == 0 ||
-	       g_ascii_strcasecmp(name, "X-Kuvert-To") == 0;
+	       g_ascii_strcasecmp(name, "X-Kuvert-To") == 0 ||
+	       g_ascii_strcasecmp(name, "X-Koverto-Client") == 0;
 }
 
 /* What a delivery agent writes on top of the mail it puts into a Maildir. */
@@ -334,6 +335,11 @@ gboolean
 kov_envelope_load(KovMail *mail, GMimeHeaderList *headers, const KovEnvelopeBlocks *blocks,
                   const KovMessageOptions *options, GMimeParserOptions *popts, GError **error)
 {
+	if (blocks->n_envelope > 0) {
+		/* Only the listener names a client, and only in the block it wrote. */
+		g_autoptr(GPtrArray) envelope = blocks_slice(blocks, 0, blocks->n_envelope);
+		mail->client = kov_header_first_value(envelope, "X-Koverto-Client");
+	}
 	return load_recipients(mail, headers, blocks, options, popts, error)
 	       && load_sender(mail, headers, blocks, options, popts, error)
 	       && load_resent_to(mail, headers, popts, error);

@@ -26,7 +26,8 @@ typedef struct {
  * g_ptr_array_unref(@b->all). */
 void kov_envelope_blocks_init(KovEnvelopeBlocks *b, GMimeMessage *message, gboolean mail_only);
 
-/* An envelope pseudo-header: X-Kuvert-From or X-Kuvert-To, any case. */
+/* An envelope pseudo-header: X-Kuvert-From, X-Kuvert-To, or the
+ * listener's X-Koverto-Client (the client that submitted it), any case. */
 gboolean kov_envelope_is_field(const char *name);
 
 /* Work out @mail's recipients (with roles), envelope_given, from,

@@ -29,6 +29,7 @@ kov_message_free(KovMail *mail)
 	g_free(mail->sender);
 	g_free(mail->from);
 	g_free(mail->from_key);
+	g_free(mail->client);
 	if (mail->recipients != NULL)
 		g_ptr_array_unref(mail->recipients);
 	if (mail->resent_to != NULL)
@@ -247,8 +248,9 @@ kov_message_rewrite_envelope_fd(const char *path, int given, const char *envelop
 		const char *name = g_mime_header_get_name(h);
 		if (!kov_envelope_is_field(name))
 			continue;
-		if (i < blocks.n_envelope && g_ascii_strcasecmp(name, "X-Kuvert-From") == 0)
-			continue;  /* the sender stays */
+		if (i < blocks.n_envelope && (g_ascii_strcasecmp(name, "X-Kuvert-From") == 0
+		                              || g_ascii_strcasecmp(name, "X-Koverto-Client") == 0))
+			continue;  /* the sender and the client stay */
 		/* A field runs to the next one, continuation lines and lines
 		 * GMime skipped included, or to the end of the header. */
 		gint64 start = g_mime_header_get_offset(h);

@@ -38,6 +38,8 @@ typedef struct {
 	gboolean has_x_kuvert;
 	KovAction x_kuvert;
 	char *from_key;          /* key= directive in the first From address: the signing key; NULL */
+	char *client;            /* X-Koverto-Client in the envelope block: the listener's
+	                          * client that submitted it (as written); NULL */
 	/* The bare lower-case addresses of the first Resent-To and Resent-Cc
 	 * headers (a bounce), when there is a Resent-To and no explicit
 	 * envelope was given (empty when it names nobody); NULL otherwise. Of
@@ -82,8 +84,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovMail, kov_message_free)
 /* Write the queue file @path to @fd with @envelope (header lines, nullable)
  * on top, then the file without its X-Kuvert-To and X-Kuvert-From fields,
  * as kov_message_load tells them (any case, blanks before the colon,
- * continuation lines), wherever they are in the header; with @keep_sender
- * the X-Kuvert-From fields of the file's envelope block stay. Everything
+ * continuation lines) and X-Koverto-Client fields, wherever they are in
+ * the header; with @keep_sender the X-Kuvert-From and X-Koverto-Client
+ * fields of the file's envelope block stay. Everything
  * else is copied byte for byte. */
 gboolean kov_message_rewrite_envelope(const char *path, const char *envelope, gboolean keep_sender,
                                       int fd, GError **error);
