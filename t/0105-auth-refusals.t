@@ -70,6 +70,10 @@ auth-login mon bad3
 expect 421
 eof
 RAW
+# All applications on this host share 127.0.0.1: failures of one account
+# (above: mon, nobody) must not lock another out. tick logs in right after.
+tick_in() { login tick "$TICK_PW" | raw --timeout 30 2>>"$W/raw.err"; }
+check "after all those failures from 127.0.0.1, another client (tick) still logs in" tick_in
 check "refused logins are logged, the password is not" sh -c "grep -qi 'auth' '$W/log' && ! grep -q 'wrong-password' '$W/log' '$W/stderr'"
 check "nothing was queued" nothing_queued
 check "the sink got nothing" [ "$(sink_count)" = 0 ]
