@@ -4,6 +4,7 @@
  * iniparser and the pre-pass agree, and the options that need each other,
  * with the defaults that need the passwd entry. */
 #include "config-check.h"
+#include "config-listen-load.h"
 #include "config-value.h"
 #include "error.h"
 
@@ -78,6 +79,8 @@ kov_config_check_mode(KovConfigLoad *load, GError **error)
 		const char *value = kov_config_check_raw_value(load, secrets[i]);
 		holds = holds || (value != NULL && value[0] != '\0');
 	}
+	/* A [client] password hash can be attacked offline: kept as secret. */
+	holds = holds || kov_config_listen_holds_hash(load);
 	if (holds && (load->st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
 		kov_config_fail(error, load, 0,
 		                "holds a password but is readable by %s (mode %04o); chmod 600 it",

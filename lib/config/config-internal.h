@@ -34,12 +34,16 @@ typedef enum {
 	KOV_TYPE_COMMAND,  /* "program args" with %s in args; first word executable */
 	KOV_TYPE_ARGV,     /* "program args" split on whitespace; checked after reading */
 	KOV_TYPE_REGEX,    /* GLib regular expression, whole address, any case */
+	KOV_TYPE_SIZE,     /* octets: digits with an optional k, M or G (1024-based), min..max (guint64) */
+	KOV_TYPE_ADDRESSES,/* "IP:PORT" / "[IPV6]:PORT" list (char **, normalized); empty: none */
+	KOV_TYPE_CRYPT,    /* a crypt(3) hash of a strong method; secret-ish, never echoed */
+	KOV_TYPE_SHA256,   /* a SHA-256 fingerprint, hex with optional colons; stored 64 lower-case hex */
 } KovOptionType;
 
 typedef struct {
 	const char *name;
 	KovOptionType type;
-	gsize offset;      /* of the field in KovConfig or KovQueueConfig */
+	gsize offset;      /* of the field in KovConfig, KovQueueConfig, KovListenConfig or KovClientConfig */
 	gsize aux_offset;  /* KOV_TYPE_REGEX: the compiled GRegex field */
 	guint64 min, max;  /* KOV_TYPE_COUNT, KOV_TYPE_DURATION */
 } KovOption;

@@ -7,7 +7,9 @@
 #include <glib.h>
 
 typedef struct {
-	char *name;               /* [client NAME]: letters, digits, "._-" */
+	char *name;               /* [client NAME]: letters, digits, "._-", lower case */
+	char *login;              /* the AUTH user name when it is not @name (Kuvert's
+	                           * ma-user, compared exactly); NULL: @name, any case */
 	char *password_hash;      /* crypt(3) hash ($y$, $6$, ...); NULL: no password login */
 	char *password_plain;     /* Kuvert's ma-pass only (wipe before free); NULL otherwise */
 	char *certificate;        /* SHA-256 of the client certificate (DER): 64 lower-case

@@ -5,6 +5,7 @@
  * kov_config_command_argv keep their public names (config.h): other layers
  * call them. */
 #include "config-value.h"
+#include "config-listen-load.h"
 #include "error.h"
 #include "log.h"
 
@@ -138,6 +139,38 @@ kov_config_value_parse_duration(const char *value, guint64 min, guint64 max, gin
 		return FALSE;
 	}
 	*out = (gint64)(n * unit);
+	return TRUE;
+}
+
+/* A size: octets, or a number with k, M or G (1024-based, any case). */
+gboolean
+kov_config_value_parse_size(const char *value, guint64 min, guint64 max, guint64 *out, GError **error)
+{
+	gsize digits = strspn(value, "0123456789");
+	guint64 unit = 0;
+	if (digits > 0 && value[digits] == '\0')
+		unit = 1;
+	else if (digits > 0 && value[digits + 1] == '\0')
+		switch (g_ascii_tolower(value[digits])) {
+		case 'k': unit = 1024; break;
+		case 'm': unit = 1024 * 1024; break;
+		case 'g': unit = 1024 * 1024 * 1024; break;
+		default: break;
+		}
+	if (unit == 0) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "not a size (octets, or a number with k, M or G): \"%s\"", value);
+		return FALSE;
+	}
+	g_autofree char *number = g_strndup(value, digits);
+	guint64 n = 0;
+	if (!g_ascii_string_to_unsigned(number, 10, 0, max / unit, &n, NULL) || n * unit < min) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "out of range %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT " octets: \"%s\"",
+		            min, max, value);
+		return FALSE;
+	}
+	*out = n * unit;
 	return TRUE;
 }
 
@@ -344,6 +377,13 @@ kov_config_value_parse(KovConfigLoad *load, const KovOption *opt, gpointer base,
 	case KOV_TYPE_DURATION:
 		return kov_config_value_parse_duration(value, opt->min, opt->max,
 		                                 KOV_FIELD(base, opt->offset, gint64), error);
+	case KOV_TYPE_SIZE:
+		return kov_config_value_parse_size(value, opt->min, opt->max,
+		                                   KOV_FIELD(base, opt->offset, guint64), error);
+	case KOV_TYPE_ADDRESSES:
+	case KOV_TYPE_CRYPT:
+	case KOV_TYPE_SHA256:
+		return kov_config_listen_parse_value(opt, base, value, error);
 	case KOV_TYPE_KEYID:
 		if (value[0] != '\0' && !kov_config_value_is_keyid(value)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,

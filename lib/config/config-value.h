@@ -16,6 +16,9 @@ gboolean kov_config_value_parse_number(const char *value, guint min, guint max, 
 /* Seconds, or a number with s, m, h or d; @min..@max seconds. */
 gboolean kov_config_value_parse_duration(const char *value, guint64 min, guint64 max, gint64 *out,
                                          GError **error);
+/* Octets, or a number with k, M or G (1024-based); @min..@max octets. */
+gboolean kov_config_value_parse_size(const char *value, guint64 min, guint64 max, guint64 *out,
+                                     GError **error);
 /* 8, 16 or 40 hex digits, any case, optional 0x. */
 gboolean kov_config_value_is_keyid(const char *value);
 /* An IP address, or a host name of letters, digits, '.', '-' and '_'. */

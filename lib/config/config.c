@@ -8,6 +8,7 @@
 #include "config-check.h"
 #include "config-ini.h"
 #include "config-kuvert.h"
+#include "config-listen-load.h"
 #include "config-redact.h"
 #include "config-value.h"
 #include "error.h"
@@ -56,6 +57,7 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT("mspass-from-query-secret", KOV_TYPE_BOOL, mspass_from_query_secret),
 	KOV_OPT("msp", KOV_TYPE_ARGV, msp),
 	KOV_OPT("maport", KOV_TYPE_PORT, maport),
+	KOV_OPT("mahost", KOV_TYPE_HOST, ma_host),
 	KOV_OPT("ma-user", KOV_TYPE_STRING, ma_user),
 	KOV_OPT("ma-pass", KOV_TYPE_SECRET, ma_pass),
 	KOV_OPT("gnupghome", KOV_TYPE_DIR, gnupghome),
@@ -340,6 +342,11 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 			g_strdup_printf(" in [queue %s]", kov_policy_queue_name(kind)) };
 		return TRUE;
 	}
+	if (kov_config_listen_section(config, name, &section->options, &section->n_options,
+	                              &section->base, &section->label)) {
+		section->rules = FALSE;
+		return TRUE;
+	}
 	return FALSE;
 }
 
@@ -360,7 +367,8 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 	if (!kov_config_section_find(config, entry->section, section)) {
 		kov_config_fail(error, load, entry->line,
 		                "unknown section [%s] (known: [koverto], [rules], [queue must-encrypt], "
-		                "[queue fallback], [queue sign-only])", entry->section);
+		                "[queue fallback], [queue sign-only], [listen], [client NAME])",
+		                entry->section);
 		return FALSE;
 	}
 	if (entry->key == NULL)
@@ -492,6 +500,7 @@ kov_config_new_defaults(const char *path)
 	config->worker_memory = 1024;
 	config->dsn = FALSE;
 	config->rules = g_ptr_array_new_with_free_func((GDestroyNotify)kov_policy_rule_free);
+	kov_config_listen_init(&config->listen);
 	return config;
 }
 
@@ -533,12 +542,7 @@ kov_config_warnings(const KovConfig *config)
 {
 	g_return_val_if_fail(config != NULL, NULL);
 	GPtrArray *out = g_ptr_array_new();
-	if (config->ma_user != NULL || config->ma_pass != NULL)
-		g_ptr_array_add(out, g_strdup_printf(
-			"maport, ma-user and ma-pass (Kuvert's inbound SMTP listener) are set, but koverto "
-			"has no listener yet: nothing listens on 127.0.0.1:%u, and mail programs that send "
-			"there get \"connection refused\"; have them run koverto submit (or kuvert_submit) "
-			"instead (see kuvert-migration.md)", config->maport));
+	kov_config_listen_warnings(config, out);
 	if (config->defaultaction == KOV_ACTION_NONE)
 		g_ptr_array_add(out, g_strdup(
 			"defaultaction is none: mail in the Kuvert queue (koverto submit without --queue, "
@@ -567,7 +571,8 @@ kov_config_load(const char *path, GError **error)
 	if (ok) {
 		ok = kov_config_read_entries(&load, config, error)
 			&& kov_config_check_placed(&load, error)
-			&& kov_config_check_all(&load, config, error);
+			&& kov_config_check_all(&load, config, error)
+			&& kov_config_listen_check(&load, config, error);
 		if (!ok && error != NULL)
 			kov_config_kuvert_explain(&load, *error);
 	}
@@ -591,12 +596,13 @@ kov_config_free(KovConfig *config)
 		&config->ssl_cert, &config->ssl_key, &config->ssl_ca, &config->msuser, &config->mspass,
 		&config->logfile, &config->syslog, &config->mail_on_error, &config->gpg,
 		&config->tempdir, &config->gnupghome, &config->query_secret, &config->flush_secret,
-		&config->ma_user, &config->ma_pass,
+		&config->ma_host, &config->ma_user, &config->ma_pass,
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(strings); i++)
 		g_clear_pointer(strings[i], g_free);
 	g_strfreev(config->msp);
 	g_clear_pointer(&config->rules, g_ptr_array_unref);
+	kov_config_listen_clear(&config->listen);
 	for (gsize k = 0; k < KOV_QUEUE_N_POLICY; k++) {
 		g_free(config->queue[k].signing_key);
 		g_free(config->queue[k].allowed_senders);

@@ -7,6 +7,7 @@
  * koverto never sees an unchecked string. */
 #pragma once
 #include <glib.h>
+#include "config-listen.h"
 #include "policy.h"
 
 #define KOV_CONFIG_DEFAULT_PATH "/etc/koverto/koverto.conf"
@@ -55,8 +56,10 @@ typedef struct {
 
 	/* accepted and checked; implemented by later issues */
 	gboolean use_agent;
+	/* Kuvert's listener: runs when ma-user and ma-pass are set (listen.kuvert) */
 	guint maport;             /* 2587 */
-	char *ma_user, *ma_pass;
+	char *ma_host;            /* NULL: 127.0.0.1; a loopback address */
+	char *ma_user, *ma_pass;  /* ma_pass: wipe before free, never log */
 
 	/* koverto's own: reliability and performance */
 	guint workers;            /* 0: one per CPU */
@@ -72,6 +75,7 @@ typedef struct {
 
 	GPtrArray *rules;         /* of KovRule* (owned), first match wins; never NULL */
 	KovQueueConfig queue[KOV_QUEUE_N_POLICY];
+	KovListenConfig listen;   /* [listen], [client NAME], Kuvert's listener */
 } KovConfig;
 
 /* Where the configuration is: @explicit_path (-c), else $KOVERTO_CONF, else
@@ -101,9 +105,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovConfig, kov_config_free)
 gboolean kov_config_prepare_tempdir(const char *tempdir, GError **error);
 
 /* What in @config loads fine but will not do what a Kuvert user expects,
- * one line each, for -n and the daemon's start to print: Kuvert's
- * listener options (there is no listener yet), and a Kuvert queue whose
- * default sends mail neither signed nor encrypted. (transfer full,
+ * one line each, for -n and the daemon's start to print: half of Kuvert's
+ * listener options (ma-user without ma-pass: no listener, as in Kuvert),
+ * listener settings that do nothing or break RFC 5321, and a Kuvert queue
+ * whose default sends mail neither signed nor encrypted. (transfer full,
  * NULL-terminated, possibly empty) */
 char **kov_config_warnings(const KovConfig *config);
 
