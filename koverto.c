@@ -39,6 +39,7 @@ typedef struct {
 static const KovertoCommand koverto_commands[] = {
 	{ "submit", koverto_submit_main, "put one mail in a queue, as sendmail does (koverto-submit(1))" },
 	{ "explain", koverto_explain_main, "say what koverto would do with a mail now, and why; send nothing" },
+	{ "hash-password", koverto_hash_password_main, "print the hash of a password for a [client] of koverto.conf(5)" },
 };
 
 /* Names the program may be called by (a link) that mean a command, its
@@ -76,6 +77,7 @@ koverto_usage(FILE *out)
 	        "       koverto submit [--queue NAME] [-c FILE] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] --no-mail ADDRESS...\n"
+	        "       koverto hash-password < password\n"
 	        "  -c FILE  configuration file; looked for in this order:\n"
 	        "           %s\n"
 	        "  -d       debug output (stderr and the configured log)\n"
@@ -86,7 +88,7 @@ koverto_usage(FILE *out)
 	        "  -k       tell the running daemon to stop (SIGTERM)\n", order);
 	fprintf(out, "commands:\n");
 	for (gsize i = 0; i < G_N_ELEMENTS(koverto_commands); i++)
-		fprintf(out, "  %-8s %s\n", koverto_commands[i].name, koverto_commands[i].summary);
+		fprintf(out, "  %-13s %s\n", koverto_commands[i].name, koverto_commands[i].summary);
 }
 
 /* Block the signals we handle; they are let in only while the loop waits,
