@@ -56,8 +56,8 @@ line RCPT TO:<bob@example.net>
 expect 5
 RAW
 
-# Three failed AUTHs: 421 and the session is closed.
-check "three failed AUTHs: 421 and closed" raw --timeout 30 2>>"$W/raw.err" <<RAW
+# Three failed AUTHs: the third 535, then 421 and the session is closed.
+check "three failed AUTHs: 535, then 421 and closed" raw --timeout 30 2>>"$W/raw.err" <<RAW
 expect 220
 ehlo c.test
 starttls
@@ -67,6 +67,7 @@ expect 535
 auth-plain mon bad2
 expect 535
 auth-login mon bad3
+expect 535
 expect 421
 eof
 RAW

@@ -25,8 +25,9 @@ send_as() {
 		echo "print data"
 		echo "line QUIT"
 		echo "expect 221"
-	} | raw 2>>"$W/raw.err" | cut -f3
+	} | raw 2>>"$W/raw.err" | cut -f3 | sed 's/\\r\\n$//'
 }
+starts() { case $1 in "$2"*) return 0 ;; esac; return 1; }
 mail_refused() {
 	{
 		login mon "$MON_PW"
@@ -42,14 +43,14 @@ check "MAIL FROM the allowed address with a suffix: 550 5.7.1 (the regex spans t
 check "MAIL FROM a prefix of it: 550 5.7.1" mail_refused xalice@example.org
 check "MAIL FROM:<> (the null sender): 550 5.7.1" mail_refused ""
 r=$(send_as alice@example.org "Eve <eve@example.org>" 1)
-check "From a header address the client may not use: 550 5.7.1 ($r)" expr "$r" : '550 5\.7\.1' 
+check "From a header address the client may not use: 550 5.7.1 ($r)" starts "$r" '550 5.7.1' 
 r=$(send_as alice@example.org "alice@example.org, eve@example.org" 2)
-check "two From addresses, one not allowed: 550 5.7.1 ($r)" expr "$r" : '550 5\.7\.1'
+check "two From addresses, one not allowed: 550 5.7.1 ($r)" starts "$r" '550 5.7.1'
 r=$(send_as alice@example.org "=?utf-8?q?Alice?= <eve@example.org>" 3)
-check "an encoded display name does not hide the address: 550 5.7.1 ($r)" expr "$r" : '550 5\.7\.1'
+check "an encoded display name does not hide the address: 550 5.7.1 ($r)" starts "$r" '550 5.7.1'
 check "nothing was queued" nothing_queued
 r=$(send_as ALICE@Example.ORG "Alice <Alice@EXAMPLE.org>" 4)
-check "the allowed address, in any case: 250 ($r)" expr "$r" : '250 '
+check "the allowed address, in any case: 250 ($r)" starts "$r" '250 '
 check "delivered" wait_sink 1
 check "only the allowed mail reached the sink" sh -c "[ \$(grep -l SENDER-MARKER '$SINK'/*.eml | wc -l) = 1 ] && ! grep -q 'SENDER-MARKER-[123]' '$SINK'/*.eml"
 check "the refusals are logged" grep -qi "sender" "$W/log"

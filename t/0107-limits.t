@@ -15,7 +15,7 @@ lsetup "max-size = 100000"
 	login mon "$MON_PW"
 	rcpts="MAIL FROM:<alice@example.org>"
 	for i in $(seq 1 101); do rcpts="$rcpts\\r\\nRCPT TO:<r$i@example.com>"; done
-	echo "line $rcpts"
+	printf 'line %s\n' "$rcpts"
 	echo "expect 250"
 	for i in $(seq 1 100); do echo "expect 250"; done
 	echo "expect 452"
@@ -63,10 +63,10 @@ expect 5
 eof
 RAW
 }
-check 'bare LF: "\n.\n" ends nothing, the mail is refused and the session closed' smuggle '\n.\n'
-check 'bare CR: "\r.\r" the same' smuggle '\r.\r'
-check 'mixed: "\r\n.\n" the same' smuggle '\r\n.\n'
-check 'mixed: "\n.\r\n" the same' smuggle '\n.\r\n'
+check 'bare LF: LF dot LF ends nothing, the mail is refused and the session closed' smuggle '\n.\n'
+check 'bare CR: CR dot CR, the same' smuggle '\r.\r'
+check 'mixed: CRLF dot LF, the same' smuggle '\r\n.\n'
+check 'mixed: LF dot CRLF, the same' smuggle '\n.\r\n'
 check "a bare LF inside a line of text: refused" raw 2>>"$W/raw.err" <<RAW
 $(trans "MAIL FROM:<alice@example.org>")
 send From: alice@example.org\r\nSubject: lf\r\n\r\nBARE-LF-MARKER one\ntwo\r\n.\r\n

@@ -31,10 +31,11 @@ RAW
 scratch() { find "$W/tmp" -type f -size +0 2>/dev/null; }
 for how in close reset; do
 	for text in 'CUT-MARKER whole line\r\n' 'CUT-MARKER half a li'; do
+		case $text in *n) where="after a whole line" ;; *) where="in the middle of a line" ;; esac
 		cut "$how" "$text" || not_ok "the cut client ran ($how)"
-		check "$how in the middle of DATA ($text): nothing left in any queue, tmp/ included" \
+		check "$how in the middle of DATA, $where: nothing left in any queue, tmp/ included" \
 			wait_for 10 nothing_queued
-		check "$how ($text): no scratch file with content" wait_for 10 sh -c "[ -z \"\$(find '$W/tmp' -type f -size +0 2>/dev/null)\" ]"
+		check "$how, $where: no scratch file with content" wait_for 10 sh -c "[ -z \"\$(find '$W/tmp' -type f -size +0 2>/dev/null)\" ]"
 	done
 done
 check "a cut just before the final dot: nothing queued either" raw 2>>"$W/raw.err" <<RAW
@@ -114,7 +115,7 @@ expect 250
 line QUIT
 expect 221" ;;
 	esac
-	( echo "$first" | raw --timeout 30 2>>"$W/raw.err" && touch "$W/first.done" ) &
+	( printf '%s\n' "$first" | raw --timeout 30 2>>"$W/raw.err" && touch "$W/first.done" ) &
 	pid=$!
 	wait_for 20 test -e "$W/stalled" || not_ok "the first client got to its stall ($stall)"
 	t0=$(now)

@@ -20,7 +20,15 @@ cutoff "an HTTP POST (after EHLO) is cut off" "expect 220" "ehlo c.test" "send P
 cutoff "a CONNECT is cut off" "expect 220" "line CONNECT 127.0.0.1:25 HTTP/1.0" "eof" "lacks 250"
 cutoff "a Header: line is cut off" "expect 220" "line User-Agent: evil" "eof" "lacks 250"
 cutoff "binary garbage is cut off" "expect 220" 'send \x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n' "eof" "lacks 250"
-cutoff "bytes before the greeting: closed" "send EHLO early.test\r\n" "eof" "lacks 250-"
+# Bytes before the greeting: the listener is held (SIGSTOP) while the client
+# connects and talks, so that its bytes are surely there before it greets.
+L=$(listener_pid)
+kill -STOP "$L"
+printf '%s\n' "send EHLO early.test\r\n" "touch $W/early.sent" "eof" "lacks 250" | raw --timeout 15 2>>"$W/raw.err" &
+early=$!
+wait_for 10 test -e "$W/early.sent"
+kill -CONT "$L"
+if wait "$early"; then ok "bytes before the greeting: closed"; else not_ok "bytes before the greeting: closed"; fi
 cutoff "STARTTLS with EHLO pipelined behind it: closed, no 220, no TLS" \
 	"expect 220" "ehlo c.test" "send STARTTLS\r\nEHLO injected.test\r\n" "eof" "lacks 220" "lacks 250"
 cutoff "STARTTLS with AUTH pipelined behind it: closed" \
@@ -38,8 +46,13 @@ cutoff "EHLO with MAIL pipelined behind it: closed" \
 cutoff "DATA with the message pipelined behind it: closed, nothing queued" \
 	"$(login mon "$MON_PW")" "line MAIL FROM:<alice@example.org>" "expect 250" "line RCPT TO:<dave@example.com>" \
 	"expect 250" "send DATA\r\nFrom: alice@example.org\r\n\r\nPIPELINED-DATA\r\n.\r\n" "eof" "lacks 250"
-cutoff "three unknown commands: 421 and closed" "expect 220" "ehlo c.test" "line FOO" "expect 5" "line BAR" "expect 5" \
-	"line BAZ" "expect 421" "eof"
+cutoff "three unknown commands after STARTTLS: 421 and closed" "$(tls_hello)" "line FOO" "expect 5" "line BAR" "expect 5" \
+	"line BAZ" "expect 5" "expect 421" "eof"
+cutoff "three unknown commands before STARTTLS (answered 530): 421 and closed" "expect 220" "ehlo c.test" \
+	"line FOO" "expect 5" "line BAR" "expect 5" "line BAZ" "expect 5" "expect 421" "eof"
+cutoff "three MAIL before AUTH (530): 421 and closed" "$(tls_hello)" \
+	"line MAIL FROM:<a@b.example>" "expect 530" "line MAIL FROM:<a@b.example>" "expect 530" \
+	"line MAIL FROM:<a@b.example>" "expect 530" "expect 421" "eof"
 # MAIL, RCPT and RSET may be pipelined (RFC 2920): a whole transaction works.
 check "MAIL/RCPT/RSET pipelined: served" raw 2>>"$W/raw.err" <<RAW
 $(login mon "$MON_PW")

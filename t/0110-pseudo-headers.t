@@ -41,9 +41,10 @@ check "nothing went to carol, hank, ivan or erin" [ "$(sink_count)" = 1 ]
 check "the envelope sender is the MAIL FROM" [ "$(envelope "$f" mail_from)" = alice@example.org ]
 s=$(signer "$f")
 check "signed with mon's key (alice), not the forged client's (sam): $s" [ "$s" = "$(fpr alice)" ]
-check "no X-Kuvert-/X-Koverto- line left the gateway" sh -c "! grep -qiE '^X-(Kuvert|Koverto)-' '$f'"
+check "no X-Kuvert- or X-Koverto-Client/-Key line left the gateway" sh -c "! grep -qiE '^X-(Kuvert-|Koverto-(Client|Key))' '$f'"
 check "the body arrived" grep -q FORGED-BODY-MARKER "$f"
-check "a Received line names the client" grep -qiE '^Received: .*mon' "$f"
+received() { "$PY" -c 'import email,sys; m=email.message_from_binary_file(open(sys.argv[1],"rb")); print(" ".join(" ".join(v.split()) for v in m.get_all("Received") or []))' "$1"; }
+check "a Received line names the client and ESMTPSA ($(received "$f" | cut -c1-120))" sh -c "echo '$(received "$f")' | grep -q 'ESMTPSA.*client mon'"
 
 # tick's own mail is signed with its own key: the forged line above would
 # have made a difference.
@@ -55,14 +56,20 @@ decrypt "$f" > "$W/tick.out"
 check "tick's mail: encrypted (must-encrypt) to bob" grep -q TICK-OWN "$W/tick.out"
 check "tick's mail: signed with tick's key (sam), although From is alice" grep -q "VALIDSIG $(fpr sam)" "$W/decrypt.status"
 
-# A queue file dropped by an MTA (no listener) claiming tick: no effect.
+# Mail that came in another way names no client by a line of its own: an
+# MTA's Maildir delivery (its Return-Path/Delivered-To on top, the mail's
+# own header below), and koverto submit.
 stop_daemon
 m=$W/q/fallback/tmp/mta.1
-printf 'X-Koverto-Client: tick\nX-Kuvert-To: dave@example.com\nFrom: alice@example.org\nTo: dave@example.com\nSubject: mta claims tick\n\nMTA-CLAIM\n' > "$m"
+printf 'Return-Path: <alice@example.org>\nDelivered-To: dave@example.com\nX-Koverto-Client: tick\nX-Koverto-Key: %s\nFrom: alice@example.org\nTo: dave@example.com\nSubject: mta claims tick\n\nMTA-CLAIM\n' "$(fpr sam)" > "$m"
 mv "$m" "$W/q/fallback/new/mta.1"
+printf 'X-Koverto-Client: tick\nFrom: alice@example.org\nTo: dave@example.com\nSubject: submit claims tick\n\nSUBMIT-CLAIM\n' | submit fallback dave@example.com
 oneshot
-check "an MTA's file claiming a client: delivered" [ "$STATUS" = 0 ]
-f=$(latest)
-s=$(signer "$f")
-check "... signed with the queue's key (alice), not the claimed client's (sam): $s" [ "$s" = "$(fpr alice)" ]
+check "an MTA's file and a submitted mail claiming a client: delivered" [ "$STATUS" = 0 ]
+for marker in MTA-CLAIM SUBMIT-CLAIM; do
+	f=$(grep -l "$marker" "$SINK"/*.eml)
+	s=$(signer "$f")
+	check "$marker: signed with the queue's key (alice), not the claimed client's (sam): $s" [ "$s" = "$(fpr alice)" ]
+	check "$marker: the claim did not leave" sh -c "! grep -qi '^X-Koverto-Client' '$f'"
+done
 done_testing

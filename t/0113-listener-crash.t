@@ -66,12 +66,13 @@ check "the daemon restarted the listener" wait_for 30 restarted "$L"
 check "the daemon itself still runs" kill -0 "$DAEMON_PID"
 check "a new session works" session_works 1
 
-# hold SYSCALL [WHEN]: strace on the listener delaying SYSCALL by 20 s
-# (its WHEN-th call in a thread); STRACE_PID.
+# hold SYSCALL [WHEN]: strace on the listener delaying SYSCALL by 5 s (its
+# WHEN-th call in a thread); STRACE_PID. A kill -9 sent meanwhile takes
+# effect when the delay ends, before the syscall runs (ptrace).
 hold() {
 	L=$(listener_pid)
 	strace -f -qq -o "$W/strace.$1" -p "$L" -e trace="$1" \
-		-e inject="$1:delay_enter=20000000${2:+:when=$2}" 2>>"$W/strace.err" &
+		-e inject="$1:delay_enter=5000000${2:+:when=$2}" 2>>"$W/strace.err" &
 	STRACE_PID=$!
 	# attached once strace shows it in /proc (TracerPid of the listener)
 	wait_for 10 sh -c "grep -q \"TracerPid:[[:space:]]*$STRACE_PID\" /proc/$L/status"
@@ -102,7 +103,7 @@ expect 250" &
 	# the listener is now inside the held syscall
 	wait_for 10 in_syscall "$1" || not_ok "the listener reached $point"
 	before=$(in_new_or_cur)
-	tmpfiles=$(find "$W/q" -type f -path '*/tmp/*' | wc -l)
+	tmpfiles=$(find "$W/q" -type f -path "$W/q/*/tmp/*" | wc -l)
 	diag "$point held: $tmpfiles named file(s) in tmp/, $before in new/ or cur/"
 	kill -KILL "$L"
 	wait "$cpid"; st=$?
@@ -124,8 +125,8 @@ if [ "$c4" = 1 ]; then
 fi
 check "no half mail reached the sink" sh -c "for f in \$(grep -l 'first half' '$SINK'/*.eml); do grep -q 'second half' \"\$f\" || exit 1; done"
 check "the queue holds nothing in new/ or cur/ at the end" wait_for 20 sh -c "[ -z \"\$(find '$W/q' -type f \\( -path '*/new/*' -o -path '*/cur/*' \\))\" ]"
-left=$(find "$W/q" -type f -path '*/tmp/*')
+left=$(find "$W/q" -type f -path "$W/q/*/tmp/*")
 [ -n "$left" ] && diag "left in tmp/ by the kills: $(echo "$left" | wc -l) file(s): $(for f in $left; do printf '%s (%s bytes) ' "${f#$W/q/}" "$(stat -c %s "$f")"; done)"
-check "no half mail left in any tmp/ (every file there is whole)" sh -c "for f in \$(find '$W/q' -type f -path '*/tmp/*'); do grep -q 'second half' \"\$f\" || exit 1; done"
+check "no half mail left in any tmp/ (every file there is whole)" sh -c "for f in \$(find '$W/q' -type f -path '$W/q/*/tmp/*'); do grep -q 'second half' \"\$f\" || exit 1; done"
 check "the daemon still runs" kill -0 "$DAEMON_PID"
 done_testing
