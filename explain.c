@@ -35,7 +35,7 @@ typedef struct {
 	gboolean no_mail;          /* --no-mail: the addresses alone */
 	gboolean json;
 	GPtrArray *addresses;      /* borrowed argv strings */
-	KovQueueKind kind;
+	const KovQueueConfig *q;   /* the queue (borrowed from the configuration) */
 } ExplainArgs;
 
 static void
@@ -45,8 +45,9 @@ explain_usage(FILE *out)
 	        "usage: koverto explain [-c FILE] [--queue NAME] [-f SENDER] [-t] [--json] [RECIPIENT...] < mail\n"
 	        "       koverto explain [-c FILE] [--queue NAME] [-f SENDER] [--json] --no-mail ADDRESS...\n"
 	        "  says what koverto would do with the mail now, and why; sends and writes nothing.\n"
-	        "  NAME is must-encrypt, fallback or sign-only; without --queue, Kuvert's queue\n"
-	        "  (the rules decide). --no-mail: no mail on standard input, just the addresses.\n");
+	        "  NAME is must-encrypt, fallback, sign-only or a [queue NAME] of the configuration;\n"
+	        "  without --queue, Kuvert's queue (the rules decide). --no-mail: no mail on\n"
+	        "  standard input, just the addresses.\n");
 }
 
 static int
@@ -76,12 +77,6 @@ explain_parse(int argc, char **argv, ExplainArgs *args)
 	}
 	for (int i = optind; i < argc; i++)
 		g_ptr_array_add(args->addresses, argv[i]);
-	args->kind = KOV_QUEUE_KUVERT;
-	if (args->queue != NULL && !kov_policy_queue_parse(args->queue, &args->kind)) {
-		fprintf(stderr, "koverto explain: unknown queue \"%s\" (must-encrypt, fallback, sign-only)\n",
-		        args->queue);
-		return EX_USAGE;
-	}
 	if (args->no_mail && (args->addresses->len == 0 || args->headers_decide)) {
 		fprintf(stderr, "koverto explain: --no-mail needs the addresses (and no -t)\n");
 		explain_usage(stderr);
@@ -155,7 +150,7 @@ explain_load(const ExplainArgs *args, int given, GError **error)
 {
 	/* Without -f and a mail, --no-mail's sender is the null sender. */
 	const char *sender = args->no_mail && args->sender == NULL ? "<>" : args->sender;
-	KovSubmission submission = { args->kind, sender, args->addresses, args->headers_decide,
+	KovSubmission submission = { args->q->kind, sender, args->addresses, args->headers_decide,
 		                     TRUE, given };
 	g_autofree char *envelope = NULL;
 	if (!kov_submission_check(&submission, error)
@@ -166,7 +161,7 @@ explain_load(const ExplainArgs *args, int given, GError **error)
 		return NULL;
 	KovMail *mail = NULL;
 	if (kov_message_rewrite_envelope_fd(EXPLAIN_STDIN, given, envelope, FALSE, queued, error)) {
-		KovMessageOptions options = { .use_delivered_to = args->kind != KOV_QUEUE_KUVERT,
+		KovMessageOptions options = { .use_delivered_to = args->q->kind != KOV_QUEUE_KUVERT,
 			                      .from_fd = TRUE, .fd = queued };
 		mail = kov_message_load(EXPLAIN_STDIN, &options, error);
 	}
@@ -226,10 +221,11 @@ explain_text_recipient(FILE *out, const KovPlanRecipient *r)
 }
 
 static void
-explain_text(FILE *out, const KovPlanner *planner, const KovMail *mail, KovQueueKind kind)
+explain_text(FILE *out, const KovPlanner *planner, const KovMail *mail, const KovQueueConfig *queue)
 {
 	const KovPlan *plan = planner->plan;
-	fprintf(out, "queue: %s\n", kov_policy_queue_name(kind));
+	fprintf(out, "queue: %s\n", queue->name);
+	fprintf(out, "policy: %s\n", kov_policy_queue_name(queue->kind));
 	fprintf(out, "sender: %s\n", *planner->sender ? planner->sender : "<>");
 	fprintf(out, "from: %s\n", mail->from ? mail->from : "(none)");
 	if (mail->already_encrypted)
@@ -396,12 +392,13 @@ json_signer(JsonBuilder *b, const KovPlanner *planner)
 }
 
 static void
-explain_json(FILE *out, const KovPlanner *planner, const KovMail *mail, KovQueueKind kind)
+explain_json(FILE *out, const KovPlanner *planner, const KovMail *mail, const KovQueueConfig *queue)
 {
 	const KovPlan *plan = planner->plan;
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	json_builder_begin_object(b);
-	json_member_string(b, "queue", kov_policy_queue_name(kind));
+	json_member_string(b, "queue", queue->name);
+	json_member_string(b, "policy", kov_policy_queue_name(queue->kind));
 	json_member_string(b, "sender", planner->sender);
 	json_member_string(b, "from", mail->from);
 	json_builder_set_member_name(b, "already_encrypted");
@@ -437,6 +434,15 @@ explain_run(ExplainArgs *args)
 		fprintf(stderr, "koverto explain: %s\n", error->message);
 		return EX_CONFIG;
 	}
+	/* Without --queue: Kuvert's queue, the rules decide. */
+	args->q = kov_config_queue(config, args->queue != NULL ? args->queue : "kuvert");
+	if (args->q == NULL) {
+		g_autofree char *known = kov_config_queue_names(config);
+		g_autofree char *shown = g_strescape(args->queue, NULL);
+		fprintf(stderr, "koverto explain: unknown queue \"%s\" (%s has: %s)\n", shown,
+		        config->file, known);
+		return EX_USAGE;
+	}
 	int given = explain_given(args, &error);
 	g_autoptr(KovMail) mail = given >= 0 ? explain_load(args, given, &error) : NULL;
 	if (given >= 0)
@@ -447,15 +453,15 @@ explain_run(ExplainArgs *args)
 	}
 	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, &error);
 	g_autoptr(KovPlanner) planner = keys != NULL
-		? kov_planner_make(config, keys, args->kind, mail, NULL, &error) : NULL;
+		? kov_planner_make(config, keys, args->q, mail, NULL, &error) : NULL;
 	if (error != NULL) {
 		fprintf(stderr, "koverto explain: %s\n", error->message);
 		return kov_error_to_sysexit(error);
 	}
 	if (args->json)
-		explain_json(stdout, planner, mail, args->kind);
+		explain_json(stdout, planner, mail, args->q);
 	else
-		explain_text(stdout, planner, mail, args->kind);
+		explain_text(stdout, planner, mail, args->q);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "koverto explain: cannot write the explanation: %s\n", g_strerror(errno));
 		return EX_IOERR;

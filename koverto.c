@@ -140,10 +140,10 @@ koverto_check_keys(const KovConfig *config, KovKeys *keys, GError **error)
 	if (config->defaultkey != NULL
 	    && !kov_keys_check_signing(keys, config->defaultkey, "defaultkey", error))
 		return FALSE;
-	for (KovQueueKind k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_autofree char *role = g_strdup_printf("key in [queue %s]", kov_policy_queue_name(k));
-		if (config->queue[k].signing_key != NULL
-		    && !kov_keys_check_signing(keys, config->queue[k].signing_key, role, error))
+	for (guint i = 0; i < config->queues->len; i++) {
+		const KovQueueConfig *q = g_ptr_array_index(config->queues, i);
+		g_autofree char *role = g_strdup_printf("key in [queue %s]", q->name);
+		if (q->signing_key != NULL && !kov_keys_check_signing(keys, q->signing_key, role, error))
 			return FALSE;
 	}
 	return TRUE;
@@ -211,7 +211,7 @@ koverto_check(const KovConfig *config)
 static gboolean
 koverto_preflight(const KovConfig *config, GError **error)
 {
-	if (!kov_queue_prepare(config->queuedir, error)
+	if (!kov_queue_prepare(config->queuedir, config->queues, error)
 	    || !kov_config_prepare_tempdir(config->tempdir, error))
 		return FALSE;
 	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);

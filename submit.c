@@ -24,7 +24,6 @@ typedef struct {
 	const char *sender;
 	gboolean headers_decide;   /* -t */
 	GPtrArray *recipients;     /* borrowed argv strings */
-	KovQueueKind kind;
 } KovSubmitArgs;
 
 static void
@@ -32,8 +31,9 @@ kov_submit_usage(void)
 {
 	fprintf(stderr, "usage: koverto submit [--queue NAME] [-c|-C FILE] [-f SENDER] [-t] [-i] "
 	                "[RECIPIENT...] < mail\n"
-	                "  NAME is must-encrypt, fallback or sign-only; without --queue the\n"
-	                "  mail goes to the Kuvert queue, where the rules decide\n");
+	                "  NAME is must-encrypt, fallback, sign-only or a [queue NAME] of the\n"
+	                "  configuration; without --queue the mail goes to the Kuvert queue,\n"
+	                "  where the rules decide\n");
 }
 
 /* Sendmail options that take an argument we have no use for: consumed, so
@@ -100,22 +100,31 @@ static int
 kov_submit_enqueue(KovSubmitArgs *args)
 {
 	g_autoptr(GError) error = NULL;
-	args->kind = KOV_QUEUE_KUVERT; /* without --queue: Kuvert's queue, rules decide */
-	if (args->queue != NULL && !kov_policy_queue_parse(args->queue, &args->kind)) {
-		fprintf(stderr, "koverto submit: unknown queue \"%s\" (must-encrypt, fallback, sign-only)\n",
-		        args->queue);
-		return EX_USAGE;
-	}
-	KovSubmission submission = { args->kind, args->sender, args->recipients, args->headers_decide,
-		                     FALSE, -1 };
+	KovSubmission submission = { KOV_QUEUE_KUVERT, args->sender, args->recipients,
+		                     args->headers_decide, FALSE, -1 };
+	/* Which queues there are is the configuration's answer: it is read
+	 * before --queue can be checked. */
 	gboolean given = kov_submission_check(&submission, &error);
 	g_autofree char *path = given ? kov_config_locate(args->config) : NULL;
 	g_autoptr(KovConfig) config = path ? kov_config_load(path, &error) : NULL;
+	/* without --queue: Kuvert's queue, rules decide */
+	const KovQueueConfig *queue = config == NULL ? NULL
+		: kov_config_queue(config, args->queue != NULL ? args->queue : KOV_QUEUE_KUVERT_NAME);
+	if (config != NULL && queue == NULL) {
+		g_autofree char *known = kov_config_queue_names(config);
+		g_autofree char *shown = g_strescape(args->queue, NULL);
+		fprintf(stderr, "koverto submit: unknown queue \"%s\" (%s has: %s)\n", shown,
+		        config->file, known);
+		return EX_USAGE;
+	}
 	g_autofree char *id = NULL;
 
-	if (config != NULL && kov_queue_prepare(config->queuedir, &error))
-		id = kov_queue_enqueue_fd(config->queuedir, args->kind, STDIN_FILENO, NULL,
-		                          kov_submission_envelope, &submission, &error);
+	if (queue != NULL) {
+		submission.kind = queue->kind;
+		if (kov_queue_prepare(config->queuedir, config->queues, &error))
+			id = kov_queue_enqueue_fd(config->queuedir, queue->name, STDIN_FILENO, NULL,
+			                          kov_submission_envelope, &submission, &error);
+	}
 	if (id == NULL) {
 		fprintf(stderr, "koverto submit: %s\n", error->message);
 		return kov_error_to_sysexit(error);

@@ -399,16 +399,11 @@ kov_config_listen_parse_value(const KovOption *opt, gpointer base, const char *v
 
 /* ---- checks ----------------------------------------------------------- */
 
-/* Is @name a queue a client may put mail into? The three policy queues
- * and Kuvert's ("kuvert").
- * TODO(lead, issue 12): when the named queues are merged, switch this to
- * kov_config_queue(config, name) != NULL || g_str_equal(name, "kuvert"). */
+/* A client's queue: one of the configuration's queues, Kuvert's included. */
 static gboolean
 kov_config_listen_queue_known(const KovConfig *config, const char *name)
 {
-	(void)config;
-	KovQueueKind kind;
-	return g_str_equal(name, "kuvert") || kov_policy_queue_parse(name, &kind);
+	return kov_config_queue(config, name) != NULL;
 }
 
 static gboolean
@@ -465,9 +460,10 @@ kov_config_listen_check_client(KovConfigLoad *load, const KovConfig *config,
 		return FALSE;
 	}
 	if (!kov_config_listen_queue_known(config, client->queue)) {
+		g_autofree char *known = kov_config_queue_names(config);
 		kov_config_fail(error, load, kov_config_listen_line(load, client, "queue"),
-		                "key \"queue\" in [client %s]: no such queue: \"%s\"", client->name,
-		                client->queue);
+		                "key \"queue\" in [client %s]: no such queue: \"%s\" (known: %s)",
+		                client->name, client->queue, known);
 		return FALSE;
 	}
 	if (client->senders_re == NULL) {

@@ -73,7 +73,10 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT("dsn", KOV_TYPE_BOOL, dsn),
 };
 
+static void kov_config_queue_free(gpointer data);
+
 static const KovOption kov_config_queue_options[] = {
+	{ "policy", KOV_TYPE_STRING, offsetof(KovQueueConfig, policy), 0, 0, 0 },
 	{ "key", KOV_TYPE_KEYID, offsetof(KovQueueConfig, signing_key), 0, 0, 0 },
 	{ "senders", KOV_TYPE_REGEX, offsetof(KovQueueConfig, allowed_senders),
 	  offsetof(KovQueueConfig, allowed_senders_re), 0, 0 },
@@ -321,9 +324,28 @@ typedef struct {
 	char *label;     /* for messages: "", " in [rules]" or " in [queue fallback]" */
 } KovConfigSection;
 
-static gboolean
-kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *section)
+/* The queue called @name in @config, made (with @line) if it is not there. */
+static KovQueueConfig *
+kov_config_queue_get(KovConfig *config, const char *name, guint line)
 {
+	for (guint i = 0; i < config->queues->len; i++) {
+		KovQueueConfig *q = g_ptr_array_index(config->queues, i);
+		if (g_str_equal(q->name, name))
+			return q;
+	}
+	KovQueueConfig *q = g_new0(KovQueueConfig, 1);
+	q->name = g_strdup(name);
+	q->kind = KOV_QUEUE_N_KINDS; /* set by its policy, checked after the read */
+	q->line = line;
+	g_ptr_array_add(config->queues, q);
+	return q;
+}
+
+static gboolean
+kov_config_section_find(KovConfigLoad *load, KovConfig *config, const KovConfigEntry *entry,
+                        KovConfigSection *section, GError **error)
+{
+	const char *name = entry->section;
 	if (g_str_equal(name, "koverto")) {
 		*section = (KovConfigSection){ kov_config_options, G_N_ELEMENTS(kov_config_options),
 		                               config, FALSE, g_strdup("") };
@@ -333,13 +355,17 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 		*section = (KovConfigSection){ NULL, 0, NULL, TRUE, g_strdup(" in [rules]") };
 		return TRUE;
 	}
-	KovQueueKind kind;
-	if (g_str_has_prefix(name, "queue") && g_ascii_isspace(name[5])
-	    && kov_policy_queue_parse(name + 5 + strspn(name + 5, KOV_CONFIG_WORD_SEPARATORS), &kind)) {
+	if (g_str_has_prefix(name, "queue") && g_ascii_isspace(name[5])) {
+		const char *queue = name + 5 + strspn(name + 5, KOV_CONFIG_WORD_SEPARATORS);
+		g_autoptr(GError) why = NULL;
+		if (!kov_config_queue_name_check(queue, &why)) {
+			kov_config_fail(error, load, entry->line, "section [%s]: %s", name, why->message);
+			return FALSE;
+		}
 		*section = (KovConfigSection){
 			kov_config_queue_options, G_N_ELEMENTS(kov_config_queue_options),
-			&config->queue[kind], FALSE,
-			g_strdup_printf(" in [queue %s]", kov_policy_queue_name(kind)) };
+			kov_config_queue_get(config, queue, entry->line), FALSE,
+			g_strdup_printf(" in [queue %s]", queue) };
 		return TRUE;
 	}
 	if (kov_config_listen_section(config, name, &section->options, &section->n_options,
@@ -347,7 +373,48 @@ kov_config_section_find(KovConfig *config, const char *name, KovConfigSection *s
 		section->rules = FALSE;
 		return TRUE;
 	}
+	kov_config_fail(error, load, entry->line,
+	                "unknown section [%s] (known: [koverto], [rules], [queue must-encrypt], "
+	                "[queue fallback], [queue sign-only], [queue NAME], [listen], [client NAME])", name);
 	return FALSE;
+}
+
+/* policy = in [queue NAME]: one of the three; a built-in queue's is its name. */
+static gboolean
+kov_config_queue_policy(KovQueueConfig *queue, GError **error)
+{
+	KovQueueKind kind;
+	if (!kov_policy_queue_parse(queue->policy, &kind)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "\"%s\" is not a policy (must-encrypt, fallback or sign-only)", queue->policy);
+		return FALSE;
+	}
+	KovQueueKind builtin;
+	if (kov_policy_queue_parse(queue->name, &builtin) && kind != builtin) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "the built-in queue %s has policy %s and no other; for a queue with "
+		            "policy %s, name it: [queue NAME] with policy = %s", queue->name,
+		            queue->name, queue->policy, queue->policy);
+		return FALSE;
+	}
+	queue->kind = kind;
+	return TRUE;
+}
+
+/* Every named queue says its policy: no guessing which one is meant. */
+static gboolean
+kov_config_check_queues(KovConfigLoad *load, KovConfig *config, GError **error)
+{
+	for (guint i = KOV_QUEUE_N_POLICY; i < config->queues->len; i++) {
+		KovQueueConfig *q = g_ptr_array_index(config->queues, i);
+		if (q->kind == KOV_QUEUE_N_KINDS) {
+			kov_config_fail(error, load, q->line,
+			                "section [queue %s]: no policy; say which: policy = must-encrypt, "
+			                "fallback or sign-only", q->name);
+			return FALSE;
+		}
+	}
+	return TRUE;
 }
 
 /* The section and option of @entry; FALSE with @error if either is unknown
@@ -364,13 +431,8 @@ kov_config_entry_find(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 		                "key \"%s\" outside any section (put it under [koverto])", entry->key);
 		return FALSE;
 	}
-	if (!kov_config_section_find(config, entry->section, section)) {
-		kov_config_fail(error, load, entry->line,
-		                "unknown section [%s] (known: [koverto], [rules], [queue must-encrypt], "
-		                "[queue fallback], [queue sign-only], [listen], [client NAME])",
-		                entry->section);
+	if (!kov_config_section_find(load, config, entry, section, error))
 		return FALSE;
-	}
 	if (entry->key == NULL)
 		return TRUE;
 	guint number;
@@ -438,7 +500,11 @@ kov_config_read_value(KovConfigLoad *load, KovConfig *config, const KovConfigEnt
 		}
 		return TRUE;
 	}
-	if (!kov_config_value_parse(load, opt, section->base, value, error)) {
+	gboolean ok = kov_config_value_parse(load, opt, section->base, value, error);
+	if (ok && section->options == kov_config_queue_options && g_str_equal(opt->name, "policy"))
+		ok = ((KovQueueConfig *)section->base)->policy == NULL
+		     || kov_config_queue_policy(section->base, error);
+	if (!ok) {
 		g_prefix_error(error, "%s:%u: key \"%s\"%s: ", load->file, entry->line, entry->key,
 		               section->label);
 		return FALSE;
@@ -469,7 +535,8 @@ kov_config_read_entries(KovConfigLoad *load, KovConfig *config, GError **error)
 				return FALSE;
 		}
 	}
-	return kov_config_order_rules(load, config, numbered, error);
+	return kov_config_order_rules(load, config, numbered, error)
+		&& kov_config_check_queues(load, config, error);
 }
 
 static KovConfig *
@@ -500,6 +567,9 @@ kov_config_new_defaults(const char *path)
 	config->worker_memory = 1024;
 	config->dsn = FALSE;
 	config->rules = g_ptr_array_new_with_free_func((GDestroyNotify)kov_policy_rule_free);
+	config->queues = g_ptr_array_new_with_free_func(kov_config_queue_free);
+	for (KovQueueKind k = 0; k < KOV_QUEUE_N_POLICY; k++)
+		kov_config_queue_get(config, kov_policy_queue_name(k), 0)->kind = k;
 	kov_config_listen_init(&config->listen);
 	return config;
 }
@@ -603,18 +673,106 @@ kov_config_free(KovConfig *config)
 	g_strfreev(config->msp);
 	g_clear_pointer(&config->rules, g_ptr_array_unref);
 	kov_config_listen_clear(&config->listen);
-	for (gsize k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_free(config->queue[k].signing_key);
-		g_free(config->queue[k].allowed_senders);
-		g_clear_pointer(&config->queue[k].allowed_senders_re, g_regex_unref);
-	}
+	g_clear_pointer(&config->queues, g_ptr_array_unref);
 	g_free(config);
 }
 
 gboolean
-kov_config_sender_allowed(const KovConfig *config, KovQueueKind kind, const char *address)
+kov_config_sender_allowed(const KovQueueConfig *queue, const char *address)
 {
-	g_return_val_if_fail(config != NULL, FALSE);
-	g_return_val_if_fail(kind < KOV_QUEUE_N_POLICY, FALSE);
-	return kov_policy_sender_allowed(config->queue[kind].allowed_senders_re, address);
+	g_return_val_if_fail(queue != NULL, FALSE);
+	return kov_policy_sender_allowed(queue->allowed_senders_re, address);
+}
+
+/* Kuvert's queue: the rules decide; it has neither key nor senders. */
+static const KovQueueConfig kov_config_kuvert_queue = { (char *)"kuvert", KOV_QUEUE_KUVERT, NULL,
+	                                                NULL, NULL, NULL, 0 };
+
+const KovQueueConfig *
+kov_config_queue(const KovConfig *config, const char *name)
+{
+	g_return_val_if_fail(config != NULL && name != NULL, NULL);
+	if (g_str_equal(name, kov_config_kuvert_queue.name))
+		return &kov_config_kuvert_queue;
+	for (guint i = 0; i < config->queues->len; i++) {
+		const KovQueueConfig *q = g_ptr_array_index(config->queues, i);
+		if (g_str_equal(q->name, name))
+			return q;
+	}
+	return NULL;
+}
+
+const KovQueueConfig *
+kov_config_queue_builtin(const KovConfig *config, KovQueueKind kind)
+{
+	g_return_val_if_fail(config != NULL && kind < KOV_QUEUE_N_KINDS, NULL);
+	if (kind == KOV_QUEUE_KUVERT)
+		return &kov_config_kuvert_queue;
+	return g_ptr_array_index(config->queues, kind);
+}
+
+gboolean
+kov_config_queue_name_check(const char *name, GError **error)
+{
+	/* queuedir holds, besides the queues: state/, failed/, koverto.pid,
+	 * Kuvert's all-digit queue files and its dot files. A queue named like
+	 * one of them, or like a Maildir's own directories, would mix with it. */
+	static const char *const taken[] = { "state", "failed", "kuvert", "tmp", "new", "cur" };
+	gsize len = strlen(name);
+	gboolean digits = TRUE;
+
+	if (len == 0 || len > KOV_CONFIG_QUEUE_NAME_MAX) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "a queue name has 1 to %d characters",
+		            KOV_CONFIG_QUEUE_NAME_MAX);
+		return FALSE;
+	}
+	for (const char *p = name; *p != '\0'; p++) {
+		gboolean ok = g_ascii_islower(*p) || g_ascii_isdigit(*p)
+		              || (p != name && (*p == '-' || *p == '_'));
+		if (!ok) {
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+			            "a queue name is letters a-z, digits, \"-\" and \"_\", starting with a "
+			            "letter or a digit");
+			return FALSE;
+		}
+		digits = digits && g_ascii_isdigit(*p);
+	}
+	if (digits) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+		            "a queue name cannot be all digits (those are Kuvert's queue files)");
+		return FALSE;
+	}
+	for (gsize i = 0; i < G_N_ELEMENTS(taken); i++) {
+		if (g_str_equal(name, taken[i])) {
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG,
+			            "\"%s\" cannot be a queue name: queuedir has it for something else", name);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+char *
+kov_config_queue_names(const KovConfig *config)
+{
+	GString *out = g_string_new(NULL);
+	for (guint i = 0; i < config->queues->len; i++) {
+		const KovQueueConfig *q = g_ptr_array_index(config->queues, i);
+		g_string_append_printf(out, "%s%s", i > 0 ? ", " : "", q->name);
+	}
+	return g_string_free(out, FALSE);
+}
+
+static void
+kov_config_queue_free(gpointer data)
+{
+	KovQueueConfig *queue = data;
+	if (queue == NULL)
+		return;
+	g_free(queue->name);
+	g_free(queue->policy);
+	g_free(queue->signing_key);
+	g_free(queue->allowed_senders);
+	g_clear_pointer(&queue->allowed_senders_re, g_regex_unref);
+	g_free(queue);
 }

@@ -18,11 +18,24 @@ typedef enum {
 	KOV_SSL_IMPLICIT,   /* "ssl": TLS from connect (smtps) */
 } KovSsl;
 
+/* One queue: a Maildir under queuedir/<name>/ whose mail gets its policy.
+ * The three built-in queues are named after their policy; a named queue
+ * ([queue NAME] with policy = ...) has one of theirs. Kuvert's own queue
+ * (the all-digit files at the top of queuedir, decided by the rules) is
+ * the one entry with kind KOV_QUEUE_KUVERT: kov_config_queue(c, "kuvert"). */
 typedef struct {
+	char *name;               /* [a-z0-9][a-z0-9_-]*, at most KOV_CONFIG_QUEUE_NAME_MAX */
+	KovQueueKind kind;        /* its policy */
+	char *policy;             /* policy = ... as written; NULL when not given */
 	char *signing_key;        /* [queue NAME] key = ...; NULL: From's own key, then defaultkey */
 	char *allowed_senders;    /* [queue NAME] senders = REGEX; NULL: anybody */
 	GRegex *allowed_senders_re; /* compiled from allowed_senders: case-insensitive, whole address */
+	guint line;               /* where its section first appears; 0: none */
 } KovQueueConfig;
+
+/* The longest queue name: the name is a directory in queuedir and the
+ * prefix of state/ and failed/ file names (with an id of up to 160). */
+#define KOV_CONFIG_QUEUE_NAME_MAX 64
 
 typedef struct {
 	char *file;               /* the file this was read from */
@@ -74,7 +87,10 @@ typedef struct {
 	gboolean dsn;             /* false: RFC 3464 report to the envelope sender on permanent failure */
 
 	GPtrArray *rules;         /* of KovRule* (owned), first match wins; never NULL */
-	KovQueueConfig queue[KOV_QUEUE_N_POLICY];
+	/* Of KovQueueConfig* (owned): must-encrypt, fallback, sign-only (always,
+	 * at these indexes), then the named queues in file order. Kuvert's
+	 * queue is not among them. Never NULL. */
+	GPtrArray *queues;
 	KovListenConfig listen;   /* [listen], [client NAME], Kuvert's listener */
 } KovConfig;
 
@@ -119,5 +135,23 @@ char **kov_config_command_argv(const char *command, const char *arg);
 
 /* Parse a Kuvert boolean: 1/on/t/true/yes, 0/off/f/false/no, any case. */
 gboolean kov_config_parse_bool(const char *value, gboolean *out);
-/* kov_policy_sender_allowed() with queue @kind's senders pattern. */
-gboolean kov_config_sender_allowed(const KovConfig *config, KovQueueKind kind, const char *address);
+/* kov_policy_sender_allowed() with @queue's senders pattern. */
+gboolean kov_config_sender_allowed(const KovQueueConfig *queue, const char *address);
+
+/* The queue called @name: a built-in, a [queue NAME] section, or for
+ * "kuvert" the entry of Kuvert's queue (kind KOV_QUEUE_KUVERT, no key, no
+ * senders: the rules decide). NULL for any other name. (borrowed, valid
+ * while @config lives) */
+const KovQueueConfig *kov_config_queue(const KovConfig *config, const char *name);
+/* The built-in queue of policy @kind (KOV_QUEUE_KUVERT: Kuvert's).
+ * (borrowed, valid while @config lives) */
+const KovQueueConfig *kov_config_queue_builtin(const KovConfig *config, KovQueueKind kind);
+/* Can @name be a queue's name: 1 to KOV_CONFIG_QUEUE_NAME_MAX of [a-z0-9_-],
+ * starting with a letter or digit, not all digits (a Kuvert queue file's
+ * name), not a name queuedir has for something else (state, failed,
+ * kuvert) nor a Maildir's tmp, new, cur? FALSE with KOV_ERROR_CONFIG
+ * saying why. The built-in names pass. */
+gboolean kov_config_queue_name_check(const char *name, GError **error);
+/* The queue names of @config, comma separated, for messages: "must-encrypt,
+ * fallback, sign-only, NAME...". (transfer full) */
+char *kov_config_queue_names(const KovConfig *config);

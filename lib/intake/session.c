@@ -8,6 +8,7 @@
  * Refusals say nothing about users, paths or errors; the reason for the
  * log is kov_smtp_session_reason. */
 #include "session.h"
+#include "session-test.h"
 
 #include <string.h>
 
@@ -991,6 +992,8 @@ kov_smtp_command_line(KovSmtpSession *s, const char *start, gsize len)
 static gboolean
 kov_smtp_take(KovSmtpSession *s)
 {
+	if (s->pos == s->len)
+		return FALSE;
 	gboolean data = s->mode == KOV_SMTP_MODE_DATA;
 	/* the very first octet tells a TLS handshake or binary junk */
 	if (!data && s->first_line && !s->discarding && s->pos < s->len
@@ -1341,4 +1344,11 @@ kov_smtp_session_reason(const KovSmtpSession *s)
 {
 	g_return_val_if_fail(s != NULL, NULL);
 	return s->reason != NULL ? s->reason : "";
+}
+
+gsize
+kov_smtp_session_pending(const KovSmtpSession *s)
+{
+	g_return_val_if_fail(s != NULL, 0);
+	return s->len - s->pos;
 }

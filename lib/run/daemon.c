@@ -12,6 +12,8 @@
 #include "deliver.h"
 #include "keys.h"
 #include "kuvert.h"
+#include "listener.h"
+#include "listenproc.h"
 #include "error.h"
 #include "log.h"
 #include "pool.h"
@@ -38,7 +40,7 @@ G_STATIC_ASSERT(KOV_DAEMON_EXIT_BROKEN == EX_UNAVAILABLE);
 
 /* A mail the daemon knows of: the data of its schedule entry. */
 typedef struct {
-	KovQueueKind kind;
+	char *queue;          /* its queue's name */
 	char *id;
 	gboolean claimed;     /* already in cur/ */
 	char *key;            /* its key in the schedule */
@@ -52,6 +54,7 @@ typedef struct {
 	int lock_fd;
 	KovWatch *watch;
 	KovPool *pool;
+	KovListenProc *listener;  /* the SMTP listener's process; NULL one-shot */
 	KovSchedule *schedule;  /* of KovItem: every mail ready, in hand or deferred */
 	gboolean stopping;
 	gboolean broken;      /* stopped because workers could not live */
@@ -64,6 +67,7 @@ static void
 kov_item_free(gpointer data)
 {
 	KovItem *item = data;
+	g_free(item->queue);
 	g_free(item->id);
 	g_free(item->key);
 	g_free(item);
@@ -71,28 +75,28 @@ kov_item_free(gpointer data)
 
 /* new/x and cur/x are two mails: a claimed one is keyed apart. */
 static char *
-kov_item_key(KovQueueKind kind, const char *id, gboolean claimed)
+kov_item_key(const char *queue, const char *id, gboolean claimed)
 {
-	return g_strdup_printf("%d/%s/%s", kind, claimed ? "cur" : "new", id);
+	return g_strdup_printf("%s/%s/%s", queue, claimed ? "cur" : "new", id);
 }
 
 static KovItem *
-kov_item_new(KovQueueKind kind, const char *id, gboolean claimed)
+kov_item_new(const char *queue, const char *id, gboolean claimed)
 {
 	KovItem *item = g_new0(KovItem, 1);
-	*item = (KovItem){ kind, g_strdup(id), claimed, kov_item_key(kind, id, claimed), 0 };
+	*item = (KovItem){ g_strdup(queue), g_strdup(id), claimed, kov_item_key(queue, id, claimed), 0 };
 	return item;
 }
 
 /* Into the schedule, ready now (@due 0) or waiting until @due, unless it
  * is known already (inotify and a scan both saw it). */
 static void
-kov_daemon_add(KovDaemon *d, KovQueueKind kind, const char *id, gboolean claimed, gint64 due)
+kov_daemon_add(KovDaemon *d, const char *queue, const char *id, gboolean claimed, gint64 due)
 {
-	g_autofree char *key = kov_item_key(kind, id, claimed);
+	g_autofree char *key = kov_item_key(queue, id, claimed);
 	if (kov_schedule_contains(d->schedule, key))
 		return;
-	kov_schedule_insert(d->schedule, key, due, kov_item_new(kind, id, claimed));
+	kov_schedule_insert(d->schedule, key, due, kov_item_new(queue, id, claimed));
 }
 
 static void
@@ -105,7 +109,7 @@ kov_daemon_forget(KovDaemon *d, KovItem *item)
 static void
 kov_daemon_claimed(KovDaemon *d, KovItem *item, char *id)
 {
-	g_autofree char *key = kov_item_key(item->kind, id, TRUE);
+	g_autofree char *key = kov_item_key(item->queue, id, TRUE);
 	if (kov_schedule_rename(d->schedule, item->key, key)) {
 		g_free(item->key);
 		item->key = g_steal_pointer(&key);
@@ -117,24 +121,59 @@ kov_daemon_claimed(KovDaemon *d, KovItem *item, char *id)
 
 /* A Kuvert queue file is worked on in place: it needs no claim by rename. */
 static void
-kov_daemon_on_arrival(KovQueueKind kind, const char *name, gpointer user_data)
+kov_daemon_on_arrival(const char *queue, const char *name, gpointer user_data)
 {
-	kov_daemon_add(user_data, kind, name, kind == KOV_QUEUE_KUVERT, 0);
+	kov_daemon_add(user_data, queue, name, kov_queue_is_kuvert(queue), 0);
+}
+
+/* The queues the daemon serves: Kuvert's, then those of the configuration. */
+static const char *
+kov_daemon_queue_name(KovDaemon *d, guint i)
+{
+	if (i == 0)
+		return KOV_QUEUE_KUVERT_NAME;
+	if (i > d->config->queues->len)
+		return NULL;
+	return ((const KovQueueConfig *)g_ptr_array_index(d->config->queues, i - 1))->name;
+}
+
+/* A queue taken out of the configuration (a reload, or a restart with a
+ * changed file) with mail still in it: that mail is neither sent nor
+ * failed, for its policy is no longer known. It stays where it is, and
+ * every rescan says so, until the queue is configured again or an
+ * operator moves the mail into another queue's new/. */
+static void
+kov_daemon_warn_orphans(KovDaemon *d)
+{
+	g_auto(GStrv) dirs = kov_queue_list_maildirs(d->config->queuedir);
+	for (char **q = dirs; *q != NULL; q++) {
+		if (kov_config_queue(d->config, *q) != NULL)
+			continue;
+		g_auto(GStrv) fresh = kov_queue_list(d->config->queuedir, *q, "new", NULL);
+		g_auto(GStrv) claimed = kov_queue_list(d->config->queuedir, *q, "cur", NULL);
+		guint n = (fresh ? g_strv_length(fresh) : 0) + (claimed ? g_strv_length(claimed) : 0);
+		if (n > 0)
+			kov_log_warning("queue %s is not in the configuration but holds %u mails in %s/%s/new "
+			                "and cur: they are kept, not processed; put [queue %s] back or move "
+			                "them into another queue's new/", *q, n, d->config->queuedir, *q, *q);
+	}
 }
 
 static void
 kov_daemon_scan_new(KovDaemon *d)
 {
-	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++) {
+	for (guint k = 0; kov_daemon_queue_name(d, k) != NULL; k++) {
+		const char *queue = kov_daemon_queue_name(d, k);
 		g_autoptr(GError) error = NULL;
-		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "new", &error);
+		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, queue, "new", &error);
 		if (names == NULL) {
 			kov_log_err("%s", error->message);
 			continue;
 		}
 		for (char **n = names; *n != NULL; n++)
-			kov_daemon_on_arrival(k, *n, d);
+			kov_daemon_on_arrival(queue, *n, d);
 	}
+	kov_daemon_warn_orphans(d);
 }
 
 /* Plaintext at rest: failed mail is kept for failed-retention, no longer. */
@@ -152,7 +191,8 @@ kov_daemon_recover(KovDaemon *d)
 {
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
-	for (int k = 0; k < KOV_QUEUE_N_KINDS; k++) {
+	for (guint q = 0; kov_daemon_queue_name(d, q) != NULL; q++) {
+		const char *k = kov_daemon_queue_name(d, q);
 		g_auto(GStrv) names = kov_queue_list(d->config->queuedir, k, "cur", NULL);
 		kov_queue_clean_tmp(d->config->queuedir, k, KOV_TMP_MAX_AGE);
 		for (char **n = names; n != NULL && *n != NULL; n++) {
@@ -228,7 +268,7 @@ kov_daemon_on_crash(KovDaemon *d, KovItem *item, int status, gboolean timed_out)
 		}
 		return;
 	}
-	g_autofree char *path = kov_queue_state_path(d->config->queuedir, item->kind, item->id);
+	g_autofree char *path = kov_queue_state_path(d->config->queuedir, item->queue, item->id);
 	g_autoptr(KovState) state = kov_state_load(path, NULL);
 	g_autoptr(GError) save_error = NULL;
 	item->crashes++;
@@ -246,9 +286,8 @@ kov_daemon_on_crash(KovDaemon *d, KovItem *item, int status, gboolean timed_out)
 	}
 	g_autofree char *reason = g_strdup_printf("%s, %u times: given up", why, crashes);
 	g_autoptr(GError) error = NULL;
-	kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", item->id, kov_policy_queue_name(item->kind),
-	            reason);
-	if (!kov_queue_fail(d->config->queuedir, item->kind, item->id, reason, NULL, &error))
+	kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", item->id, item->queue, reason);
+	if (!kov_queue_fail(d->config->queuedir, item->queue, item->id, reason, NULL, &error))
 		kov_log_err("%s", error->message);
 	d->failed++;
 	kov_daemon_forget(d, item);
@@ -271,7 +310,14 @@ kov_daemon_dispatch(KovDaemon *d)
 		KovItem *item = kov_schedule_next(d->schedule, NULL);
 		g_autoptr(GError) error = NULL;
 		g_autofree char *claimed = NULL;
-		if (!item->claimed && !kov_queue_claim(d->config->queuedir, item->kind, item->id, &claimed,
+		if (kov_config_queue(d->config, item->queue) == NULL) {
+			/* Its queue went at a reload: kept, not sent (kov_daemon_warn_orphans). */
+			kov_log_warning("id=%s: queue %s is no longer configured; the mail stays in it, "
+			                "unprocessed", item->id, item->queue);
+			kov_daemon_forget(d, item);
+			continue;
+		}
+		if (!item->claimed && !kov_queue_claim(d->config->queuedir, item->queue, item->id, &claimed,
 		                                       &error)) {
 			if (error != NULL) {
 				kov_log_err("%s", error->message);
@@ -282,7 +328,7 @@ kov_daemon_dispatch(KovDaemon *d)
 		}
 		if (claimed != NULL)
 			kov_daemon_claimed(d, item, g_steal_pointer(&claimed));
-		g_autofree char *request = g_strdup_printf("%d %s\n", item->kind, item->id);
+		g_autofree char *request = g_strdup_printf("%s %s\n", item->queue, item->id);
 		if (!kov_pool_hand(d->pool, item, request))
 			kov_log_err("daemon: cannot hand %s to a worker: %s", item->id, g_strerror(errno));
 		/* a dead worker shows as EOF and its mail is retried */
@@ -309,6 +355,8 @@ kov_daemon_timeout_ms(KovDaemon *d)
 	if (due >= 0)
 		timeout = MIN(timeout, due);
 	timeout = kov_pool_timeout_ms(d->pool, timeout);
+	if (d->listener != NULL)
+		timeout = kov_listenproc_timeout_ms(d->listener, timeout);
 	return MIN(timeout, G_MAXINT);
 }
 
@@ -331,14 +379,16 @@ static void
 kov_daemon_wait(KovDaemon *d)
 {
 	guint n = kov_pool_size(d->pool);
-	g_autofree struct pollfd *pfd = g_new0(struct pollfd, n + 1);
+	g_autofree struct pollfd *pfd = g_new0(struct pollfd, n + 2);
 	gint64 ms = kov_daemon_timeout_ms(d);
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	pfd[0] = (struct pollfd){ .fd = kov_watch_fd(d->watch), .events = POLLIN };
 	for (guint i = 0; i < n; i++)
 		pfd[i + 1] = (struct pollfd){ .fd = kov_pool_fd(d->pool, i), .events = POLLIN };
-	int ready = ppoll(pfd, n + 1, &ts, d->options->wait_mask);
+	pfd[n + 1] = (struct pollfd){ .fd = d->listener ? kov_listenproc_fd(d->listener) : -1,
+		                      .events = POLLIN };
+	int ready = ppoll(pfd, n + 2, &ts, d->options->wait_mask);
 	if (ready < 0) {
 		if (errno != EINTR)
 			kov_log_err("poll: %s", g_strerror(errno));
@@ -349,6 +399,8 @@ kov_daemon_wait(KovDaemon *d)
 			kov_pool_read(d->pool, i);
 	if (pfd[0].revents != 0)
 		kov_daemon_read_watch(d);
+	if (pfd[n + 1].revents != 0)
+		kov_listenproc_read(d->listener);
 	if (ready == 0 && !d->options->oneshot && !kov_pool_busy(d->pool)) {
 		kov_daemon_scan_new(d); /* the safety rescan */
 		kov_daemon_purge_failed(d);
@@ -383,8 +435,11 @@ kov_daemon_reload(KovDaemon *d)
 		return;
 	}
 	KovLogOptions log = { "koverto", TRUE, kov_log_debug_enabled(), config->logfile, config->syslog };
+	/* New queues get their Maildir before anybody is told of them. */
 	if (!kov_daemon_prepare_tempdir(config->tempdir, &error)
-	    || !kov_daemon_check_setup(config, &error) || !kov_log_open(&log, &error)) {
+	    || !kov_daemon_check_setup(config, &error)
+	    || !kov_queue_prepare(config->queuedir, config->queues, &error)
+	    || !kov_log_open(&log, &error)) {
 		kov_log_err("reload: %s; keeping the running configuration", error->message);
 		kov_config_free(config);
 		return;
@@ -393,7 +448,14 @@ kov_daemon_reload(KovDaemon *d)
 	d->reloaded = config;
 	d->config = config;
 	kov_pool_reload(d->pool, config);
+	if (d->listener != NULL)
+		kov_listenproc_reload(d->listener, config);
+	if (!kov_watch_set_queues(d->watch, config->queues, &error))
+		kov_log_err("reload: %s; that queue is seen at the rescans only", error->message);
 	kov_log_info("reload: configuration %s read again", config->file);
+	/* What waits in a queue that is new now, and what a removed queue holds. */
+	kov_daemon_scan_new(d);
+	kov_daemon_recover(d);
 }
 
 /* A stop signal that arrived while we were busy is still pending (blocked). */
@@ -412,20 +474,42 @@ kov_daemon_stop_pending(KovDaemon *d)
 	return FALSE;
 }
 
+/* Start the listener (again) when it is due, telling it which of our
+ * descriptors it must not keep: the lock, inotify, the workers' sockets. */
+static void
+kov_daemon_tick_listener(KovDaemon *d)
+{
+	if (d->listener == NULL)
+		return;
+	g_autoptr(GArray) fds = g_array_new(FALSE, FALSE, sizeof(int));
+	int fd = kov_watch_fd(d->watch);
+	g_array_append_val(fds, fd);
+	g_array_append_val(fds, d->lock_fd);
+	for (guint i = 0; i < kov_pool_size(d->pool); i++)
+		if ((fd = kov_pool_fd(d->pool, i)) >= 0)
+			g_array_append_val(fds, fd);
+	kov_listenproc_set_close_fds(d->listener, (const int *)fds->data, fds->len);
+	kov_listenproc_tick(d->listener);
+}
+
 static int
 kov_daemon_loop(KovDaemon *d)
 {
-	kov_log_info("ready: watching %s (must-encrypt, fallback, sign-only, kuvert) with %u workers",
-	             d->config->queuedir, kov_pool_size(d->pool));
+	g_autofree char *queues = kov_config_queue_names(d->config);
+	kov_log_info("ready: watching %s (%s, kuvert) with %u workers", d->config->queuedir, queues,
+	             kov_pool_size(d->pool));
 	for (;;) {
 		if (d->options->reload != NULL && *d->options->reload && !d->stopping)
 			kov_daemon_reload(d);
 		if (!d->stopping && kov_daemon_stop_pending(d)) {
 			d->stopping = TRUE;
 			kov_log_info("stopping: finishing the mail in hand");
+			if (d->listener != NULL)
+				kov_listenproc_stop(d->listener);
 		}
 		if (!d->stopping)
 			kov_daemon_dispatch(d);
+		kov_daemon_tick_listener(d);
 		gboolean busy = kov_pool_busy(d->pool);
 		if (!busy && (d->stopping || (d->options->oneshot && !kov_schedule_has_ready(d->schedule))))
 			break;
@@ -447,6 +531,8 @@ kov_daemon_prepare_tempdir(const char *tempdir, GError **error)
 static void
 kov_daemon_clear(KovDaemon *d)
 {
+	/* The listener finishes the messages it is receiving. */
+	g_clear_pointer(&d->listener, kov_listenproc_free);
 	/* The workers first: the mail they hold is the schedule's. */
 	g_clear_pointer(&d->pool, kov_pool_free);
 	g_clear_pointer(&d->schedule, kov_schedule_free);
@@ -478,7 +564,7 @@ kov_daemon_check_setup(const KovConfig *config, GError **error)
 	g_autoptr(KovDeliver) deliver = keys ? kov_deliver_new(config, error) : NULL;
 	if (deliver != NULL)
 		kov_daemon_check_seed_file(config, keys);
-	return deliver != NULL;
+	return deliver != NULL && kov_listener_check(&config->listen, error);
 }
 
 int
@@ -487,7 +573,7 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	KovDaemon d = { .config = config, .options = options, .lock_fd = -1 };
 	int status = -1;
 
-	if (!kov_queue_prepare(config->queuedir, error)
+	if (!kov_queue_prepare(config->queuedir, config->queues, error)
 	    || !kov_daemon_prepare_tempdir(config->tempdir, error)
 	    || !kov_daemon_check_setup(config, error)
 	    || !kov_kuvert_check_running(config->queuedir, error))
@@ -498,7 +584,7 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 		return -1;
 	static const KovPoolEvents events = { kov_daemon_on_reply, kov_daemon_on_end };
 	d.schedule = kov_schedule_new(kov_item_free);
-	d.watch = kov_watch_new(config->queuedir, error);
+	d.watch = kov_watch_new(config->queuedir, config->queues, error);
 	if (d.watch != NULL)
 		d.pool = kov_pool_new(config, kov_watch_fd(d.watch), &events, &d);
 	if (d.pool != NULL && kov_pool_start(d.pool, error)) {
@@ -506,6 +592,8 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 		kov_queue_clean_state(config->queuedir);
 		kov_daemon_recover(&d);
 		kov_daemon_scan_new(&d);
+		if (!options->oneshot)
+			d.listener = kov_listenproc_new(config);
 		status = kov_daemon_loop(&d);
 	}
 	kov_daemon_clear(&d);

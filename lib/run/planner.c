@@ -63,16 +63,16 @@ planner_choose_recipients(KovPlanner *planner, KovQueueKind kind, const KovMail 
 /* The sender must be allowed by the queue: both the envelope sender and
  * From, which must be one mailbox; none is skipped for being empty. */
 static gboolean
-planner_check_sender(const KovConfig *config, KovQueueKind kind, const KovMail *mail,
-                     const char *sender, GError **error)
+planner_check_sender(const KovQueueConfig *queue, const KovMail *mail, const char *sender,
+                     GError **error)
 {
 	const char *who[] = { sender, mail->from_single ? mail->from : NULL };
 	const char *none[] = { "<> (the null sender)", "(no From: with exactly one mailbox)" };
 
 	for (gsize i = 0; i < G_N_ELEMENTS(who); i++) {
-		if (!kov_config_sender_allowed(config, kind, who[i])) {
+		if (!kov_config_sender_allowed(queue, who[i])) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL, "sender %s is not allowed in queue %s",
-			            who[i] && *who[i] ? who[i] : none[i], kov_policy_queue_name(kind));
+			            who[i] && *who[i] ? who[i] : none[i], queue->name);
 			return FALSE;
 		}
 	}
@@ -82,11 +82,12 @@ planner_check_sender(const KovConfig *config, KovQueueKind kind, const KovMail *
 /* A loop, or a sender the queue does not take: the whole mail is refused
  * before anything is looked up. */
 static gboolean
-planner_check_mail(KovPlanner *planner, const KovConfig *config, KovQueueKind kind, KovMail *mail)
+planner_check_mail(KovPlanner *planner, const KovConfig *config, const KovQueueConfig *queue,
+                   KovMail *mail)
 {
 	g_autoptr(GError) why = NULL;
 	if (kov_trace_check(mail->message, kov_trace_host(), config->max_hops, &why)
-	    && (kind == KOV_QUEUE_KUVERT || planner_check_sender(config, kind, mail, planner->sender, &why)))
+	    && (queue->kind == KOV_QUEUE_KUVERT || planner_check_sender(queue, mail, planner->sender, &why)))
 		return TRUE;
 	kov_plan_refuse(planner->plan, why->message);
 	return FALSE;
@@ -151,20 +152,35 @@ planner_lookup_keys(KovPlanner *planner, KovKeys *keys, GError **error)
 	return TRUE;
 }
 
-/* The queue's key; in the Kuvert queue a key= directive in From; else
- * From's own, else defaultkey. An unusable configured key refuses the
- * mail; gpg failing is an error. */
-static gboolean
-planner_find_signer(KovPlanner *planner, const KovConfig *config, KovKeys *keys, KovQueueKind kind,
-                    const KovMail *mail, GError **error)
+const KovClientConfig *
+kov_planner_client(const KovConfig *config, const KovQueueConfig *queue, const KovMail *mail)
 {
-	const char *configured = kind < KOV_QUEUE_N_POLICY ? config->queue[kind].signing_key
-	                                                   : mail->from_key;
+	g_return_val_if_fail(config != NULL && queue != NULL && mail != NULL, NULL);
+	if (mail->client == NULL)
+		return NULL;
+	const KovClientConfig *client = kov_listen_config_client(&config->listen, mail->client);
+	return client != NULL && g_strcmp0(client->queue, queue->name) == 0 ? client : NULL;
+}
+
+/* The listener's client's key; the queue's; in the Kuvert queue a key=
+ * directive in From; else From's own, else defaultkey. An unusable
+ * configured key refuses the mail; gpg failing is an error. */
+static gboolean
+planner_find_signer(KovPlanner *planner, const KovConfig *config, KovKeys *keys,
+                    const KovQueueConfig *queue, const KovMail *mail, GError **error)
+{
+	KovQueueKind kind = queue->kind;
+	const char *configured = kind != KOV_QUEUE_KUVERT ? queue->signing_key : mail->from_key;
 	KovSignerSource source = KOV_SIGNER_NONE;
 	g_autofree char *note = NULL;
 	g_autoptr(GError) why = NULL;
 
 	planner->signer_from_directive = kind == KOV_QUEUE_KUVERT && configured != NULL;
+	const KovClientConfig *client = kov_planner_client(config, queue, mail);
+	if (client != NULL && client->signing_key != NULL) {
+		configured = client->signing_key;
+		planner->signer_from_directive = FALSE;
+	}
 	planner->signer = kov_keys_lookup_signing(keys, configured, mail->from, config->defaultkey,
 	                                          &source, &note, &why);
 	if (planner->signer == NULL && why != NULL && kov_error_is_temporary(why)) {
@@ -179,15 +195,15 @@ planner_find_signer(KovPlanner *planner, const KovConfig *config, KovKeys *keys,
 }
 
 KovPlanner *
-kov_planner_make(const KovConfig *config, KovKeys *keys, KovQueueKind kind, KovMail *mail,
+kov_planner_make(const KovConfig *config, KovKeys *keys, const KovQueueConfig *queue, KovMail *mail,
                  KovState *state, GError **error)
 {
-	g_return_val_if_fail(config != NULL && keys != NULL && mail != NULL, NULL);
+	g_return_val_if_fail(config != NULL && keys != NULL && queue != NULL && mail != NULL, NULL);
 
 	g_autoptr(KovPlanner) planner = g_new0(KovPlanner, 1);
-	planner_choose_recipients(planner, kind, mail);
+	planner_choose_recipients(planner, queue->kind, mail);
 	g_autoptr(GArray) in = planner_inputs(planner, state);
-	KovPlanMail pm = { .kind = kind, .rules = config->rules,
+	KovPlanMail pm = { .kind = queue->kind, .rules = config->rules,
 		           .defaultaction = config->defaultaction,
 		           .has_x_kuvert = mail->has_x_kuvert, .x_kuvert = mail->x_kuvert,
 		           .already_encrypted = mail->already_encrypted, .resent = planner->resent };
@@ -195,12 +211,12 @@ kov_planner_make(const KovConfig *config, KovKeys *keys, KovQueueKind kind, KovM
 	planner->keys = g_ptr_array_new_full(in->len, (GDestroyNotify)gpgme_key_unref);
 	g_ptr_array_set_size(planner->keys, in->len);
 
-	if (!planner_check_mail(planner, config, kind, mail)) {
+	if (!planner_check_mail(planner, config, queue, mail)) {
 		planner->refused_early = TRUE;
 		kov_plan_decide(planner->plan);
 	} else if (planner_lookup_keys(planner, keys, error) && kov_plan_decide(planner->plan)
 	           && planner->plan->needs_signer) {
-		planner_find_signer(planner, config, keys, kind, mail, error);
+		planner_find_signer(planner, config, keys, queue, mail, error);
 	}
 	return g_steal_pointer(&planner);
 }

@@ -31,17 +31,26 @@ typedef struct {
 	gboolean signer_from_directive; /* Kuvert queue: the configured key is From's key= */
 } KovPlanner;
 
-/* The plan for @mail in queue @kind. With @state (nullable) only the
+/* The plan for @mail in @queue (its policy, key and senders; borrowed). With @state (nullable) only the
  * recipients it has pending are planned for (a retry); without, all.
  * A refusal (sender not allowed, a loop, a mustencrypt recipient without
  * a key, an unusable configured signing key) is part of the plan
  * (plan->refused, a permanent failure). When gpg fails, @error is set
  * (TEMPFAIL) and the plan is unfinished, but the recipients and sender
  * are known. Never NULL. @mail must outlive the result. (transfer full) */
-KovPlanner *kov_planner_make(const KovConfig *config, KovKeys *keys, KovQueueKind kind,
+KovPlanner *kov_planner_make(const KovConfig *config, KovKeys *keys, const KovQueueConfig *queue,
                              KovMail *mail, KovState *state, GError **error);
 void kov_planner_free(KovPlanner *planner);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovPlanner, kov_planner_free)
 
 /* The encryption key of plan recipient @i, or NULL. (borrowed) */
 gpgme_key_t kov_planner_key(const KovPlanner *planner, guint i);
+
+/* The listener's client that submitted @mail (its X-Koverto-Client in the
+ * envelope block), when it is a configured client of @queue: its key
+ * signs. NULL otherwise: a client line in a mail that some other writer
+ * put into a queue raw, or a client removed or moved since, is ignored
+ * (the worker logs a warning) and the queue's own signing rules apply.
+ * (borrowed from @config) */
+const KovClientConfig *kov_planner_client(const KovConfig *config, const KovQueueConfig *queue,
+                                          const KovMail *mail);

@@ -31,7 +31,7 @@
 /* One mail in hand. */
 typedef struct {
 	KovContext *ctx;
-	KovQueueKind kind;
+	const KovQueueConfig *queue;  /* borrowed from ctx->config */
 	const char *id;
 	KovMail *mail;
 	const char *sender;       /* the envelope sender of the copies (the plan's, once made) */
@@ -466,7 +466,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	}
 	kov_log_info("id=%s queue=%s from=%s rcpt=%u delivered=%u deferred=%u failed=%u result=%s "
 	             "attempt=%u delay=%.2fs",
-	             job->id, kov_policy_queue_name(job->kind), *job->sender ? job->sender : "<>",
+	             job->id, job->queue->name, *job->sender ? job->sender : "<>",
 	             job->rcpts->len, delivered, pending, nfailed,
 	             result->outcome == KOV_OUTCOME_DELIVERED ? "sent"
 	             : result->outcome == KOV_OUTCOME_DEFERRED ? "deferred" : "failed",
@@ -501,7 +501,7 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
 	}
-	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, kov_policy_queue_name(job->kind),
+	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, job->queue->name,
 	             later ? "deferred" : "failed", result->reason);
 	if (!later && job->state != NULL && job->rcpts != NULL) {
 		for (guint i = 0; i < job->rcpts->len; i++) {
@@ -518,10 +518,10 @@ static gboolean
 kov_job_prepare(KovJob *job, GError **error)
 {
 	const KovConfig *config = job->ctx->config;
-	g_autofree char *path = kov_queue_cur_path(config->queuedir, job->kind, job->id);
-	g_autofree char *state_path = kov_queue_state_path(config->queuedir, job->kind, job->id);
+	g_autofree char *path = kov_queue_cur_path(config->queuedir, job->queue->name, job->id);
+	g_autofree char *state_path = kov_queue_state_path(config->queuedir, job->queue->name, job->id);
 	/* Delivered-To is an MTA's Maildir delivery; the Kuvert queue has none. */
-	KovMessageOptions options = { .use_delivered_to = job->kind != KOV_QUEUE_KUVERT };
+	KovMessageOptions options = { .use_delivered_to = job->queue->kind != KOV_QUEUE_KUVERT };
 
 	job->state = kov_state_load(state_path, error);
 	if (job->state == NULL)
@@ -556,8 +556,15 @@ kov_job_log_received(KovJob *job)
 	}
 	if (job->planner->resent)
 		kov_log_info("id=%s: a bounce: sent on to its Resent-To/-Cc/-Bcc addresses only", job->id);
-	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, kov_policy_queue_name(job->kind),
+	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, job->queue->name,
 	             *job->sender ? job->sender : "<>", s->str);
+	const KovClientConfig *client = kov_planner_client(job->ctx->config, job->queue, job->mail);
+	if (client != NULL)
+		kov_log_info("id=%s: from client %s", job->id, client->name);
+	else if (job->mail->client != NULL)
+		kov_log_warning("id=%s: X-Koverto-Client \"%s\" ignored: no client of queue %s sends "
+		                "there; signed as any mail of the queue", job->id, job->mail->client,
+		                job->queue->name);
 }
 
 /* Make the plan (planner.c), then get the mail ready to go: nothing that
@@ -567,7 +574,7 @@ kov_job_plan(KovJob *job, GError **error)
 {
 	const KovConfig *config = job->ctx->config;
 
-	job->planner = kov_planner_make(config, job->ctx->keys, job->kind, job->mail, job->state, error);
+	job->planner = kov_planner_make(config, job->ctx->keys, job->queue, job->mail, job->state, error);
 	job->rcpts = g_ptr_array_ref(job->planner->rcpts);
 	job->sender = job->planner->sender;
 	kov_job_log_received(job);
@@ -588,9 +595,9 @@ kov_job_plan(KovJob *job, GError **error)
 }
 
 void
-kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result)
+kov_process_mail(KovContext *ctx, const KovQueueConfig *queue, const char *id, KovResult *result)
 {
-	KovJob job = { .ctx = ctx, .kind = kind, .id = id, .started = g_get_monotonic_time() };
+	KovJob job = { .ctx = ctx, .queue = queue, .id = id, .started = g_get_monotonic_time() };
 	g_autoptr(GError) error = NULL;
 
 	memset(result, 0, sizeof *result);

@@ -29,6 +29,6 @@ typedef struct {
 	char *dsn_to;             /* its recipient, the mail's sender (owned) */
 } KovResult;
 
-/* Process cur/<id> of queue @kind; updates its state file. */
-void kov_process_mail(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result);
+/* Process cur/<id> of @queue (borrowed from ctx->config); updates its state file. */
+void kov_process_mail(KovContext *ctx, const KovQueueConfig *queue, const char *id, KovResult *result);
 void kov_result_clear(KovResult *result);

@@ -44,24 +44,24 @@ kov_report_send(KovContext *ctx, const char *id, const char *what, GMimeMessage 
  * It never carries the mail's body: a must-encrypt body must not leave in
  * plaintext this way either. */
 static GMimeMessage *
-kov_report_alert_build(const KovConfig *config, KovQueueKind kind, const char *id, const char *reason)
+kov_report_alert_build(const KovConfig *config, const char *queue, const char *id, const char *reason)
 {
 	GMimeMessage *message = g_mime_message_new(TRUE);
 	g_autoptr(GMimeTextPart) body = g_mime_text_part_new_with_subtype("plain");
 	g_autoptr(GDateTime) now = g_date_time_new_now_local();
 	g_autofree char *subject = g_strdup_printf("koverto: mail %s in queue %s failed", id,
-	                                           kov_policy_queue_name(kind));
-	g_autofree char *parked = kov_queue_failed_path(config->queuedir, kind, id);
-	g_autofree char *retry = kind == KOV_QUEUE_KUVERT
+	                                           queue);
+	g_autofree char *parked = kov_queue_failed_path(config->queuedir, queue, id);
+	g_autofree char *retry = kov_queue_is_kuvert(queue)
 		? g_strdup_printf("rename it back to an all-numeric name, e.g. %s/%s", config->queuedir, id)
-		: g_strdup_printf("move it into %s/%s/new/", config->queuedir, kov_policy_queue_name(kind));
+		: g_strdup_printf("move it into %s/%s/new/", config->queuedir, queue);
 	g_autofree char *text = g_strdup_printf(
 		"koverto could not deliver mail %s from queue %s and has given up on it.\n\n"
 		"Reason: %s\n\n"
 		"The mail is kept as %s, with the reason in %s.reason.\n"
 		"To try again, %s; recipients that already got it will not get it twice.\n"
 		"Otherwise delete both files.\n",
-		id, kov_policy_queue_name(kind), reason, parked, parked, retry);
+		id, queue, reason, parked, parked, retry);
 
 	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, "koverto", config->mail_on_error);
 	g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, NULL, config->mail_on_error);
@@ -73,14 +73,14 @@ kov_report_alert_build(const KovConfig *config, KovQueueKind kind, const char *i
 }
 
 void
-kov_report_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char *reason)
+kov_report_alert(KovContext *ctx, const char *queue, const char *id, const char *reason)
 {
 	const KovConfig *config = ctx->config;
 
 	kov_log_err("id=%s: failed: %s", id, reason);
 	if (config->mail_on_error == NULL || *config->mail_on_error == '\0')
 		return;
-	g_autoptr(GMimeMessage) alert = kov_report_alert_build(config, kind, id, reason);
+	g_autoptr(GMimeMessage) alert = kov_report_alert_build(config, queue, id, reason);
 	kov_report_send(ctx, id, "error report", alert, config->mail_on_error);
 }
 

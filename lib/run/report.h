@@ -9,7 +9,7 @@
 
 /* Log the failure and, with mail-on-error set, mail the operator what
  * failed, where the mail is kept and how to retry. */
-void kov_report_alert(KovContext *ctx, KovQueueKind kind, const char *id, const char *reason);
+void kov_report_alert(KovContext *ctx, const char *queue, const char *id, const char *reason);
 
 /* With dsn on, an RFC 3464 report to @sender about @recipients, unless
  * the sender must never get one (null sender, auto-submitted mail): NULL

@@ -25,16 +25,17 @@
 #include <unistd.h>
 
 void
-kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result)
+kov_worker_handle(KovContext *ctx, const KovQueueConfig *queue, const char *id, KovResult *result)
 {
 	const char *queuedir = ctx->config->queuedir;
+	const char *name = queue->name;
 	g_autoptr(GError) error = NULL;
-	g_autofree char *path = kov_queue_cur_path(queuedir, kind, id);
+	g_autofree char *path = kov_queue_cur_path(queuedir, name, id);
 	struct stat st;
 
 	/* Gone already: a run killed between removing the mail and its state. */
 	if (lstat(path, &st) != 0 && errno == ENOENT) {
-		g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+		g_autofree char *state = kov_queue_state_path(queuedir, name, id);
 		kov_state_remove(state);
 		memset(result, 0, sizeof *result);
 		result->outcome = KOV_OUTCOME_DELIVERED;
@@ -47,25 +48,24 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 		memset(result, 0, sizeof *result);
 		result->outcome = KOV_OUTCOME_FAILED;
 		result->reason = g_strdup(error->message);
-		kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", id, kov_policy_queue_name(kind),
-		            result->reason);
+		kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", id, name, result->reason);
 		g_clear_error(&error);
 	} else {
 		if (fd >= 0)
 			close(fd);
 		g_clear_error(&error);
-		kov_process_mail(ctx, kind, id, result);
+		kov_process_mail(ctx, queue, id, result);
 	}
 	switch (result->outcome) {
 	case KOV_OUTCOME_DELIVERED:
-		if (!kov_queue_done(queuedir, kind, id, &error))
+		if (!kov_queue_done(queuedir, name, id, &error))
 			kov_log_err("%s", error->message);
 		break;
 	case KOV_OUTCOME_FAILED:
 		/* Not parked (a full disk, say): it stays in cur/, known to the
 		 * watcher, and is failed again at the next attempt; no alert
 		 * says it was parked where it is not. */
-		if (!kov_queue_fail(queuedir, kind, id, result->reason, result->undelivered, &error)) {
+		if (!kov_queue_fail(queuedir, name, id, result->reason, result->undelivered, &error)) {
 			kov_log_err("id=%s: %s; kept in cur/, tried again later", id, error->message);
 			result->outcome = KOV_OUTCOME_DEFERRED;
 			result->next_attempt = (gint64)time(NULL) + MAX(ctx->config->retry_first, 1);
@@ -77,7 +77,7 @@ kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult 
 			kov_log_err("id=%s: failed: %s (no alert mailed: it has the null sender)", id,
 			            result->reason);
 		else
-			kov_report_alert(ctx, kind, id, result->reason);
+			kov_report_alert(ctx, name, id, result->reason);
 		break;
 	case KOV_OUTCOME_DEFERRED:
 		break;
@@ -141,38 +141,66 @@ kov_worker_backstop(gint64 seconds)
 static gboolean
 kov_worker_not_a_file(const char *queuedir, const char *id)
 {
-	g_autofree char *path = kov_queue_cur_path(queuedir, KOV_QUEUE_KUVERT, id);
+	g_autofree char *path = kov_queue_cur_path(queuedir, KOV_QUEUE_KUVERT_NAME, id);
 	struct stat st;
 	return lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
 }
 
-/* One request line: "KIND ID". */
+/* A mail of a queue this worker's configuration does not have (a reload
+ * took it away between the watcher's look and ours): its policy is not
+ * known, so it is failed with the reason, never sent. */
+static void
+kov_worker_unknown_queue(KovContext *ctx, const char *queue, const char *id, KovResult *result)
+{
+	g_autoptr(GError) error = NULL;
+
+	memset(result, 0, sizeof *result);
+	result->outcome = KOV_OUTCOME_FAILED;
+	result->reason = g_strdup_printf("queue %s is not in the configuration: its policy is not "
+	                                 "known, so the mail is not sent", queue);
+	kov_log_err("id=%s queue=%s result=failed reason=\"%s\"", id, queue, result->reason);
+	if (!kov_queue_fail(ctx->config->queuedir, queue, id, result->reason, NULL, &error)) {
+		kov_log_err("id=%s: %s; kept in cur/", id, error->message);
+		result->outcome = KOV_OUTCOME_DEFERRED;
+		result->next_attempt = (gint64)time(NULL) + MAX(ctx->config->retry_first, 1);
+	}
+}
+
+/* One request line: "QUEUE ID". */
 static void
 kov_worker_serve_one(KovContext *ctx, int fd, char *line)
 {
 	KovResult result = { 0 };
 	char reply[64];
 	char *space = strchr(line, ' ');
-	int kind = atoi(line);
-
 	int lock = -1;
 
-	/* The watcher sends safe names only (claimed or renamed so): one line,
-	 * one mail, never a piece of another's name. */
-	if (space == NULL || kind < 0 || kind >= KOV_QUEUE_N_KINDS
-	    || !kov_queue_is_safe_name(space + 1)) {
+	if (space != NULL)
+		*space = '\0';
+	/* The watcher sends safe names only (claimed or renamed so, queues as
+	 * configured): one line, one mail, never a piece of another's name. */
+	if (space == NULL || !kov_queue_is_safe_name(space + 1)
+	    || (!kov_queue_is_kuvert(line) && !kov_config_queue_name_check(line, NULL))) {
+		if (space != NULL)
+			*space = ' ';
 		kov_log_err("worker: bad request \"%s\"", line);
 		_exit(2);
 	}
+	const char *id = space + 1;
+	const KovQueueConfig *queue = kov_config_queue(ctx->config, line);
 	/* A Kuvert queue file is worked on in place, under its lock. What is
 	 * not a regular file cannot be locked, and is no writer's: it is failed. */
-	if (kind == KOV_QUEUE_KUVERT
-	    && (lock = kov_queue_lock_kuvert(ctx->config->queuedir, space + 1)) < 0
-	    && !kov_worker_not_a_file(ctx->config->queuedir, space + 1)) {
+	if (queue == NULL) {
+		kov_worker_unknown_queue(ctx, line, id, &result);
+		g_snprintf(reply, sizeof reply, "%c %" G_GINT64_FORMAT "\n",
+		           kov_worker_code(result.outcome), result.next_attempt);
+	} else if (queue->kind == KOV_QUEUE_KUVERT
+	    && (lock = kov_queue_lock_kuvert(ctx->config->queuedir, id)) < 0
+	    && !kov_worker_not_a_file(ctx->config->queuedir, id)) {
 		g_snprintf(reply, sizeof reply, "%c 0\n", KOV_WORKER_BUSY);
 	} else {
 		kov_worker_backstop(kov_worker_backstop_seconds(ctx->config));
-		kov_worker_handle(ctx, (KovQueueKind)kind, space + 1, &result);
+		kov_worker_handle(ctx, queue, id, &result);
 		kov_worker_backstop(0);
 		g_snprintf(reply, sizeof reply, "%c %" G_GINT64_FORMAT "\n",
 		           kov_worker_code(result.outcome), result.next_attempt);

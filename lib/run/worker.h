@@ -29,7 +29,7 @@ gint64 kov_worker_backstop_seconds(const KovConfig *config);
 pid_t kov_worker_spawn(const KovConfig *config, const int *close_fds, gsize n_close, int *fd,
                        GError **error);
 
-/* Process cur/<id> of @kind in this process and move it where it belongs:
+/* Process cur/<id> of @queue in this process and move it where it belongs:
  * removed when delivered, failed/ plus the alert when failed, left for a
  * retry when deferred. Used by the worker loop. */
-void kov_worker_handle(KovContext *ctx, KovQueueKind kind, const char *id, KovResult *result);
+void kov_worker_handle(KovContext *ctx, const KovQueueConfig *queue, const char *id, KovResult *result);

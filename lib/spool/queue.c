@@ -7,6 +7,7 @@
 #include "queue.h"
 #include "error.h"
 #include "fileio.h"
+#include "config.h"
 #include "message.h"
 #include "log.h"
 
@@ -19,6 +20,12 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+gboolean
+kov_queue_is_kuvert(const char *queue)
+{
+	return g_str_equal(queue, KOV_QUEUE_KUVERT_NAME);
+}
 
 gboolean
 kov_queue_is_kuvert_name(const char *name)
@@ -68,14 +75,18 @@ kov_queue_prepare_dir(const char *path, GError **error)
 }
 
 gboolean
-kov_queue_prepare(const char *queuedir, GError **error)
+kov_queue_prepare(const char *queuedir, const GPtrArray *queues, GError **error)
 {
 	static const char *const subdirs[] = { "tmp", "new", "cur" };
+	guint n = queues != NULL ? queues->len : KOV_QUEUE_N_POLICY;
 
 	if (!kov_queue_prepare_dir(queuedir, error))
 		return FALSE;
-	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_autofree char *maildir = g_build_filename(queuedir, kov_policy_queue_name(k), NULL);
+	for (guint k = 0; k < n; k++) {
+		const char *name = queues != NULL
+			? ((const KovQueueConfig *)g_ptr_array_index(queues, k))->name
+			: kov_policy_queue_name((KovQueueKind)k);
+		g_autofree char *maildir = g_build_filename(queuedir, name, NULL);
 		if (!kov_queue_prepare_dir(maildir, error))
 			return FALSE;
 		for (gsize s = 0; s < G_N_ELEMENTS(subdirs); s++) {
@@ -240,13 +251,13 @@ kov_queue_check_tmp(char **path, KovQueueCheck check, gpointer data, GError **er
  * all-digit name, written first under a dot name that Kuvert and koverto
  * both ignore. */
 static void
-kov_queue_hand_over_paths(const char *queuedir, KovQueueKind kind, char **id, char **tmp,
+kov_queue_hand_over_paths(const char *queuedir, const char *queue, char **id, char **tmp,
                           char **new)
 {
 	g_free(*id);
 	g_free(*tmp);
 	g_free(*new);
-	if (kind == KOV_QUEUE_KUVERT) {
+	if (kov_queue_is_kuvert(queue)) {
 		gint64 now = g_get_real_time();
 		*id = g_strdup_printf("%" G_GINT64_FORMAT "%07d%05u", now, (int)getpid(),
 		                      g_random_int_range(0, 100000));
@@ -256,17 +267,17 @@ kov_queue_hand_over_paths(const char *queuedir, KovQueueKind kind, char **id, ch
 		return;
 	}
 	*id = kov_queue_unique_name();
-	*tmp = g_build_filename(queuedir, kov_policy_queue_name(kind), "tmp", *id, NULL);
-	*new = g_build_filename(queuedir, kov_policy_queue_name(kind), "new", *id, NULL);
+	*tmp = g_build_filename(queuedir, queue, "tmp", *id, NULL);
+	*new = g_build_filename(queuedir, queue, "new", *id, NULL);
 }
 
 /* Make @tmp visible as *@new in one step. A Kuvert name is linked, never
  * renamed over: an existing file of that name must not be replaced. */
 static gboolean
-kov_queue_hand_over(const char *queuedir, KovQueueKind kind, const char *tmp, char **id,
+kov_queue_hand_over(const char *queuedir, const char *queue, const char *tmp, char **id,
                     char **new)
 {
-	if (kind != KOV_QUEUE_KUVERT)
+	if (!kov_queue_is_kuvert(queue))
 		return rename(tmp, *new) == 0;
 	for (int tries = 0; tries < 10; tries++) {
 		if (link(tmp, *new) == 0)
@@ -274,18 +285,18 @@ kov_queue_hand_over(const char *queuedir, KovQueueKind kind, const char *tmp, ch
 		if (errno != EEXIST)
 			return FALSE;
 		g_autofree char *unused_tmp = NULL;
-		kov_queue_hand_over_paths(queuedir, kind, id, &unused_tmp, new);
+		kov_queue_hand_over_paths(queuedir, queue, id, &unused_tmp, new);
 	}
 	return FALSE;
 }
 
 char *
-kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char *envelope_header,
+kov_queue_enqueue_fd(const char *queuedir, const char *queue, int in, const char *envelope_header,
                      KovQueueCheck check, gpointer check_data, GError **error)
 {
 	g_autofree char *id = NULL, *tmp = NULL, *new = NULL;
 
-	kov_queue_hand_over_paths(queuedir, kind, &id, &tmp, &new);
+	kov_queue_hand_over_paths(queuedir, queue, &id, &tmp, &new);
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
@@ -300,7 +311,7 @@ kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char
 	ok = kov_fileio_sync_close(fd, ok, tmp, error);
 	if (ok && check != NULL)
 		ok = kov_queue_check_tmp(&tmp, check, check_data, error);
-	if (ok && !kov_queue_hand_over(queuedir, kind, tmp, &id, &new)) {
+	if (ok && !kov_queue_hand_over(queuedir, queue, tmp, &id, &new)) {
 		kov_error_set_errno(error, errno, "cannot write %s", tmp);
 		ok = FALSE;
 	}
@@ -314,17 +325,17 @@ kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int in, const char
 }
 
 char *
-kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id)
+kov_queue_cur_path(const char *queuedir, const char *queue, const char *id)
 {
-	if (kind == KOV_QUEUE_KUVERT)
+	if (kov_queue_is_kuvert(queue))
 		return g_build_filename(queuedir, id, NULL);
-	return g_build_filename(queuedir, kov_policy_queue_name(kind), "cur", id, NULL);
+	return g_build_filename(queuedir, queue, "cur", id, NULL);
 }
 
 int
 kov_queue_lock_kuvert(const char *queuedir, const char *id)
 {
-	g_autofree char *path = kov_queue_cur_path(queuedir, KOV_QUEUE_KUVERT, id);
+	g_autofree char *path = kov_queue_cur_path(queuedir, KOV_QUEUE_KUVERT_NAME, id);
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
@@ -340,9 +351,9 @@ kov_queue_lock_kuvert(const char *queuedir, const char *id)
 }
 
 char *
-kov_queue_state_path(const char *queuedir, KovQueueKind kind, const char *id)
+kov_queue_state_path(const char *queuedir, const char *queue, const char *id)
 {
-	g_autofree char *name = g_strdup_printf("%s.%s", kov_policy_queue_name(kind), id);
+	g_autofree char *name = g_strdup_printf("%s.%s", queue, id);
 	return g_build_filename(queuedir, "state", name, NULL);
 }
 
@@ -413,42 +424,42 @@ kov_queue_move_in(const char *from, const char *dir, const char *id, char **clai
 }
 
 gboolean
-kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **claimed,
+kov_queue_claim(const char *queuedir, const char *queue, const char *id, char **claimed,
                 GError **error)
 {
-	g_autofree char *from = g_build_filename(queuedir, kov_policy_queue_name(kind), "new", id, NULL);
-	g_autofree char *cur = g_build_filename(queuedir, kov_policy_queue_name(kind), "cur", NULL);
+	g_autofree char *from = g_build_filename(queuedir, queue, "new", id, NULL);
+	g_autofree char *cur = g_build_filename(queuedir, queue, "cur", NULL);
 
 	*claimed = NULL;
 	if (!kov_queue_is_mail_name(id) || !kov_queue_move_in(from, cur, id, claimed, error))
 		return FALSE;
 	if (strcmp(*claimed, id) != 0) {
 		/* The log shows a newline or a terminal escape in it escaped. */
-		kov_log_info("id=%s: claimed %s/new/\"%s\" under this name", *claimed, kov_policy_queue_name(kind),
+		kov_log_info("id=%s: claimed %s/new/\"%s\" under this name", *claimed, queue,
 		             id);
 	}
 	return TRUE;
 }
 
 gboolean
-kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id, char **renamed,
+kov_queue_rename_cur(const char *queuedir, const char *queue, const char *id, char **renamed,
                      GError **error)
 {
-	g_autofree char *cur = g_build_filename(queuedir, kov_policy_queue_name(kind), "cur", NULL);
+	g_autofree char *cur = g_build_filename(queuedir, queue, "cur", NULL);
 	g_autofree char *from = g_build_filename(cur, id, NULL);
-	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+	g_autofree char *state = kov_queue_state_path(queuedir, queue, id);
 
 	*renamed = NULL;
-	if (kind == KOV_QUEUE_KUVERT || kov_queue_is_safe_name(id)) {
+	if (kov_queue_is_kuvert(queue) || kov_queue_is_safe_name(id)) {
 		*renamed = g_strdup(id);
 		return TRUE;
 	}
 	if (!kov_queue_move_in(from, cur, id, renamed, error))
 		return FALSE;
 	/* Its state, if a run before could write one under that name, follows it. */
-	g_autofree char *new_state = kov_queue_state_path(queuedir, kind, *renamed);
+	g_autofree char *new_state = kov_queue_state_path(queuedir, queue, *renamed);
 	rename(state, new_state);
-	kov_log_info("id=%s: took %s/cur/\"%s\" under this name", *renamed, kov_policy_queue_name(kind),
+	kov_log_info("id=%s: took %s/cur/\"%s\" under this name", *renamed, queue,
 	             id);
 	return TRUE;
 }
@@ -481,10 +492,10 @@ kov_queue_open_mail(const char *path, GError **error)
 }
 
 char **
-kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError **error)
+kov_queue_list(const char *queuedir, const char *queue, const char *sub, GError **error)
 {
-	g_autofree char *path = kind == KOV_QUEUE_KUVERT
-		? g_strdup(queuedir) : g_build_filename(queuedir, kov_policy_queue_name(kind), sub, NULL);
+	g_autofree char *path = kov_queue_is_kuvert(queue)
+		? g_strdup(queuedir) : g_build_filename(queuedir, queue, sub, NULL);
 	g_autoptr(GError) local = NULL;
 	g_autoptr(GDir) dir = g_dir_open(path, 0, &local);
 	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -494,17 +505,34 @@ kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError 
 		return NULL;
 	}
 	for (const char *name; (name = g_dir_read_name(dir)) != NULL;)
-		if (kind == KOV_QUEUE_KUVERT ? kov_queue_is_kuvert_name(name) : kov_queue_is_mail_name(name))
+		if (kov_queue_is_kuvert(queue) ? kov_queue_is_kuvert_name(name) : kov_queue_is_mail_name(name))
 			g_ptr_array_add(names, g_strdup(name));
 	g_ptr_array_add(names, NULL);
 	return (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
 }
 
-gboolean
-kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id, GError **error)
+char **
+kov_queue_list_maildirs(const char *queuedir)
 {
-	g_autofree char *path = kov_queue_cur_path(queuedir, kind, id);
-	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+	g_autoptr(GDir) dir = g_dir_open(queuedir, 0, NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+
+	for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
+		if (!kov_config_queue_name_check(name, NULL))
+			continue;
+		g_autofree char *new = g_build_filename(queuedir, name, "new", NULL);
+		if (g_file_test(new, G_FILE_TEST_IS_DIR))
+			g_ptr_array_add(names, g_strdup(name));
+	}
+	g_ptr_array_add(names, NULL);
+	return (char **)g_ptr_array_free(g_steal_pointer(&names), FALSE);
+}
+
+gboolean
+kov_queue_done(const char *queuedir, const char *queue, const char *id, GError **error)
+{
+	g_autofree char *path = kov_queue_cur_path(queuedir, queue, id);
+	g_autofree char *state = kov_queue_state_path(queuedir, queue, id);
 
 	if (unlink(path) != 0 && errno != ENOENT) {
 		kov_error_set_errno(error, errno, "queue: cannot remove %s", path);
@@ -515,13 +543,13 @@ kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id, GError *
 }
 
 char *
-kov_queue_failed_path(const char *queuedir, KovQueueKind kind, const char *id)
+kov_queue_failed_path(const char *queuedir, const char *queue, const char *id)
 {
-	if (kind == KOV_QUEUE_KUVERT) {
+	if (kov_queue_is_kuvert(queue)) {
 		g_autofree char *name = g_strconcat(".", id, NULL);
 		return g_build_filename(queuedir, name, NULL);
 	}
-	g_autofree char *name = g_strdup_printf("%s.%s", kov_policy_queue_name(kind), id);
+	g_autofree char *name = g_strdup_printf("%s.%s", queue, id);
 	return g_build_filename(queuedir, "failed", name, NULL);
 }
 
@@ -549,11 +577,11 @@ kov_queue_rewrite_envelope(const char *from, const char *to, const char *undeliv
 }
 
 gboolean
-kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id, const char *reason,
+kov_queue_fail(const char *queuedir, const char *queue, const char *id, const char *reason,
                const char *undelivered, GError **error)
 {
-	g_autofree char *from = kov_queue_cur_path(queuedir, kind, id);
-	g_autofree char *to = kov_queue_failed_path(queuedir, kind, id);
+	g_autofree char *from = kov_queue_cur_path(queuedir, queue, id);
+	g_autofree char *to = kov_queue_failed_path(queuedir, queue, id);
 	g_autofree char *reason_path = g_strconcat(to, ".reason", NULL);
 	g_autofree char *text = g_strconcat(reason, "\n", NULL);
 
@@ -570,22 +598,22 @@ kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id, const ch
 		kov_error_set_errno(error, errno, "queue: cannot move %s to %s", from, to);
 		return FALSE;
 	}
-	g_autofree char *state = kov_queue_state_path(queuedir, kind, id);
+	g_autofree char *state = kov_queue_state_path(queuedir, queue, id);
 	unlink(state);
 	return TRUE;
 }
 
 void
-kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age)
+kov_queue_clean_tmp(const char *queuedir, const char *queue, gint64 max_age)
 {
 	/* The Kuvert queue's half-written hand-overs are its ".tmp.N" files. */
-	g_autofree char *path = kind == KOV_QUEUE_KUVERT
-		? g_strdup(queuedir) : g_build_filename(queuedir, kov_policy_queue_name(kind), "tmp", NULL);
+	g_autofree char *path = kov_queue_is_kuvert(queue)
+		? g_strdup(queuedir) : g_build_filename(queuedir, queue, "tmp", NULL);
 	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
 	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
 
 	for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
-		if (kind == KOV_QUEUE_KUVERT && !g_str_has_prefix(name, ".tmp."))
+		if (kov_queue_is_kuvert(queue) && !g_str_has_prefix(name, ".tmp."))
 			continue;
 		g_autofree char *file = g_build_filename(path, name, NULL);
 		struct stat st;
@@ -642,15 +670,14 @@ kov_queue_clean_state(const char *queuedir)
 
 	for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
 		const char *dot = strchr(name, '.');
-		KovQueueKind kind;
 		if (dot == NULL || g_str_has_suffix(name, ".tmp"))
 			continue;
-		g_autofree char *kind_name = g_strndup(name, dot - name);
-		if (g_str_equal(kind_name, "kuvert"))
-			kind = KOV_QUEUE_KUVERT;
-		else if (!kov_policy_queue_parse(kind_name, &kind))
+		/* <queue>.<id>: a queue name has no dot. Whether the queue is still
+		 * configured does not matter: its mail, while there, keeps its state. */
+		g_autofree char *queue = g_strndup(name, dot - name);
+		if (!kov_queue_is_kuvert(queue) && !kov_config_queue_name_check(queue, NULL))
 			continue;
-		g_autofree char *mail = kov_queue_cur_path(queuedir, kind, dot + 1);
+		g_autofree char *mail = kov_queue_cur_path(queuedir, queue, dot + 1);
 		g_autofree char *state = g_build_filename(dir_path, name, NULL);
 		if (access(mail, F_OK) != 0 && errno == ENOENT && unlink(state) == 0)
 			removed++;

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* The spool: one Maildir per policy under queuedir, a state/ and a failed/
+/* The spool: one Maildir per queue under queuedir, a state/ and a failed/
  * area, the daemon's lock. This file moves files; it never parses mail.
+ * A queue is named by its name (the built-ins: must-encrypt, fallback,
+ * sign-only; named queues: [queue NAME]); KOV_QUEUE_KUVERT_NAME is the
+ * Kuvert queue. Names are checked by the configuration (config.h).
  *
- *   queuedir/<policy>/{tmp,new,cur}/   policy queues (must-encrypt, fallback, sign-only)
- *   queuedir/state/<policy>.<id>       per-mail state (state.c) of a claimed mail
- *   queuedir/failed/<policy>.<id>      failed mail, with <policy>.<id>.reason
+ *   queuedir/<queue>/{tmp,new,cur}/    the queues' Maildirs
+ *   queuedir/state/<queue>.<id>        per-mail state (state.c) of a claimed mail
+ *   queuedir/failed/<queue>.<id>       failed mail, with <queue>.<id>.reason
  *   queuedir/koverto.pid               the running daemon's pid; flock'd
  *   queuedir/<digits>                  the Kuvert queue: written in place by
  *                                      kuvert_submit under flock, decided by
@@ -12,12 +15,17 @@
  */
 #pragma once
 #include <glib.h>
-#include "policy.h"   /* KovQueueKind */
+#include "config.h"   /* KovQueueConfig */
 
+/* The Kuvert queue's name in state/ and failed/ and in these functions. */
+#define KOV_QUEUE_KUVERT_NAME "kuvert"
+/* TRUE when @queue names the Kuvert queue. */
+gboolean kov_queue_is_kuvert(const char *queue);
 
-/* Create queuedir and every directory below it, mode 0700; check that
- * existing ones are directories owned by us. */
-gboolean kov_queue_prepare(const char *queuedir, GError **error);
+/* Create queuedir and every directory below it for @queues (of
+ * KovQueueConfig*; NULL: the three built-in queues), mode 0700; check
+ * that existing ones are directories owned by us. */
+gboolean kov_queue_prepare(const char *queuedir, const GPtrArray *queues, GError **error);
 
 /* Take the daemon lock (queuedir/koverto.pid, flock + our pid). Returns the
  * held fd, or -1 with KOV_ERROR_LOCKED naming the other pid. When the pid
@@ -38,7 +46,7 @@ typedef gboolean (*KovQueueCheck)(const char *path, gpointer user_data, char **p
 /* Hand a mail over: write @envelope_header (nullable) and then @fd until
  * EOF to tmp/, fsync, run @check (nullable) on it, rename into new/. On
  * any failure nothing is left behind. Returns the new id (transfer full). */
-char *kov_queue_enqueue_fd(const char *queuedir, KovQueueKind kind, int fd,
+char *kov_queue_enqueue_fd(const char *queuedir, const char *queue, int fd,
                            const char *envelope_header, KovQueueCheck check,
                            gpointer check_data, GError **error);
 
@@ -55,21 +63,25 @@ gboolean kov_queue_is_safe_name(const char *name);
  * claimed name *@claimed (transfer full) is <id> when that is a safe name
  * not yet in cur/, else a new unique one (the original is logged, escaped).
  * FALSE without error when somebody else took it first. */
-gboolean kov_queue_claim(const char *queuedir, KovQueueKind kind, const char *id, char **claimed,
+gboolean kov_queue_claim(const char *queuedir, const char *queue, const char *id, char **claimed,
                          GError **error);
 /* A name found in cur/ that is not safe is renamed there, with its state,
  * as at a claim; *@renamed (transfer full) is the name to use. */
-gboolean kov_queue_rename_cur(const char *queuedir, KovQueueKind kind, const char *id,
+gboolean kov_queue_rename_cur(const char *queuedir, const char *queue, const char *id,
                               char **renamed, GError **error);
 /* Open a queue file to read it: never through a symbolic link, never
  * anything but a regular file (a FIFO or a device is refused unread).
  * Returns the fd, or -1 with KOV_ERROR_DATAERR for what is not a mail. */
 int kov_queue_open_mail(const char *path, GError **error);
 /* Path of a claimed mail (transfer full). */
-char *kov_queue_cur_path(const char *queuedir, KovQueueKind kind, const char *id);
+char *kov_queue_cur_path(const char *queuedir, const char *queue, const char *id);
 /* Names in new/ and cur/ (transfer full, NULL-terminated); for the Kuvert
  * queue (@sub ignored) the all-digit files at the top of queuedir. */
-char **kov_queue_list(const char *queuedir, KovQueueKind kind, const char *sub, GError **error);
+char **kov_queue_list(const char *queuedir, const char *queue, const char *sub, GError **error);
+/* The names of queuedir's directories that may be queues (a name
+ * kov_config_queue_name_check() takes, with a new/ in it), configured or
+ * not. (transfer full, NULL-terminated) */
+char **kov_queue_list_maildirs(const char *queuedir);
 /* TRUE for a Kuvert queue file name: all decimal digits. */
 gboolean kov_queue_is_kuvert_name(const char *name);
 /* Open and lock a Kuvert queue file for processing (flock, non-blocking).
@@ -78,22 +90,22 @@ gboolean kov_queue_is_kuvert_name(const char *name);
 int kov_queue_lock_kuvert(const char *queuedir, const char *id);
 
 /* Delivered: remove cur/<id> and its state. */
-gboolean kov_queue_done(const char *queuedir, KovQueueKind kind, const char *id, GError **error);
-/* Failed: move cur/<id> to failed/<policy>.<id> with a .reason file; a
+gboolean kov_queue_done(const char *queuedir, const char *queue, const char *id, GError **error);
+/* Failed: move cur/<id> to failed/<queue>.<id> with a .reason file; a
  * Kuvert file is parked as queuedir/.<id> (Kuvert's way) with .<id>.reason.
  * With @undelivered (nullable: comma-separated addresses) the file's
  * X-Kuvert-To is first rewritten to those, so that retrying it never sends
  * a copy twice. State removed. */
-gboolean kov_queue_fail(const char *queuedir, KovQueueKind kind, const char *id,
+gboolean kov_queue_fail(const char *queuedir, const char *queue, const char *id,
                         const char *reason, const char *undelivered, GError **error);
 /* Where a failed mail went (transfer full), for messages to the operator. */
-char *kov_queue_failed_path(const char *queuedir, KovQueueKind kind, const char *id);
+char *kov_queue_failed_path(const char *queuedir, const char *queue, const char *id);
 
 /* Path of the state file of a claimed mail (transfer full). */
-char *kov_queue_state_path(const char *queuedir, KovQueueKind kind, const char *id);
+char *kov_queue_state_path(const char *queuedir, const char *queue, const char *id);
 /* Remove files in tmp/ older than @max_age seconds (half-written hand-overs
  * of writers that died). */
-void kov_queue_clean_tmp(const char *queuedir, KovQueueKind kind, gint64 max_age);
+void kov_queue_clean_tmp(const char *queuedir, const char *queue, gint64 max_age);
 /* Remove failed mail (failed/ and parked Kuvert .N files, with their
  * reasons) that failed more than @max_age seconds ago: plaintext at rest
  * is kept no longer than the failed-retention period. Returns how many. */

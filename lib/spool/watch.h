@@ -1,18 +1,27 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-/* inotify on each policy queue's new/ directory. Watch first, scan second:
- * the caller scans new/ after kov_watch_new() so nothing falls between. */
+/* inotify on each queue's new/ directory and on the Kuvert queue. Watch
+ * first, scan second: the caller scans new/ after kov_watch_new() or
+ * kov_watch_set_queues() so nothing falls between. */
 #pragma once
 #include <glib.h>
 #include "queue.h"
 
 typedef struct _KovWatch KovWatch;
 
-/* Called for each file that arrived in a new/ directory. */
-typedef void (*KovWatchFunc)(KovQueueKind kind, const char *name, gpointer user_data);
+/* Called for each file that arrived in a new/ directory: @queue is the
+ * queue's name (KOV_QUEUE_KUVERT_NAME for the Kuvert queue). */
+typedef void (*KovWatchFunc)(const char *queue, const char *name, gpointer user_data);
 
-KovWatch *kov_watch_new(const char *queuedir, GError **error);
+/* Watch the Kuvert queue and the new/ of each of @queues (of
+ * KovQueueConfig*; NULL: the three built-ins). */
+KovWatch *kov_watch_new(const char *queuedir, const GPtrArray *queues, GError **error);
 void kov_watch_free(KovWatch *watch);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovWatch, kov_watch_free)
+
+/* Watch exactly the Kuvert queue and @queues from now on (a reload): new
+ * ones are added, those no longer in @queues dropped. FALSE with @error
+ * when one cannot be watched (the others still are). */
+gboolean kov_watch_set_queues(KovWatch *watch, const GPtrArray *queues, GError **error);
 
 /* The descriptor to poll for POLLIN. */
 int kov_watch_fd(KovWatch *watch);

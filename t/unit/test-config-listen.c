@@ -137,7 +137,9 @@ test_full(Fixture *f, gconstpointer data)
 		"session-deadline = 1d\nreceived-ip = no\n"
 		"[client Monitor.App-1]\npassword = " HASH_6 "\nqueue = must-encrypt\nkey = 0x1234ABCD\n"
 		"senders = nagios@example\\.org\n"
-		"[client tickets]\ncertificate = " FPR_COLONS "\nqueue = kuvert\nsenders = .*\n",
+		"[client tickets]\ncertificate = " FPR_COLONS "\nqueue = kuvert\nsenders = .*\n"
+		"[queue crm]\npolicy = sign-only\n"
+		"[client crm]\npassword = " HASH_6 "\nqueue = crm\nsenders = .*\n",
 		f->cert, f->key);
 	g_autofree char *path = conf(f, body);
 	g_autoptr(KovConfig) config = load_ok(path);
@@ -163,7 +165,9 @@ test_full(Fixture *f, gconstpointer data)
 	g_assert_cmpint(l->timeout_tls, ==, 5);
 	g_assert_cmpint(l->session_deadline, ==, 86400);
 	g_assert_false(l->received_ip);
-	g_assert_cmpuint(l->clients->len, ==, 2);
+	g_assert_cmpuint(l->clients->len, ==, 3);
+	/* a named queue is a client's queue like the built-in ones */
+	g_assert_cmpstr(kov_listen_config_client(l, "crm")->queue, ==, "crm");
 
 	/* iniparser lower-cases section names: names are any case */
 	const KovClientConfig *mon = kov_listen_config_client(l, "MONITOR.app-1");
@@ -371,7 +375,7 @@ test_checks(Fixture *f, gconstpointer data)
 		  ":5: [client app]: needs queue (where its mail goes: must-encrypt, fallback, "
 		  "sign-only, kuvert or a [queue NAME])" },
 		{ "[client app]\npassword = " HASH_Y "\nsenders = .*\nqueue = nosuch\n",
-		  ":8: key \"queue\" in [client app]: no such queue: \"nosuch\"" },
+		  ":8: key \"queue\" in [client app]: no such queue: \"nosuch\" (known: must-encrypt, fallback, sign-only)" },
 		{ "[client app]\npassword = " HASH_Y "\nqueue = fallback\n",
 		  ":5: [client app]: needs senders (a pattern for the addresses it may send as, e.g. "
 		  "senders = app@example\\.org; .* for any)" },

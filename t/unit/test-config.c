@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The queue at @i of @config: the built-ins at their KovQueueKind. */
+#define QUEUE(config, i) ((const KovQueueConfig *)g_ptr_array_index((config)->queues, (i)))
+
 /* ---- helpers --------------------------------------------------------- */
 
 static void
@@ -170,9 +173,9 @@ assert_defaults(const KovConfig *config)
 	g_assert_nonnull(config->rules);
 	g_assert_cmpuint(config->rules->len, ==, 0);
 	for (int k = 0; k < KOV_QUEUE_N_POLICY; k++) {
-		g_assert_null(config->queue[k].signing_key);
-		g_assert_null(config->queue[k].allowed_senders);
-		g_assert_null(config->queue[k].allowed_senders_re);
+		g_assert_null(QUEUE(config, k)->signing_key);
+		g_assert_null(QUEUE(config, k)->allowed_senders);
+		g_assert_null(QUEUE(config, k)->allowed_senders_re);
 	}
 }
 
@@ -393,16 +396,16 @@ check_all_options(const char *fixture_name, gboolean ini)
 	assert_all_rules(config, ini ? ini_lines : kuvert_lines);
 
 	if (ini) {
-		g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].signing_key, ==,
+		g_assert_cmpstr(QUEUE(config, KOV_QUEUE_MUST_ENCRYPT)->signing_key, ==,
 		                "0xAAAABBBBCCCCDDDD");
-		g_assert_cmpstr(config->queue[KOV_QUEUE_MUST_ENCRYPT].allowed_senders, ==,
+		g_assert_cmpstr(QUEUE(config, KOV_QUEUE_MUST_ENCRYPT)->allowed_senders, ==,
 		                "(alice|bob)@example\\.org");
-		g_assert_null(config->queue[KOV_QUEUE_FALLBACK].signing_key);
-		g_assert_cmpstr(config->queue[KOV_QUEUE_FALLBACK].allowed_senders, ==,
+		g_assert_null(QUEUE(config, KOV_QUEUE_FALLBACK)->signing_key);
+		g_assert_cmpstr(QUEUE(config, KOV_QUEUE_FALLBACK)->allowed_senders, ==,
 		                ".*@example\\.org");
-		g_assert_cmpstr(config->queue[KOV_QUEUE_SIGN_ONLY].signing_key, ==,
+		g_assert_cmpstr(QUEUE(config, KOV_QUEUE_SIGN_ONLY)->signing_key, ==,
 		                "1111222233334444555566667777888899990000");
-		g_assert_null(config->queue[KOV_QUEUE_SIGN_ONLY].allowed_senders_re);
+		g_assert_null(QUEUE(config, KOV_QUEUE_SIGN_ONLY)->allowed_senders_re);
 	}
 	remove_tree(dir);
 }
@@ -688,7 +691,10 @@ typedef struct {
 } BadFile;
 
 #define KNOWN_SECTIONS "(known: [koverto], [rules], [queue must-encrypt], [queue fallback], " \
-	"[queue sign-only], [listen], [client NAME])"
+	"[queue sign-only], [queue NAME], [listen], [client NAME])"
+#define NAME_CHARS "a queue name is letters a-z, digits, \"-\" and \"_\", starting with a letter " \
+	"or a digit"
+#define NO_POLICY "no policy; say which: policy = must-encrypt, fallback or sign-only"
 #define RULE_SYNTAX "(expected REGEX ACTION[,KEY])"
 #define KUVERT_READ " (read in Kuvert's format, \"name value\", because no line is a " \
 	"\"[section]\"; an INI file needs \"[koverto]\" before its options)"
@@ -701,8 +707,53 @@ static const BadFile bad_files[] = {
 	  ":4: unknown key \"sender\" in [queue fallback]" },
 	{ "[koverto]\nmsserver = localhost\n\n[rule]\n",
 	  ":4: unknown section [rule] " KNOWN_SECTIONS },
-	{ "[koverto]\nmsserver = localhost\n[queue nope]\n",
-	  ":3: unknown section [queue nope] " KNOWN_SECTIONS },
+	/* Named queues (issue 12): a policy, always; a name that cannot
+	 * collide with what else is in queuedir, nor leave it. */
+	{ "[koverto]\nmsserver = localhost\n[queue nope]\n", ":3: section [queue nope]: " NO_POLICY },
+	{ "[koverto]\nmsserver = localhost\n[queue nope]\nkey = 0x12345678\n",
+	  ":3: section [queue nope]: " NO_POLICY },
+	{ "[queue nope]\npolicy =\n", ":1: section [queue nope]: " NO_POLICY },
+	{ "[queue nope]\npolicy = encrypt\n",
+	  ":2: key \"policy\" in [queue nope]: \"encrypt\" is not a policy (must-encrypt, fallback or "
+	  "sign-only)" },
+	{ "[queue nope]\npolicy = kuvert\n",
+	  ":2: key \"policy\" in [queue nope]: \"kuvert\" is not a policy (must-encrypt, fallback or "
+	  "sign-only)" },
+	{ "[queue nope]\npolicy = mustencrypt\n",
+	  ":2: key \"policy\" in [queue nope]: \"mustencrypt\" is not a policy (must-encrypt, fallback or "
+	  "sign-only)" },
+	{ "[queue fallback]\npolicy = sign-only\n",
+	  ":2: key \"policy\" in [queue fallback]: the built-in queue fallback has policy fallback and "
+	  "no other; for a queue with policy sign-only, name it: [queue NAME] with policy = sign-only" },
+	{ "[queue ok]\npolicy = fallback\npolicy = fallback\n",
+	  ":3: key \"policy\" in [queue ok]: given twice, on lines 2 and 3" },
+	{ "[queue ok]\npolicy = fallback\nsenders =\n",
+	  ":3: key \"senders\" in [queue ok]: empty pattern (leave the key out to allow any sender)" },
+	{ "[queue state]\npolicy = fallback\n",
+	  ":1: section [queue state]: \"state\" cannot be a queue name: queuedir has it for something else" },
+	{ "[queue failed]\n", ":1: section [queue failed]: \"failed\" cannot be a queue name: queuedir "
+	  "has it for something else" },
+	{ "[queue kuvert]\n", ":1: section [queue kuvert]: \"kuvert\" cannot be a queue name: queuedir "
+	  "has it for something else" },
+	{ "[queue tmp]\n", ":1: section [queue tmp]: \"tmp\" cannot be a queue name: queuedir has it "
+	  "for something else" },
+	{ "[queue new]\n", ":1: section [queue new]: \"new\" cannot be a queue name: queuedir has it "
+	  "for something else" },
+	{ "[queue cur]\n", ":1: section [queue cur]: \"cur\" cannot be a queue name: queuedir has it "
+	  "for something else" },
+	{ "[queue 2024]\npolicy = fallback\n",
+	  ":1: section [queue 2024]: a queue name cannot be all digits (those are Kuvert's queue files)" },
+	{ "[queue a.b]\n", ":1: section [queue a.b]: " NAME_CHARS },
+	{ "[queue ..]\n", ":1: section [queue ..]: " NAME_CHARS },
+	{ "[queue a/b]\n", ":1: section [queue a/b]: " NAME_CHARS },
+	{ "[queue ../x]\n", ":1: section [queue ../x]: " NAME_CHARS },
+	{ "[queue -x]\n", ":1: section [queue -x]: " NAME_CHARS },
+	{ "[queue _x]\n", ":1: section [queue _x]: " NAME_CHARS },
+	{ "[queue a b]\n", ":1: section [queue a b]: " NAME_CHARS },
+	{ "[queue caf\xc3\xa9]\n", ":1: section [queue caf\xc3\xa9]: " NAME_CHARS },
+	{ "[queue a0123456789012345678901234567890123456789012345678901234567890123]\n",
+	  ":1: section [queue a0123456789012345678901234567890123456789012345678901234567890123]: "
+	  "a queue name has 1 to 64 characters" },
 	{ "[queue]\n", ":1: unknown section [queue] " KNOWN_SECTIONS },
 	{ "msport = 25\n[koverto]\n", ":1: key \"msport\" outside any section (put it under [koverto])" },
 	/* Duplicates: iniparser keeps the last silently; keys are case-blind. */
@@ -1255,28 +1306,112 @@ test_queue_senders(void)
 	const KovQueueKind me_q = KOV_QUEUE_MUST_ENCRYPT, fb = KOV_QUEUE_FALLBACK,
 	                   so = KOV_QUEUE_SIGN_ONLY;
 
-	g_assert_true(kov_config_sender_allowed(config, me_q, "alice@example.org"));
-	g_assert_true(kov_config_sender_allowed(config, me_q, "Alice@EXAMPLE.org"));
-	g_assert_false(kov_config_sender_allowed(config, me_q, "x@example.org.evil"));
-	g_assert_false(kov_config_sender_allowed(config, me_q, "x@example.orgevil"));
-	g_assert_false(kov_config_sender_allowed(config, me_q, "x@example.org\n"));
-	g_assert_false(kov_config_sender_allowed(config, me_q, "x@sub.example.org"));
-	g_assert_false(kov_config_sender_allowed(config, me_q, "x@exampleXorg"));
-	g_assert_false(kov_config_sender_allowed(config, me_q, ""));
+	g_assert_true(kov_config_sender_allowed(QUEUE(config, me_q), "alice@example.org"));
+	g_assert_true(kov_config_sender_allowed(QUEUE(config, me_q), "Alice@EXAMPLE.org"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, me_q), "x@example.org.evil"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, me_q), "x@example.orgevil"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, me_q), "x@example.org\n"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, me_q), "x@sub.example.org"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, me_q), "x@exampleXorg"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, me_q), ""));
 	/* No sender established (issue 10 A4): refused, never skipped. */
-	g_assert_false(kov_config_sender_allowed(config, me_q, NULL));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, me_q), NULL));
 
 	/* Each alternative is anchored, not just the first and the last. */
-	g_assert_true(kov_config_sender_allowed(config, fb, "alice@example.org"));
-	g_assert_true(kov_config_sender_allowed(config, fb, "BOB@example.org"));
-	g_assert_false(kov_config_sender_allowed(config, fb, "alice@example.org.evil"));
-	g_assert_false(kov_config_sender_allowed(config, fb, "xbob@example.org"));
-	g_assert_false(kov_config_sender_allowed(config, fb, "carol@example.org"));
+	g_assert_true(kov_config_sender_allowed(QUEUE(config, fb), "alice@example.org"));
+	g_assert_true(kov_config_sender_allowed(QUEUE(config, fb), "BOB@example.org"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, fb), "alice@example.org.evil"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, fb), "xbob@example.org"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, fb), "carol@example.org"));
 
 	/* No pattern: anybody. */
-	g_assert_true(kov_config_sender_allowed(config, so, "anyone@anywhere.example"));
-	g_assert_true(kov_config_sender_allowed(config, so, NULL));
-	g_assert_null(config->queue[so].allowed_senders);
+	g_assert_true(kov_config_sender_allowed(QUEUE(config, so), "anyone@anywhere.example"));
+	g_assert_true(kov_config_sender_allowed(QUEUE(config, so), NULL));
+	g_assert_null(QUEUE(config, so)->allowed_senders);
+}
+
+/* Named queues (issue 12): in file order after the three built-ins, each
+ * with its policy, key and senders; a name given in any case is the same
+ * queue (iniparser folds section names); "kuvert" is Kuvert's queue. */
+static void
+test_named_queues(void)
+{
+	char *dir = kov_test_tmpdir_new("kovcfg");
+	g_autofree char *path = write_conf(dir,
+		"[koverto]\nmsserver = localhost\n"
+		"[queue monitoring]\npolicy = must-encrypt\nkey = 0x1234567890ABCDEF\n"
+		"senders = nagios@example\\.org\n"
+		"[queue fallback]\npolicy = fallback\nkey = 0x12345678\n"
+		"[queue Tickets_2]\npolicy = sign-only\n"
+		"[queue crm-9]\npolicy = fallback\n"
+		"[queue MONITORING]\nsenders = other@example.org\n");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovConfig) config = kov_config_load(path, &error);
+	/* the second [queue monitoring] is the same section: senders twice */
+	g_assert_null(config);
+	g_assert_nonnull(strstr(error->message, "key \"senders\" in [queue monitoring]: given twice"));
+
+	g_autofree char *path2 = write_conf(dir,
+		"[koverto]\nmsserver = localhost\n"
+		"[queue monitoring]\npolicy = must-encrypt\nkey = 0x1234567890ABCDEF\n"
+		"senders = nagios@example\\.org\n"
+		"[queue fallback]\npolicy = fallback\nkey = 0x12345678\n"
+		"[queue Tickets_2]\npolicy = sign-only\n"
+		"[queue crm-9]\npolicy = fallback\n");
+	g_autoptr(KovConfig) c = load_ok(path2);
+	g_assert_cmpuint(c->queues->len, ==, 6);
+	const char *order[] = { "must-encrypt", "fallback", "sign-only", "monitoring", "tickets_2", "crm-9" };
+	const KovQueueKind kinds[] = { KOV_QUEUE_MUST_ENCRYPT, KOV_QUEUE_FALLBACK, KOV_QUEUE_SIGN_ONLY,
+	                               KOV_QUEUE_MUST_ENCRYPT, KOV_QUEUE_SIGN_ONLY, KOV_QUEUE_FALLBACK };
+	for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+		g_assert_cmpstr(QUEUE(c, i)->name, ==, order[i]);
+		g_assert_cmpint(QUEUE(c, i)->kind, ==, kinds[i]);
+		g_assert_true(kov_config_queue(c, order[i]) == QUEUE(c, i));
+	}
+	const KovQueueConfig *mon = kov_config_queue(c, "monitoring");
+	g_assert_cmpstr(mon->signing_key, ==, "0x1234567890ABCDEF");
+	g_assert_true(kov_config_sender_allowed(mon, "Nagios@EXAMPLE.org"));
+	g_assert_false(kov_config_sender_allowed(mon, "nagios@example.org.evil"));
+	g_assert_false(kov_config_sender_allowed(mon, NULL));
+	g_assert_cmpstr(kov_config_queue(c, "fallback")->signing_key, ==, "0x12345678");
+	g_assert_null(kov_config_queue(c, "crm-9")->signing_key);
+	g_assert_true(kov_config_queue_builtin(c, KOV_QUEUE_SIGN_ONLY) == QUEUE(c, 2));
+
+	/* Kuvert's queue: a fixed entry, the rules decide; nothing else is known. */
+	const KovQueueConfig *kuvert = kov_config_queue(c, "kuvert");
+	g_assert_nonnull(kuvert);
+	g_assert_cmpint(kuvert->kind, ==, KOV_QUEUE_KUVERT);
+	g_assert_null(kuvert->signing_key);
+	g_assert_true(kov_config_queue_builtin(c, KOV_QUEUE_KUVERT) == kuvert);
+	g_assert_null(kov_config_queue(c, "Monitoring"));
+	g_assert_null(kov_config_queue(c, "nope"));
+	g_assert_null(kov_config_queue(c, "state"));
+	g_assert_null(kov_config_queue(c, ""));
+	g_autofree char *names = kov_config_queue_names(c);
+	g_assert_cmpstr(names, ==, "must-encrypt, fallback, sign-only, monitoring, tickets_2, crm-9");
+
+	/* Without queue sections: the three built-ins. */
+	g_autofree char *path3 = write_conf(dir, "[koverto]\nmsserver = localhost\n");
+	g_autoptr(KovConfig) plain = load_ok(path3);
+	g_assert_cmpuint(plain->queues->len, ==, 3);
+	remove_tree(dir);
+}
+
+static void
+test_queue_names(void)
+{
+	const char *good[] = { "a", "0a", "a0", "must-encrypt", "fallback", "sign-only", "x_y-z",
+	                       "1-2", "a123456789012345678901234567890123456789012345678901234567890123" };
+	const char *bad[] = { "", "0", "007", "state", "failed", "kuvert", "tmp", "new", "cur", "A",
+	                      "a.b", ".", "..", "a/b", "/", "-a", "_a", "a b", "a\n", "a:b",
+	                      "koverto.pid", "a1234567890123456789012345678901234567890123456789012345678901234" };
+	for (gsize i = 0; i < G_N_ELEMENTS(good); i++)
+		g_assert_true(kov_config_queue_name_check(good[i], NULL));
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GError) error = NULL;
+		g_assert_false(kov_config_queue_name_check(bad[i], &error));
+		g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	}
 }
 
 static void
@@ -1286,9 +1421,9 @@ test_queue_quoted_pattern(void)
 	g_autofree char *path = write_conf(dir, "[koverto]\nmsserver = localhost\n"
 	                                        "[queue sign-only]\nsenders = \\Qa.b@example.org\n");
 	g_autoptr(KovConfig) config = load_ok(path);
-	g_assert_true(kov_config_sender_allowed(config, KOV_QUEUE_SIGN_ONLY, "a.b@example.org"));
-	g_assert_false(kov_config_sender_allowed(config, KOV_QUEUE_SIGN_ONLY, "axb@example.org"));
-	g_assert_false(kov_config_sender_allowed(config, KOV_QUEUE_SIGN_ONLY, "a.b@example.org.evil"));
+	g_assert_true(kov_config_sender_allowed(QUEUE(config, KOV_QUEUE_SIGN_ONLY), "a.b@example.org"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, KOV_QUEUE_SIGN_ONLY), "axb@example.org"));
+	g_assert_false(kov_config_sender_allowed(QUEUE(config, KOV_QUEUE_SIGN_ONLY), "a.b@example.org.evil"));
 	remove_tree(dir);
 }
 
@@ -1539,6 +1674,8 @@ main(int argc, char **argv)
 	g_test_add_func("/config/kuvert/format-detection", test_format_detection);
 	g_test_add_func("/config/queue/senders", test_queue_senders);
 	g_test_add_func("/config/queue/quoted-pattern", test_queue_quoted_pattern);
+	g_test_add_func("/config/queue/named", test_named_queues);
+	g_test_add_func("/config/queue/names", test_queue_names);
 	g_test_add_func("/config/queue/regex-errors", test_regex_errors);
 	g_test_add_func("/config/locate", test_locate);
 	g_test_add_func("/config/warnings", test_warnings);

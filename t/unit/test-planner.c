@@ -35,7 +35,7 @@ static KovPlanner *
 plan(KovQueueKind kind, KovMail *mail, KovState *state)
 {
 	g_autoptr(GError) error = NULL;
-	KovPlanner *planner = kov_planner_make(config, keys, kind, mail, state, &error);
+	KovPlanner *planner = kov_planner_make(config, keys, kov_config_queue_builtin(config, kind), mail, state, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(planner);
 	return planner;

@@ -25,7 +25,7 @@ make_queue(void)
 {
 	g_autoptr(GError) error = NULL;
 	char *dir = kov_test_tmpdir_new("kovq");
-	g_assert_true(kov_queue_prepare(dir, &error));
+	g_assert_true(kov_queue_prepare(dir, NULL, &error));
 	g_assert_no_error(error);
 	return dir;
 }
@@ -40,7 +40,7 @@ put(const char *dir, const char *sub, const char *name, const char *text)
 static char *
 read_cur(const char *dir, const char *id)
 {
-	g_autofree char *path = kov_queue_cur_path(dir, KOV_QUEUE_FALLBACK, id);
+	g_autofree char *path = kov_queue_cur_path(dir, "fallback", id);
 	return kov_test_file_read(path, NULL);
 }
 
@@ -71,9 +71,9 @@ test_claim_renames(void)
 
 	put(dir, "new", "a\nb", "ODD");
 	put(dir, "new", "b", "PLAIN");
-	g_assert_true(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "a\nb", &odd, &error));
+	g_assert_true(kov_queue_claim(dir, "fallback", "a\nb", &odd, &error));
 	g_assert_no_error(error);
-	g_assert_true(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "b", &plain, &error));
+	g_assert_true(kov_queue_claim(dir, "fallback", "b", &plain, &error));
 	g_assert_no_error(error);
 	g_assert_true(kov_queue_is_safe_name(odd));
 	g_assert_cmpstr(plain, ==, "b");
@@ -95,14 +95,14 @@ test_claim_never_replaces(void)
 
 	put(dir, "cur", "x", "DEFERRED");
 	put(dir, "new", "x", "NEW");
-	g_assert_true(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "x", &id, &error));
+	g_assert_true(kov_queue_claim(dir, "fallback", "x", &id, &error));
 	g_assert_no_error(error);
 	g_assert_cmpstr(id, !=, "x");
 	g_autofree char *t1 = read_cur(dir, "x");
 	g_autofree char *t2 = read_cur(dir, id);
 	g_assert_cmpstr(t1, ==, "DEFERRED");
 	g_assert_cmpstr(t2, ==, "NEW");
-	g_assert_false(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "x", &none, &error));
+	g_assert_false(kov_queue_claim(dir, "fallback", "x", &none, &error));
 	g_assert_no_error(error);
 	g_assert_null(none);
 	g_assert_true(kov_test_tree_remove(dir));
@@ -120,7 +120,7 @@ test_claim_error(void)
 
 	put(dir, "new", "m", "MAIL");
 	g_assert_cmpint(rmdir(cur), ==, 0);
-	g_assert_false(kov_queue_claim(dir, KOV_QUEUE_FALLBACK, "m", &id, &error));
+	g_assert_false(kov_queue_claim(dir, "fallback", "m", &id, &error));
 	g_assert_nonnull(error);
 	g_assert_true(kov_test_tree_remove(dir));
 }
@@ -132,16 +132,16 @@ test_rename_cur(void)
 	g_autofree char *dir = make_queue();
 	g_autoptr(GError) error = NULL;
 	g_autofree char *id = NULL;
-	g_autofree char *state = kov_queue_state_path(dir, KOV_QUEUE_FALLBACK, "c\r");
+	g_autofree char *state = kov_queue_state_path(dir, "fallback", "c\r");
 
 	put(dir, "cur", "c\r", "CR");
 	g_assert_true(g_file_set_contents(state, "[mail]\n", -1, NULL));
-	g_assert_true(kov_queue_rename_cur(dir, KOV_QUEUE_FALLBACK, "c\r", &id, &error));
+	g_assert_true(kov_queue_rename_cur(dir, "fallback", "c\r", &id, &error));
 	g_assert_no_error(error);
 	g_assert_true(kov_queue_is_safe_name(id));
 	g_autofree char *text = read_cur(dir, id);
 	g_assert_cmpstr(text, ==, "CR");
-	g_autofree char *moved = kov_queue_state_path(dir, KOV_QUEUE_FALLBACK, id);
+	g_autofree char *moved = kov_queue_state_path(dir, "fallback", id);
 	g_assert_true(g_file_test(moved, G_FILE_TEST_EXISTS));
 	g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
 	g_assert_true(kov_test_tree_remove(dir));
@@ -155,10 +155,10 @@ test_open_mail(void)
 	g_autofree char *dir = make_queue();
 	g_autoptr(GError) error = NULL;
 	g_autofree char *target = g_build_filename(dir, "target", NULL);
-	g_autofree char *link = kov_queue_cur_path(dir, KOV_QUEUE_FALLBACK, "link");
-	g_autofree char *dangling = kov_queue_cur_path(dir, KOV_QUEUE_FALLBACK, "dangling");
-	g_autofree char *fifo = kov_queue_cur_path(dir, KOV_QUEUE_FALLBACK, "fifo");
-	g_autofree char *plain = kov_queue_cur_path(dir, KOV_QUEUE_FALLBACK, "plain");
+	g_autofree char *link = kov_queue_cur_path(dir, "fallback", "link");
+	g_autofree char *dangling = kov_queue_cur_path(dir, "fallback", "dangling");
+	g_autofree char *fifo = kov_queue_cur_path(dir, "fallback", "fifo");
+	g_autofree char *plain = kov_queue_cur_path(dir, "fallback", "plain");
 
 	g_assert_true(g_file_set_contents(target, "From: a@b\n\nSECRET\n", -1, NULL));
 	g_assert_true(g_file_set_contents(plain, "From: a@b\n\nx\n", -1, NULL));
@@ -180,7 +180,7 @@ test_open_mail(void)
 
 /* A mail from a file descriptor, as koverto submit hands it over. (transfer full) */
 static char *
-enqueue(const char *dir, KovQueueKind kind, const char *envelope, const char *text,
+enqueue(const char *dir, const char *kind, const char *envelope, const char *text,
         KovQueueCheck check, GError **error)
 {
 	g_autofree char *path = g_build_filename(dir, "input", NULL);
@@ -224,7 +224,7 @@ test_enqueue(void)
 	g_autoptr(GError) error = NULL;
 	const char *mail = "X-Kuvert-To: bob@example.net\nFrom: alice@example.org\n\nbody\n";
 
-	g_autofree char *id = enqueue(dir, KOV_QUEUE_FALLBACK, "X-Kuvert-From: alice@example.org\n",
+	g_autofree char *id = enqueue(dir, "fallback", "X-Kuvert-From: alice@example.org\n",
 	                              "From: alice@example.org\n\nbody\n", NULL, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(id);
@@ -233,18 +233,18 @@ test_enqueue(void)
 	g_autofree char *text = kov_test_file_read(path, NULL);
 	g_assert_cmpstr(text, ==, "X-Kuvert-From: alice@example.org\nFrom: alice@example.org\n\nbody\n");
 	g_assert_cmpuint(count_files(dir, "fallback", "tmp"), ==, 0);
-	g_auto(GStrv) listed = kov_queue_list(dir, KOV_QUEUE_FALLBACK, "new", &error);
+	g_auto(GStrv) listed = kov_queue_list(dir, "fallback", "new", &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(g_strv_length(listed), ==, 1);
 	g_assert_cmpstr(listed[0], ==, id);
 
-	g_assert_null(enqueue(dir, KOV_QUEUE_SIGN_ONLY, NULL, mail, refuse, &error));
+	g_assert_null(enqueue(dir, "sign-only", NULL, mail, refuse, &error));
 	g_assert_error(error, KOV_ERROR, KOV_ERROR_DATAERR);
 	g_clear_error(&error);
 	g_assert_cmpuint(count_files(dir, "sign-only", "tmp"), ==, 0);
 	g_assert_cmpuint(count_files(dir, "sign-only", "new"), ==, 0);
 
-	g_autofree char *re = enqueue(dir, KOV_QUEUE_MUST_ENCRYPT, NULL, mail, readdress, &error);
+	g_autofree char *re = enqueue(dir, "must-encrypt", NULL, mail, readdress, &error);
 	g_assert_no_error(error);
 	g_autofree char *re_path = g_build_filename(dir, "must-encrypt", "new", re, NULL);
 	g_autofree char *re_text = kov_test_file_read(re_path, NULL);
@@ -263,14 +263,14 @@ test_enqueue_kuvert(void)
 	g_autofree char *dir = make_queue();
 	g_autoptr(GError) error = NULL;
 
-	g_autofree char *id = enqueue(dir, KOV_QUEUE_KUVERT, NULL, "From: a@b\n\nx\n", NULL, &error);
+	g_autofree char *id = enqueue(dir, "kuvert", NULL, "From: a@b\n\nx\n", NULL, &error);
 	g_assert_no_error(error);
 	g_assert_true(kov_queue_is_kuvert_name(id));
-	g_autofree char *path = kov_queue_cur_path(dir, KOV_QUEUE_KUVERT, id);
+	g_autofree char *path = kov_queue_cur_path(dir, "kuvert", id);
 	g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
 	g_autofree char *parked = g_build_filename(dir, ".123", NULL);
 	kov_test_file_write(parked, "x", -1);
-	g_auto(GStrv) listed = kov_queue_list(dir, KOV_QUEUE_KUVERT, NULL, &error);
+	g_auto(GStrv) listed = kov_queue_list(dir, "kuvert", NULL, &error);
 	g_assert_cmpuint(g_strv_length(listed), ==, 1);
 	g_assert_cmpstr(listed[0], ==, id);
 	int fd = kov_queue_lock_kuvert(dir, id);
@@ -286,15 +286,15 @@ test_done(void)
 {
 	g_autofree char *dir = make_queue();
 	g_autoptr(GError) error = NULL;
-	g_autofree char *state = kov_queue_state_path(dir, KOV_QUEUE_FALLBACK, "m");
+	g_autofree char *state = kov_queue_state_path(dir, "fallback", "m");
 
 	put(dir, "cur", "m", "MAIL");
 	kov_test_file_write(state, "[mail]\n", -1);
-	g_assert_true(kov_queue_done(dir, KOV_QUEUE_FALLBACK, "m", &error));
+	g_assert_true(kov_queue_done(dir, "fallback", "m", &error));
 	g_assert_no_error(error);
 	g_assert_cmpuint(count_files(dir, "fallback", "cur"), ==, 0);
 	g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
-	g_assert_true(kov_queue_done(dir, KOV_QUEUE_FALLBACK, "m", &error));
+	g_assert_true(kov_queue_done(dir, "fallback", "m", &error));
 	g_assert_no_error(error);
 	g_assert_true(kov_test_tree_remove(dir));
 }
@@ -307,13 +307,13 @@ test_fail(void)
 {
 	g_autofree char *dir = make_queue();
 	g_autoptr(GError) error = NULL;
-	g_autofree char *state = kov_queue_state_path(dir, KOV_QUEUE_FALLBACK, "m");
+	g_autofree char *state = kov_queue_state_path(dir, "fallback", "m");
 
 	put(dir, "cur", "m", "From: a@b\n\nx\n");
 	kov_test_file_write(state, "[mail]\n", -1);
-	g_assert_true(kov_queue_fail(dir, KOV_QUEUE_FALLBACK, "m", "no key", NULL, &error));
+	g_assert_true(kov_queue_fail(dir, "fallback", "m", "no key", NULL, &error));
 	g_assert_no_error(error);
-	g_autofree char *failed = kov_queue_failed_path(dir, KOV_QUEUE_FALLBACK, "m");
+	g_autofree char *failed = kov_queue_failed_path(dir, "fallback", "m");
 	g_autofree char *reason_path = g_strconcat(failed, ".reason", NULL);
 	g_autofree char *mail = kov_test_file_read(failed, NULL);
 	g_autofree char *reason = kov_test_file_read(reason_path, NULL);
@@ -323,18 +323,18 @@ test_fail(void)
 	g_assert_cmpuint(count_files(dir, "fallback", "cur"), ==, 0);
 
 	put(dir, "cur", "n", "X-Kuvert-To: bob@example.net, dave@example.com\nFrom: a@b\n\nx\n");
-	g_assert_true(kov_queue_fail(dir, KOV_QUEUE_FALLBACK, "n", "550", "dave@example.com", &error));
+	g_assert_true(kov_queue_fail(dir, "fallback", "n", "550", "dave@example.com", &error));
 	g_assert_no_error(error);
-	g_autofree char *failed_n = kov_queue_failed_path(dir, KOV_QUEUE_FALLBACK, "n");
+	g_autofree char *failed_n = kov_queue_failed_path(dir, "fallback", "n");
 	g_autofree char *text = kov_test_file_read(failed_n, NULL);
 	g_assert_true(g_str_has_prefix(text, "X-Kuvert-To: dave@example.com\n"));
 	g_assert_null(strstr(text, "bob@example.net"));
 	g_assert_cmpuint(count_files(dir, "fallback", "cur"), ==, 0);
 	g_assert_cmpuint(count_files(dir, "failed", NULL), ==, 4); /* two mails, two reasons */
 
-	g_autofree char *kuvert = kov_queue_cur_path(dir, KOV_QUEUE_KUVERT, "42");
+	g_autofree char *kuvert = kov_queue_cur_path(dir, "kuvert", "42");
 	kov_test_file_write(kuvert, "From: a@b\n\nx\n", -1);
-	g_assert_true(kov_queue_fail(dir, KOV_QUEUE_KUVERT, "42", "why", NULL, &error));
+	g_assert_true(kov_queue_fail(dir, "kuvert", "42", "why", NULL, &error));
 	g_autofree char *dot = g_build_filename(dir, ".42", NULL);
 	g_autofree char *dot_reason = g_build_filename(dir, ".42.reason", NULL);
 	g_assert_true(g_file_test(dot, G_FILE_TEST_IS_REGULAR));
@@ -345,7 +345,7 @@ test_fail(void)
 	put(dir, "cur", "p", "From: a@b\n\nx\n");
 	g_autofree char *failed_dir = g_build_filename(dir, "failed", NULL);
 	g_assert_true(kov_test_tree_remove(failed_dir));
-	g_assert_false(kov_queue_fail(dir, KOV_QUEUE_FALLBACK, "p", "why", NULL, &error));
+	g_assert_false(kov_queue_fail(dir, "fallback", "p", "why", NULL, &error));
 	g_assert_nonnull(error);
 	g_autofree char *kept = read_cur(dir, "p");
 	g_assert_cmpstr(kept, ==, "From: a@b\n\nx\n");
@@ -403,16 +403,16 @@ test_clean_ups(void)
 	kov_test_file_write(old_tmp, "x", -1);
 	kov_test_file_write(new_tmp, "x", -1);
 	age(old_tmp, 100);
-	kov_queue_clean_tmp(dir, KOV_QUEUE_FALLBACK, 50);
+	kov_queue_clean_tmp(dir, "fallback", 50);
 	g_assert_false(g_file_test(old_tmp, G_FILE_TEST_EXISTS));
 	g_assert_true(g_file_test(new_tmp, G_FILE_TEST_EXISTS));
 
 	g_autoptr(GError) error = NULL;
 	put(dir, "cur", "old", "x");
 	put(dir, "cur", "new", "x");
-	g_assert_true(kov_queue_fail(dir, KOV_QUEUE_FALLBACK, "old", "why", NULL, &error));
-	g_assert_true(kov_queue_fail(dir, KOV_QUEUE_FALLBACK, "new", "why", NULL, &error));
-	g_autofree char *old_failed = kov_queue_failed_path(dir, KOV_QUEUE_FALLBACK, "old");
+	g_assert_true(kov_queue_fail(dir, "fallback", "old", "why", NULL, &error));
+	g_assert_true(kov_queue_fail(dir, "fallback", "new", "why", NULL, &error));
+	g_autofree char *old_failed = kov_queue_failed_path(dir, "fallback", "old");
 	g_autofree char *old_reason = g_strconcat(old_failed, ".reason", NULL);
 	age(old_reason, 100);
 	g_assert_cmpuint(kov_queue_purge_failed(dir, 50), ==, 1);
@@ -420,8 +420,8 @@ test_clean_ups(void)
 	g_assert_false(g_file_test(old_reason, G_FILE_TEST_EXISTS));
 	g_assert_cmpuint(count_files(dir, "failed", NULL), ==, 2);
 
-	g_autofree char *kept = kov_queue_state_path(dir, KOV_QUEUE_FALLBACK, "here");
-	g_autofree char *orphan = kov_queue_state_path(dir, KOV_QUEUE_SIGN_ONLY, "gone");
+	g_autofree char *kept = kov_queue_state_path(dir, "fallback", "here");
+	g_autofree char *orphan = kov_queue_state_path(dir, "sign-only", "gone");
 	g_autofree char *tmp = g_strconcat(orphan, ".tmp", NULL);
 	put(dir, "cur", "here", "x");
 	kov_test_file_write(kept, "[mail]\n", -1);
@@ -432,6 +432,117 @@ test_clean_ups(void)
 	g_assert_false(g_file_test(orphan, G_FILE_TEST_EXISTS));
 	g_assert_true(g_file_test(tmp, G_FILE_TEST_EXISTS)); /* a reservation, not a state */
 	g_assert_true(kov_test_tree_remove(dir));
+}
+
+static KovQueueConfig *
+queue_config(const char *name, KovQueueKind kind)
+{
+	KovQueueConfig *q = g_new0(KovQueueConfig, 1);
+	q->name = g_strdup(name);
+	q->kind = kind;
+	return q;
+}
+
+static void
+queue_config_free(gpointer data)
+{
+	KovQueueConfig *q = data;
+	g_free(q->name);
+	g_free(q);
+}
+
+/* A named queue (issue 12) is a Maildir like the built-ins: made by
+ * prepare, handed over, listed, claimed, its state and failed files named
+ * <queue>.<id> as the built-ins' have always been (so a spool written
+ * before named queues existed is read as it is). */
+static void
+test_named_queue(void)
+{
+	char *dir = kov_test_tmpdir_new("kovq");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) queues = g_ptr_array_new_with_free_func(queue_config_free);
+	g_ptr_array_add(queues, queue_config("must-encrypt", KOV_QUEUE_MUST_ENCRYPT));
+	g_ptr_array_add(queues, queue_config("fallback", KOV_QUEUE_FALLBACK));
+	g_ptr_array_add(queues, queue_config("sign-only", KOV_QUEUE_SIGN_ONLY));
+	g_ptr_array_add(queues, queue_config("monitoring", KOV_QUEUE_MUST_ENCRYPT));
+
+	g_assert_true(kov_queue_prepare(dir, queues, &error));
+	g_assert_no_error(error);
+	const char *subs[] = { "tmp", "new", "cur" };
+	for (gsize i = 0; i < G_N_ELEMENTS(subs); i++) {
+		g_autofree char *sub = g_build_filename(dir, "monitoring", subs[i], NULL);
+		struct stat st;
+		g_assert_cmpint(stat(sub, &st), ==, 0);
+		g_assert_true(S_ISDIR(st.st_mode));
+		g_assert_cmpint(st.st_mode & 0777, ==, 0700);
+	}
+	g_autofree char *id = enqueue(dir, "monitoring", "X-Kuvert-To: bob@example.net\n",
+	                              "From: a@example.org\n\nx\n", NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(count_files(dir, "monitoring", "new"), ==, 1);
+	g_assert_cmpuint(count_files(dir, "fallback", "new"), ==, 0);
+	g_auto(GStrv) listed = kov_queue_list(dir, "monitoring", "new", &error);
+	g_assert_cmpstrv(listed, ((const char *const[]){ id, NULL }));
+
+	g_autofree char *claimed = NULL;
+	g_assert_true(kov_queue_claim(dir, "monitoring", id, &claimed, &error));
+	g_assert_cmpstr(claimed, ==, id);
+	g_autofree char *cur = kov_queue_cur_path(dir, "monitoring", id);
+	g_autofree char *want_cur = g_build_filename(dir, "monitoring", "cur", id, NULL);
+	g_assert_cmpstr(cur, ==, want_cur);
+	g_assert_true(g_file_test(cur, G_FILE_TEST_IS_REGULAR));
+
+	g_autofree char *state = kov_queue_state_path(dir, "monitoring", id);
+	g_autofree char *state_name = g_strconcat("monitoring.", id, NULL);
+	g_autofree char *want_state = g_build_filename(dir, "state", state_name, NULL);
+	g_assert_cmpstr(state, ==, want_state);
+	/* The built-ins keep the names an existing spool has. */
+	g_autofree char *old_state = kov_queue_state_path(dir, "fallback", "m");
+	g_autofree char *want_old = g_build_filename(dir, "state", "fallback.m", NULL);
+	g_assert_cmpstr(old_state, ==, want_old);
+	g_autofree char *old_failed = kov_queue_failed_path(dir, "sign-only", "m");
+	g_autofree char *want_failed = g_build_filename(dir, "failed", "sign-only.m", NULL);
+	g_assert_cmpstr(old_failed, ==, want_failed);
+
+	kov_test_file_write(state, "[mail]\n", -1);
+	g_assert_true(kov_queue_fail(dir, "monitoring", id, "no key", NULL, &error));
+	g_autofree char *failed = kov_queue_failed_path(dir, "monitoring", id);
+	g_autofree char *failed_name = g_strconcat("monitoring.", id, NULL);
+	g_autofree char *want = g_build_filename(dir, "failed", failed_name, NULL);
+	g_assert_cmpstr(failed, ==, want);
+	g_assert_true(g_file_test(failed, G_FILE_TEST_IS_REGULAR));
+	g_assert_false(g_file_test(state, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(cur, G_FILE_TEST_EXISTS));
+
+	/* The maildirs found in queuedir, configured or not; state/ and
+	 * failed/ are no queues. */
+	g_autofree char *gone = g_build_filename(dir, "gone", "new", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(gone, 0700), ==, 0);
+	g_auto(GStrv) maildirs = kov_queue_list_maildirs(dir);
+	g_assert_cmpuint(g_strv_length(maildirs), ==, 5);
+	const char *expect[] = { "must-encrypt", "fallback", "sign-only", "monitoring", "gone" };
+	for (gsize i = 0; i < G_N_ELEMENTS(expect); i++)
+		g_assert_true(g_strv_contains((const char *const *)maildirs, expect[i]));
+
+	/* The state of a mail in a queue no longer configured stays while the
+	 * mail does; one whose mail is gone goes; a name that is no queue's
+	 * is not touched. */
+	g_autofree char *gone_cur = g_build_filename(dir, "gone", "cur", NULL);
+	g_assert_cmpint(g_mkdir_with_parents(gone_cur, 0700), ==, 0);
+	g_autofree char *gone_mail = g_build_filename(gone_cur, "m1", NULL);
+	kov_test_file_write(gone_mail, "x", -1);
+	g_autofree char *kept = kov_queue_state_path(dir, "gone", "m1");
+	g_autofree char *orphan = kov_queue_state_path(dir, "gone", "m2");
+	g_autofree char *strange = g_build_filename(dir, "state", "007.m3", NULL);
+	kov_test_file_write(kept, "[mail]\n", -1);
+	kov_test_file_write(orphan, "[mail]\n", -1);
+	kov_test_file_write(strange, "[mail]\n", -1);
+	g_assert_cmpuint(kov_queue_clean_state(dir), ==, 1);
+	g_assert_true(g_file_test(kept, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(orphan, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(strange, G_FILE_TEST_EXISTS));
+	g_assert_true(kov_test_tree_remove(dir));
+	g_free(dir);
 }
 
 int
@@ -451,6 +562,7 @@ main(int argc, char **argv)
 	g_test_add_func("/queue/fail", test_fail);
 	g_test_add_func("/queue/lock", test_lock);
 	g_test_add_func("/queue/clean-ups", test_clean_ups);
+	g_test_add_func("/queue/named", test_named_queue);
 	int status = g_test_run();
 	g_mime_shutdown();
 	return status;

@@ -6,6 +6,7 @@
  * every byte position, byte by byte and in random pieces, and must give
  * the same transcript every time. */
 #include "session.h"
+#include "../fuzz/fuzz-session-one.h"
 
 #include <string.h>
 
@@ -579,6 +580,11 @@ test_auth(void)
 		GREETING EHLO_TLS "501 5.5.2 Cannot decode response\r\n501 5.5.2 Cannot decode response\r\n"
 		"504 5.5.4 Unrecognized authentication type\r\n"
 		"421 4.7.0 Too many errors, closing connection\r\n[CLOSE too many errors]\n");
+	/* LOGIN: an empty user, a NUL in it */
+	const char *const bad4[] = { "EHLO c\r\n", "AUTH LOGIN\r\n", "\r\n", "AUTH LOGIN AA==\r\n", NULL };
+	dialogue_check(config_tls(), bad4,
+		GREETING EHLO_TLS "334 VXNlcm5hbWU6\r\n501 5.5.2 Cannot decode response\r\n"
+		"501 5.5.2 Cannot decode response\r\n[EOF]\n");
 	const char *const bad3[] = { "EHLO c\r\n", "AUTH\r\n", "AUTH PLAIN a b\r\n", NULL };
 	dialogue_check(config_tls(), bad3,
 		GREETING EHLO_TLS "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n"
@@ -1161,6 +1167,44 @@ test_data_chunks(void)
 	g_string_free(big, TRUE);
 }
 
+/* The fuzz target's seeds and finds (t/fuzz/seed-session/, regressions
+ * named session-*) through its checks, under each of the eight listener
+ * kinds. */
+static void
+test_fuzz_replay(void)
+{
+	const char *dirs[] = { "fuzz/seed-session", "fuzz/regressions" };
+	guint replayed = 0;
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autofree char *dir = g_test_build_filename(G_TEST_DIST, dirs[i], NULL);
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		g_assert_nonnull(d);
+		const char *name;
+		while ((name = g_dir_read_name(d)) != NULL) {
+			if (i == 1 && !g_str_has_prefix(name, "session-"))
+				continue;
+			g_autofree char *path = g_build_filename(dir, name, NULL);
+			g_autofree char *bytes = NULL;
+			gsize len;
+			g_assert_true(g_file_get_contents(path, &bytes, &len, NULL));
+			kov_fuzz_session_one((const guint8 *)bytes, len);
+			if (len == 0)
+				continue;
+			for (guint kind = 0; kind < 8; kind++) {
+				bytes[0] = (char)(((guchar)bytes[0] & ~7u) | kind);
+				kov_fuzz_session_one((const guint8 *)bytes, len);
+			}
+			replayed++;
+		}
+	}
+	g_assert_cmpuint(replayed, >=, 8);
+	g_test_message("%u messages, %u handshakes, %u aborts", kov_fuzz_session_messages,
+	               kov_fuzz_session_handshakes, kov_fuzz_session_aborts);
+	g_assert_cmpuint(kov_fuzz_session_messages, >=, 10);
+	g_assert_cmpuint(kov_fuzz_session_handshakes, >=, 2);
+	g_assert_cmpuint(kov_fuzz_session_aborts, >=, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1194,6 +1238,7 @@ main(int argc, char **argv)
 	g_test_add_func("/session/message-outcomes", test_message_outcomes);
 	g_test_add_func("/session/max-mails", test_max_mails);
 	g_test_add_func("/session/request-waits", test_request_waits);
+	g_test_add_func("/session/fuzz-replay", test_fuzz_replay);
 	int status = g_test_run();
 	g_ptr_array_unref(garbage);
 	return status;
