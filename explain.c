@@ -150,11 +150,10 @@ explain_load(const ExplainArgs *args, int given, GError **error)
 {
 	/* Without -f and a mail, --no-mail's sender is the null sender. */
 	const char *sender = args->no_mail && args->sender == NULL ? "<>" : args->sender;
-	KovSubmission submission = { args->q->kind, sender, args->addresses, args->headers_decide,
-		                     TRUE, given };
+	KovSubmission submission = { args->q->kind, sender, args->addresses, args->headers_decide };
 	g_autofree char *envelope = NULL;
 	if (!kov_submission_check(&submission, error)
-	    || !kov_submission_envelope(EXPLAIN_STDIN, &submission, &envelope, error))
+	    || !kov_submission_envelope(EXPLAIN_STDIN, given, &submission, &envelope, error))
 		return NULL;
 	int queued = explain_memfd(error);
 	if (queued < 0)

@@ -101,7 +101,7 @@ kov_submit_enqueue(KovSubmitArgs *args)
 {
 	g_autoptr(GError) error = NULL;
 	KovSubmission submission = { KOV_QUEUE_KUVERT, args->sender, args->recipients,
-		                     args->headers_decide, FALSE, -1 };
+		                     args->headers_decide };
 	/* Which queues there are is the configuration's answer: it is read
 	 * before --queue can be checked. */
 	gboolean given = kov_submission_check(&submission, &error);

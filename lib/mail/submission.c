@@ -74,12 +74,12 @@ submission_append_given(GString *header, const GPtrArray *recipients)
 }
 
 gboolean
-kov_submission_envelope(const char *path, gpointer data, char **prepend, GError **error)
+kov_submission_envelope(const char *name, int fd, gpointer data, char **prepend, GError **error)
 {
 	const KovSubmission *submission = data;
 	gboolean given = submission_rcpts_given(submission);
 	KovMessageOptions options = { .use_delivered_to = FALSE, .mail_only = TRUE,
-		                      .from_fd = submission->from_fd, .fd = submission->fd };
+		                      .from_fd = TRUE, .fd = fd };
 	if (submission->sender != NULL)
 		options.sender = g_str_equal(submission->sender, "<>") ? "" : submission->sender;
 	g_autoptr(GPtrArray) rcpts = g_ptr_array_new();
@@ -88,7 +88,7 @@ kov_submission_envelope(const char *path, gpointer data, char **prepend, GError 
 	g_ptr_array_add(rcpts, NULL);
 	if (given)
 		options.recipients = (const char *const *)rcpts->pdata;
-	g_autoptr(KovMail) mail = kov_message_load(path, &options, error);
+	g_autoptr(KovMail) mail = kov_message_load(name, &options, error);
 	g_autoptr(GString) header = g_string_new(NULL);
 
 	if (mail == NULL)

@@ -12,19 +12,17 @@ typedef struct {
 	const char *sender;          /* -f (borrowed); NULL: the mail's; "" or "<>": the null sender */
 	const GPtrArray *recipients; /* of char* (borrowed): the command line's; empty: the headers decide */
 	gboolean headers_decide;     /* -t: the headers decide even with recipients given */
-	gboolean from_fd;            /* read the mail from @fd, not the path (KovMessageOptions) */
-	int fd;
 } KovSubmission;
 
 /* The command line's sender and recipients must each be one plain
  * address: FALSE with KOV_ERROR_USAGE naming the bad one. */
 gboolean kov_submission_check(const KovSubmission *submission, GError **error);
 
-/* The envelope lines for the mail in @path (a KovQueueCheck: @data is the
- * KovSubmission). The mail's own X-Kuvert-From/-To lines never count.
+/* The envelope lines for the mail in @fd, read from its start (a
+ * KovQueueCheck: @name names it in messages, @data is the KovSubmission). The mail's own X-Kuvert-From/-To lines never count.
  * Without recipients on the command line (or with -t) the headers decide:
  * a bounce's Resent-To/-Cc/-Bcc, else To/Cc/Bcc; in the Kuvert queue a
  * bounce keeps Kuvert's way (no X-Kuvert-To, its Resent-To shortcut
  * applies). FALSE with KOV_ERROR_DATAERR when the mail cannot be routed.
  * *@prepend (transfer full). */
-gboolean kov_submission_envelope(const char *path, gpointer data, char **prepend, GError **error);
+gboolean kov_submission_envelope(const char *name, int fd, gpointer data, char **prepend, GError **error);

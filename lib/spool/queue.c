@@ -10,6 +10,7 @@
 #include "config.h"
 #include "message.h"
 #include "log.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -177,24 +178,9 @@ kov_queue_locked_pid(const char *queuedir)
 	return pid;
 }
 
-/* A Maildir-style unique name: time, microseconds, pid, a random part, host. */
-static char *
-kov_queue_unique_name(void)
-{
-	char host[256] = "localhost";
-	gint64 now = g_get_real_time();
-
-	gethostname(host, sizeof host - 1);
-	/* Whatever the host name holds, the result is a safe name (kov_queue_is_safe_name). */
-	g_strcanon(host, G_CSET_A_2_Z G_CSET_a_2_z G_CSET_DIGITS "-", '_');
-	host[64] = '\0';
-	return g_strdup_printf("%" G_GINT64_FORMAT ".M%06dP%dR%08x.%s", now / G_USEC_PER_SEC,
-	                       (int)(now % G_USEC_PER_SEC), (int)getpid(), g_random_int(), host);
-}
-
-/* Copy @in to @out, written as @path, until EOF. */
+/* Copy @in into @w until EOF. */
 static gboolean
-kov_queue_copy_fd(int in, int out, const char *path, GError **error)
+kov_queue_copy_fd(int in, KovQueueWriter *w, GError **error)
 {
 	char buf[65536];
 
@@ -209,119 +195,37 @@ kov_queue_copy_fd(int in, int out, const char *path, GError **error)
 		}
 		if (n == 0)
 			return TRUE;
-		if (!kov_fileio_write_all(out, buf, (gsize)n, error, "cannot write %s", path))
+		if (!kov_queue_writer_write(w, buf, (gsize)n, error))
 			return FALSE;
 	}
-}
-
-/* Write @prepend and then the mail in @path, without the X-Kuvert-From/-To
- * lines of its own, into a new file beside it, durably; on success *@path
- * names the new file and the old one is gone. */
-static gboolean
-kov_queue_rewrite_tmp(char **path, const char *prepend, GError **error)
-{
-	g_autofree char *next = g_strconcat(*path, ".1", NULL);
-	int out = open(next, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		kov_error_set_errno(error, errno, "cannot write %s", next);
-		return FALSE;
-	}
-	gboolean ok = kov_message_rewrite_envelope(*path, prepend, FALSE, out, error);
-	if (!kov_fileio_sync_close(out, ok, next, error)) {
-		unlink(next);
-		return FALSE;
-	}
-	unlink(*path);
-	g_free(*path);
-	*path = g_steal_pointer(&next);
-	return TRUE;
-}
-
-static gboolean
-kov_queue_check_tmp(char **path, KovQueueCheck check, gpointer data, GError **error)
-{
-	g_autofree char *prepend = NULL;
-
-	if (!check(*path, data, &prepend, error))
-		return FALSE;
-	return prepend == NULL || kov_queue_rewrite_tmp(path, prepend, error);
-}
-
-/* Names for a new mail: Maildir's tmp/ and new/, or for the Kuvert queue an
- * all-digit name, written first under a dot name that Kuvert and koverto
- * both ignore. */
-static void
-kov_queue_hand_over_paths(const char *queuedir, const char *queue, char **id, char **tmp,
-                          char **new)
-{
-	g_free(*id);
-	g_free(*tmp);
-	g_free(*new);
-	if (kov_queue_is_kuvert(queue)) {
-		gint64 now = g_get_real_time();
-		*id = g_strdup_printf("%" G_GINT64_FORMAT "%07d%05u", now, (int)getpid(),
-		                      g_random_int_range(0, 100000));
-		g_autofree char *dot = g_strconcat(".tmp.", *id, NULL);
-		*tmp = g_build_filename(queuedir, dot, NULL);
-		*new = g_build_filename(queuedir, *id, NULL);
-		return;
-	}
-	*id = kov_queue_unique_name();
-	*tmp = g_build_filename(queuedir, queue, "tmp", *id, NULL);
-	*new = g_build_filename(queuedir, queue, "new", *id, NULL);
-}
-
-/* Make @tmp visible as *@new in one step. A Kuvert name is linked, never
- * renamed over: an existing file of that name must not be replaced. */
-static gboolean
-kov_queue_hand_over(const char *queuedir, const char *queue, const char *tmp, char **id,
-                    char **new)
-{
-	if (!kov_queue_is_kuvert(queue))
-		return rename(tmp, *new) == 0;
-	for (int tries = 0; tries < 10; tries++) {
-		if (link(tmp, *new) == 0)
-			return unlink(tmp), TRUE;
-		if (errno != EEXIST)
-			return FALSE;
-		g_autofree char *unused_tmp = NULL;
-		kov_queue_hand_over_paths(queuedir, queue, id, &unused_tmp, new);
-	}
-	return FALSE;
 }
 
 char *
 kov_queue_enqueue_fd(const char *queuedir, const char *queue, int in, const char *envelope_header,
                      KovQueueCheck check, gpointer check_data, GError **error)
 {
-	g_autofree char *id = NULL, *tmp = NULL, *new = NULL;
-
-	kov_queue_hand_over_paths(queuedir, queue, &id, &tmp, &new);
-
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		g_set_error(error, KOV_ERROR, errno == ENOSPC ? KOV_ERROR_TEMPFAIL : KOV_ERROR_CANTCREAT,
-		            "cannot create %s: %s", tmp, g_strerror(errno));
+	g_autoptr(KovQueueWriter) w = kov_queue_writer_new(queuedir, queue, error);
+	if (w == NULL)
 		return NULL;
-	}
-	gboolean ok = (envelope_header == NULL
-	               || kov_fileio_write_all(fd, envelope_header, strlen(envelope_header), error,
-	                                       "cannot write %s", tmp))
-	              && kov_queue_copy_fd(in, fd, tmp, error);
-	ok = kov_fileio_sync_close(fd, ok, tmp, error);
-	if (ok && check != NULL)
-		ok = kov_queue_check_tmp(&tmp, check, check_data, error);
-	if (ok && !kov_queue_hand_over(queuedir, queue, tmp, &id, &new)) {
-		kov_error_set_errno(error, errno, "cannot write %s", tmp);
-		ok = FALSE;
-	}
-	if (!ok) {
-		unlink(tmp);
+	if ((envelope_header != NULL && !kov_queue_writer_write(w, envelope_header, strlen(envelope_header), error))
+	    || !kov_queue_copy_fd(in, w, error))
 		return NULL;
+	g_autofree char *prepend = NULL;
+	if (check != NULL && !check(kov_queue_writer_name(w), kov_queue_writer_fd(w), check_data, &prepend, error))
+		return NULL;
+	if (prepend != NULL) {
+		/* The mail again, behind @prepend, without envelope lines of its own. */
+		g_autoptr(KovQueueWriter) again = kov_queue_writer_new(queuedir, queue, error);
+		if (again == NULL
+		    || !kov_message_rewrite_envelope_fd(kov_queue_writer_name(w), kov_queue_writer_fd(w), prepend,
+		                                        FALSE, kov_queue_writer_fd(again), error))
+			return NULL;
+		kov_queue_writer_free(g_steal_pointer(&w));
+		w = g_steal_pointer(&again);
 	}
-	/* The rename is durable only once the directory is synced. */
-	kov_fileio_sync_dir(new, NULL);
-	return g_steal_pointer(&id);
+	if (!kov_queue_writer_commit(w, error))
+		return NULL;
+	return g_strdup(kov_queue_writer_id(w));
 }
 
 char *
@@ -401,7 +305,7 @@ static gboolean
 kov_queue_move_in(const char *from, const char *dir, const char *id, char **claimed,
                   GError **error)
 {
-	g_autofree char *name = kov_queue_is_safe_name(id) ? g_strdup(id) : kov_queue_unique_name();
+	g_autofree char *name = kov_queue_is_safe_name(id) ? g_strdup(id) : kov_queue_new_name(NULL);
 
 	for (int tries = 0; tries < 10; tries++) {
 		g_autofree char *to = g_build_filename(dir, name, NULL);
@@ -417,7 +321,7 @@ kov_queue_move_in(const char *from, const char *dir, const char *id, char **clai
 			return FALSE;
 		}
 		g_free(name);
-		name = kov_queue_unique_name();
+		name = kov_queue_new_name(NULL);
 	}
 	kov_error_set_errno(error, EEXIST, "queue: cannot claim %s", from);
 	return FALSE;

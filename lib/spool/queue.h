@@ -35,17 +35,18 @@ int kov_queue_lock(const char *queuedir, gint64 wait_orphans, GError **error);
 /* Release: unlink the pid file and close @fd. */
 void kov_queue_unlock(const char *queuedir, int fd);
 
-/* Checks a written mail in tmp/ before it is handed over (e.g. that it
- * parses); FALSE with @error keeps it out of the queue. It may set
- * *@prepend (transfer full) to the envelope lines to put in front of the
- * mail: then the mail's own X-Kuvert-From/-To lines are dropped, so that
- * only @prepend is its envelope. */
-typedef gboolean (*KovQueueCheck)(const char *path, gpointer user_data, char **prepend,
+/* Checks a written mail before it is handed over (e.g. that it parses):
+ * the mail is in @fd, to read from its start (it stays the caller's);
+ * @name names it in messages. FALSE with @error keeps it out of the
+ * queue. It may set *@prepend (transfer full) to the envelope lines to
+ * put in front of the mail: then the mail's own X-Kuvert-From/-To lines
+ * are dropped, so that only @prepend is its envelope. */
+typedef gboolean (*KovQueueCheck)(const char *name, int fd, gpointer user_data, char **prepend,
                                   GError **error);
 
-/* Hand a mail over: write @envelope_header (nullable) and then @fd until
- * EOF to tmp/, fsync, run @check (nullable) on it, rename into new/. On
- * any failure nothing is left behind. Returns the new id (transfer full). */
+/* Hand a mail over (writer.h): write @envelope_header (nullable) and then
+ * @fd until EOF, run @check (nullable) on it, commit. On any failure
+ * nothing is left behind. Returns the new id (transfer full). */
 char *kov_queue_enqueue_fd(const char *queuedir, const char *queue, int fd,
                            const char *envelope_header, KovQueueCheck check,
                            gpointer check_data, GError **error);

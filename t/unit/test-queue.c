@@ -200,17 +200,17 @@ count_files(const char *dir, const char *kind, const char *sub)
 	return kov_test_dir_count(path);
 }
 static gboolean
-refuse(const char *path, gpointer data, char **prepend, GError **error)
+refuse(const char *name, int fd, gpointer data, char **prepend, GError **error)
 {
-	(void)path, (void)data, (void)prepend;
+	(void)name, (void)fd, (void)data, (void)prepend;
 	g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR, "not a mail");
 	return FALSE;
 }
 
 static gboolean
-readdress(const char *path, gpointer data, char **prepend, GError **error)
+readdress(const char *name, int fd, gpointer data, char **prepend, GError **error)
 {
-	(void)path, (void)data, (void)error;
+	(void)name, (void)fd, (void)data, (void)error;
 	*prepend = g_strdup("X-Kuvert-From: carol@example.org\nX-Kuvert-To: dave@example.com\n");
 	return TRUE;
 }
