@@ -48,8 +48,10 @@ cleanup() {
 }
 
 # wait_for SECONDS COMMAND...: poll until COMMAND succeeds; no bare sleeps.
+# At most SECONDS (times KOV_WAIT_SCALE, which scripts/memcheck sets: everything is slower
+# under valgrind, and a wait for an event costs nothing when all is well).
 wait_for() {
-	limit=$(( $1 * 10 )); shift
+	limit=$(( $1 * 10 * ${KOV_WAIT_SCALE:-1} )); shift
 	i=0
 	while ! "$@" 2>/dev/null; do
 		i=$((i + 1))
