@@ -54,7 +54,9 @@ check "... 550 Invalid recipient" grep -q '<\*\* *550 .*Invalid recipient' "$W/s
 smtpd_stop
 
 # as fixed: virtual { "@" = the queue's owner }
-run_smtpd "action \"koverto\" maildir \"$W/q/fallback\" virtual { \"@\" = $KOV_USER }"
+# (two lines, as in koverto(8))
+run_smtpd "action \"koverto\" maildir \"$W/q/fallback\" \\
+	virtual { \"@\" = $KOV_USER }"
 send fixed bob@example.net,dave@example.com
 check "fixed example: accepted" [ "$SENT" = 0 ]
 check "fixed example: two copies reached the sink" wait_sink 2
