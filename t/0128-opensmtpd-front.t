@@ -49,6 +49,9 @@ action "civicrm"    maildir "$W/q/civicrm"    virtual { "@" = $KOV_USER }
 match from local tag monitoring mail-from "nagios@example.org"     for any action "monitoring"
 match from local tag tickets    mail-from "@tickets.example.org"   for any action "tickets"
 match from local tag civicrm    mail-from "newsletter@example.org" for any action "civicrm"
+match from any tag monitoring for any reject
+match from any tag tickets    for any reject
+match from any tag civicrm    for any reject
 match from any for any reject
 EOF
 }
