@@ -155,4 +155,6 @@ check "smtpd stopped: none of its ports listens" [ "$gone" = 1 ]
 left=0
 for p in $procs; do kill -0 "$p" 2>/dev/null && left=1; done
 check "... and none of its processes is left" [ "$left" = 0 ]
+stop_daemon
+check "koverto stopped: exit 0 (under valgrind: no memory error)" [ "$STATUS" = 0 ]
 done_testing

@@ -95,4 +95,6 @@ check "mda: nothing went to brien or o:brien" \
 smtpd_stop
 quiet() { ! listening "$PIN" && ! listening "$PK"; }
 check "smtpd stopped: nothing listens on its ports" quiet
+stop_daemon
+check "koverto stopped: exit 0 (under valgrind: no memory error)" [ "$STATUS" = 0 ]
 done_testing
