@@ -35,7 +35,9 @@ need_root() {
 # smtpd_lock: one writer at a time for the cache, the users and the
 # directories (tests run in parallel). Held on fd 8 until smtpd_unlock.
 smtpd_lock() {
-	exec 8>>"/run/lock/koverto-opensmtpd.lock"
+	lockdir=/run/lock
+	[ -d "$lockdir" ] || lockdir=/tmp
+	exec 8>>"$lockdir/koverto-opensmtpd.lock"
 	flock -w 120 8 || bail "opensmtpd: lock not free after 120 s"
 }
 smtpd_unlock() { exec 8>&-; }
@@ -114,7 +116,12 @@ kov_start_daemon() {
 		bail "daemon did not start: $(cat "$W/stderr")"
 }
 
-listening() { [ -n "$(ss -Hltn "sport = :$1")" ]; }
+# listening PORT: something listens on 127.0.0.1:PORT (or on all IPv4
+# addresses). From /proc, not ss: iproute2 is not in a minimal Debian.
+listening() {
+	awk -v p="$(printf ':%04X' "$1")" '($2 == "0100007F" p || $2 == "00000000" p) && $4 == "0A" { f = 1 }
+		END { exit !f }' /proc/net/tcp
+}
 
 # smtpd_start FILE PORT...: check FILE with smtpd -n, then run smtpd -d -f
 # FILE (log: $W/smtpd.log) until every PORT listens. Status 2 if smtpd
