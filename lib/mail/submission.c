@@ -8,10 +8,17 @@
 #include "submission.h"
 #include "error.h"
 #include "message.h"
+#include "gmime-autoptr.h"
 
 #include <string.h>
 
-/* A command-line address goes into a header line: it must be one plain address. */
+/* A command-line address goes into a header line: it must be one plain
+ * address. The daemon reads that line back with GMime's address-list
+ * parser (envelope.c), so the address must come back from it as itself:
+ * one mailbox without a name, not a group ("o:brien@example.com" is the
+ * group "o" holding brien@example.com, and OpenSMTPD's mda expansion
+ * writes o&brien@example.com as just that), nor an address stripped of a
+ * comment or a route. Bare or in angle brackets. */
 static gboolean
 submission_address_ok(const char *address, gboolean allow_null)
 {
@@ -22,7 +29,18 @@ submission_address_ok(const char *address, gboolean allow_null)
 	for (const char *p = address; *p != '\0'; p++)
 		if ((unsigned char)*p <= ' ' || *p == ',' || *p == 0x7f)
 			return FALSE;
-	return TRUE;
+	g_autoptr(InternetAddressList) list = internet_address_list_parse(NULL, address);
+	if (list == NULL || internet_address_list_length(list) != 1)
+		return FALSE;
+	InternetAddress *ia = internet_address_list_get_address(list, 0);
+	const char *name = internet_address_get_name(ia);
+	if (!INTERNET_ADDRESS_IS_MAILBOX(ia) || (name != NULL && *name != '\0'))
+		return FALSE;
+	const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	size_t n = strlen(address);
+	return g_strcmp0(addr, address) == 0
+	       || (address[0] == '<' && address[n - 1] == '>' && strlen(addr) == n - 2
+	           && strncmp(addr, address + 1, n - 2) == 0);
 }
 
 /* The command line gives the recipients (else the headers decide). */

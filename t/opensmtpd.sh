@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# OpenSMTPD in front of koverto, for the end-to-end tests (t/0128, t/0129).
+# Source after t/lib.sh. The real Debian binary, not installed: the
+# opensmtpd package conflicts with postfix (both are a
+# mail-transport-agent), so `apt-get download` fetches it into a cache
+# beside the koverto binary and `dpkg-deb -x` unpacks it there.
+#
+# The binary has paths compiled in (strings usr/sbin/smtpd): its helpers
+# in /usr/libexec/opensmtpd (mail.maildir for a maildir action, table-*
+# for proc tables), its spool /var/spool/smtpd, its control socket
+# /var/run/smtpd.sock, its chroot /var/lib/opensmtpd/empty, and its users
+# opensmtpd and opensmtpq (the names the package's postinst creates).
+# So smtpd_start runs it as root in a mount namespace of its own
+# (unshare -m): a tmpfs on /var/spool and on /run (a spool and a control
+# socket of its own: two instances never meet, and nothing queued
+# survives the test) and the unpacked helpers bound on
+# /usr/libexec/opensmtpd. On the machine it leaves the two users and two
+# empty directories, as the package would (the chroot and the mount
+# point); nothing runs or listens after smtpd_stop.
+#
+# OpenSMTPD refuses to deliver to root ("not allowed to deliver to:
+# root"), so koverto runs as an unprivileged user, KOV_USER: kov_user
+# makes it, kov_start_daemon starts koverto as it.
+SMTPD_PID=
+KOV_USER=${KOV_USER:-kovtest}
+
+# need_root: skip a test that is not run as root; under CI=true fail it.
+need_root() {
+	[ "$(id -u)" = 0 ] && return 0
+	[ "${CI:-}" = true ] && bail "not root: OpenSMTPD needs root (CI=true: this must run)"
+	echo "1..0 # SKIP not root"
+	exit 0
+}
+
+# smtpd_lock: one writer at a time for the cache, the users and the
+# directories (tests run in parallel). Held on fd 8 until smtpd_unlock.
+smtpd_lock() {
+	lockdir=/run/lock
+	[ -d "$lockdir" ] || lockdir=/tmp
+	exec 8>>"$lockdir/koverto-opensmtpd.lock"
+	flock -w 120 8 || bail "opensmtpd: lock not free after 120 s"
+}
+smtpd_unlock() { exec 8>&-; }
+
+# smtpd_fetch: SMTPD_ROOT, the unpacked package; SMTPD, its smtpd.
+# SMTPD_CACHE (default: beside the koverto binary) keeps it between runs.
+smtpd_fetch() {
+	SMTPD_CACHE=${SMTPD_CACHE:-$(dirname "${KOVERTO_BIN:-$KOVERTO}")/opensmtpd}
+	SMTPD_ROOT=$SMTPD_CACHE/root
+	SMTPD=$SMTPD_ROOT/usr/sbin/smtpd
+	if [ ! -x "$SMTPD" ]; then
+		rm -rf "$SMTPD_CACHE"
+		mkdir -p "$SMTPD_CACHE/deb"
+		# apt fetches as _apt, which must be able to write there.
+		id _apt >/dev/null 2>&1 && chown _apt "$SMTPD_CACHE/deb"
+		if ! (cd "$SMTPD_CACHE/deb" && apt-get -q download opensmtpd) >>"$W/apt.log" 2>&1; then
+			apt-get -q update >>"$W/apt.log" 2>&1
+			(cd "$SMTPD_CACHE/deb" && apt-get -q download opensmtpd) >>"$W/apt.log" 2>&1 ||
+				bail "opensmtpd: apt-get download failed: $(tail -3 "$W/apt.log")"
+		fi
+		dpkg-deb -x "$SMTPD_CACHE"/deb/opensmtpd_*.deb "$SMTPD_ROOT.tmp" &&
+			mv "$SMTPD_ROOT.tmp" "$SMTPD_ROOT" ||
+			bail "opensmtpd: cannot unpack $(ls "$SMTPD_CACHE"/deb)"
+	fi
+	SMTPD_VERSION=$(dpkg-deb -f "$SMTPD_CACHE"/deb/opensmtpd_*.deb Version)
+}
+
+# smtpd_system: the users and directories the package would make.
+smtpd_system() {
+	for u in opensmtpd opensmtpq; do
+		getent group "$u" >/dev/null || groupadd --system "$u" || getent group "$u" >/dev/null ||
+			bail "opensmtpd: cannot add group $u"
+		id "$u" >/dev/null 2>&1 ||
+			useradd --system --gid "$u" --home-dir /var/lib/opensmtpd/empty --no-create-home \
+				--shell /usr/sbin/nologin --comment "OpenSMTPD (koverto tests)" "$u" ||
+			id "$u" >/dev/null 2>&1 || bail "opensmtpd: cannot add user $u"
+	done
+	mkdir -p /var/lib/opensmtpd/empty /usr/libexec/opensmtpd
+}
+
+# kov_user: KOV_USER, a system user with no login and no home, made if missing.
+kov_user() {
+	id "$KOV_USER" >/dev/null 2>&1 ||
+		useradd --system --user-group --home-dir /nonexistent --no-create-home \
+			--shell /usr/sbin/nologin --comment "koverto tests" "$KOV_USER" ||
+		id "$KOV_USER" >/dev/null 2>&1 || bail "cannot add user $KOV_USER"
+}
+
+# smtpd_setup: all of the above, under the lock; then KOV_USER owns the
+# work dir, its configuration and koverto's keyring (setup first).
+smtpd_setup() {
+	need_root
+	smtpd_lock
+	smtpd_fetch
+	smtpd_system
+	kov_user
+	smtpd_unlock
+	chown "$KOV_USER:" "$W" "$CONF"
+	chown -R "$KOV_USER:" "$W/g"
+	diag "OpenSMTPD $SMTPD_VERSION from $SMTPD_CACHE"
+}
+
+# as_kov COMMAND...: COMMAND as KOV_USER, in the foreground.
+as_kov() {
+	env -u XDG_RUNTIME_DIR HOME="$W" setpriv --clear-groups --reuid="$KOV_USER" --regid="$KOV_USER" -- "$@"
+}
+
+# kov_start_daemon [koverto args]: start_daemon, as KOV_USER.
+kov_start_daemon() {
+	readies=$(grep -c "ready:" "$W/log" 2>/dev/null)
+	# not through the function: $! would be the subshell's pid
+	env -u XDG_RUNTIME_DIR HOME="$W" setpriv --clear-groups --reuid="$KOV_USER" --regid="$KOV_USER" -- \
+		"$KOVERTO" -c "$CONF" "$@" 2>>"$W/stderr" &
+	DAEMON_PID=$!
+	wait_for 20 sh -c "[ \$(grep -c 'ready:' '$W/log') -gt ${readies:-0} ]" ||
+		bail "daemon did not start: $(cat "$W/stderr")"
+}
+
+# listening PORT: something listens on 127.0.0.1:PORT (or on all IPv4
+# addresses). From /proc, not ss: iproute2 is not in a minimal Debian.
+listening() {
+	awk -v p="$(printf ':%04X' "$1")" '($2 == "0100007F" p || $2 == "00000000" p) && $4 == "0A" { f = 1 }
+		END { exit !f }' /proc/net/tcp
+}
+
+# smtpd_start FILE PORT...: check FILE with smtpd -n, then run smtpd -d -f
+# FILE (log: $W/smtpd.log) until every PORT listens. Status 2 if smtpd
+# exited first (a port taken meanwhile: the caller picks new ones).
+smtpd_start() {
+	conf=$1; shift
+	"$SMTPD" -n -f "$conf" >"$W/smtpd-n.out" 2>&1 ||
+		bail "smtpd -n: $(cat "$W/smtpd-n.out")"
+	unshare --mount --propagation private -- sh -c '
+		set -e
+		mount -t tmpfs -o mode=0755 koverto-smtpd /var/spool
+		mount -t tmpfs -o mode=0755 koverto-smtpd /run
+		mount --bind "$1/usr/libexec/opensmtpd" /usr/libexec/opensmtpd
+		shift
+		exec "$@"' sh "$SMTPD_ROOT" "$SMTPD" -d -f "$conf" >>"$W/smtpd.log" 2>&1 &
+	SMTPD_PID=$!
+	tries=0
+	for p in "$@"; do
+		until listening "$p"; do
+			kill -0 "$SMTPD_PID" 2>/dev/null || { wait "$SMTPD_PID"; SMTPD_PID=; return 2; }
+			tries=$((tries + 1))
+			[ "$tries" -ge 200 ] && bail "smtpd did not listen on $p: $(tail -5 "$W/smtpd.log")"
+			sleep 0.1
+		done
+	done
+	return 0
+}
+
+# smtpd_stop: stop smtpd by its pid (it stops its own children) and wait.
+smtpd_stop() {
+	[ -n "$SMTPD_PID" ] || return 0
+	kill "$SMTPD_PID" 2>/dev/null && wait "$SMTPD_PID" 2>/dev/null
+	SMTPD_PID=
+}
+
+# At exit: smtpd, then koverto and the gpg-agent it started as KOV_USER
+# (its socket is in the home; root's gpgconf would look in /run/user/0).
+stop_daemon_at_exit() {
+	smtpd_stop
+	[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+	[ -d "$W/g" ] && as_kov gpgconf --homedir "$W/g" --kill all 2>/dev/null
+	return 0
+}
