@@ -13,14 +13,15 @@
 #   pf_setup                   # setup (lib.sh) + kovtest + traps; KOVUSER
 #   pf_init                    # PF=$W/pf (configuration), PFQ (queue), PFD (data),
 #                              # PFPORT; the instance's plumbing
-#   pf_main  "key = value"...  # more main.cf lines (later ones win)
+#   pf_main  "key = value"...  # set main.cf parameters (postconf -e); pf_main_file FILE
 #   pf_master < lines          # more master.cf lines; @PFPORT@ is the smtpd port
 #   dv_init; dv_user NAME PW   # Dovecot auth for them (smtpd_sasl_path = private/auth)
 #   dv_start
 #   pf_start                   # check, start, wait until smtpd answers
 #   kov_own; start_daemon_as   # koverto's files to KOVUSER, the daemon as KOVUSER
 #   pf_swaks USER PASSWORD FROM TO [swaks args...]
-#   pf_queue_ids / pf_flush / pf_log / pf_stop / dv_stop
+#   as_kov CMD...              # CMD as KOVUSER
+#   pf_queue_ids / pf_flush / pf_log / pf_reload / pf_postmap / pf_stop / dv_stop
 #
 # Used by t/0120-0124 and by t/0125-0127 (scale-out). Change it with them.
 
