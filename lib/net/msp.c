@@ -2,8 +2,9 @@
 /* The msp transport: the configured program (a sendmail) run without a
  * shell or PATH search, with "-f SENDER -- RCPT..." after its own
  * arguments and the caller's fd as its stdin (no copy, no pipe). Its exit
- * status is read the sendmail way (sysexits: 75 later, 78 the operator's
- * mistake, kept; 0 sent; anything else failed), its stderr's first line
+ * status is read the sendmail way (sysexits: 75 and 71 later, as Postfix's
+ * pipe(8) reads them, 78 the operator's mistake, kept; 0 sent; anything
+ * else failed), its stderr's first line
  * becomes the reason. */
 #include "msp.h"
 #include "error.h"
@@ -53,9 +54,11 @@ kov_msp_conclude(int status, int errfd, KovRcptResult *results, gsize n)
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : EX_SOFTWARE;
 	g_autofree char *reply = g_strdup_printf("msp exited with status %d%s%s", code, sep, line);
 	/* EX_CONFIG: msp's own configuration is wrong, the operator's mistake:
-	 * keep the mail, as for the SMTP transport's configuration errors. */
+	 * keep the mail, as for the SMTP transport's configuration errors.
+	 * EX_OSERR (cannot fork, no memory) passes, as EX_TEMPFAIL does. */
 	KovRcptStatus what = code == 0 ? KOV_RCPT_DELIVERED
-	                   : code == EX_TEMPFAIL || code == EX_CONFIG ? KOV_RCPT_DEFERRED : KOV_RCPT_FAILED;
+	                   : code == EX_TEMPFAIL || code == EX_OSERR || code == EX_CONFIG
+	                   ? KOV_RCPT_DEFERRED : KOV_RCPT_FAILED;
 	if (code == EX_CONFIG) {
 		g_autofree char *why = g_strdup_printf("configuration error: %s", reply);
 		kov_log_err("deliver: %s; the mail is kept and retried", why);
