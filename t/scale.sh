@@ -1,0 +1,287 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Helpers for the scale-out tests (t/0125-0127, doc/scale-out.md): several
+# koverto hosts on one machine, each a daemon with its own work directory,
+# queue, log, listener port and copy of the keys, all delivering to the
+# test's one sink; and a private Postfix instance in front of them that
+# spreads each application's mail over the hosts. Source after t/lib.sh
+# and setup (W, PORT, CA from test_ca).
+
+# host_setup NAME: the koverto host H_NAME in $W/NAME: a GnuPG home copied
+# from the test's ($W/g, plus carol's secret key, crm's signing key), its
+# queue, log, tempdir and a configuration with a [listen] section on a
+# free port (HPORT_NAME) and the three applications as [client]s.
+host_setup() {
+	h=$W/$1
+	SCALE_HOSTS="${SCALE_HOSTS:-} $1"
+	mkdir -p "$h/tmp"
+	chmod 700 "$h/tmp"
+	cp -a "$W/g" "$h/g"
+	rm -f "$h/g"/S.* "$h/g"/*.lock 2>/dev/null
+	"$GPG" --homedir "$h/g" --batch --quiet --import "$T/keys/carol.sec.asc" 2>/dev/null ||
+		bail "cannot import carol's secret key"
+	p=$(free_port)
+	eval "HPORT_$1=$p"
+	{
+		echo "[koverto]"
+		echo "queuedir = $h/q"
+		echo "tempdir = $h/tmp"
+		echo "gnupghome = $h/g"
+		echo "defaultkey = $(fpr alice)"
+		echo "msserver = 127.0.0.1"
+		echo "msport = $PORT"
+		echo "logfile = $h/log"
+		echo "[listen]"
+		echo "submission = 127.0.0.1:$p"
+		echo "tls-cert = $CA/server.pem"
+		echo "tls-key = $CA/server.key"
+		echo "hostname = $1.koverto.test"
+		echo "max-sessions-per-ip = 200"
+		echo "max-sessions = 200"
+		echo "[client mon]"
+		echo "certificate = $(cat "$CA/client1.sha256")"
+		echo "queue = must-encrypt"
+		echo "key = $(fpr sam)"
+		echo "senders = nagios@example\\.org"
+		echo "[client tix]"
+		echo "certificate = $(cat "$CA/client2.sha256")"
+		echo "queue = fallback"
+		echo "key = $(fpr alice)"
+		echo "senders = tickets@example\\.org"
+		echo "[client crm]"
+		echo "password = $CRM_HASH"
+		echo "queue = sign-only"
+		echo "key = $(fpr carol)"
+		echo "senders = crm@example\\.org"
+	} > "$h/koverto.conf"
+	chmod 600 "$h/koverto.conf"
+}
+
+# pf_setup HOST...: a private Postfix instance in PF=$W/pf (its own
+# config, queue and data directories, log file $PF/maillog), listening on
+# three loopback ports, one per application (FPORT_mon, FPORT_tix,
+# FPORT_crm); each application's mail goes to its own smtp transport
+# (kov-APP), which logs in to koverto as that application's [client];
+# the next hop is picked at random among the HOSTs (randmap) and every
+# HOST is the transport's fallback relay, in order.
+pf_setup() {
+	PF=$W/pf
+	mkdir -p "$PF/etc" "$PF/spool" "$PF/data"
+	chown postfix "$PF/data"
+	chmod 755 "$W" "$PF"
+	pf_sites=
+	for hst in "$@"; do
+		pf_sites="$pf_sites${pf_sites:+, }[127.0.0.1]:$(eval echo "\$HPORT_$hst")"
+	done
+	{
+		cat <<CF
+compatibility_level = 3.6
+queue_directory = $PF/spool
+data_directory = $PF/data
+mail_owner = postfix
+setgid_group = postdrop
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = front.koverto.test
+mydestination =
+relay_domains =
+local_recipient_maps =
+alias_maps =
+alias_database =
+mynetworks = 127.0.0.0/8
+maillog_file_prefixes = $PF
+maillog_file = $PF/maillog
+default_transport = kov-unrouted
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_client_event_limit_exceptions =
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+smtp_connect_timeout = 5s
+smtp_tls_security_level = secure
+smtp_tls_CAfile = $CA/ca.pem
+smtp_tls_secure_cert_match = localhost
+smtp_fallback_relay = $pf_sites
+CF
+		# randmap:{} splits its results at blanks, and an access map's
+		# result may name a restriction class but not hold a table: so
+		# one class per application and host, picked by randmap.
+		classes=
+		for app in mon tix crm; do
+			printf 'to_%s = check_client_access randmap:{' "$app"
+			sep=
+			for hst in "$@"; do
+				printf '%s%s_%s' "$sep" "$app" "$hst"
+				sep=', '
+				classes="$classes${classes:+, }${app}_$hst"
+			done
+			printf '}, permit_mynetworks, reject\n'
+			for hst in "$@"; do
+				printf '%s_%s = check_client_access static:{FILTER kov-%s:[127.0.0.1]:%s}\n' \
+					"$app" "$hst" "$app" "$(eval echo "\$HPORT_$hst")"
+			done
+		done
+		echo "smtpd_restriction_classes = to_mon, to_tix, to_crm, $classes"
+	} > "$PF/etc/main.cf"
+	FPORT_mon=$(free_port) FPORT_tix=$(free_port) FPORT_crm=$(free_port)
+	{
+		for app in mon tix crm; do
+			echo "127.0.0.1:$(eval echo "\$FPORT_$app") inet n - n - - smtpd"
+			echo "  -o syslog_name=postfix/front-$app -o smtpd_recipient_restrictions=to_$app"
+		done
+		cat <<CF
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+tlsproxy  unix  -       -       n       -       0       tlsproxy
+postlog   unix-dgram n  -       n       -       1       postlogd
+kov-mon   unix  -       -       n       -       -       smtp
+  -o syslog_name=postfix/kov-mon
+  -o smtp_tls_cert_file=$CA/client1.pem -o smtp_tls_key_file=$CA/client1.key
+kov-tix   unix  -       -       n       -       -       smtp
+  -o syslog_name=postfix/kov-tix
+  -o smtp_tls_cert_file=$CA/client2.pem -o smtp_tls_key_file=$CA/client2.key
+kov-crm   unix  -       -       n       -       -       smtp
+  -o syslog_name=postfix/kov-crm
+  -o smtp_sasl_auth_enable=yes -o smtp_sasl_password_maps=static:crm:crm-pw
+  -o smtp_sasl_tls_security_options=noanonymous
+CF
+	} > "$PF/etc/master.cf"
+}
+# pf_start / pf_stop: the instance; pf_stop also at exit (cleanup).
+pf_start() {
+	postfix -c "$PF/etc" check 2>>"$W/pf.err" || bail "postfix check: $(cat "$W/pf.err")"
+	postfix -c "$PF/etc" start 2>>"$W/pf.err" || bail "postfix start: $(cat "$W/pf.err")"
+	PF_RUNNING=1
+}
+pf_stop() {
+	[ -n "${PF_RUNNING:-}" ] || return 0
+	postfix -c "$PF/etc" stop 2>>"$W/pf.err"
+	PF_RUNNING=
+}
+
+# host_start NAME: start host NAME's daemon (HPID_NAME) and wait until its
+# listener is ready (a new "listener: ready on" line in its log).
+host_start() {
+	h=$W/$1
+	n0=$(grep -c 'listener: ready on' "$h/log" 2>/dev/null)
+	"$KOVERTO" -c "$h/koverto.conf" 2>>"$h/stderr" &
+	eval "HPID_$1=$!"
+	wait_for 30 sh -c "[ \$(grep -c 'listener: ready on' '$h/log') -gt ${n0:-0} ]" ||
+		bail "host $1 did not start: $(cat "$h/stderr")"
+}
+# host_kill NAME: kill -9 host NAME's daemon and its listener (a crash of
+# the host's koverto; its workers, in process groups of their own, finish
+# the mail in hand as after any crash, koverto(8)).
+host_kill() {
+	d=$(eval echo "\$HPID_$1")
+	l=$(ps -e -o pid=,ppid=,comm= | awk -v d="$d" '$2 == d && $3 == "koverto-listen" { print $1 }')
+	kill -9 "$d" $l 2>/dev/null
+	wait "$d" 2>/dev/null
+	eval "HPID_$1="
+}
+# host_stop NAME: stop host NAME's daemon (SIGTERM) and wait for it.
+host_stop() {
+	d=$(eval echo "\${HPID_$1:-}")
+	[ -n "$d" ] || return 0
+	kill "$d" 2>/dev/null && wait "$d" 2>/dev/null
+	eval "HPID_$1="
+}
+
+# send_apps N SECONDS: N mails into the front, spread over about SECONDS,
+# over the three applications' ports in turn (one SMTP session per
+# application, in parallel), each with a
+# Message-ID <scale-APP-I@koverto.test> and a body line secret-APP-I:
+#   mon  nagios@example.org   -> bob@example.net, carol@example.net
+#   tix  tickets@example.org  -> bob@example.net (I even), dave@example.com (I odd)
+#   crm  crm@example.org      -> dave@example.com
+# The expected (Message-ID, recipient) pairs go to $W/expected, one a line.
+send_apps() {
+	"$PY" - "$1" "$FPORT_mon" "$FPORT_tix" "$FPORT_crm" "$W/expected" "$2" <<'PYEOF'
+import smtplib, sys, threading, time
+n = int(sys.argv[1])
+start, span = time.monotonic(), float(sys.argv[6])
+ports = dict(mon=int(sys.argv[2]), tix=int(sys.argv[3]), crm=int(sys.argv[4]))
+sender = dict(mon="nagios@example.org", tix="tickets@example.org", crm="crm@example.org")
+def rcpts(app, i):
+    if app == "mon": return ["bob@example.net", "carol@example.net"]
+    if app == "tix": return ["bob@example.net"] if i % 2 == 0 else ["dave@example.com"]
+    return ["dave@example.com"]
+apps = ["mon", "tix", "crm"]
+work = {a: [] for a in apps}
+for i in range(n):
+    work[apps[i % 3]].append(i)
+errors = []
+def run(app):
+    s = smtplib.SMTP("127.0.0.1", ports[app], timeout=60)
+    for i in work[app]:
+        pause = start + span * i / n - time.monotonic()
+        if pause > 0: time.sleep(pause)
+        to = rcpts(app, i)
+        msg = ("From: %s\r\nTo: %s\r\nSubject: scale %s %d\r\nMessage-ID: <scale-%s-%d@koverto.test>\r\n"
+               "\r\nsecret-%s-%d\r\n" % (sender[app], ", ".join(to), app, i, app, i, app, i))
+        try:
+            s.sendmail(sender[app], to, msg)
+        except Exception as e:
+            errors.append("%s %d: %s" % (app, i, e))
+    s.quit()
+ts = [threading.Thread(target=run, args=(a,)) for a in apps]
+for t in ts: t.start()
+for t in ts: t.join()
+with open(sys.argv[5], "w") as f:
+    for app in apps:
+        for i in work[app]:
+            for r in rcpts(app, i):
+                f.write("<scale-%s-%d@koverto.test> %s\n" % (app, i, r))
+for e in errors: print(e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+PYEOF
+}
+# sink_pairs: "Message-ID recipient" of every copy at the sink, one a line
+# (a copy with two envelope recipients gives two lines).
+sink_pairs() {
+	"$PY" - "$SINK" <<'PYEOF'
+import email, glob, json, sys
+for j in sorted(glob.glob(sys.argv[1] + "/*.json")):
+    with open(j[:-5] + ".eml", "rb") as f:
+        m = email.message_from_binary_file(f)
+    for r in json.load(open(j))["rcpt_tos"]:
+        print(m.get("Message-ID", "-"), r)
+PYEOF
+}
+
+# scale_cleanup: at exit, stop Postfix and the hosts, and the hosts' gpg
+# agents (cleanup does the test's own).
+scale_cleanup() {
+	pf_stop
+	for hst in ${SCALE_HOSTS:-}; do
+		host_stop "$hst"
+		gpgconf --homedir "$W/$hst/g" --kill all 2>/dev/null
+	done
+}
+
+# scale_require_postfix: Postfix (scripts/deps) and root (postfix -c DIR
+# start runs master as root); without them skip, but fail under CI=true.
+scale_require_postfix() {
+	why=
+	[ "$(id -u)" = 0 ] || why="not root"
+	command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || why="${why:+$why, }postfix is not installed"
+	[ -z "$why" ] && { PATH=$PATH:/usr/sbin; return 0; }
+	if [ "${CI:-}" = true ]; then bail "$why (scripts/deps installs postfix; CI runs as root)"; fi
+	echo "1..0 # SKIP $why"
+	exit 0
+}
