@@ -56,18 +56,18 @@ host_setup() {
 	chmod 600 "$h/koverto.conf"
 }
 
-# pf_setup HOST...: a private Postfix instance in PF=$W/pf (its own
-# config, queue and data directories, log file $PF/maillog), listening on
+# front_setup HOST...: a private Postfix instance in FRONT=$W/front (its own
+# config, queue and data directories, log file $FRONT/maillog), listening on
 # three loopback ports, one per application (FPORT_mon, FPORT_tix,
 # FPORT_crm); each application's mail goes to its own smtp transport
 # (kov-APP), which logs in to koverto as that application's [client];
 # the next hop is picked at random among the HOSTs (randmap) and every
 # HOST is the transport's fallback relay, in order.
-pf_setup() {
-	PF=$W/pf
-	mkdir -p "$PF/etc" "$PF/spool" "$PF/data"
-	chown postfix "$PF/data"
-	chmod 755 "$W" "$PF"
+front_setup() {
+	FRONT=$W/front
+	mkdir -p "$FRONT/etc" "$FRONT/spool" "$FRONT/data"
+	chown postfix "$FRONT/data"
+	chmod 755 "$W" "$FRONT"
 	pf_sites=
 	for hst in "$@"; do
 		pf_sites="$pf_sites${pf_sites:+, }[127.0.0.1]:$(eval echo "\$HPORT_$hst")"
@@ -75,8 +75,8 @@ pf_setup() {
 	{
 		cat <<CF
 compatibility_level = 3.6
-queue_directory = $PF/spool
-data_directory = $PF/data
+queue_directory = $FRONT/spool
+data_directory = $FRONT/data
 mail_owner = postfix
 setgid_group = postdrop
 inet_interfaces = 127.0.0.1
@@ -88,8 +88,8 @@ local_recipient_maps =
 alias_maps =
 alias_database =
 mynetworks = 127.0.0.0/8
-maillog_file_prefixes = $PF
-maillog_file = $PF/maillog
+maillog_file_prefixes = $FRONT
+maillog_file = $FRONT/maillog
 default_transport = kov-unrouted
 smtpd_relay_restrictions = permit_mynetworks, reject
 smtpd_client_event_limit_exceptions =
@@ -121,7 +121,7 @@ CF
 			done
 		done
 		echo "smtpd_restriction_classes = to_mon, to_tix, to_crm, $classes"
-	} > "$PF/etc/main.cf"
+	} > "$FRONT/etc/main.cf"
 	FPORT_mon=$(free_port) FPORT_tix=$(free_port) FPORT_crm=$(free_port)
 	{
 		for app in mon tix crm; do
@@ -160,18 +160,30 @@ kov-crm   unix  -       -       n       -       -       smtp
   -o smtp_sasl_auth_enable=yes -o smtp_sasl_password_maps=static:crm:crm-pw
   -o smtp_sasl_tls_security_options=noanonymous
 CF
-	} > "$PF/etc/master.cf"
+	} > "$FRONT/etc/master.cf"
 }
-# pf_start / pf_stop: the instance; pf_stop also at exit (cleanup).
-pf_start() {
-	postfix -c "$PF/etc" check 2>>"$W/pf.err" || bail "postfix check: $(cat "$W/pf.err")"
-	postfix -c "$PF/etc" start 2>>"$W/pf.err" || bail "postfix start: $(cat "$W/pf.err")"
-	PF_RUNNING=1
+# front_start / front_stop: the instance; front_stop (also at exit, by
+# scale_cleanup) waits until its master is gone, and kills it by PID if
+# it does not go.
+front_master_pid() {
+	p=$(tr -dc 0-9 < "$FRONT/spool/pid/master.pid" 2>/dev/null)
+	[ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
 }
-pf_stop() {
-	[ -n "${PF_RUNNING:-}" ] || return 0
-	postfix -c "$PF/etc" stop 2>>"$W/pf.err"
-	PF_RUNNING=
+front_answers() {
+	"$PY" -c 'import smtplib,sys; smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=5).quit()' "$FPORT_crm"
+}
+front_start() {
+	postfix -c "$FRONT/etc" check 2>>"$W/front.err" || bail "postfix check: $(cat "$W/front.err")"
+	postfix -c "$FRONT/etc" start 2>>"$W/front.err" || bail "postfix start: $(cat "$W/front.err")"
+	wait_for 10 front_master_pid >/dev/null || bail "postfix master did not start: $(tail -3 "$FRONT/maillog")"
+	FRONT_PID=$(front_master_pid)
+	wait_for 10 front_answers || bail "postfix does not answer: $(tail -3 "$FRONT/maillog")"
+}
+front_stop() {
+	[ -n "${FRONT_PID:-}" ] || return 0
+	postfix -c "$FRONT/etc" stop 2>>"$W/front.err"
+	wait_for 10 sh -c "! kill -0 $FRONT_PID" || kill -9 "$FRONT_PID" 2>/dev/null
+	FRONT_PID=
 }
 
 # host_start NAME: start host NAME's daemon (HPID_NAME) and wait until its
@@ -202,18 +214,20 @@ host_stop() {
 	eval "HPID_$1="
 }
 
-# send_apps N SECONDS: N mails into the front, spread over about SECONDS,
-# over the three applications' ports in turn (one SMTP session per
-# application, in parallel), each with a
+# send_apps FIRST N SECONDS: mails FIRST to FIRST+N-1 into the front,
+# spread over about SECONDS, over the three applications' ports in turn
+# (mail I from application I mod 3; one SMTP session per application, in
+# parallel), each with a
 # Message-ID <scale-APP-I@koverto.test> and a body line secret-APP-I:
 #   mon  nagios@example.org   -> bob@example.net, carol@example.net
 #   tix  tickets@example.org  -> bob@example.net (I even), dave@example.com (I odd)
 #   crm  crm@example.org      -> dave@example.com
-# The expected (Message-ID, recipient) pairs go to $W/expected, one a line.
+# The expected (Message-ID, recipient) pairs are added to $W/expected, one
+# a line.
 send_apps() {
-	"$PY" - "$1" "$FPORT_mon" "$FPORT_tix" "$FPORT_crm" "$W/expected" "$2" <<'PYEOF'
+	"$PY" - "$2" "$FPORT_mon" "$FPORT_tix" "$FPORT_crm" "$W/expected" "$3" "$1" <<'PYEOF'
 import smtplib, sys, threading, time
-n = int(sys.argv[1])
+n, first = int(sys.argv[1]), int(sys.argv[7])
 start, span = time.monotonic(), float(sys.argv[6])
 ports = dict(mon=int(sys.argv[2]), tix=int(sys.argv[3]), crm=int(sys.argv[4]))
 sender = dict(mon="nagios@example.org", tix="tickets@example.org", crm="crm@example.org")
@@ -223,13 +237,13 @@ def rcpts(app, i):
     return ["dave@example.com"]
 apps = ["mon", "tix", "crm"]
 work = {a: [] for a in apps}
-for i in range(n):
+for i in range(first, first + n):
     work[apps[i % 3]].append(i)
 errors = []
 def run(app):
     s = smtplib.SMTP("127.0.0.1", ports[app], timeout=60)
     for i in work[app]:
-        pause = start + span * i / n - time.monotonic()
+        pause = start + span * (i - first) / n - time.monotonic()
         if pause > 0: time.sleep(pause)
         to = rcpts(app, i)
         msg = ("From: %s\r\nTo: %s\r\nSubject: scale %s %d\r\nMessage-ID: <scale-%s-%d@koverto.test>\r\n"
@@ -242,7 +256,7 @@ def run(app):
 ts = [threading.Thread(target=run, args=(a,)) for a in apps]
 for t in ts: t.start()
 for t in ts: t.join()
-with open(sys.argv[5], "w") as f:
+with open(sys.argv[5], "a") as f:
     for app in apps:
         for i in work[app]:
             for r in rcpts(app, i):
@@ -267,7 +281,7 @@ PYEOF
 # scale_cleanup: at exit, stop Postfix and the hosts, and the hosts' gpg
 # agents (cleanup does the test's own).
 scale_cleanup() {
-	pf_stop
+	front_stop
 	for hst in ${SCALE_HOSTS:-}; do
 		host_stop "$hst"
 		gpgconf --homedir "$W/$hst/g" --kill all 2>/dev/null
