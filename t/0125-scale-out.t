@@ -88,6 +88,8 @@ check "every duplicate is one Postfix logged as 'may be sent more than once' ($d
 	[ -z "$(comm -23 "$W/dup.ids" "$W/maybe.ids")" ]
 check "no (mail, recipient) arrived three times" [ -z "$(uniq -c "$W/got" | awk '$1 > 2')" ]
 check "nothing bounced" sh -c "! grep -q 'status=bounced' '$FRONT/maillog'"
+check "nothing deferred: while a was down its share went to b at once" \
+	sh -c "! grep -q 'status=deferred' '$FRONT/maillog'"
 diag "Postfix: $(grep -c 'Connection refused' "$FRONT/maillog") connections refused, $(grep -c 'status=deferred' "$FRONT/maillog") deliveries deferred, $(grep -c 'lost connection' "$FRONT/maillog") connections lost"
 check "must-encrypt: no plaintext of mon's mail at the sink" no_plaintext "secret-mon-"
 check "tix to bob: no plaintext either (bob has a key)" sh -c "! grep -rlE 'secret-tix-[0-9]*[02468]\$' '$SINK' | grep -q ."
