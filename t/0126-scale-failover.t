@@ -25,6 +25,9 @@ front_setup a b
 stop_daemon_at_exit() { scale_cleanup; }
 printf '[127.0.0.1]:%s crm:crm-pw\n[127.0.0.1]:%s crm:crm-pw\n' "$HPORT_a" "$HPORT_b" > "$FRONT/etc/crm.sasl"
 postmap -c "$FRONT/etc" "hash:$FRONT/etc/crm.sasl" || bail "postmap crm.sasl"
+# As doc/scale-out.md advises: readable by root alone (smtp opens it
+# before it drops privileges).
+chmod 600 "$FRONT/etc/crm.sasl" "$FRONT/etc/crm.sasl.db"
 sed -i "s|smtp_sasl_password_maps=static:crm:crm-pw|smtp_sasl_password_maps=hash:$FRONT/etc/crm.sasl|" "$FRONT/etc/master.cf"
 sed -i 's/^to_crm = .*/to_crm = crm_b, permit_mynetworks, reject/' "$FRONT/etc/main.cf"
 host_start a
