@@ -150,6 +150,8 @@ rb=$(grep -c ' received from client=' "$W/b/log")
 diag "received: host a $ra, host b $rb ($at_kill before the kill)"
 share() { [ "$ra" -ge $((n / 10)) ] && [ "$rb" -ge $((n / 10)) ]; }
 check "both hosts took a share (a $ra, b $rb, of $n)" share
+keys_unchanged() { host_keys_unchanged a && host_keys_unchanged b; }
+check "neither host changed its copy of the keys" keys_unchanged
 check "both hosts' queues are empty" sh -c "[ -z \"\$(find '$W/a/q' '$W/b/q' -path '*/new/*' -type f -o -path '*/cur/*' -type f)\" ]"
 secs=$(echo "$t1 - $t0" | bc 2>/dev/null || awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 diag "$n mails, $expected_total copies in ${secs}s ($(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') mails/s); duplicates $dups"

@@ -7,7 +7,8 @@
 # and setup (W, PORT, CA from test_ca).
 
 # host_setup NAME: the koverto host H_NAME in $W/NAME: a GnuPG home copied
-# from the test's ($W/g, plus carol's secret key, crm's signing key), its
+# from the test's ($W/g, plus carol's secret key, crm's signing key; the
+# checksums of its key files in $W/NAME/keys.sum), its
 # queue, log, tempdir and a configuration with a [listen] section on a
 # free port (HPORT_NAME) and the three applications as [client]s.
 host_setup() {
@@ -15,10 +16,9 @@ host_setup() {
 	SCALE_HOSTS="${SCALE_HOSTS:-} $1"
 	mkdir -p "$h/tmp"
 	chmod 700 "$h/tmp"
-	cp -a "$W/g" "$h/g"
-	rm -f "$h/g"/S.* "$h/g"/*.lock 2>/dev/null
-	"$GPG" --homedir "$h/g" --batch --quiet --import "$T/keys/carol.sec.asc" 2>/dev/null ||
-		bail "cannot import carol's secret key"
+	[ -d "$W/keys" ] || scale_keys
+	cp -a "$W/keys" "$h/g"
+	host_keysum "$1" > "$h/keys.sum"
 	p=$(free_port)
 	eval "HPORT_$1=$p"
 	{
@@ -185,6 +185,34 @@ front_stop() {
 	wait_for 10 sh -c "! kill -0 $FRONT_PID" || kill -9 "$FRONT_PID" 2>/dev/null
 	FRONT_PID=
 }
+
+# scale_keys: the keyring every host gets a copy of, $W/keys: the test's
+# ($W/g) plus carol's secret key (crm signs with it), each secret key used
+# once. gpg-agent keeps a secret key imported from OpenPGP in that form
+# and rewrites its file in its own format the first time it uses it: a
+# copy made before that would change under the host (and a read-only one
+# could never be converted), so the keys are settled before they are
+# copied, as doc/scale-out.md advises.
+scale_keys() {
+	cp -a "$W/g" "$W/keys"
+	rm -f "$W/keys"/S.* "$W/keys"/*.lock
+	"$GPG" --homedir "$W/keys" --batch --quiet --import "$T/keys/carol.sec.asc" 2>/dev/null ||
+		bail "cannot import carol's secret key"
+	for k in alice sam carol; do
+		echo settle | "$GPG" --homedir "$W/keys" --batch --quiet -u "$(fpr "$k")" --sign > /dev/null 2>&1 ||
+			bail "cannot sign with $k's key"
+	done
+	gpgconf --homedir "$W/keys" --kill all 2>/dev/null
+	rm -f "$W/keys"/S.* "$W/keys/pubring.kbx~"
+}
+# host_keysum NAME: checksums of host NAME's key files (public keyring,
+# trust, secret keys). The tests run as root, whom file modes do not stop,
+# so "the host never writes its keys" is checked by these instead.
+host_keysum() {
+	(cd "$W/$1/g" && sha256sum pubring.kbx trustdb.gpg private-keys-v1.d/*)
+}
+# host_keys_unchanged NAME: host NAME's key files are as host_setup left them.
+host_keys_unchanged() { host_keysum "$1" | cmp -s - "$W/$1/keys.sum"; }
 
 # host_start NAME: start host NAME's daemon (HPID_NAME) and wait until its
 # listener is ready (a new "listener: ready on" line in its log).
