@@ -3,7 +3,9 @@
  * records the envelope as Kuvert does (X-Kuvert-From/X-Kuvert-To at the
  * top, the mail's own such lines dropped), checks in tmp/ that it is a
  * mail koverto can route, then renames it into the queue's new/. Exit
- * statuses are sysexits(3), as sendmail's. */
+ * statuses are sysexits(3), as sendmail's; under --mta only 0, 65 (the
+ * mail can never be taken) and 75 (try again later), as an MTA's delivery
+ * agent needs them. */
 #include "commands.h"
 #include "config.h"
 #include "error.h"
@@ -23,14 +25,16 @@ typedef struct {
 	const char *queue;
 	const char *sender;
 	gboolean headers_decide;   /* -t */
+	gboolean mta;              /* --mta: exit 0, 65 or 75 only */
+	gboolean mail_at_fault;    /* the failure is the mail's own (its envelope) */
 	GPtrArray *recipients;     /* borrowed argv strings */
 } KovSubmitArgs;
 
 static void
 kov_submit_usage(void)
 {
-	fprintf(stderr, "usage: koverto submit [--queue NAME] [-c|-C FILE] [-f SENDER] [-t] [-i] "
-	                "[RECIPIENT...] < mail\n"
+	fprintf(stderr, "usage: koverto submit [--queue NAME] [--mta] [-c|-C FILE] [-f SENDER] [-t] "
+	                "[-i] [RECIPIENT...] < mail\n"
 	                "  NAME is must-encrypt, fallback, sign-only or a [queue NAME] of the\n"
 	                "  configuration; without --queue the mail goes to the Kuvert queue,\n"
 	                "  where the rules decide\n");
@@ -70,6 +74,8 @@ kov_submit_parse(int argc, char **argv, KovSubmitArgs *args)
 			args->queue = argv[++i];
 		} else if (g_str_has_prefix(arg, "--queue=")) {
 			args->queue = arg + 8;
+		} else if (g_str_equal(arg, "--mta")) {
+			args->mta = TRUE;
 		} else if (g_str_equal(arg, "--config") && i + 1 < argc) {
 			args->config = argv[++i];
 		} else if (arg[1] == 'C' || arg[1] == 'c' || arg[1] == 'f' || arg[1] == 'r') {
@@ -127,9 +133,39 @@ kov_submit_enqueue(KovSubmitArgs *args)
 	}
 	if (id == NULL) {
 		fprintf(stderr, "koverto submit: %s\n", error->message);
+		/* The command line's sender and recipients are the mail's
+		 * envelope: a bad one is the mail's fault, as a bad header is. */
+		args->mail_at_fault = !given || g_error_matches(error, KOV_ERROR, KOV_ERROR_DATAERR);
 		return kov_error_to_sysexit(error);
 	}
 	return EX_OK;
+}
+
+/* --mta anywhere among the options, also after one that is not understood:
+ * the MTA that runs us must get its 75 for a mistake in its own command. */
+static gboolean
+kov_submit_wants_mta(int argc, char **argv)
+{
+	for (int i = 1; i < argc && !g_str_equal(argv[i], "--"); i++)
+		if (g_str_equal(argv[i], "--mta"))
+			return TRUE;
+	return FALSE;
+}
+
+/* The status for an MTA's delivery agent (Postfix's pipe(8), sendmail's
+ * prog mailer, exim's pipe transport): they retry on 75 (and 71) and bounce
+ * the mail to its sender on anything else. A failure that is not the mail's
+ * own (configuration, queue directory, disk, usage in the MTA's command,
+ * an unknown queue) is the operator's to fix: 75, the MTA keeps the mail
+ * and tries again. A mail that can never be taken: 65, bounced. */
+static int
+kov_submit_status_for_mta(int status, gboolean mail_at_fault)
+{
+	if (status == EX_OK)
+		return EX_OK;
+	if (mail_at_fault)
+		return EX_DATAERR;
+	return EX_TEMPFAIL;
 }
 
 /* As kuvert_submit does: address verification (-bv), and users without a
@@ -160,10 +196,13 @@ int
 koverto_submit_main(int argc, char **argv)
 {
 	g_autofree char *name = g_path_get_basename(argv[0]);
-	if (kov_submit_wants_sendmail(argc, argv, g_str_equal(name, "kuvert_submit")))
-		return kov_submit_exec_sendmail(argv);
+	gboolean mta = kov_submit_wants_mta(argc, argv);
+	if (kov_submit_wants_sendmail(argc, argv, g_str_equal(name, "kuvert_submit"))) {
+		int status = kov_submit_exec_sendmail(argv);
+		return mta ? kov_submit_status_for_mta(status, FALSE) : status;
+	}
 
-	KovSubmitArgs args = { .recipients = g_ptr_array_new() };
+	KovSubmitArgs args = { .mta = mta, .recipients = g_ptr_array_new() };
 	KovLogOptions log = { "koverto-submit", TRUE, FALSE, NULL, NULL };
 	int status = kov_submit_parse(argc, argv, &args);
 
@@ -172,6 +211,8 @@ koverto_submit_main(int argc, char **argv)
 		kov_submit_usage();
 	else
 		status = kov_submit_enqueue(&args);
+	if (args.mta)
+		status = kov_submit_status_for_mta(status, args.mail_at_fault);
 	g_ptr_array_unref(args.recipients);
 	kov_log_close();
 	return status;
