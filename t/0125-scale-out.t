@@ -3,10 +3,11 @@
 # Issue 13, more than one koverto host: a private Postfix in front of two
 # koverto hosts (two work directories, queues, logs, listener ports and
 # copies of the keys, each its own daemon), doc/scale-out.md's pattern.
-# Three applications send N mails (500; 40 under valgrind) into Postfix;
-# each application's transport logs in to koverto as its [client] (mon
-# and tix by client certificate, crm by SASL PLAIN) and randmap picks the
-# host, the other host being the fallback relay. Host a is killed (kill -9
+# Three applications log in to Postfix with SASL (Dovecot, t/postfix.sh)
+# and send N mails (500; 40 under valgrind); check_sasl_access sends each
+# login's mail to its own smtp transport, which logs in to koverto as its
+# [client] (mon and tix by client certificate, crm by SASL PLAIN), and
+# randmap picks the host, the other host being the fallback relay. Host a is killed (kill -9
 # of its daemon and listener) while mail flows and started again. Checks:
 # every (mail, recipient) arrived, exactly once but where Postfix logged
 # that a host went away after the end of the data ("message may be sent
@@ -14,7 +15,9 @@
 # application's policy and key; no plaintext of must-encrypt mail; both
 # hosts did part of the work; nothing bounced or was left in any queue.
 . "$T/lib.sh"
+. "$T/postfix.sh"
 . "$T/scale.sh"
+FRONT_SASL=1
 scale_require_postfix
 n=${SCALE_MAILS:-500}
 [ "$KOVERTO" != "${KOVERTO_BIN:-$KOVERTO}" ] && { n=40; diag "koverto is a wrapper: $n mails"; }
@@ -87,6 +90,18 @@ dups=$(wc -l < "$W/dup.ids")
 check "every duplicate is one Postfix logged as 'may be sent more than once' ($dups duplicated, $(wc -l < "$W/maybe.ids") such)" \
 	[ -z "$(comm -23 "$W/dup.ids" "$W/maybe.ids")" ]
 check "no (mail, recipient) arrived three times" [ -z "$(uniq -c "$W/got" | awk '$1 > 2')" ]
+# A login may use its own senders only (reject_sender_login_mismatch).
+"$PY" - "$FPORT_sasl" > "$W/mismatch.out" 2>&1 <<'PYEOF'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.login("mon", "mon-login")
+try:
+    s.sendmail("tickets@example.org", ["bob@example.net"], "From: tickets@example.org\r\n\r\nx\r\n")
+    print("accepted")
+except smtplib.SMTPRecipientsRefused as e:
+    print("refused", list(e.recipients.values())[0][0])
+PYEOF
+check "Postfix refuses mon's login with tickets' sender ($(cat "$W/mismatch.out"))" grep -q '^refused 553$' "$W/mismatch.out"
 check "nothing bounced" sh -c "! grep -q 'status=bounced' '$FRONT/maillog'"
 check "nothing deferred: while a was down its share went to b at once" \
 	sh -c "! grep -q 'status=deferred' '$FRONT/maillog'"

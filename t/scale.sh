@@ -122,12 +122,22 @@ CF
 		done
 		echo "smtpd_restriction_classes = to_mon, to_tix, to_crm, $classes"
 	} > "$FRONT/etc/main.cf"
-	FPORT_mon=$(free_port) FPORT_tix=$(free_port) FPORT_crm=$(free_port)
+	FPORT_mon=$(free_port) FPORT_tix=$(free_port) FPORT_crm=$(free_port) FPORT_sasl=$(free_port)
 	{
 		for app in mon tix crm; do
 			echo "127.0.0.1:$(eval echo "\$FPORT_$app") inet n - n - - smtpd"
 			echo "  -o syslog_name=postfix/front-$app -o smtpd_recipient_restrictions=to_$app"
 		done
+		# doc/scale-out.md's front: SASL logins (Dovecot, front_sasl),
+		# each login tied to its sender and routed to its class.
+		cat <<CF
+127.0.0.1:$FPORT_sasl inet n - n - - smtpd
+  -o syslog_name=postfix/front-sasl
+  -o smtpd_sasl_auth_enable=yes -o smtpd_sasl_type=dovecot -o smtpd_sasl_path=private/auth
+  -o { smtpd_sender_login_maps = inline:{ nagios@example.org=mon, tickets@example.org=tix, crm@example.org=crm } }
+  -o smtpd_sender_restrictions=reject_sender_login_mismatch
+  -o { smtpd_recipient_restrictions = check_sasl_access inline:{ mon=to_mon, tix=to_tix, crm=to_crm }, reject }
+CF
 		cat <<CF
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -174,10 +184,21 @@ front_answers() {
 }
 front_start() {
 	postfix -c "$FRONT/etc" check 2>>"$W/front.err" || bail "postfix check: $(cat "$W/front.err")"
+	[ -n "${FRONT_SASL:-}" ] && front_sasl
 	postfix -c "$FRONT/etc" start 2>>"$W/front.err" || bail "postfix start: $(cat "$W/front.err")"
 	wait_for 10 front_master_pid >/dev/null || bail "postfix master did not start: $(tail -3 "$FRONT/maillog")"
 	FRONT_PID=$(front_master_pid)
 	wait_for 10 front_answers || bail "postfix does not answer: $(tail -3 "$FRONT/maillog")"
+}
+# front_sasl: with FRONT_SASL set, front_start starts a Dovecot that only
+# authenticates (t/postfix.sh's dv_*), its socket in the instance's
+# private/, the applications' logins mon, tix and crm (passwords
+# APP-login) in its passwd-file.
+front_sasl() {
+	PFQ=$FRONT/spool
+	dv_init
+	for app in mon tix crm; do dv_user "$app" "$app-login"; done
+	dv_start
 }
 front_stop() {
 	[ -n "${FRONT_PID:-}" ] || return 0
@@ -250,12 +271,14 @@ host_stop() {
 #   mon  nagios@example.org   -> bob@example.net, carol@example.net
 #   tix  tickets@example.org  -> bob@example.net (I even), dave@example.com (I odd)
 #   crm  crm@example.org      -> dave@example.com
-# The expected (Message-ID, recipient) pairs are added to $W/expected, one
-# a line.
+# With FRONT_SASL set, all three log in on the SASL port instead (as mon,
+# tix, crm). The expected (Message-ID, recipient) pairs are added to
+# $W/expected, one a line.
 send_apps() {
-	"$PY" - "$2" "$FPORT_mon" "$FPORT_tix" "$FPORT_crm" "$W/expected" "$3" "$1" <<'PYEOF'
+	"$PY" - "$2" "$FPORT_mon" "$FPORT_tix" "$FPORT_crm" "$W/expected" "$3" "$1" "${FRONT_SASL:+$FPORT_sasl}" <<'PYEOF'
 import smtplib, sys, threading, time
 n, first = int(sys.argv[1]), int(sys.argv[7])
+sasl = int(sys.argv[8]) if sys.argv[8] else 0
 start, span = time.monotonic(), float(sys.argv[6])
 ports = dict(mon=int(sys.argv[2]), tix=int(sys.argv[3]), crm=int(sys.argv[4]))
 sender = dict(mon="nagios@example.org", tix="tickets@example.org", crm="crm@example.org")
@@ -269,7 +292,11 @@ for i in range(first, first + n):
     work[apps[i % 3]].append(i)
 errors = []
 def run(app):
-    s = smtplib.SMTP("127.0.0.1", ports[app], timeout=60)
+    if sasl:
+        s = smtplib.SMTP("127.0.0.1", sasl, timeout=60)
+        s.login(app, app + "-login")
+    else:
+        s = smtplib.SMTP("127.0.0.1", ports[app], timeout=60)
     for i in work[app]:
         pause = start + span * (i - first) / n - time.monotonic()
         if pause > 0: time.sleep(pause)
@@ -310,13 +337,15 @@ PYEOF
 # agents (cleanup does the test's own).
 scale_cleanup() {
 	front_stop
+	[ -n "${DV_PID:-}" ] && dv_stop
 	for hst in ${SCALE_HOSTS:-}; do
 		host_stop "$hst"
 		gpgconf --homedir "$W/$hst/g" --kill all 2>/dev/null
 	done
 }
 
-# scale_require_postfix: Postfix and libsasl2-modules (scripts/deps) and root (postfix -c DIR
+# scale_require_postfix: Postfix, libsasl2-modules, with FRONT_SASL Dovecot
+# (scripts/deps), and root (postfix -c DIR
 # start runs master as root); without them skip, but fail under CI=true.
 scale_require_postfix() {
 	why=
@@ -326,6 +355,7 @@ scale_require_postfix() {
 	# plugin from libsasl2-modules, only recommended by libsasl2-2:
 	# without it "SASL authentication failure: No worthy mechs found".
 	ls /usr/lib/*/sasl2/libplain.so* >/dev/null 2>&1 || why="${why:+$why, }libsasl2-modules is not installed"
+	[ -z "${FRONT_SASL:-}" ] || [ -x /usr/sbin/dovecot ] || why="${why:+$why, }dovecot-core is not installed"
 	[ -z "$why" ] && { PATH=$PATH:/usr/sbin; return 0; }
 	if [ "${CI:-}" = true ]; then bail "$why (scripts/deps installs postfix; CI runs as root)"; fi
 	echo "1..0 # SKIP $why"
