@@ -170,4 +170,5 @@ check "neither host changed its copy of the keys" keys_unchanged
 check "both hosts' queues are empty" sh -c "[ -z \"\$(find '$W/a/q' '$W/b/q' -path '*/new/*' -type f -o -path '*/cur/*' -type f)\" ]"
 secs=$(echo "$t1 - $t0" | bc 2>/dev/null || awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 diag "$n mails, $expected_total copies in ${secs}s ($(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.1f", n / s }') mails/s); duplicates $dups"
+check "both hosts stop cleanly" hosts_stop_cleanly a b
 done_testing

@@ -76,4 +76,5 @@ sink_pairs | sort | uniq -d > "$W/dups"
 check "nothing arrived twice" [ ! -s "$W/dups" ]
 check "nothing bounced" sh -c "! grep -q 'status=bounced' '$FRONT/maillog'"
 diag "part 1: $r1 connections to b refused; part 2: $d2 deferrals before b started; b received $rb of 24"
+check "both hosts stop cleanly" hosts_stop_cleanly a b
 done_testing

@@ -255,12 +255,25 @@ host_kill() {
 	wait "$d" 2>/dev/null
 	eval "HPID_$1="
 }
-# host_stop NAME: stop host NAME's daemon (SIGTERM) and wait for it.
+# host_stop NAME: stop host NAME's daemon (SIGTERM) and wait for it; its
+# exit status in HSTATUS (under valgrind, 99 for a memory error).
 host_stop() {
+	HSTATUS=
 	d=$(eval echo "\${HPID_$1:-}")
 	[ -n "$d" ] || return 0
-	kill "$d" 2>/dev/null && wait "$d" 2>/dev/null
+	kill "$d" 2>/dev/null
+	wait "$d" 2>/dev/null
+	HSTATUS=$?
 	eval "HPID_$1="
+}
+# hosts_stop_cleanly NAME...: stop each host; all exited 0.
+hosts_stop_cleanly() {
+	hsc=0
+	for hst in "$@"; do
+		host_stop "$hst"
+		[ "$HSTATUS" = 0 ] || { diag "host $hst exited with $HSTATUS"; hsc=1; }
+	done
+	return $hsc
 }
 
 # send_apps FIRST N SECONDS: mails FIRST to FIRST+N-1 into the front,
