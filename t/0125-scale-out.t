@@ -41,9 +41,14 @@ t0=$(now)
 send_apps 0 $((n - m)) "$(awk -v n="$n" 'BEGIN { print n / 100 }')" 2>"$W/send.err" &
 send_pid=$!
 # Kill host a once a quarter of the mail has reached the hosts and a has
-# some in its queue.
+# accepted mail it has not sent: from an eighth on, its daemon is held
+# (SIGSTOP) while its listener goes on accepting, so that it has such
+# mail at the kill however fast it works.
 received() { cat "$W/a/log" "$W/b/log" | grep -c ' received from client='; }
 queued_a() { find "$W/a/q" -path '*/new/*' -type f -o -path '*/cur/*' -type f | wc -l; }
+eighth() { [ "$(received)" -ge $((n / 8)) ]; }
+wait_for 60 eighth || diag "only $(received) received after 60 s"
+kill -STOP "$HPID_a"
 ripe() { [ "$(received)" -ge $((n / 4)) ] && [ "$(queued_a)" -ge 3 ]; }
 wait_for 60 ripe || diag "not ripe: $(received) received, $(queued_a) in a's queue"
 a_queued=$(queued_a)
