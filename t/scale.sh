@@ -6,11 +6,12 @@
 # spreads each application's mail over the hosts. Source after t/lib.sh
 # and setup (W, PORT, CA from test_ca).
 
-# host_setup NAME: the koverto host H_NAME in $W/NAME: a GnuPG home copied
-# from the test's ($W/g, plus carol's secret key, crm's signing key; the
-# checksums of its key files in $W/NAME/keys.sum), its
+# host_setup NAME: koverto host NAME in $W/NAME: a copy of the keyring of
+# scale_keys (the checksums of its key files in $W/NAME/keys.sum), its
 # queue, log, tempdir and a configuration with a [listen] section on a
-# free port (HPORT_NAME) and the three applications as [client]s.
+# free port (HPORT_NAME) and the three applications as [client]s: mon
+# and tix by the test CA's client1 and client2 certificates, crm by the
+# password hash CRM_HASH (set it first).
 host_setup() {
 	h=$W/$1
 	SCALE_HOSTS="${SCALE_HOSTS:-} $1"
@@ -59,7 +60,8 @@ host_setup() {
 # front_setup HOST...: a private Postfix instance in FRONT=$W/front (its own
 # config, queue and data directories, log file $FRONT/maillog), listening on
 # three loopback ports, one per application (FPORT_mon, FPORT_tix,
-# FPORT_crm); each application's mail goes to its own smtp transport
+# FPORT_crm), and on FPORT_sasl for SASL logins mon, tix and crm (with
+# FRONT_SASL set, see front_sasl); each application's mail goes to its own smtp transport
 # (kov-APP), which logs in to koverto as that application's [client];
 # the next hop is picked at random among the HOSTs (randmap) and every
 # HOST is the transport's fallback relay, in order.
@@ -358,8 +360,8 @@ scale_cleanup() {
 }
 
 # scale_require_postfix: Postfix, libsasl2-modules, with FRONT_SASL Dovecot
-# (scripts/deps), and root (postfix -c DIR
-# start runs master as root); without them skip, but fail under CI=true.
+# (scripts/deps), and root (postfix -c DIR start runs master as root);
+# without them skip, but fail under CI=true.
 scale_require_postfix() {
 	why=
 	[ "$(id -u)" = 0 ] || why="not root"
