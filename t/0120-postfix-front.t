@@ -33,22 +33,7 @@ CRM=$("$GPG" --homedir "$W/g" --batch --with-colons --list-secret-keys newslette
 	awk -F: '$1 == "fpr" { print $10; exit }')
 "$GPG" --homedir "$W/g" --batch --export "$CRM" | "$GPG" --homedir "$W/r" --batch --quiet --import 2>>"$W/gpg.err"
 
-cat >> "$CONF" <<CONF
-[queue monitoring]
-policy = must-encrypt
-key = $(fpr sam)
-senders = nagios@example\\.org
-
-[queue tickets]
-policy = fallback
-key = $(fpr alice)
-senders = .*@tickets\\.example\\.org
-
-[queue civicrm]
-policy = sign-only
-key = $CRM
-senders = newsletter@example\\.org
-CONF
+app_queues "$CRM" >> "$CONF"
 kov_own
 start_daemon_as
 

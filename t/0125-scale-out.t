@@ -15,7 +15,6 @@
 # application's policy and key; no plaintext of must-encrypt mail; both
 # hosts did part of the work; nothing bounced or was left in any queue.
 . "$T/lib.sh"
-. "$T/postfix.sh"
 . "$T/scale.sh"
 FRONT_SASL=1
 scale_require_postfix

@@ -14,24 +14,9 @@ need_root
 setup
 "$GPG" --homedir "$W/g" --batch --quiet --import "$T/keys/carol.sec.asc" 2>/dev/null ||
 	bail "cannot import carol's secret key"
-cat >> "$CONF" <<CONF
-[queue monitoring]
-policy = must-encrypt
-key = $(fpr sam)
-senders = nagios@example\\.org
-
-[queue tickets]
-policy = fallback
-key = $(fpr alice)
-senders = .*@tickets\\.example\\.org
-
-[queue civicrm]
-policy = sign-only
-key = $(fpr carol)
-senders = newsletter@example\\.org
-CONF
+app_queues "$(fpr carol)" >> "$CONF"
 smtpd_setup
-kov_start_daemon
+start_daemon_as
 
 # The recipe, on free ports; a fourth listener without a tag stands for
 # any other way in (it must reach no queue).
@@ -42,9 +27,9 @@ listen on 127.0.0.1 port $PT tag tickets
 listen on 127.0.0.1 port $PC tag civicrm
 listen on 127.0.0.1 port $PU
 
-action "monitoring" maildir "$W/q/monitoring" virtual { "@" = $KOV_USER }
-action "tickets"    maildir "$W/q/tickets"    virtual { "@" = $KOV_USER }
-action "civicrm"    maildir "$W/q/civicrm"    virtual { "@" = $KOV_USER }
+action "monitoring" maildir "$W/q/monitoring" virtual { "@" = $KOVUSER }
+action "tickets"    maildir "$W/q/tickets"    virtual { "@" = $KOVUSER }
+action "civicrm"    maildir "$W/q/civicrm"    virtual { "@" = $KOVUSER }
 
 match from local tag monitoring mail-from "nagios@example.org"     for any action "monitoring"
 match from local tag tickets    mail-from "@tickets.example.org"   for any action "tickets"

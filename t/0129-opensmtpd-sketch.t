@@ -16,7 +16,7 @@ PK=$(free_port)
 # koverto sends to smtpd's tagged port PK; smtpd relays to the sink
 # (the example's `relay` goes by MX: here `relay host` the sink).
 sed -i "s/^msport = .*/msport = $PK/" "$CONF"
-kov_start_daemon
+start_daemon_as
 
 # run_smtpd ACTION-LINE: the example with that koverto action, on PIN
 # (the example's `listen on lo`, port 25) and PK.
@@ -47,7 +47,7 @@ send() {
 }
 
 # as first written: maildir ... user kov, no virtual
-run_smtpd "action \"koverto\" maildir \"$W/q/fallback\" user $KOV_USER"
+run_smtpd "action \"koverto\" maildir \"$W/q/fallback\" user $KOVUSER"
 send old bob@example.net
 check "old example (no virtual): the recipient is refused" [ "$SENT" != 0 ]
 check "... 550 Invalid recipient" grep -q '<\*\* *550 .*Invalid recipient' "$W/swaks.old"
@@ -56,7 +56,7 @@ smtpd_stop
 # as fixed: virtual { "@" = the queue's owner }
 # (two lines, as in koverto(8))
 run_smtpd "action \"koverto\" maildir \"$W/q/fallback\" \\
-	virtual { \"@\" = $KOV_USER }"
+	virtual { \"@\" = $KOVUSER }"
 send fixed 'bob@example.net,dave@example.com,o&brien@example.com'
 check "fixed example: accepted" [ "$SENT" = 0 ]
 check "fixed example: three copies reached the sink" wait_sink 3
@@ -80,7 +80,7 @@ smtpd_stop
 # which an address-list parser reads as the group "o" holding
 # brien@example.com. koverto submit refuses it (64), so OpenSMTPD fails
 # that recipient for good; nothing goes to brien.
-run_smtpd "action \"koverto\" mda \"$KOVERTO submit -C $CONF --queue fallback -f '%{sender}' -- '%{rcpt}'\" virtual { \"@\" = $KOV_USER }"
+run_smtpd "action \"koverto\" mda \"$KOVERTO submit -C $CONF --queue fallback -f '%{sender}' -- '%{rcpt}'\" virtual { \"@\" = $KOVUSER }"
 send mda 'bob@example.net,dave@example.com,o&brien@example.com'
 check "mda: accepted" [ "$SENT" = 0 ]
 mda_out() { [ -n "$(grep -l "Subject: mda" $(sink_for bob@example.net) $(sink_for dave@example.com) /dev/null)" ] &&

@@ -19,18 +19,10 @@
 # point); nothing runs or listens after smtpd_stop.
 #
 # OpenSMTPD refuses to deliver to root ("not allowed to deliver to:
-# root"), so koverto runs as an unprivileged user, KOV_USER: kov_user
-# makes it, kov_start_daemon starts koverto as it.
+# root"), so koverto runs as an unprivileged user (t/asuser.sh: KOVUSER,
+# kov_user, start_daemon_as).
+. "$T/asuser.sh"
 SMTPD_PID=
-KOV_USER=${KOV_USER:-kovtest}
-
-# need_root: skip a test that is not run as root; under CI=true fail it.
-need_root() {
-	[ "$(id -u)" = 0 ] && return 0
-	[ "${CI:-}" = true ] && bail "not root: OpenSMTPD needs root (CI=true: this must run)"
-	echo "1..0 # SKIP not root"
-	exit 0
-}
 
 # smtpd_lock: one writer at a time for the cache, the users and the
 # directories (tests run in parallel). Held on fd 8 until smtpd_unlock.
@@ -78,42 +70,18 @@ smtpd_system() {
 	mkdir -p /var/lib/opensmtpd/empty /usr/libexec/opensmtpd
 }
 
-# kov_user: KOV_USER, a system user with no login and no home, made if missing.
-kov_user() {
-	id "$KOV_USER" >/dev/null 2>&1 ||
-		useradd --system --user-group --home-dir /nonexistent --no-create-home \
-			--shell /usr/sbin/nologin --comment "koverto tests" "$KOV_USER" ||
-		id "$KOV_USER" >/dev/null 2>&1 || bail "cannot add user $KOV_USER"
-}
-
-# smtpd_setup: all of the above, under the lock; then KOV_USER owns the
+# smtpd_setup: all of the above, under the lock; then KOVUSER owns the
 # work dir, its configuration and koverto's keyring (setup first).
 smtpd_setup() {
-	need_root
+	need_root "OpenSMTPD needs root"
 	smtpd_lock
 	smtpd_fetch
 	smtpd_system
 	kov_user
 	smtpd_unlock
-	chown "$KOV_USER:" "$W" "$CONF"
-	chown -R "$KOV_USER:" "$W/g"
+	chown "$KOVUSER:" "$W" "$CONF"
+	chown -R "$KOVUSER:" "$W/g"
 	diag "OpenSMTPD $SMTPD_VERSION from $SMTPD_CACHE"
-}
-
-# as_kov COMMAND...: COMMAND as KOV_USER, in the foreground.
-as_kov() {
-	env -u XDG_RUNTIME_DIR HOME="$W" setpriv --clear-groups --reuid="$KOV_USER" --regid="$KOV_USER" -- "$@"
-}
-
-# kov_start_daemon [koverto args]: start_daemon, as KOV_USER.
-kov_start_daemon() {
-	readies=$(grep -c "ready:" "$W/log" 2>/dev/null)
-	# not through the function: $! would be the subshell's pid
-	env -u XDG_RUNTIME_DIR HOME="$W" setpriv --clear-groups --reuid="$KOV_USER" --regid="$KOV_USER" -- \
-		"$KOVERTO" -c "$CONF" "$@" 2>>"$W/stderr" &
-	DAEMON_PID=$!
-	wait_for 20 sh -c "[ \$(grep -c 'ready:' '$W/log') -gt ${readies:-0} ]" ||
-		bail "daemon did not start: $(cat "$W/stderr")"
 }
 
 # listening PORT: something listens on 127.0.0.1:PORT (or on all IPv4
@@ -157,7 +125,7 @@ smtpd_stop() {
 	SMTPD_PID=
 }
 
-# At exit: smtpd, then koverto and the gpg-agent it started as KOV_USER
+# At exit: smtpd, then koverto and the gpg-agent it started as KOVUSER
 # (its socket is in the home; root's gpgconf would look in /run/user/0).
 stop_daemon_at_exit() {
 	smtpd_stop

@@ -8,7 +8,7 @@
 # run as an unprivileged user (Postfix's pipe(8) never runs a command as
 # root). Everything is stopped by PID at exit, also when the test fails.
 #
-#   . "$T/lib.sh"; . "$T/postfix.sh"
+#   . "$T/lib.sh"; . "$T/postfix.sh"   (which sources t/asuser.sh)
 #   pf_require                 # root, postfix, dovecot: else SKIP (FAIL under CI=true)
 #   pf_setup                   # setup (lib.sh) + kovtest + traps; KOVUSER
 #   pf_init                    # PF=$W/pf (configuration), PFQ (queue), PFD (data),
@@ -24,6 +24,7 @@
 #   pf_queue_ids / pf_flush / pf_log / pf_reload / pf_postmap / pf_stop / dv_stop
 #
 # Used by t/0120-0124 and by t/0125-0127 (scale-out). Change it with them.
+. "$T/asuser.sh"
 
 PF=
 PFQ=
@@ -32,7 +33,6 @@ PFPORT=
 PF_MASTER_PID=
 DV=
 DV_PID=
-KOVUSER=${KOVUSER:-kovtest}
 
 # pf_require: this test needs root (Postfix's master, useradd, chown) and
 # the postfix and dovecot-core packages (scripts/deps). Otherwise it is
@@ -43,28 +43,7 @@ pf_require() {
 	[ -z "$why" ] && ! command -v postfix >/dev/null 2>&1 && why="postfix is not installed (scripts/deps)"
 	[ -z "$why" ] && ! [ -x /usr/sbin/dovecot ] && why="dovecot-core is not installed (scripts/deps)"
 	[ -z "$why" ] && ! command -v setpriv >/dev/null 2>&1 && why="setpriv (util-linux) is missing"
-	[ -z "$why" ] && return 0
-	if [ "${CI:-}" = true ]; then
-		echo "not ok 1 - $why: under CI=true the Postfix tests must run"
-		echo "1..1"
-		exit 1
-	fi
-	echo "1..0 # SKIP $why (under CI=true this fails)"
-	exit 0
-}
-
-# kov_user: KOVUSER exists (a system user without a home or a shell).
-# Two tests may race to create it: the loser finds it there.
-kov_user() {
-	getent passwd "$KOVUSER" >/dev/null && return 0
-	useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
-		--user-group "$KOVUSER" 2>>"$W/useradd.err"
-	getent passwd "$KOVUSER" >/dev/null || bail "cannot create user $KOVUSER: $(cat "$W/useradd.err")"
-}
-
-# as_kov COMMAND...: COMMAND as KOVUSER, in the environment of the test.
-as_kov() {
-	HOME=$W/kh setpriv --reuid="$KOVUSER" --regid="$KOVUSER" --init-groups "$@"
+	skip_unless_ok "$why"
 }
 
 # pf_setup [setup args]: lib.sh's setup, KOVUSER, a work dir others can
@@ -74,7 +53,6 @@ pf_setup() {
 	setup "$@"
 	kov_user
 	chmod 711 "$W"
-	mkdir -p "$W/kh"
 	trap pf_cleanup EXIT
 }
 
@@ -96,16 +74,29 @@ kov_own() {
 	# stderr stays root's: the shell that starts the daemon opens it.
 }
 
-# start_daemon_as [koverto args]: start_daemon (lib.sh), as KOVUSER.
-start_daemon_as() {
-	readies=$(grep -c "ready:" "$W/log" 2>/dev/null)
-	# A simple command, not as_kov: its $! is the daemon's own PID (setpriv
-	# execs it), which cleanup kills; a function would leave a subshell.
-	HOME=$W/kh setpriv --reuid="$KOVUSER" --regid="$KOVUSER" --init-groups \
-		"$KOVERTO" -c "$CONF" "$@" 2>>"$W/stderr" &
-	DAEMON_PID=$!
-	wait_for 20 sh -c "[ \$(grep -c 'ready:' '$W/log') -gt ${readies:-0} ]" ||
-		bail "daemon did not start: $(cat "$W/stderr")"
+# pf_services: master.cf's lines for Postfix's own services, unchrooted
+# (the smtp client and tlsproxy only where a test relays: add them).
+pf_services() {
+	cat <<'EOF'
+cleanup   unix  n       -       n       -       0       cleanup
+pickup    unix  n       -       n       60      1       pickup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
 }
 
 # pf_init: PF, the instance's main.cf and master.cf with what every test
@@ -137,26 +128,7 @@ local_transport = error:5.1.1 no local delivery
 default_transport = error:5.3.0 no delivery from this instance
 biff = no
 EOF
-	cat > "$PF/master.cf.in" <<'EOF'
-cleanup   unix  n       -       n       -       0       cleanup
-pickup    unix  n       -       n       60      1       pickup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+	pf_services > "$PF/master.cf.in"
 	# The queue's directories (private/ for Dovecot's socket), as postfix
 	# check makes them.
 	cp "$PF/master.cf.in" "$PF/master.cf"

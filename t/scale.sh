@@ -5,6 +5,7 @@
 # test's one sink; and a private Postfix instance in front of them that
 # spreads each application's mail over the hosts. Source after t/lib.sh
 # and setup (W, PORT, CA from test_ca).
+. "$T/postfix.sh"   # pf_services, Dovecot's helpers
 
 # host_setup NAME: koverto host NAME in $W/NAME: a copy of the keyring of
 # scale_keys (the checksums of its key files in $W/NAME/keys.sum), its
@@ -140,27 +141,10 @@ CF
   -o smtpd_sender_restrictions=reject_sender_login_mismatch
   -o { smtpd_recipient_restrictions = check_sasl_access inline:{ mon=to_mon, tix=to_tix, crm=to_crm }, reject }
 CF
+		pf_services
 		cat <<CF
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
 smtp      unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
 tlsproxy  unix  -       -       n       -       0       tlsproxy
-postlog   unix-dgram n  -       n       -       1       postlogd
 kov-mon   unix  -       -       n       -       -       smtp
   -o syslog_name=postfix/kov-mon
   -o smtp_tls_cert_file=$CA/client1.pem -o smtp_tls_key_file=$CA/client1.key
