@@ -20,13 +20,7 @@ FRONT_SASL=1
 scale_require_postfix
 n=${SCALE_MAILS:-500}
 [ "$KOVERTO" != "${KOVERTO_BIN:-$KOVERTO}" ] && { n=40; diag "koverto is a wrapper: $n mails"; }
-setup
-test_ca
-CRM_HASH=$(hash_pw crm-pw)
-host_setup a
-host_setup b
-front_setup a b
-stop_daemon_at_exit() { scale_cleanup; }
+scale_setup
 host_start a
 host_start b
 front_start

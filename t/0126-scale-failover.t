@@ -16,13 +16,7 @@
 . "$T/lib.sh"
 . "$T/scale.sh"
 scale_require_postfix
-setup
-test_ca
-CRM_HASH=$(hash_pw crm-pw)
-host_setup a
-host_setup b
-front_setup a b
-stop_daemon_at_exit() { scale_cleanup; }
+scale_setup
 printf '[127.0.0.1]:%s crm:crm-pw\n[127.0.0.1]:%s crm:crm-pw\n' "$HPORT_a" "$HPORT_b" > "$FRONT/etc/crm.sasl"
 postmap -c "$FRONT/etc" "hash:$FRONT/etc/crm.sasl" || bail "postmap crm.sasl"
 # As doc/scale-out.md advises: readable by root alone (smtp opens it

@@ -7,6 +7,18 @@
 # and setup (W, PORT, CA from test_ca).
 . "$T/postfix.sh"   # pf_services, Dovecot's helpers
 
+# scale_setup: setup, the test CA, hosts a and b, the front before them;
+# at exit everything is stopped (scale_cleanup).
+scale_setup() {
+	setup
+	test_ca
+	CRM_HASH=$(hash_pw crm-pw)
+	host_setup a
+	host_setup b
+	front_setup a b
+	stop_daemon_at_exit() { scale_cleanup; }
+}
+
 # host_setup NAME: koverto host NAME in $W/NAME: a copy of the keyring of
 # scale_keys (the checksums of its key files in $W/NAME/keys.sum), its
 # queue, log, tempdir and a configuration with a [listen] section on a
