@@ -14,12 +14,7 @@ lsetup
 cut() {
 	raw 2>>"$W/raw.err" <<RAW
 $(login mon "$MON_PW")
-line MAIL FROM:<alice@example.org>
-expect 250
-line RCPT TO:<dave@example.com>
-expect 250
-line DATA
-expect 354
+$(to_data alice@example.org dave@example.com)
 send From: alice@example.org\r\nTo: dave@example.com\r\nSubject: cut\r\n\r\n$2
 body 20000
 send CUT-TAIL-MARKER
@@ -40,23 +35,13 @@ for how in close reset; do
 done
 check "a cut just before the final dot: nothing queued either" raw 2>>"$W/raw.err" <<RAW
 $(login mon "$MON_PW")
-line MAIL FROM:<alice@example.org>
-expect 250
-line RCPT TO:<dave@example.com>
-expect 250
-line DATA
-expect 354
+$(to_data alice@example.org dave@example.com)
 send From: alice@example.org\r\nSubject: cut\r\n\r\nCUT-MARKER almost\r\n
 close
 RAW
 check "... and after the final dot's line without its CRLF" raw 2>>"$W/raw.err" <<RAW
 $(login mon "$MON_PW")
-line MAIL FROM:<alice@example.org>
-expect 250
-line RCPT TO:<dave@example.com>
-expect 250
-line DATA
-expect 354
+$(to_data alice@example.org dave@example.com)
 send From: alice@example.org\r\nSubject: cut\r\n\r\nCUT-MARKER almost\r\n.
 close
 RAW
@@ -67,12 +52,7 @@ mailfile "second client" SECOND-MARKER
 second() {
 	raw 2>>"$W/raw.err" <<RAW
 $(login tick "$TICK_PW")
-line MAIL FROM:<sam@example.org>
-expect 250
-line RCPT TO:<bob@example.net>
-expect 250
-line DATA
-expect 354
+$(to_data sam@example.org bob@example.net)
 data $W/mail.eml
 expect 250
 line QUIT
@@ -101,12 +81,7 @@ ehlo client.test
 line QUIT
 expect 221" ;;
 	data) first="$(login mon "$MON_PW")
-line MAIL FROM:<alice@example.org>
-expect 250
-line RCPT TO:<dave@example.com>
-expect 250
-line DATA
-expect 354
+$(to_data alice@example.org dave@example.com)
 send From: alice@example.org\r\nTo: dave@example.com\r\nSubject: slow\r\n\r\nSLOW-MARKER
 touch $W/stalled
 sleep 6

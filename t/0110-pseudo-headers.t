@@ -13,12 +13,7 @@ lsetup
 deliver() {
 	raw 2>>"$W/raw.err" <<RAW
 $(login "$1" "$2")
-line MAIL FROM:<$3>
-expect 250
-line RCPT TO:<$4>
-expect 250
-line DATA
-expect 354
+$(to_data "$3" "$4")
 data $5
 expect 250
 line QUIT

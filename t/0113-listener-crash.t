@@ -18,12 +18,7 @@ trap '[ -n "$STRACE_PID" ] && kill "$STRACE_PID" 2>/dev/null; cleanup' EXIT
 client() {
 	raw --timeout 30 2>>"$W/raw.$1.err" <<RAW
 $(login mon "$MON_PW")
-line MAIL FROM:<alice@example.org>
-expect 250
-line RCPT TO:<dave@example.com>
-expect 250
-line DATA
-expect 354
+$(to_data alice@example.org dave@example.com)
 send From: alice@example.org\r\nTo: dave@example.com\r\nSubject: crash $1\r\nMessage-ID: <crash.$1@c.test>\r\n\r\nCRASH-$1 first half\r\n
 $2
 RAW
@@ -37,12 +32,7 @@ session_works() {
 	mailfile "after $1" "AFTER-$1" alice@example.org
 	raw 2>>"$W/raw.err" <<RAW
 $(login mon "$MON_PW")
-line MAIL FROM:<alice@example.org>
-expect 250
-line RCPT TO:<dave@example.com>
-expect 250
-line DATA
-expect 354
+$(to_data alice@example.org dave@example.com)
 data $W/mail.eml
 expect 250
 RAW

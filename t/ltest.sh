@@ -5,6 +5,7 @@
 #
 #   lsetup [extra [listen] lines...]   setup + CA + config + daemon + listener
 #   raw [smtp-raw options] < SCRIPT    the raw client on the STARTTLS port
+#   login CLIENT PW, to_data FROM TO   steps of a raw script
 #   queued                             every file in any queue (tmp/ too)
 #
 # Clients (passwords in the clear here, their $6$ hashes in the config):
@@ -46,6 +47,8 @@ raw() { "$PY" "$T/smtp-raw.py" --port "$LPORT" --cafile "$CA/ca.pem" "$@"; }
 tls_hello() { printf 'expect 220\nehlo client.test\nstarttls\nehlo client.test\n'; }
 # login CLIENT PASSWORD: the steps up to an authenticated session.
 login() { tls_hello; printf 'auth-plain %s %s\nexpect 235\n' "$1" "$2"; }
+# to_data FROM TO: the steps of a transaction up to its 354.
+to_data() { printf 'line MAIL FROM:<%s>\nexpect 250\nline RCPT TO:<%s>\nexpect 250\nline DATA\nexpect 354\n' "$1" "$2"; }
 # queued: every file in any queue of $W/q (tmp/, new/, cur/ of each Maildir,
 # and the Kuvert queue's files at the top, dot-files included).
 queued() {

@@ -110,6 +110,7 @@ class Client:
             raise StepFailed(f'no reply within {self.args.timeout} s') from None
         except (ConnectionResetError, ssl.SSLError) as e:
             self.log('*', f'recv: {e}')
+            self.closed_how = f'reset ({e})'
             return b''
         return chunk
 
@@ -121,7 +122,8 @@ class Client:
                 chunk = self.recv()
                 if not chunk:
                     got = b''.join(lines) + self.buf
-                    raise StepFailed(f'connection closed while waiting for a reply (got {got!r})')
+                    raise StepFailed(f'connection {getattr(self, "closed_how", "closed")} while waiting '
+                                     f'for a reply (got {got!r})')
                 self.buf += chunk
             line, self.buf = self.buf.split(b'\r\n', 1)
             lines.append(line + b'\r\n')
