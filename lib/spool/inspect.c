@@ -142,8 +142,15 @@ inspect_read_fd(int fd, gsize max, gboolean header_block, gsize *len)
 		}
 		if (cut != NULL) {
 			g_string_truncate(s, cut - s->str);
-			break;
+			*len = s->len;
+			return g_string_free(s, FALSE);
 		}
+	}
+	/* No end within @max: the whole lines read, then the blank line. */
+	if (header_block && s->len >= max) {
+		const char *last = memrchr(s->str, '\n', s->len);
+		g_string_truncate(s, last != NULL ? (gsize)(last - s->str) + 1 : 0);
+		g_string_append_c(s, '\n');
 	}
 	*len = s->len;
 	return g_string_free(s, FALSE);
@@ -689,7 +696,8 @@ kov_inspect_find(const char *queuedir, const GPtrArray *queues, const char *id)
 				inspect_find_in(&d, found, maildir, "cur", q, id, id, pcur, KOV_INSPECT_ACTIVE);
 				close(maildir);
 			}
-			if (d.failed >= 0) {
+			/* A mail's .reason is no mail of its own. */
+			if (d.failed >= 0 && !g_str_has_suffix(id, ".reason")) {
 				g_autofree char *file = g_strdup_printf("%s.%s", q, id);
 				g_autofree char *pfailed = g_strdup_printf("failed/%s", file);
 				inspect_find_in(&d, found, d.failed, NULL, q, file, id, pfailed, KOV_INSPECT_FAILED);
