@@ -70,7 +70,7 @@ check "table: kuvert 1 waiting, oldest 2h" sh -c "awk '\$1 == \"kuvert\"' '$W/ou
 check "table: must-encrypt empty" [ "$(row must-encrypt)" = "0 0 0 0" ]
 next_text=$(TZ=UTC date -d "@$next" +%Y-%m-%dT%H:%M:%S)
 check "deferred: id, attempts 1, the next retry's time" \
-	grep -q "^  deferred $deferred_id  age [0-9]*s  attempts 1  next retry ${next_text}[-+][0-9]* (in [0-9]*m)" "$W/out.txt"
+	grep -q "^  deferred $deferred_id  age [0-9]*[sm]  attempts 1  next retry ${next_text}[-+][0-9]* (in [0-9hm]*)" "$W/out.txt"
 check "deferred: the last reply" grep -q '^    last error: 451 4.7.1 greylisted, try later$' "$W/out.txt"
 check "deferred: carol pending with her reply" grep -q '^    pending carol@example.net: 451 4.7.1 greylisted, try later$' "$W/out.txt"
 check "deferred: bob (delivered) not listed" sh -c "! grep -q 'bob@example.net' '$W/out.txt'"

@@ -747,27 +747,29 @@ inspect_proc_stat(pid_t pid, gint64 boot, char *comm, gsize comm_size, pid_t *pp
 	return TRUE;
 }
 
-/* TRUE when /proc/locks holds a FLOCK on the file @st describes. */
+/* TRUE when /proc/locks holds a FLOCK on the file @st describes: its
+ * device and inode, or (overlayfs reports the upper file system's device
+ * there, not the one stat(2) gives) its inode, locked by @pid. */
 static gboolean
-inspect_flock_held(const struct stat *st)
+inspect_flock_held(const struct stat *st, pid_t pid)
 {
 	FILE *f = fopen("/proc/locks", "re");
 	if (f == NULL)
 		return FALSE;
 	char line[512];
-	char want[96];
-	g_snprintf(want, sizeof want, "%02x:%02x:%lu", major(st->st_dev), minor(st->st_dev),
-	           (unsigned long)st->st_ino);
 	gboolean held = FALSE;
 	while (!held && fgets(line, sizeof line, f) != NULL) {
 		/* "1: FLOCK  ADVISORY  WRITE 21874 fe:00:10962613 0 EOF"; a
 		 * waiter's line has "->" after the number. */
-		if (strstr(line, " FLOCK ") == NULL || strstr(line, "->") != NULL)
+		unsigned maj, min;
+		unsigned long ino;
+		int locker;
+		char kind[16];
+		if (strstr(line, "->") != NULL
+		    || sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%lu", kind, &locker, &maj, &min, &ino) != 5
+		    || !g_str_equal(kind, "FLOCK") || ino != (unsigned long)st->st_ino)
 			continue;
-		g_auto(GStrv) w = g_strsplit_set(line, " \n", 0);
-		for (char **p = w; *p != NULL; p++)
-			if (g_str_equal(*p, want))
-				held = TRUE;
+		held = (maj == major(st->st_dev) && min == minor(st->st_dev)) || locker == pid;
 	}
 	fclose(f);
 	return held;
@@ -794,7 +796,7 @@ kov_inspect_daemon(const char *queuedir, KovInspectDaemon *daemon)
 	g_autofree char *text = inspect_read_file(dir, "koverto.pid", 32, &st, &len, &problem);
 	close(dir);
 	pid_t pid = text != NULL ? (pid_t)atoi(text) : 0;
-	if (pid <= 0 || !inspect_flock_held(&st))
+	if (pid <= 0 || !inspect_flock_held(&st, pid))
 		return;
 	gint64 boot = inspect_boot_time();
 	char comm[64];
