@@ -483,9 +483,10 @@ status_mail(FILE *out, const StatusArgs *args, const KovConfig *config)
 		lines = kov_inspect_log_lines(config->logfile, args->mail, &error);
 	else
 		log_note = config->syslog != NULL && *config->syslog != '\0'
-			? "no logfile configured; the lines went to syslog: grep the system log (or "
-			  "journalctl) for the id"
-			: "no logfile configured; the lines went to standard error";
+			? "no logfile configured; its lines went to syslog: look for the id in the system "
+			  "log (journalctl -g ID, or /var/log/mail.log)"
+			: "no logfile configured; its lines went to standard error (under systemd, "
+			  "the journal: journalctl -u koverto -g ID)";
 
 	for (guint i = 0; i < found->len; i++) {
 		const KovInspectMail *m = g_ptr_array_index(found, i);

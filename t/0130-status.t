@@ -144,6 +144,11 @@ check "--mail unknown: says so" grep -q 'no mail "no-such-mail" in' "$W/m5.err"
 st --mail ../../etc/passwd > /dev/null 2>&1
 check "--mail with a path: unknown, exit 1" [ $? = 1 ]
 
+sed -e '/^logfile =/d' -e '/^\[koverto\]$/a syslog = mail' "$CONF" > "$W/syslog.conf"
+chmod 600 "$W/syslog.conf"
+TZ=UTC "$KOVERTO" status -c "$W/syslog.conf" --mail "$deferred_id" > "$W/m6.txt"
+check "--mail, logging to syslog: says where the lines are" grep -q '^log: no logfile configured; its lines went to syslog: look for the id in the system log' "$W/m6.txt"
+
 snap > "$W/after"
 check "status changed nothing in the spool (bytes, modes, mtimes)" cmp -s "$W/before" "$W/after"
 
