@@ -176,7 +176,7 @@ status_policy(const KovConfig *config, const KovInspectQueue *q)
 	if (kov_queue_is_kuvert(q->name))
 		return "kuvert";
 	const KovQueueConfig *qc = kov_config_queue(config, q->name);
-	return qc != NULL ? kov_policy_queue_name(qc->kind) : "not configured";
+	return qc != NULL ? kov_policy_queue_name(qc->kind) : "unconfigured";
 }
 
 static void

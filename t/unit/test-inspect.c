@@ -210,6 +210,37 @@ test_find(void)
 	g_assert_true(kov_test_tree_remove(dir));
 }
 
+/* A queue taken out of the configuration: its Maildir and failed mail are
+ * still shown, as not configured; a failed mail of a queue whose Maildir
+ * is gone too. Names no queue can have are not taken for one. */
+static void
+test_unconfigured(void)
+{
+	g_autofree char *dir = spool_new();
+	g_autoptr(GPtrArray) queues = builtin_queues();
+	g_autofree char *old = g_build_filename(dir, "old-queue", NULL);
+	for (const char *sub = "new"; sub != NULL; sub = g_str_equal(sub, "new") ? "cur" : NULL) {
+		g_autofree char *p = g_build_filename(old, sub, NULL);
+		g_assert_cmpint(g_mkdir_with_parents(p, 0700), ==, 0);
+	}
+	put(dir, "old-queue/new/x", "From: a@example.org\nTo: b@example.net\n\nx\n");
+	put(dir, "failed/old-queue.y", "From: a@example.org\nTo: b@example.net\n\nx\n");
+	put(dir, "failed/gone.z", "From: a@example.org\nTo: b@example.net\n\nx\n");
+	put(dir, "failed/Bad..z", "not a queue's\n");
+	g_autoptr(KovInspect) in = kov_inspect_spool(dir, queues, 0);
+	const KovInspectQueue *o = queue_of(in, "old-queue");
+	g_assert_false(o->configured);
+	g_assert_cmpuint(o->waiting, ==, 1);
+	g_assert_cmpuint(o->failed, ==, 1);
+	g_assert_null(o->problem);
+	const KovInspectQueue *g = queue_of(in, "gone");
+	g_assert_false(g->configured);
+	g_assert_cmpuint(g->failed, ==, 1);
+	g_assert_nonnull(g->problem);
+	g_assert_cmpuint(in->queues->len, ==, 6);   /* kuvert, 3 built-in, old-queue, gone */
+	g_assert_true(kov_test_tree_remove(dir));
+}
+
 static void
 test_missing_queuedir(void)
 {
@@ -292,6 +323,7 @@ main(int argc, char **argv)
 	g_test_add_func("/inspect/counts-and-records", test_counts_and_records);
 	g_test_add_func("/inspect/header-block", test_header_block);
 	g_test_add_func("/inspect/find", test_find);
+	g_test_add_func("/inspect/unconfigured", test_unconfigured);
 	g_test_add_func("/inspect/missing-queuedir", test_missing_queuedir);
 	g_test_add_func("/inspect/log-mentions", test_log_mentions);
 	g_test_add_func("/inspect/log-lines", test_log_lines);
