@@ -78,7 +78,7 @@ koverto_usage(FILE *out)
 	        "       koverto submit [--queue NAME] [-c FILE] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] --no-mail ADDRESS...\n"
-	        "       koverto status [-c FILE] [--json] [--mail ID]\n"
+	        "       koverto status [-c FILE] [--json] [--summary | --mail ID]\n"
 	        "       koverto hash-password < password\n"
 	        "  -c FILE  configuration file; looked for in this order:\n"
 	        "           %s\n"

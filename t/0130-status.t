@@ -113,6 +113,24 @@ k = by[("kuvert", "4711")]
 assert k["queue_name"] == "incoming" and k["recipients"] == [{"address": "frank@example.org"}], k
 PYEOF
 
+st --summary > "$W/sum.txt"
+table() { sed -n '/^QUEUE/,/^$/p' "$1" | awk 'NF { print $1, $2, $3, $4, $5, $6 }'; }
+table "$W/out.txt" > "$W/table-full"
+table "$W/sum.txt" > "$W/table-summary"
+check "--summary: the same counts" cmp -s "$W/table-full" "$W/table-summary"
+check "--summary: no mail listed" sh -c "! grep -q '^  [a-z]' '$W/sum.txt'"
+st --summary --json > "$W/sum.json"
+check "--summary --json: the summary line alone, the same counts" "$PY" - "$W/sum.json" "$W/out.json" <<'PYEOF'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = json.loads(open(sys.argv[2]).readline())
+assert len(a) == 1
+strip = lambda s: [dict(q) for q in s["queues"]]
+assert strip(a[0]) == strip(b), (a[0]["queues"], b["queues"])
+PYEOF
+st --summary --mail x > /dev/null 2>&1
+check "--summary with --mail: 64" [ $? = 64 ]
+
 # ---- --mail ----
 st --mail "$deferred_id" > "$W/m1.txt"
 check "--mail deferred: exit 0" [ $? = 0 ]

@@ -103,6 +103,9 @@ q = {x["name"]: x for x in lines[0]["queues"]}
 assert "symbolic link" in q["sign-only"]["problem"] and q["sign-only"]["waiting"] == 0, q
 PYEOF
 
+st --summary > "$W/summary.txt"
+check "--summary: the same counts on a hostile spool" sh -c "awk '\$1 == \"fallback\" { print \$3, \$4, \$5, \$6 }' '$W/summary.txt' | grep -qx '4 2 2 2'"
+
 st --mail link-out > "$W/mail.txt"
 check "--mail on a link: reported, not followed" sh -c "grep -q '^problem: a symbolic link: not followed' '$W/mail.txt' && ! grep -q leak '$W/mail.txt'"
 st --mail outside-mail > /dev/null 2>&1
@@ -133,6 +136,9 @@ strace -f -qq -o "$W/strace" -e trace=flock,fcntl,open,openat,creat,mkdir,mkdira
 strace -f -qq -o "$W/strace2" -e trace=flock,fcntl,open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,utimensat,truncate \
 	"${KOVERTO_BIN:-$KOVERTO}" status -c "$CONF" --mail linked-state > /dev/null 2>&1
 cat "$W/strace2" >> "$W/strace"
+strace -f -qq -o "$W/strace3" -e trace=flock,fcntl,open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,utimensat,truncate \
+	"${KOVERTO_BIN:-$KOVERTO}" status -c "$CONF" --summary > /dev/null 2>&1
+cat "$W/strace3" >> "$W/strace"
 check "strace: it ran" grep -q 'fallback' "$W/strace"
 check "strace: no flock, no F_SETLK" sh -c "! grep -E 'flock\\(|F_SETLK|F_OFD_SETLK' '$W/strace'"
 check "strace: nothing opened for writing or created" sh -c "! grep -E 'open(at)?\\(.*(O_WRONLY|O_RDWR|O_CREAT|O_TRUNC)' '$W/strace' | grep -v '/dev/null\\|/dev/tty'"

@@ -397,16 +397,26 @@ inspect_count(KovInspectQueue *q, KovInspectMail *m)
 	}
 }
 
-/* A waiting mail only counted: its name and a stat, nothing opened. */
+/* A mail only counted: a stat of it, and of its state file (a deferred
+ * mail has one) or its reason (when it failed); nothing opened. */
 static void
-inspect_count_waiting(KovInspectQueue *q, int dir, const char *name)
+inspect_count_only(InspectDirs *d, KovInspectQueue *q, int dir, const char *name,
+                   KovInspectWhere where)
 {
-	struct stat st;
+	struct stat st, other;
 	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return;   /* claimed meanwhile */
-	q->waiting++;
-	if (q->oldest == 0 || st.st_mtime < q->oldest)
-		q->oldest = st.st_mtime;
+		return;   /* claimed, delivered or failed meanwhile */
+	KovInspectMail m = { .where = where, .arrival = st.st_mtime, .failed_time = st.st_mtime };
+	if (where == KOV_INSPECT_FAILED) {
+		g_autofree char *reason = g_strconcat(name, ".reason", NULL);
+		if (fstatat(dir, reason, &other, AT_SYMLINK_NOFOLLOW) == 0)
+			m.failed_time = other.st_mtime;
+	} else if (d->state >= 0 && (where != KOV_INSPECT_WAITING || kov_queue_is_kuvert(q->name))) {
+		g_autofree char *state = g_strdup_printf("%s.%s", q->name, name);
+		if (fstatat(d->state, state, &other, AT_SYMLINK_NOFOLLOW) == 0)
+			m.where = KOV_INSPECT_DEFERRED;
+	}
+	inspect_count(q, &m);
 }
 
 /* Each mail name in the directory @fd (closed here) of @q. */
@@ -425,9 +435,11 @@ inspect_scan(InspectDirs *d, KovInspectQueue *q, int fd, const char *sub, KovIns
 		 * Kuvert's are all digits. */
 		if (kuvert ? !kov_queue_is_kuvert_name(e->d_name) : e->d_name[0] == '.')
 			continue;
-		/* A Kuvert queue file with a state is deferred: look at each. */
-		if (where == KOV_INSPECT_WAITING && !kuvert && !(flags & KOV_INSPECT_LIST_WAITING)) {
-			inspect_count_waiting(q, dirfd(dir), e->d_name);
+		/* Waiting mail is counted unless listed; a Kuvert queue file with
+		 * a state is deferred, not waiting. */
+		if ((flags & KOV_INSPECT_COUNT_ONLY)
+		    || (where == KOV_INSPECT_WAITING && !kuvert && !(flags & KOV_INSPECT_LIST_WAITING))) {
+			inspect_count_only(d, q, dirfd(dir), e->d_name, where);
 			continue;
 		}
 		g_autofree char *path = kuvert ? g_strdup(e->d_name)
@@ -524,6 +536,10 @@ inspect_failed(InspectDirs *d, GPtrArray *queues, gboolean failed_dir, KovInspec
 				continue;
 			q = inspect_queue_new(queue, FALSE);
 			g_ptr_array_add(queues, q);
+		}
+		if (flags & KOV_INSPECT_COUNT_ONLY) {
+			inspect_count_only(d, q, dirfd(dir), name, KOV_INSPECT_FAILED);
+			continue;
 		}
 		g_autofree char *path = failed_dir ? g_strdup_printf("failed/%s", name) : g_strdup(name);
 		KovInspectMail *m = inspect_mail(d, dirfd(dir), q->name, name, path, KOV_INSPECT_FAILED,

@@ -70,6 +70,8 @@ typedef enum {
 	KOV_INSPECT_LIST_WAITING = 1 << 0,  /* a record per waiting mail, not only a count */
 	KOV_INSPECT_ENVELOPES = 1 << 1,     /* read the envelope of every listed mail, not
 	                                     * only of the deferred ones */
+	KOV_INSPECT_COUNT_ONLY = 1 << 2,    /* count every mail, list none: a stat of each
+	                                     * and of its state file or reason, nothing read */
 } KovInspectFlags;
 
 /* Read @queuedir: Kuvert's queue, each of @queues (of KovQueueConfig*, the

@@ -133,6 +133,20 @@ test_counts_and_records(void)
 	f = g_ptr_array_index(fb->mails, 2);
 	g_assert_nonnull(f->recipients);
 
+	/* Counted only: the same numbers, nothing listed. */
+	g_autoptr(KovInspect) counted = kov_inspect_spool(dir, queues, KOV_INSPECT_COUNT_ONLY);
+	for (guint i = 0; i < all->queues->len; i++) {
+		const KovInspectQueue *x = g_ptr_array_index(all->queues, i);
+		const KovInspectQueue *y = queue_of(counted, x->name);
+		g_assert_cmpuint(x->waiting, ==, y->waiting);
+		g_assert_cmpuint(x->active, ==, y->active);
+		g_assert_cmpuint(x->deferred, ==, y->deferred);
+		g_assert_cmpuint(x->failed, ==, y->failed);
+		g_assert_cmpint(x->oldest, ==, y->oldest);
+		g_assert_cmpint(x->oldest_failed, ==, y->oldest_failed);
+		g_assert_cmpuint(y->mails->len, ==, 0);
+	}
+
 	g_autofree char *after = tree_snapshot(dir);
 	g_assert_cmpstr(before, ==, after);
 	g_assert_true(kov_test_tree_remove(dir));
