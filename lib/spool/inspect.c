@@ -10,6 +10,8 @@
 #include "inspect.h"
 #include "config.h"
 #include "error.h"
+#include "envelope.h"
+#include "gmime-autoptr.h"
 #include "message.h"
 #include "queue.h"
 
@@ -19,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -199,18 +200,17 @@ kov_inspect_mail_free(gpointer data)
 	g_free(m);
 }
 
-/* Open directories of one queuedir, and the memfd envelopes are read through. */
+/* The open directories of one queuedir. */
 typedef struct {
 	int top;      /* queuedir */
 	int state;    /* queuedir/state; -1 when missing */
 	int failed;   /* queuedir/failed; -1 when missing */
-	int memfd;    /* a header block at a time, for kov_message_load; -1 until needed */
 } InspectDirs;
 
 static void
 inspect_dirs_close(InspectDirs *d)
 {
-	int *fds[] = { &d->top, &d->state, &d->failed, &d->memfd };
+	int *fds[] = { &d->top, &d->state, &d->failed };
 	for (gsize i = 0; i < G_N_ELEMENTS(fds); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -283,26 +283,34 @@ inspect_add_recipients(KovInspectMail *m, const KovMail *mail, gboolean kuvert, 
 	}
 }
 
-/* The envelope from the header block of the mail in @fd, read as the
- * worker reads the whole file (kov_message_load), through a memfd that
- * holds the header alone. */
+/* The envelope from the header block of the mail in @fd, worked out by
+ * the worker's own code (kov_envelope_load, as kov_message_load calls it)
+ * from that block alone, parsed by GMime in memory: neither the body nor
+ * anything else the worker reads besides (directives, ciphertext). */
 static void
-inspect_load_envelope(InspectDirs *d, KovInspectMail *m, int fd, gboolean kuvert, KovState *state)
+inspect_load_envelope(KovInspectMail *m, int fd, gboolean kuvert, KovState *state)
 {
 	gsize len = 0;
-	g_autofree char *header = inspect_read_fd(fd, INSPECT_HEADER_MAX, TRUE, &len);
-	g_autoptr(GError) error = NULL;
-
-	if (d->memfd < 0)
-		d->memfd = memfd_create("koverto-status", MFD_CLOEXEC);
-	if (d->memfd < 0 || ftruncate(d->memfd, 0) != 0
-	    || (len > 0 && pwrite(d->memfd, header, len, 0) != (ssize_t)len)) {
-		m->envelope_problem = g_strdup_printf("cannot hold its header in memory: %s", g_strerror(errno));
+	char *header = inspect_read_fd(fd, INSPECT_HEADER_MAX, TRUE, &len);
+	g_autoptr(GMimeStream) stream = g_mime_stream_mem_new_with_byte_array(
+		g_byte_array_new_take((guint8 *)header, len));
+	g_autoptr(GMimeParser) parser = g_mime_parser_new_with_stream(stream);
+	g_autoptr(GMimeParserOptions) popts = g_mime_parser_options_new();
+	g_autoptr(KovMail) mail = g_new0(KovMail, 1);
+	mail->message = g_mime_parser_construct_message(parser, popts);
+	GMimeHeaderList *headers = mail->message != NULL
+		? g_mime_object_get_header_list(GMIME_OBJECT(mail->message)) : NULL;
+	if (headers == NULL || g_mime_header_list_get_count(headers) == 0) {
+		m->envelope_problem = g_strdup("not a mail: no RFC 5322 header found");
 		return;
 	}
-	KovMessageOptions options = { .use_delivered_to = !kuvert, .from_fd = TRUE, .fd = d->memfd };
-	g_autoptr(KovMail) mail = kov_message_load(m->path, &options, &error);
-	if (mail == NULL) {
+	KovMessageOptions options = { .use_delivered_to = !kuvert };
+	KovEnvelopeBlocks blocks;
+	g_autoptr(GError) error = NULL;
+	kov_envelope_blocks_init(&blocks, mail->message, FALSE);
+	gboolean ok = kov_envelope_load(mail, headers, &blocks, &options, popts, &error);
+	g_ptr_array_unref(blocks.all);
+	if (!ok) {
 		m->envelope_problem = g_strdup(error->message);
 		return;
 	}
@@ -336,7 +344,7 @@ inspect_mail(InspectDirs *d, int dir, const char *queue, const char *name, const
 			m->where = KOV_INSPECT_DEFERRED;
 	}
 	if (fd >= 0 && (envelope || m->where == KOV_INSPECT_DEFERRED))
-		inspect_load_envelope(d, m, fd, kov_queue_is_kuvert(queue), state);
+		inspect_load_envelope(m, fd, kov_queue_is_kuvert(queue), state);
 	if (fd >= 0)
 		close(fd);
 	if (where == KOV_INSPECT_FAILED) {
@@ -559,7 +567,7 @@ static gboolean
 inspect_open_top(const char *queuedir, InspectDirs *d, char **problem)
 {
 	d->top = open(queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	d->state = d->failed = d->memfd = -1;
+	d->state = d->failed = -1;
 	if (d->top < 0) {
 		*problem = g_strdup_printf("queue directory %s: %s", queuedir,
 		                           errno == ENOENT ? "missing (koverto makes it at its first start)"
