@@ -10,7 +10,8 @@
 setup
 KOVERTO_LINES="retry-first = 1h
 retry-max = 2h"
-listen_config "[client app]" "password = $(hash_pw app-pw)" "queue = fallback" "senders = .*"
+listen_config "[client app]" "password = $(hash_pw app-pw)" "queue = fallback" "senders = .*" \
+	"[queue alerts]" "policy = sign-only"
 printf 'RCPT carol@example.net 451 4.7.1 greylisted, try later\nRCPT dave@example.com 550 5.1.1 no such user\n' > "$W/replies"
 start_listener
 
@@ -68,6 +69,7 @@ check "table: sign-only 0 waiting, 0 active, 1 deferred, 1 failed" [ "$(row sign
 check "table: fallback 1 waiting" [ "$(row fallback)" = "1 0 0 0" ]
 check "table: kuvert 1 waiting, oldest 2h" sh -c "awk '\$1 == \"kuvert\"' '$W/out.txt' | grep -Eq ' 1 +0 +0 +0 +2h0[0-9]m\$'"
 check "table: must-encrypt empty" [ "$(row must-encrypt)" = "0 0 0 0" ]
+check "table: a named queue, with its policy" sh -c "awk '\$1 == \"alerts\" { print \$2, \$3, \$6 }' '$W/out.txt' | grep -qx 'sign-only 0 0'"
 next_text=$(TZ=UTC date -d "@$next" +%Y-%m-%dT%H:%M:%S)
 check "deferred: id, attempts 1, the next retry's time" \
 	grep -q "^  deferred $deferred_id  age [0-9]*[sm]  attempts 1  next retry ${next_text}[-+][0-9]* (in [0-9hm]*)" "$W/out.txt"
@@ -85,7 +87,8 @@ lines = [json.loads(l) for l in open(path)]   # one object per line, each whole
 s, mails = lines[0], lines[1:]
 assert s["daemon"]["running"] is False and s["listener"]["running"] is False
 q = {x["name"]: x for x in s["queues"]}
-assert [x["name"] for x in s["queues"]][:4] == ["kuvert", "must-encrypt", "fallback", "sign-only"]
+assert [x["name"] for x in s["queues"]] == ["kuvert", "must-encrypt", "fallback", "sign-only", "alerts"]
+assert q["alerts"]["policy"] == "sign-only" and q["alerts"]["configured"] is True
 assert (q["sign-only"]["waiting"], q["sign-only"]["deferred"], q["sign-only"]["failed"]) == (0, 1, 1), q
 assert q["fallback"]["waiting"] == 1 and q["kuvert"]["waiting"] == 1
 assert abs(time.time() - 7200 - q["kuvert"]["oldest_arrival_time"]) < 120, q["kuvert"]
