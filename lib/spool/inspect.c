@@ -806,14 +806,15 @@ inspect_newest_first(gconstpointer a, gconstpointer b)
 	return x->since != y->since ? (x->since < y->since ? 1 : -1) : (x->pid < y->pid ? 1 : -1);
 }
 
-void
-kov_inspect_daemon(const char *queuedir, KovInspectDaemon *daemon)
+pid_t
+kov_inspect_daemon_pid(const char *queuedir, pid_t *gone)
 {
-	memset(daemon, 0, sizeof *daemon);
-	daemon->listeners = g_array_new(FALSE, FALSE, sizeof(KovInspectProcess));
+	g_return_val_if_fail(queuedir != NULL, 0);
+	if (gone != NULL)
+		*gone = 0;
 	int dir = open(queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
-		return;
+		return 0;
 	struct stat st;
 	g_autofree char *problem = NULL;
 	gsize len = 0;
@@ -821,13 +822,31 @@ kov_inspect_daemon(const char *queuedir, KovInspectDaemon *daemon)
 	close(dir);
 	pid_t pid = text != NULL ? (pid_t)atoi(text) : 0;
 	if (pid <= 0 || !inspect_flock_held(&st, pid))
+		return 0;
+	char path[64];
+	g_snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	if (access(path, F_OK) != 0) {
+		if (gone != NULL)
+			*gone = pid; /* its workers hold the lock while they finish */
+		return 0;
+	}
+	return pid;
+}
+
+void
+kov_inspect_daemon(const char *queuedir, KovInspectDaemon *daemon)
+{
+	memset(daemon, 0, sizeof *daemon);
+	daemon->listeners = g_array_new(FALSE, FALSE, sizeof(KovInspectProcess));
+	pid_t pid = kov_inspect_daemon_pid(queuedir, &daemon->lock_pid);
+	if (pid <= 0)
 		return;
 	gint64 boot = inspect_boot_time();
 	char comm[64];
 	pid_t ppid;
 	gint64 since;
 	if (!inspect_proc_stat(pid, boot, comm, sizeof comm, &ppid, &since)) {
-		daemon->lock_pid = pid; /* gone: its workers hold the lock while they finish */
+		daemon->lock_pid = pid; /* gone meanwhile */
 		return;
 	}
 	daemon->pid = pid;

@@ -106,9 +106,14 @@ typedef struct {
 	guint workers;        /* its other children */
 } KovInspectDaemon;
 
-/* Who runs on @queuedir, as kov_queue_locked_pid says but without taking
- * the lock even for a moment: the pid in queuedir/koverto.pid counts when
- * /proc/locks shows a flock on that file and the process lives. */
+/* The daemon that runs on @queuedir, found without taking its lock even
+ * for a moment (a reader's shared lock, however brief, makes a daemon
+ * starting then fail): the pid in queuedir/koverto.pid counts when
+ * /proc/locks shows a flock on that file and the process lives. 0 when
+ * none runs; *@gone (nullable) is then the pid of a daemon that is gone
+ * while its lock is still held (by its workers finishing), else 0. */
+pid_t kov_inspect_daemon_pid(const char *queuedir, pid_t *gone);
+/* That daemon, its listener and its workers. */
 void kov_inspect_daemon(const char *queuedir, KovInspectDaemon *daemon);
 void kov_inspect_daemon_clear(KovInspectDaemon *daemon);
 
