@@ -7,4 +7,5 @@
 
 int koverto_submit_main(int argc, char **argv);   /* submit.c */
 int koverto_explain_main(int argc, char **argv);  /* explain.c */
+int koverto_status_main(int argc, char **argv);   /* status.c */
 int koverto_hash_password_main(int argc, char **argv);  /* hash-password.c */

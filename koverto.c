@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /* koverto: the command table and the daemon's entry. `koverto NAME ...`
- * runs the command NAME of the table (submit.c, explain.c); anything else
+ * runs the command NAME of the table (submit.c, explain.c, status.c, ...); anything else
  * is the daemon: options (Kuvert's -c -d -o -r -k, plus -n),
  * configuration, logging and signals; the loop itself is lib/run/daemon.c.
  * Exit statuses: the programs' own cases here, in submit.c and explain.c,
@@ -39,6 +39,7 @@ typedef struct {
 static const KovertoCommand koverto_commands[] = {
 	{ "submit", koverto_submit_main, "put one mail in a queue, as sendmail does (koverto-submit(1))" },
 	{ "explain", koverto_explain_main, "say what koverto would do with a mail now, and why; send nothing" },
+	{ "status", koverto_status_main, "show the daemon, the listener and each queue's waiting, deferred and failed mail" },
 	{ "hash-password", koverto_hash_password_main, "print the hash of a password for a [client] of koverto.conf(5)" },
 };
 
@@ -77,6 +78,7 @@ koverto_usage(FILE *out)
 	        "       koverto submit [--queue NAME] [-c FILE] [-f SENDER] [-t] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] [RECIPIENT...] < mail\n"
 	        "       koverto explain [--queue NAME] [-c FILE] [-f SENDER] [--json] --no-mail ADDRESS...\n"
+	        "       koverto status [-c FILE] [--json] [--summary | --mail ID]\n"
 	        "       koverto hash-password < password\n"
 	        "  -c FILE  configuration file; looked for in this order:\n"
 	        "           %s\n"

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "config.h"
+#include "inspect.h"
 #include "message.h"
 #include "log.h"
 #include "writer.h"
@@ -164,18 +165,10 @@ kov_queue_unlock(const char *queuedir, int fd)
 int
 kov_queue_locked_pid(const char *queuedir)
 {
-	g_autofree char *path = g_build_filename(queuedir, "koverto.pid", NULL);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int pid = 0;
-
-	if (fd < 0)
-		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-		pid = kov_queue_read_pid(fd); /* held: a live daemon, or its workers */
-	if (pid > 0 && kill(pid, 0) != 0 && errno == ESRCH)
-		pid = 0; /* the daemon is gone; its workers finish their mail and exit */
-	close(fd);
-	return pid;
+	/* Never by trying the lock: a shared lock held even for a moment by
+	 * koverto -r, -k or the start-up check makes a daemon starting then
+	 * fail ("in use by another koverto (pid 0)"). */
+	return (int)kov_inspect_daemon_pid(queuedir, NULL);
 }
 
 /* Copy @in into @w until EOF. */

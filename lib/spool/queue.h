@@ -115,5 +115,6 @@ guint kov_queue_purge_failed(const char *queuedir, gint64 max_age);
  * delivered mail and its state). Returns how many. */
 guint kov_queue_clean_state(const char *queuedir);
 /* The pid in queuedir/koverto.pid, 0 when none or not locked by a live
- * daemon (a killed daemon's workers that still hold the lock do not count). */
+ * daemon (a killed daemon's workers that still hold the lock do not count).
+ * Found in /proc/locks (kov_inspect_daemon_pid), never by trying the lock. */
 int kov_queue_locked_pid(const char *queuedir);

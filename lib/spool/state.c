@@ -20,6 +20,7 @@ struct _KovState {
 	GKeyFile *keyfile;
 	gboolean is_new;
 	gboolean reserved;     /* path.tmp is allocated for the next save */
+	gboolean read_only;    /* kov_state_parse's: path only names it */
 };
 
 static const char *const kov_state_names[] = { "pending", "delivered", "failed" };
@@ -45,6 +46,23 @@ kov_state_load(const char *path, GError **error)
 	return state;
 }
 
+KovState *
+kov_state_parse(const char *name, const char *data, gsize len, GError **error)
+{
+	g_autoptr(GError) local = NULL;
+	KovState *state = g_new0(KovState, 1);
+
+	state->path = g_strdup(name);
+	state->read_only = TRUE;
+	state->keyfile = g_key_file_new();
+	if (!g_key_file_load_from_data(state->keyfile, data, len, G_KEY_FILE_NONE, &local)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_DATAERR, "state %s: %s", name, local->message);
+		kov_state_free(state);
+		return NULL;
+	}
+	return state;
+}
+
 gboolean
 kov_state_is_new(KovState *state)
 {
@@ -66,6 +84,7 @@ kov_state_save(KovState *state, GError **error)
 {
 	gsize len = 0;
 	g_autofree char *data = g_key_file_to_data(state->keyfile, &len, NULL);
+	g_return_val_if_fail(!state->read_only, FALSE);
 	g_autofree char *tmp = kov_state_tmp_path(state);
 
 	state->reserved = FALSE; /* used up by this save, whatever comes of it */
@@ -84,6 +103,7 @@ kov_state_save(KovState *state, GError **error)
 gboolean
 kov_state_reserve(KovState *state, const char *const *addresses, guint n, GError **error)
 {
+	g_return_val_if_fail(!state->read_only, FALSE);
 	gsize len = 0;
 	g_free(g_key_file_to_data(state->keyfile, &len, NULL)); /* only its size */
 	g_autofree char *tmp = kov_state_tmp_path(state);

@@ -22,6 +22,10 @@ typedef struct _KovState KovState;
 
 /* Load @path; a missing file gives a fresh state first seen now. */
 KovState *kov_state_load(const char *path, GError **error);
+/* A state read elsewhere, @len bytes of @data (koverto status opens its
+ * files itself, never through a link); @name names it in messages. It
+ * can be read, never saved. */
+KovState *kov_state_parse(const char *name, const char *data, gsize len, GError **error);
 /* TRUE when there was no file to load (nothing recorded yet). */
 gboolean kov_state_is_new(KovState *state);
 gboolean kov_state_save(KovState *state, GError **error);
