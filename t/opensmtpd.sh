@@ -55,6 +55,10 @@ smtpd_fetch() {
 			bail "opensmtpd: cannot unpack $(ls "$SMTPD_CACHE"/deb)"
 	fi
 	SMTPD_VERSION=$(dpkg-deb -f "$SMTPD_CACHE"/deb/opensmtpd_*.deb Version)
+	# The package is unpacked, not installed: its libraries come from
+	# scripts/deps. Say which one is missing rather than fail in smtpd -n.
+	missing=$(ldd "$SMTPD" 2>&1 | awk '/not found/ { print $1 }' | tr '\n' ' ')
+	[ -z "$missing" ] || bail "opensmtpd: libraries missing for $SMTPD: $missing(scripts/deps installs them)"
 }
 
 # smtpd_system: the users and directories the package would make.
