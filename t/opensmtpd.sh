@@ -95,20 +95,35 @@ listening() {
 		END { exit !f }' /proc/net/tcp
 }
 
+# SMTPD_NS: what smtpd runs in, as root: a mount namespace of its own
+# (unshare -m execs it, so $! of a background one is smtpd's pid) with a
+# tmpfs on /var/spool and on /run, the unpacked helpers on
+# /usr/libexec/opensmtpd, and /etc under an overlay (its upper half on
+# that /run) holding an /etc/mailname: else smtpd looks its own name up
+# (getaddrinfo with AI_CANONNAME), which is a DNS query where /etc/hosts
+# does not name the host (a debootstrapped root has no /etc/hosts), and
+# hangs where no resolver answers. Arguments: the unpacked root, the
+# command.
+SMTPD_NS='
+	set -e
+	mount -t tmpfs -o mode=0755 koverto-smtpd /var/spool
+	mount -t tmpfs -o mode=0755 koverto-smtpd /run
+	mount --bind "$1/usr/libexec/opensmtpd" /usr/libexec/opensmtpd
+	mkdir /run/etc-up /run/etc-work
+	mount -t overlay koverto-smtpd -o lowerdir=/etc,upperdir=/run/etc-up,workdir=/run/etc-work /etc
+	hostname > /etc/mailname
+	shift
+	exec "$@"'
+
 # smtpd_start FILE PORT...: check FILE with smtpd -n, then run smtpd -d -f
 # FILE (log: $W/smtpd.log) until every PORT listens. Status 2 if smtpd
 # exited first (a port taken meanwhile: the caller picks new ones).
 smtpd_start() {
 	conf=$1; shift
-	"$SMTPD" -n -f "$conf" >"$W/smtpd-n.out" 2>&1 ||
-		bail "smtpd -n: $(cat "$W/smtpd-n.out")"
-	unshare --mount --propagation private -- sh -c '
-		set -e
-		mount -t tmpfs -o mode=0755 koverto-smtpd /var/spool
-		mount -t tmpfs -o mode=0755 koverto-smtpd /run
-		mount --bind "$1/usr/libexec/opensmtpd" /usr/libexec/opensmtpd
-		shift
-		exec "$@"' sh "$SMTPD_ROOT" "$SMTPD" -d -f "$conf" >>"$W/smtpd.log" 2>&1 &
+	unshare --mount --propagation private -- sh -c "$SMTPD_NS" sh "$SMTPD_ROOT" \
+		"$SMTPD" -n -f "$conf" >"$W/smtpd-n.out" 2>&1 || bail "smtpd -n: $(cat "$W/smtpd-n.out")"
+	unshare --mount --propagation private -- sh -c "$SMTPD_NS" sh "$SMTPD_ROOT" \
+		"$SMTPD" -d -f "$conf" >>"$W/smtpd.log" 2>&1 &
 	SMTPD_PID=$!
 	tries=0
 	for p in "$@"; do
