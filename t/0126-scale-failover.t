@@ -61,7 +61,12 @@ some_deferred() { [ "$(deferred)" -ge 1 ]; }
 check "part 2: mail for the dead host is deferred" wait_for 30 some_deferred
 d2=$(deferred)
 host_start b
-check "part 2: once b is up every (mail, recipient) arrived" wait_pairs 60
+# Postfix retries on its own (backoff 1-2 s); a machine running two suites
+# at once took over 60 s once: the limit is a bound, not the expectation.
+if wait_pairs 120; then ok "part 2: once b is up every (mail, recipient) arrived"; else
+	not_ok "part 2: once b is up every (mail, recipient) arrived"
+	diag "still in Postfix's queue: $(postqueue -c "$FRONT/etc" -j 2>&1 | tr '\n' ' ' | cut -c1-600)"
+fi
 rb=$(grep -c ' received from client=' "$W/b/log")
 ra=$(($(grep -c ' received from client=' "$W/a/log") - 30))
 check "part 2: b took the mail that waited for it ($rb), a the rest ($ra), 24 in all" [ $((ra + rb)) = 24 ]
