@@ -57,6 +57,9 @@ mail loop@example.net loopy | as_kov "$KOVERTO" submit -C "$CONF" --queue sign-o
 wait_for 30 sh -c "grep -q 'mail loop: it already passed through koverto' '$W'/q/failed/*.reason"
 check "back in koverto's queue with its own trace: failed as a loop" \
 	sh -c "grep -q 'mail loop: it already passed through koverto on ' '$W'/q/failed/sign-only.*.reason"
+# pipe(8) logs after koverto submit has exited, through postlogd: the
+# daemon may fail the mail before that line is in the file.
+wait_for 20 grep -q 'relay=kov-back.*status=sent' "$PF/maillog"
 check "Postfix handed it to koverto once (pipe status=sent)" \
 	[ "$(grep -c 'relay=kov-back.*status=sent' "$PF/maillog")" = 1 ]
 check "the sink got nothing for the looping address" [ -z "$(sink_for loop@example.net)" ]
