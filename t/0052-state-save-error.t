@@ -6,16 +6,8 @@
 # sent the next copy. The next run sends what is still pending.
 : "${KOVERTO:?set KOVERTO to the koverto binary}"
 : "${T:?set T to the t/ directory}"
-if ! command -v strace >/dev/null 2>&1; then
-	if [ "${CI:-}" = true ]; then
-		echo "not ok 1 - strace is not installed: under CI=true this test must run (scripts/deps installs it)"
-		echo "1..1"
-		exit 1
-	fi
-	echo "1..0 # SKIP strace is not installed (under CI=true this fails)"
-	exit 0
-fi
 . "$T/lib.sh"
+need_strace
 setup
 oneshot # makes the queue
 id=1800000000.M1P1.host

@@ -9,16 +9,8 @@
 # takes no lock, opens nothing for writing and makes or removes nothing.
 : "${KOVERTO:?set KOVERTO to the koverto binary}"
 : "${T:?set T to the t/ directory}"
-if ! command -v strace >/dev/null 2>&1; then
-	if [ "${CI:-}" = true ]; then
-		echo "not ok 1 - strace is not installed: under CI=true this test must run (scripts/deps installs it)"
-		echo "1..1"
-		exit 1
-	fi
-	echo "1..0 # SKIP strace is not installed (under CI=true this fails)"
-	exit 0
-fi
 . "$T/lib.sh"
+need_strace
 work_dir kovst
 keyring
 write_config

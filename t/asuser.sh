@@ -4,25 +4,11 @@
 # as root, and OpenSMTPD never delivers to root. Source after t/lib.sh.
 #
 #   need_root [WHY]          root, or SKIP (FAIL under CI=true)
-#   skip_unless_ok WHY       WHY empty: go on; else SKIP (FAIL under CI=true)
 #   kov_user                 KOVUSER (default kovtest) exists; $W/kh its home
 #   as_kov CMD...            CMD as KOVUSER, in the foreground
 #   start_daemon_as [args]   start_daemon (lib.sh), as KOVUSER
 #   app_queues CIVICRM_KEY   the three applications' queues, for the CONF
 KOVUSER=${KOVUSER:-kovtest}
-
-# skip_unless_ok WHY: a test that cannot run here (WHY) is skipped, except
-# under CI=true, where it must run: there it fails.
-skip_unless_ok() {
-	[ -z "$1" ] && return 0
-	if [ "${CI:-}" = true ]; then
-		echo "not ok 1 - $1: under CI=true this test must run"
-		echo "1..1"
-		exit 1
-	fi
-	echo "1..0 # SKIP $1 (under CI=true this fails)"
-	exit 0
-}
 
 need_root() {
 	[ "$(id -u)" = 0 ] && return 0
