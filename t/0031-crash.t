@@ -10,8 +10,11 @@
 . "$T/lib.sh"
 # A wrapper instead of the binary (scripts/memcheck runs koverto under
 # valgrind, some 20 times slower): a smaller run, still with kills.
-mails=60 kills=10
-head -c 4 "$KOVERTO" | grep -q ELF || { mails=20 kills=5; diag "koverto is a wrapper: $mails mails, $kills kills"; }
+mails=60 kills=10 pid_mails=20 pid_kills=4
+head -c 4 "$KOVERTO" | grep -q ELF || {
+	mails=12 kills=4 pid_mails=8 pid_kills=2
+	diag "koverto is a wrapper: $mails mails, $kills kills"
+}
 out=$(mktemp /tmp/kovcrash.XXXXXX)
 trap 'rm -f "$out"' EXIT
 
@@ -28,5 +31,5 @@ for transport in smtp msp; do
 	crashtest "$transport" --mails "${CRASH_MAILS:-$mails}" --kills "${CRASH_KILLS:-$kills}" \
 		--kill group --transport "$transport"
 done
-crashtest "pid only" --mails 20 --kills 4 --kill pid --transport smtp
+crashtest "pid only" --mails "$pid_mails" --kills "$pid_kills" --kill pid --transport smtp
 done_testing

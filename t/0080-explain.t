@@ -31,14 +31,16 @@ one() {
 
 keys="bob@example.net hank@example.net ivan@example.net frank@example.net erin@example.net judy@example.net dave@example.com"
 # Under valgrind (scripts/memcheck) a sample of the matrix, the same code
-# paths at half the cost (three koverto runs a case): every key from sam
-# in must-encrypt and fallback, a key and no key otherwise.
+# paths at less than half the cost (three koverto runs a case): every key
+# from sam in fallback, a key, an expired one and none in must-encrypt, a
+# key and no key otherwise.
 few="bob@example.net dave@example.com"
 [ "$KOVERTO" != "${KOVERTO_BIN:-$KOVERTO}" ] && sample=1 || sample=
 for q in must-encrypt fallback sign-only; do
 	for s in sam@example.org nobody@example.org; do
 		rs=$keys
 		[ -n "$sample" ] && { [ "$q" = sign-only ] || [ "$s" = nobody@example.org ]; } && rs=$few
+		[ -n "$sample" ] && [ "$q.$s" = must-encrypt.sam@example.org ] && rs="$few hank@example.net"
 		for r in $rs; do one "$q" "$s" "$r"; done
 	done
 done

@@ -6,7 +6,8 @@ sets everything up and runs this).
 
   /usr/bin/python3 t/kuvert/compare.py --cases FILE --work DIR --port PORT
       --sink DIR --reader HOME --kuvert-home HOME --koverto-home HOME
-      --fingerprints FILE [--kuvert-only] [--record] [--only ID,ID...]
+      --fingerprints FILE [--kuvert-only | --koverto-only] [--record]
+      [--only ID,ID...] [--every N]
 
 Per case, in DIR/c/ID: one Kuvert-format configuration file `conf` (the
 case's lines after a common base: queue directory, sink, defaultkey alice).
@@ -20,7 +21,11 @@ where the table names a deliberate difference, exactly what it records).
 
 --kuvert-only runs only the Kuvert side and checks it against the table
 (to validate the harness); --record (implies --kuvert-only) writes Kuvert's
-observed results into the table instead. Both programs get TMPDIR=DIR/tmp,
+observed results into the table instead. --koverto-only runs only koverto
+and compares it with the table's record of Kuvert (scripts/memcheck, where
+koverto runs under valgrind and Kuvert's side would add nothing); --every N
+runs every Nth case only (the first always: it checks koverto can at all).
+Both programs get TMPDIR=DIR/tmp,
 so koverto also meets the pid file a finished `kuvert -o` leaves behind.
 """
 
@@ -333,7 +338,9 @@ def main():
                 'fingerprints'):
         p.add_argument('--' + opt, required=True)
     p.add_argument('--kuvert-only', action='store_true')
+    p.add_argument('--koverto-only', action='store_true')
     p.add_argument('--record', action='store_true')
+    p.add_argument('--every', type=int, default=1)
     p.add_argument('--only', default='')
     args = p.parse_args()
     if args.record:
@@ -342,6 +349,8 @@ def main():
     if args.only:
         wanted = set(args.only.replace(',', ' ').split())
         cases = [c for c in cases if c.id in wanted]
+    if args.every > 1:
+        cases = cases[::args.every]
     runner = Runner(args)
     n = 0
     failed = 0
@@ -361,7 +370,10 @@ def main():
     for index, case in enumerate(cases):
         d = runner.case_dir(case)
         label = f'{case.id} {case.title}'
-        k_result, k_status, k_out = runner.run(case, 'kuvert')
+        if args.koverto_only:
+            k_result, k_status, k_out = case.kuvert, 0, ''
+        else:
+            k_result, k_status, k_out = runner.run(case, 'kuvert')
         notes = []
         k_good = k_result == case.kuvert
         if not k_good:
