@@ -144,7 +144,7 @@ kov_log_stamp(char *buf, gsize size)
 /* Code points that move the cursor, end a line or reorder text when shown:
  * C1 controls, the Unicode line and paragraph separators, and the
  * directional marks, embeddings, overrides and isolates. */
-static gboolean
+gboolean
 kov_log_unichar_unsafe(gunichar u)
 {
 	return (u >= 0x80 && u <= 0x9f) || u == 0x061c || u == 0x200e || u == 0x200f
