@@ -82,6 +82,7 @@ check "sent: the server's reply" sh -c "grep 'to=<bob@example.net>.* status=sent
 check "sent: delay and size" sh -c "grep 'to=<bob@example.net>' '$W/log' | grep -q ' delay=[0-9]*\.[0-9][0-9] size=[0-9][0-9]* '"
 check "sent: the prose line stays" grep -q "sent encrypted to bob@example.net with key $B signed with key $A" "$W/log"
 check "sent: the per-mail line stays" grep -q "result=sent" "$W/log"
+check "sent: the received line" grep -q ": received from <alice@example.org> into fallback for bob@example.net,dave@example.com$" "$W/log"
 
 # deferred (451 with its enhanced code), then bounced (550) with a reply
 # that tries to forge a status and a second value.
@@ -117,5 +118,18 @@ check "failed: dave's line" has 1 from='<nobody@example.org>' to='<dave@example.
 check "failed: bob's line (sent encrypted, unsigned)" has 1 from='<nobody@example.org>' \
 	to='<bob@example.net>' action=encrypted key="$B" status=sent
 check "failed: bob's line has no signer" sh -c "grep 'from=<nobody@example.org> to=<bob@example.net>' '$W/log' | grep -v signer= | grep -q status=sent"
+
+# bounced at the end of the queue lifetime: 4.4.7 and koverto's reason.
+write_config "queue-lifetime = 1s"
+printf 'RCPT carol@example.net 451 4.3.0 try later\n' > "$W/replies"
+printf 'From: alice@example.org\nTo: carol@example.net\nSubject: e\n\nE\n' | submit sign-only
+oneshot
+t0=$(date +%s)
+check "lifetime: deferred first" has 1 to='<carol@example.net>' attempts=1 dsn=4.3.0 status=deferred
+wait_for 5 sh -c "[ \$(date +%s) -ge $((t0 + 2)) ]"
+oneshot
+check "lifetime: exit 1" [ "$STATUS" = 1 ]
+check "lifetime: bounced with 4.4.7" has 1 to='<carol@example.net>' attempts=2 dsn=4.4.7 status=bounced \
+	reason='gave up after 1 s: 451 4.3.0 try later'
 check "all lines strict logfmt" lf_ok
 done_testing

@@ -659,8 +659,8 @@ kov_job_log_received(KovJob *job)
 	}
 	if (job->planner->resent)
 		kov_log_info("id=%s: a bounce: sent on to its Resent-To/-Cc/-Bcc addresses only", job->id);
-	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, job->queue->name,
-	             *job->sender ? job->sender : "<>", s->str);
+	kov_log_info("id=%s: received from <%s> into %s for %s", job->id, job->sender, job->queue->name,
+	             s->str);
 	const KovClientConfig *client = kov_planner_client(job->ctx->config, job->queue, job->mail);
 	if (client != NULL)
 		kov_log_info("id=%s: from client %s", job->id, client->name);
