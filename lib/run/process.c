@@ -233,7 +233,8 @@ kov_process_dsn(KovLogfmtStatus status, int code, const char *text)
 	if (status == KOV_LOGFMT_SENT) {
 		unsigned subject, detail;
 		if (code >= 200 && code < 300 && text != NULL
-		    && sscanf(text, "%*3[0-9] 2.%3u.%3u", &subject, &detail) == 2)
+		    && sscanf(text, "%*3[0-9] 2.%3u.%3u", &subject, &detail) == 2
+		    && subject < 1000 && detail < 1000) /* %u takes a sign: "-1" wraps */
 			return g_strdup_printf("2.%u.%u", subject, detail);
 		return g_strdup("2.0.0");
 	}
