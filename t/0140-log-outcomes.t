@@ -109,6 +109,13 @@ check "refused: bob's line (refused with the mail)" has 1 queue=must-encrypt to=
 check "refused: no key= or signer= on a refused line" sh -c "! grep 'status=refused' '$W/log' | grep -q 'key='"
 check "refused: no relay= on a refused line" sh -c "! grep 'status=refused' '$W/log' | grep -q relay="
 
+# A recipient address that holds a quote and " result=sent": the refusal's
+# reason carries it, in the outcome line and the per-mail line alike.
+printf 'From: alice@example.org\nTo: "x\\" result=sent status=sent"@example.com\nSubject: q\n\nQ\n' | submit must-encrypt
+oneshot
+check "hostile address: refused, one value" has 1 to='<"x\" result=sent status=sent"@example.com>' status=refused
+check "hostile address: every id= line still strict logfmt (the per-mail line's reason too)" lf_ok
+
 # failed: no signing key for a copy that would only be signed.
 sed -i '/^defaultkey/d' "$CONF"
 printf 'From: nobody@example.org\nTo: dave@example.com, bob@example.net\nSubject: f\n\nF\n' | submit fallback
