@@ -82,8 +82,8 @@ check "every attempt after the first said why it sent nothing" [ "$(grep -c "id=
 fill2() { dd if=/dev/zero of="$W/q/state/fill2" bs=4k 2>/dev/null; true; }
 fill2
 printf 'From: alice@example.org\nTo: dave@example.com, bob@example.net\nSubject: nostate\n\nNOSTATE\n' | submit fallback
-wait_for 20 sh -c "[ \$(grep 'received in queue' '$W/log' | sed 's/.*id=\([^:]*\):.*/\1/' | sort -u | wc -l) -ge 2 ]" || bail "the second mail never came"
-id2=$(grep 'received in queue' "$W/log" | sed 's/.*id=\([^:]*\):.*/\1/' | grep -vxF "$id" | head -1)
+wait_for 20 sh -c "[ \$(grep ': received from <.*> into ' '$W/log' | sed 's/.*id=\([^:]*\):.*/\1/' | sort -u | wc -l) -ge 2 ]" || bail "the second mail never came"
+id2=$(grep ': received from <.*> into ' "$W/log" | sed 's/.*id=\([^:]*\):.*/\1/' | grep -vxF "$id" | head -1)
 wait_for 20 sh -c "[ \$(grep -c 'id=$id2 queue=.*result=deferred' '$W/log') -ge 2 ]"
 restart=$(date +%s)
 stop_daemon

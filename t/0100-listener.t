@@ -79,10 +79,10 @@ check "no X-Kuvert-* or X-Koverto-Client line left" sh -c "! grep -rqi '^X-Kuver
 
 # The log: one line per accepted mail; its id is the worker's id.
 check "log: received line for monitoring" \
-	grep -q "received from client=monitoring ip=127.0.0.1 helo=.* from=<nagios@example.org> rcpt=1 size=[0-9]* as id=$mon_id into queue=must-encrypt" "$W/log"
+	grep -q "session=[^ ]* id=$mon_id: received from <nagios@example.org> into must-encrypt client=monitoring ip=127.0.0.1 helo=.* rcpt=1 size=[0-9]*$" "$W/log"
 check "log: the worker's line has the same id" grep -q "id=$mon_id .*result=sent" "$W/log"
-check "log: received line for tickets" grep -q "received from client=tickets .* into queue=fallback" "$W/log"
-check "log: received line for crm" grep -q "received from client=crm .*helo=crm.example.org .*rcpt=2 .* into queue=sign-only" "$W/log"
+check "log: received line for tickets" grep -q "session=.*: received from <.*> into fallback client=tickets " "$W/log"
+check "log: received line for crm" grep -q "session=.*: received from <.*> into sign-only client=crm .*helo=crm.example.org rcpt=2 " "$W/log"
 check "queues empty afterwards" [ -z "$(find "$W/q"/*/new "$W/q"/*/cur "$W/q"/*/tmp -type f)" ]
 
 lpid=$(listener_pid)

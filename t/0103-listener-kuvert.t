@@ -29,7 +29,7 @@ kuvert_swaks LOGIN kuvertuser 'kuvert secret' dave@example.com login-1
 check "AUTH LOGIN without TLS: queued" grep -q '^<-  250 2.0.0 .*queued as' "$W/login-1.out"
 id=$(sed -n 's/^<-  250 2.0.0 .*queued as \([0-9]*\).*/\1/p' "$W/login-1.out" | tr -d '\r')
 check "the id is a Kuvert queue name (digits)" sh -c "[ -n '$id' ] && expr '$id' : '[0-9]*$' >/dev/null"
-check "log: into the Kuvert queue" grep -q "received from client=kuvert .* as id=$id into queue=kuvert" "$W/log"
+check "log: into the Kuvert queue" grep -q "session=[^ ]* id=$id: received from <.*> into kuvert client=kuvert " "$W/log"
 
 kuvert_swaks PLAIN kuvertuser wrong bob@example.net wrong-1
 check "wrong password: 535" grep -q '^<\*\* 535 5.7.8' "$W/wrong-1.out"

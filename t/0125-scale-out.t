@@ -37,7 +37,7 @@ send_pid=$!
 # accepted mail it has not sent: from an eighth on, its daemon is held
 # (SIGSTOP) while its listener goes on accepting, so that it has such
 # mail at the kill however fast it works.
-received() { cat "$W/a/log" "$W/b/log" | grep -c ' received from client='; }
+received() { cat "$W/a/log" "$W/b/log" | grep -c ': received from <[^>]*> into [^ ]* client='; }
 queued_a() { find "$W/a/q" -path '*/new/*' -type f -o -path '*/cur/*' -type f | wc -l; }
 eighth() { [ "$(received)" -ge $((n / 8)) ]; }
 wait_for 60 eighth || diag "only $(received) received after 60 s"
@@ -140,14 +140,14 @@ crm=$(grep -l 'scale-crm-' $(sink_files) | head -1)
 crm_ok() { verify_signed "$crm" && grep -q "VALIDSIG.* $(fpr carol)\$" "$W/verify.status"; }
 check "crm's copy is signed by carol" crm_ok
 # Both hosts did part of the work; host a also after its restart.
-ra=$(grep -c ' received from client=' "$W/a/log")
-ra_after=$(tail -n +"$a_restart" "$W/a/log" | grep -c ' received from client=')
+ra=$(grep -c ': received from <[^>]*> into [^ ]* client=' "$W/a/log")
+ra_after=$(tail -n +"$a_restart" "$W/a/log" | grep -c ': received from <[^>]*> into [^ ]* client=')
 # The mail host a had accepted before the kill: sent by a, after its restart.
 "$PY" - "$W/a/log" "$a_kill" "$a_restart" > "$W/a.waited" <<'PYEOF'
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 cut, restart = int(sys.argv[2]), int(sys.argv[3])
-before = {m.group(1) for l in lines[:cut] for m in [re.search(r" as id=(\S+) into queue=", l)] if m}
+before = {m.group(1) for l in lines[:cut] for m in [re.search(r"session=\S+ id=(\S+): received from <[^>]*> into \S+ client=", l)] if m}
 done_before = {m.group(1) for l in lines[:cut] for m in [re.search(r"id=(\S+) queue=.* result=sent", l)] if m}
 after = {m.group(1) for l in lines[cut:] for m in [re.search(r"id=(\S+) queue=.* result=sent", l)] if m}
 late = {m.group(1) for l in lines[restart:] for m in [re.search(r"id=(\S+) queue=.* result=sent", l)] if m}
@@ -159,7 +159,7 @@ diag "host a: $a_waiting accepted mails not yet sent at the kill; $a_finished se
 waited() { [ "$a_waiting" -gt 0 ] && [ "$a_finished" = "$a_waiting" ] && [ "$a_late" -gt 0 ]; }
 check "host a's accepted mail waited in its queue and left after its restart ($a_finished of $a_waiting, $a_late after the restart)" waited
 check "host a takes new mail again after its restart ($ra_after)" [ "$ra_after" -gt 0 ]
-rb=$(grep -c ' received from client=' "$W/b/log")
+rb=$(grep -c ': received from <[^>]*> into [^ ]* client=' "$W/b/log")
 diag "received: host a $ra, host b $rb ($at_kill before the kill)"
 share() { [ "$ra" -ge $((n / 10)) ] && [ "$rb" -ge $((n / 10)) ]; }
 check "both hosts took a share (a $ra, b $rb, of $n)" share

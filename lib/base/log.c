@@ -11,6 +11,7 @@
 #include <syslog.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ static struct {
 	char *ident;
 	gboolean to_stderr;
 	gboolean debug;
+	gboolean journal;   /* stderr is the systemd journal: "<N>" prefixes */
 	FILE *file;
 	gboolean syslog_open;
 } kov_log_state = { .to_stderr = TRUE };
@@ -75,6 +77,26 @@ kov_log_close(void)
 	g_clear_pointer(&kov_log_state.ident, g_free);
 }
 
+/* TRUE when stderr is the journal's stream: systemd sets $JOURNAL_STREAM
+ * to "DEV:INODE" of the stream it connects (systemd.exec(5)); compared with
+ * fstat of stderr, so a process whose stderr was redirected elsewhere, with
+ * the variable inherited, writes plain lines. */
+static gboolean
+kov_log_stderr_is_journal(void)
+{
+	const char *env = g_getenv("JOURNAL_STREAM");
+	struct stat st;
+	char *end = NULL;
+
+	if (env == NULL || !g_ascii_isdigit(*env) || fstat(STDERR_FILENO, &st) != 0)
+		return FALSE;
+	guint64 dev = g_ascii_strtoull(env, &end, 10);
+	if (*end != ':' || !g_ascii_isdigit(end[1]))
+		return FALSE;
+	guint64 ino = g_ascii_strtoull(end + 1, &end, 10);
+	return *end == '\0' && dev == (guint64)st.st_dev && ino == (guint64)st.st_ino;
+}
+
 gboolean
 kov_log_open(const KovLogOptions *options, GError **error)
 {
@@ -101,6 +123,7 @@ kov_log_open(const KovLogOptions *options, GError **error)
 	kov_log_state.ident = g_strdup(options->ident ? options->ident : "koverto");
 	kov_log_state.to_stderr = options->to_stderr;
 	kov_log_state.debug = options->debug;
+	kov_log_state.journal = options->to_stderr && kov_log_stderr_is_journal();
 	kov_log_state.file = file;
 	if (options->syslog != NULL && *options->syslog != '\0') {
 		openlog(kov_log_state.ident, LOG_PID | LOG_NDELAY, facility);
@@ -144,7 +167,7 @@ kov_log_stamp(char *buf, gsize size)
 /* Code points that move the cursor, end a line or reorder text when shown:
  * C1 controls, the Unicode line and paragraph separators, and the
  * directional marks, embeddings, overrides and isolates. */
-static gboolean
+gboolean
 kov_log_unichar_unsafe(gunichar u)
 {
 	return (u >= 0x80 && u <= 0x9f) || u == 0x061c || u == 0x200e || u == 0x200f
@@ -202,7 +225,11 @@ kov_log(KovLogLevel level, const char *fmt, ...)
 	g_autofree char *text = kov_log_escape(raw);
 
 	const char *ident = kov_log_state.ident ? kov_log_state.ident : "koverto";
-	if (kov_log_state.to_stderr)
+	if (kov_log_state.to_stderr && kov_log_state.journal)
+		/* sd-daemon(3)'s prefix: the journal takes the priority from it
+		 * and adds its own time and the program's name. */
+		fprintf(stderr, "<%d>%s: %s\n", priority[level], kov_log_level_word(level), text);
+	else if (kov_log_state.to_stderr)
 		fprintf(stderr, "%s: %s: %s\n", ident, kov_log_level_word(level), text);
 	if (kov_log_state.file != NULL) {
 		char stamp[64];

@@ -31,6 +31,10 @@ gboolean kov_log_facility_parse(const char *name, int *facility);
  * controls as \uNNNN. Printable text, UTF-8 included, is kept. (transfer full) */
 char *kov_log_escape(const char *text);
 
+/* TRUE for a code point that moves the cursor, ends a line or reorders
+ * text when shown (C1, U+2028/9, the bidirectional controls): escaped. */
+gboolean kov_log_unichar_unsafe(gunichar u);
+
 void kov_log(KovLogLevel level, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 #define kov_log_err(...)     kov_log(KOV_LOG_ERR, __VA_ARGS__)
 #define kov_log_warning(...) kov_log(KOV_LOG_WARNING, __VA_ARGS__)

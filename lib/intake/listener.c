@@ -13,6 +13,7 @@
 #include "enqueue.h"
 #include "error.h"
 #include "log.h"
+#include "logfmt.h"
 #include "policy.h"
 #include "session.h"
 #include "address.h"
@@ -499,12 +500,20 @@ kov_conn_message(KovConn *c)
 		outcome = KOV_SMTP_TEMPFAIL;
 	}
 	if (outcome == KOV_SMTP_QUEUED) {
+		/* As the worker's "received from" line, then key=value pairs;
+		 * the HELO name is the client's, quoted if it must be. */
 		const char *helo = kov_smtp_session_helo(c->smtp);
-		kov_log_info("session=%s received from client=%s ip=%s helo=%s from=<%s> rcpt=%u "
-		             "size=%" G_GUINT64_FORMAT " as id=%s into queue=%s", c->sid, c->client->name,
-		             c->ip, helo ? helo : "", kov_smtp_session_sender(c->smtp),
-		             kov_smtp_session_recipients(c->smtp)->len, kov_enqueue_size(c->mail),
-		             kov_enqueue_id(c->mail), c->client->queue);
+		g_autoptr(GString) kv = g_string_new(NULL);
+		g_autofree char *rcpts = g_strdup_printf("%u", kov_smtp_session_recipients(c->smtp)->len);
+		g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, kov_enqueue_size(c->mail));
+		kov_logfmt_append(kv, "client", c->client->name, 0);
+		kov_logfmt_append(kv, "ip", c->ip, 0);
+		kov_logfmt_append(kv, "helo", helo ? helo : "", 0);
+		kov_logfmt_append(kv, "rcpt", rcpts, 0);
+		kov_logfmt_append(kv, "size", size, 0);
+		kov_log_info("session=%s id=%s: received from <%s> into %s %s", c->sid,
+		             kov_enqueue_id(c->mail), kov_smtp_session_sender(c->smtp), c->client->queue,
+		             kv->str);
 	}
 	kov_smtp_session_message_done(c->smtp, outcome,
 	                              outcome == KOV_SMTP_QUEUED ? kov_enqueue_id(c->mail) : NULL);

@@ -10,8 +10,10 @@
 #include "gpgme-autoptr.h"
 #include "ciphertext.h"
 #include "crypto.h"
+#include "dsn.h"
 #include "error.h"
 #include "log.h"
+#include "logfmt.h"
 #include "message.h"
 #include "planner.h"
 #include "policy.h"
@@ -40,6 +42,7 @@ typedef struct {
 	KovState *state;
 	gpgme_ctx_t gpg;
 	gint64 started;           /* monotonic usec */
+	gint64 queued;            /* real usec: when the mail was written to the queue; 0: unknown */
 	GError *unsaved;          /* the state could not be recorded: no further
 	                           * transaction in this run (owned) */
 } KovJob;
@@ -221,6 +224,82 @@ kov_job_spool_copy(KovJob *job, GMimeMessage *message, GError **error)
 	return fd;
 }
 
+/* The enhanced status code of an outcome: the server's own when its reply
+ * carries one of the right class, else the class's generic one; for
+ * koverto's own reasons what kov_dsn_status_for makes of them. (transfer full) */
+static char *
+kov_process_dsn(KovLogfmtStatus status, int code, const char *text)
+{
+	if (status == KOV_LOGFMT_SENT) {
+		unsigned subject, detail;
+		if (code >= 200 && code < 300 && text != NULL
+		    && sscanf(text, "%*3[0-9] 2.%3u.%3u", &subject, &detail) == 2
+		    && subject < 1000 && detail < 1000) /* %u takes a sign: "-1" wraps */
+			return g_strdup_printf("2.%u.%u", subject, detail);
+		return g_strdup("2.0.0");
+	}
+	char *dsn = kov_dsn_status_for(text);
+	if (status == KOV_LOGFMT_DEFERRED && dsn[0] != '4') {
+		g_free(dsn);
+		dsn = g_strdup("4.0.0");
+	}
+	return dsn;
+}
+
+/* The one key=value line (logfmt.c) for what became of @address in this
+ * run: every outcome of a recipient goes through here. @code is the
+ * server's reply code (0: none), @text its reply, or koverto's reason when
+ * there is no code; @relayed: the smarthost (or msp) was asked. */
+static void
+kov_process_log_outcome(KovJob *job, const char *address, KovLogfmtStatus status, int code,
+                        const char *text, gboolean relayed)
+{
+	const KovConfig *config = job->ctx->config;
+	const KovPlan *plan = job->planner != NULL ? job->planner->plan : NULL;
+	static const char *const actions[] = {
+		[KOV_DECISION_UNCHANGED] = "unchanged", [KOV_DECISION_SIGN] = "signed",
+		[KOV_DECISION_ENCRYPT] = "encrypted", [KOV_DECISION_REFUSE] = "none",
+	};
+	KovLogfmtOutcome o = {
+		.id = job->id, .queue = job->queue->name, .from = job->sender, .to = address,
+		.attempts = job->state != NULL ? (gint)kov_state_get_attempts(job->state) : -1,
+		.delay = -1, .size = job->mail != NULL ? job->mail->size : -1, .status = status,
+	};
+	g_autofree char *relay = NULL;
+	g_autofree char *dsn = kov_process_dsn(status, code, text);
+
+	for (guint i = 0; plan != NULL && plan->decided && i < plan->recipients->len; i++) {
+		const KovPlanRecipient *r = g_ptr_array_index(plan->recipients, i);
+		if (g_strcmp0(r->address, address) != 0)
+			continue;
+		o.action = actions[r->decision];
+		gpgme_key_t key = r->decision == KOV_DECISION_ENCRYPT ? kov_planner_key(job->planner, i) : NULL;
+		if (key != NULL)
+			o.key = kov_keys_fingerprint(key);
+		if ((r->decision == KOV_DECISION_ENCRYPT || r->decision == KOV_DECISION_SIGN)
+		    && job->planner->signer != NULL)
+			o.signer = kov_keys_fingerprint(job->planner->signer);
+		break;
+	}
+	if (plan != NULL && plan->refused != NULL) { /* nothing was made: no key was used */
+		o.action = "none";
+		o.key = o.signer = NULL;
+	}
+	if (relayed)
+		o.relay = relay = config->msserver != NULL
+		                  ? g_strdup_printf("%s:%u", config->msserver, config->msport)
+		                  : g_strdup("msp");
+	if (job->queued > 0)
+		o.delay = MAX(0, g_get_real_time() - job->queued) / (double)G_USEC_PER_SEC;
+	o.dsn = dsn;
+	if (code != 0)
+		o.reply = text;
+	else
+		o.reason = text;
+	g_autofree char *line = kov_logfmt_outcome(&o);
+	kov_log_info("%s", line);
+}
+
 static void
 kov_job_log_copy(KovJob *job, const KovPlanCopy *copy, const char *to, int code)
 {
@@ -256,6 +335,8 @@ kov_job_mark_copy(KovJob *job, const KovPlanCopy *copy, const GError *error)
 	for (guint i = 0; i < copy->recipients->len; i++) {
 		const KovPlanRecipient *r = kov_plan_copy_recipient(job->planner->plan, copy, i);
 		kov_job_set_rcpt(job, r->address, st, error->message);
+		kov_process_log_outcome(job, r->address, st == KOV_STATE_PENDING ? KOV_LOGFMT_DEFERRED
+		                        : KOV_LOGFMT_FAILED, 0, error->message, FALSE);
 	}
 	kov_state_set_last_error(job->state, error->message);
 	kov_log_info("id=%s: %s for %s: %s", job->id, st == KOV_STATE_PENDING ? "deferred" : "failed",
@@ -333,12 +414,15 @@ kov_job_send_copy(KovJob *job, const KovPlanCopy *copy)
 			kov_job_set_rcpt(job, rcpts[i], KOV_STATE_DELIVERED, NULL);
 			g_array_append_val(sent, i);
 			code = code ? code : r->code;
+			kov_process_log_outcome(job, rcpts[i], KOV_LOGFMT_SENT, r->code, r->reply, TRUE);
 		} else {
 			gboolean later = r->status == KOV_RCPT_DEFERRED;
 			kov_job_set_rcpt(job, rcpts[i], later ? KOV_STATE_PENDING : KOV_STATE_FAILED, why);
 			kov_state_set_last_error(job->state, why);
 			kov_log_info("id=%s: %s for %s: %s", job->id, later ? "deferred" : "failed", rcpts[i],
 			             why);
+			kov_process_log_outcome(job, rcpts[i], later ? KOV_LOGFMT_DEFERRED : KOV_LOGFMT_BOUNCED,
+			                        r->code, why, TRUE);
 		}
 		kov_rcpt_result_clear(r);
 	}
@@ -431,6 +515,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 			g_autofree char *why = g_strdup_printf("gave up after %s: %s", lifetime,
 			                                       last ? last : "");
 			kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, why);
+			kov_process_log_outcome(job, r->address, KOV_LOGFMT_BOUNCED, 0, why, FALSE);
 			st = KOV_STATE_FAILED;
 			g_free(reason);
 			reason = g_steal_pointer(&why);
@@ -464,9 +549,12 @@ kov_job_conclude(KovJob *job, KovResult *result)
 	} else {
 		result->outcome = KOV_OUTCOME_DELIVERED;
 	}
-	kov_log_info("id=%s queue=%s from=%s rcpt=%u delivered=%u deferred=%u failed=%u result=%s "
-	             "attempt=%u delay=%.2fs",
-	             job->id, job->queue->name, *job->sender ? job->sender : "<>",
+	g_autoptr(GString) head = g_string_new(NULL);
+	kov_logfmt_append(head, "id", job->id, 0);
+	kov_logfmt_append(head, "queue", job->queue->name, 0);
+	kov_logfmt_append(head, "from", *job->sender ? job->sender : "<>", 0);
+	kov_log_info("%s rcpt=%u delivered=%u deferred=%u failed=%u result=%s attempt=%u delay=%.2fs",
+	             head->str,
 	             job->rcpts->len, delivered, pending, nfailed,
 	             result->outcome == KOV_OUTCOME_DELIVERED ? "sent"
 	             : result->outcome == KOV_OUTCOME_DEFERRED ? "deferred" : "failed",
@@ -501,8 +589,21 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 		kov_state_set_next_attempt(job->state, result->next_attempt);
 		kov_job_save(job);
 	}
-	kov_log_info("id=%s queue=%s result=%s reason=\"%s\"", job->id, job->queue->name,
-	             later ? "deferred" : "failed", result->reason);
+	g_autoptr(GString) summary = g_string_new(NULL);
+	kov_logfmt_append(summary, "id", job->id, 0);
+	kov_logfmt_append(summary, "queue", job->queue->name, 0);
+	kov_logfmt_append(summary, "result", later ? "deferred" : "failed", 0);
+	kov_logfmt_append(summary, "reason", result->reason, 0);
+	kov_log_info("%s", summary->str);
+	KovLogfmtStatus status = later ? KOV_LOGFMT_DEFERRED
+	                         : job->planner != NULL && job->planner->plan->refused != NULL
+	                         ? KOV_LOGFMT_REFUSED
+	                         : kov_error_is_temporary(error) ? KOV_LOGFMT_BOUNCED : KOV_LOGFMT_FAILED;
+	for (guint i = 0; job->rcpts != NULL && i < job->rcpts->len; i++) {
+		const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
+		if (job->state == NULL || kov_state_get_rcpt(job->state, r->address, NULL) == KOV_STATE_PENDING)
+			kov_process_log_outcome(job, r->address, status, 0, result->reason, FALSE);
+	}
 	if (!later && job->state != NULL && job->rcpts != NULL) {
 		for (guint i = 0; i < job->rcpts->len; i++) {
 			const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
@@ -531,7 +632,10 @@ kov_job_prepare(KovJob *job, GError **error)
 	 * queue file's is when it was written), which survives a state that
 	 * cannot be saved and a restart. */
 	struct stat st;
-	if (kov_state_is_new(job->state) && stat(path, &st) == 0
+	gboolean have_st = stat(path, &st) == 0;
+	if (have_st) /* written to the queue: the mail's file keeps that time through renames */
+		job->queued = (gint64)st.st_mtim.tv_sec * G_USEC_PER_SEC + st.st_mtim.tv_nsec / 1000;
+	if (kov_state_is_new(job->state) && have_st
 	    && st.st_ctime < kov_state_get_first_seen(job->state))
 		kov_state_set_first_seen(job->state, st.st_ctime);
 	kov_state_add_attempt(job->state);
@@ -556,8 +660,8 @@ kov_job_log_received(KovJob *job)
 	}
 	if (job->planner->resent)
 		kov_log_info("id=%s: a bounce: sent on to its Resent-To/-Cc/-Bcc addresses only", job->id);
-	kov_log_info("id=%s: received in queue %s from %s for %s", job->id, job->queue->name,
-	             *job->sender ? job->sender : "<>", s->str);
+	kov_log_info("id=%s: received from <%s> into %s for %s", job->id, job->sender, job->queue->name,
+	             s->str);
 	const KovClientConfig *client = kov_planner_client(job->ctx->config, job->queue, job->mail);
 	if (client != NULL)
 		kov_log_info("id=%s: from client %s", job->id, client->name);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -101,6 +102,62 @@ test_destinations(void)
 	rmdir(dir);
 }
 
+/* Log to stderr redirected to @err with $JOURNAL_STREAM set to @stream;
+ * returns what stderr got. (transfer full) */
+static char *
+log_to_stderr(const char *err, const char *stream)
+{
+	int saved = dup(STDERR_FILENO);
+	int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(dup2(fd, STDERR_FILENO), ==, STDERR_FILENO);
+	close(fd);
+	if (stream == NULL) {
+		struct stat st;
+		g_assert_cmpint(fstat(STDERR_FILENO, &st), ==, 0);
+		g_autofree char *mine = g_strdup_printf("%" G_GUINT64_FORMAT ":%" G_GUINT64_FORMAT,
+		                                        (guint64)st.st_dev, (guint64)st.st_ino);
+		g_setenv("JOURNAL_STREAM", mine, TRUE);
+	} else {
+		g_setenv("JOURNAL_STREAM", stream, TRUE);
+	}
+
+	KovLogOptions options = { "koverto", TRUE, TRUE, NULL, NULL };
+	g_assert_true(kov_log_open(&options, NULL));
+	kov_log_err("e \n<6>koverto: info: forged");
+	kov_log_warning("w");
+	kov_log_info("i");
+	kov_log_debug("d");
+	kov_log_close();
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	g_unsetenv("JOURNAL_STREAM");
+	return kov_test_file_read(err, NULL);
+}
+
+/* stderr is the journal's stream ($JOURNAL_STREAM is its dev:inode): each
+ * line starts with its sd-daemon(3) priority, so journalctl -p works; any
+ * other value, or a stderr that is some other file, gets plain lines. */
+static void
+test_journal(void)
+{
+	char dir[] = "/tmp/kovlogXXXXXX";
+	g_assert_nonnull(g_mkdtemp(dir));
+	g_autofree char *err = g_build_filename(dir, "stderr", NULL);
+
+	g_autofree char *journal = log_to_stderr(err, NULL);
+	g_assert_cmpstr(journal, ==, "<3>error: e \\x0a<6>koverto: info: forged\n<4>warning: w\n<6>info: i\n<7>debug: d\n");
+	static const char *const others[] = { "1:2", "", "garbage", "0:0x", ":" };
+	for (gsize i = 0; i < G_N_ELEMENTS(others); i++) {
+		g_autofree char *plain = log_to_stderr(err, others[i]);
+		g_assert_cmpstr(plain, ==, "koverto: error: e \\x0a<6>koverto: info: forged\nkoverto: warning: w\n"
+		                           "koverto: info: i\nkoverto: debug: d\n");
+	}
+	unlink(err);
+	rmdir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -108,5 +165,6 @@ main(int argc, char **argv)
 	g_test_add_func("/log/escape/c0-del", test_escape_c0_del);
 	g_test_add_func("/log/escape/utf8", test_escape_utf8);
 	g_test_add_func("/log/destinations", test_destinations);
+	g_test_add_func("/log/journal", test_journal);
 	return g_test_run();
 }
