@@ -39,6 +39,13 @@ static const struct {
 gboolean
 kov_log_facility_parse(const char *name, int *facility)
 {
+	/* "yes": syslog with the facility of mail software, as Postfix and
+	 * kuvert_submit use. */
+	if (g_ascii_strcasecmp(name, "yes") == 0) {
+		if (facility != NULL)
+			*facility = LOG_MAIL;
+		return TRUE;
+	}
 	for (gsize i = 0; i < G_N_ELEMENTS(kov_log_facilities); i++) {
 		if (g_ascii_strcasecmp(name, kov_log_facilities[i].name) == 0) {
 			if (facility != NULL)

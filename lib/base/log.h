@@ -23,7 +23,8 @@ typedef struct {
 gboolean kov_log_open(const KovLogOptions *options, GError **error);
 void kov_log_close(void);
 gboolean kov_log_debug_enabled(void);
-/* TRUE when @name is a syslog facility koverto accepts; *facility set. */
+/* TRUE when @name is a syslog facility koverto accepts, or "yes" (mail);
+ * *facility set. */
 gboolean kov_log_facility_parse(const char *name, int *facility);
 
 /* @text with every control shown escaped: C0 and DEL as \xNN, a byte that is

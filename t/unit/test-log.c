@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -158,6 +159,20 @@ test_journal(void)
 	rmdir(dir);
 }
 
+/* Facilities by name; "yes" is mail's, as Postfix logs; anything else no. */
+static void
+test_facility(void)
+{
+	int f = -1;
+	g_assert_true(kov_log_facility_parse("yes", &f));
+	g_assert_cmpint(f, ==, LOG_MAIL);
+	g_assert_true(kov_log_facility_parse("LOCAL3", &f));
+	g_assert_cmpint(f, ==, LOG_LOCAL3);
+	g_assert_false(kov_log_facility_parse("no", &f));
+	g_assert_false(kov_log_facility_parse("mail ", &f));
+	g_assert_false(kov_log_facility_parse("", &f));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -166,5 +181,6 @@ main(int argc, char **argv)
 	g_test_add_func("/log/escape/utf8", test_escape_utf8);
 	g_test_add_func("/log/destinations", test_destinations);
 	g_test_add_func("/log/journal", test_journal);
+	g_test_add_func("/log/facility", test_facility);
 	return g_test_run();
 }
