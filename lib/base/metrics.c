@@ -112,6 +112,11 @@ kov_metrics_number(GString *out, double v)
 		g_string_append(out, v > 0 ? "+Inf" : "-Inf");
 		return;
 	}
+	/* Whole numbers (counts, timestamps, most bounds) in full, not 1.7e+09. */
+	if (v > -1e15 && v < 1e15 && v == (double)(gint64)v) {
+		g_string_append_printf(out, "%.0f", v == 0 ? 0 : v);
+		return;
+	}
 	for (int precision = 1; precision <= 17; precision++) {
 		char format[8];
 		g_snprintf(format, sizeof format, "%%.%dg", precision);

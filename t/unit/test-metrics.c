@@ -17,7 +17,7 @@ static KovMetrics *
 make_registry(void)
 {
 	KovMetrics *m = kov_metrics_new();
-	static const double buckets[] = { 0.5, 1, 2.5 };
+	static const double buckets[] = { 0.5, 1, 2.5, 432000 };
 	kov_metrics_declare(m, "t_info", KOV_METRIC_GAUGE, "Build.", (const char *const[]){ "version", NULL },
 	                    NULL, 0);
 	kov_metrics_declare(m, "t_recipients_total", KOV_METRIC_COUNTER, "Recipients by outcome.",
@@ -61,12 +61,14 @@ test_render_exact(void)
 		"t_duration_seconds_bucket{queue=\"enc\",le=\"0.5\"} 1\n"
 		"t_duration_seconds_bucket{queue=\"enc\",le=\"1\"} 2\n"
 		"t_duration_seconds_bucket{queue=\"enc\",le=\"2.5\"} 3\n"
+		"t_duration_seconds_bucket{queue=\"enc\",le=\"432000\"} 4\n"
 		"t_duration_seconds_bucket{queue=\"enc\",le=\"+Inf\"} 4\n"
 		"t_duration_seconds_sum{queue=\"enc\"} 3603.25\n"
 		"t_duration_seconds_count{queue=\"enc\"} 4\n"
 		"t_duration_seconds_bucket{queue=\"sign\",le=\"0.5\"} 0\n"
 		"t_duration_seconds_bucket{queue=\"sign\",le=\"1\"} 0\n"
 		"t_duration_seconds_bucket{queue=\"sign\",le=\"2.5\"} 0\n"
+		"t_duration_seconds_bucket{queue=\"sign\",le=\"432000\"} 0\n"
 		"t_duration_seconds_bucket{queue=\"sign\",le=\"+Inf\"} 0\n"
 		"t_duration_seconds_sum{queue=\"sign\"} 0\n"
 		"t_duration_seconds_count{queue=\"sign\"} 0\n");
@@ -82,13 +84,17 @@ test_render_escaping(void)
 	kov_metrics_set(m, "t_x", (const char *const[]){ "q\"u\\o\nte", NULL }, 0.1);
 	kov_metrics_set(m, "t_x", (const char *const[]){ "big", NULL }, 1e21);
 	kov_metrics_set(m, "t_x", (const char *const[]){ "neg", NULL }, -3);
+	kov_metrics_set(m, "t_x", (const char *const[]){ "time", NULL }, 1796651890);
+	kov_metrics_set(m, "t_x", (const char *const[]){ "tiny", NULL }, 1.5e-7);
 	g_autofree char *text = kov_metrics_render(m);
 	g_assert_cmpstr(text, ==,
 		"# HELP t_x a \\\\ b\\nc \"d\"\n"
 		"# TYPE t_x gauge\n"
 		"t_x{l=\"big\"} 1e+21\n"
 		"t_x{l=\"neg\"} -3\n"
-		"t_x{l=\"q\\\"u\\\\o\\nte\"} 0.1\n");
+		"t_x{l=\"q\\\"u\\\\o\\nte\"} 0.1\n"
+		"t_x{l=\"time\"} 1796651890\n"
+		"t_x{l=\"tiny\"} 1.5e-07\n");
 }
 
 static void
