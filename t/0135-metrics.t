@@ -31,6 +31,20 @@ mail erin@example.net bounced | submit sign-only
 mail dave@example.com fallback | submit fallback
 mail dave@example.com unchanged | "$KOVERTO" submit -C "$CONF"
 
+# A reader in a loop while the daemon writes: never half a file (the last
+# family's line is always there).
+reader() {
+	n=0 bad=0
+	while [ ! -e "$W/reader.stop" ]; do
+		if [ -e "$M" ]; then
+			n=$((n + 1))
+			[ "$(tail -n 1 "$M")" = "koverto_keys_expiring 0" ] || bad=$((bad + 1))
+		fi
+	done
+	echo "$n $bad" > "$W/reader.out"
+}
+reader &
+READER=$!
 umask 077
 start_daemon
 umask 022
@@ -43,6 +57,11 @@ check "the file is written after the activity, within a second or so" \
 	wait_for 10 sh -c "grep -q '^koverto_recipients_total{queue=\"sign-only\",outcome=\"signed\"} 2\$' '$M'"
 stop_daemon
 check "daemon stops cleanly" [ "$STATUS" = 0 ]
+touch "$W/reader.stop"
+wait "$READER"
+read reads bad < "$W/reader.out"
+diag "the reader read the file $reads times"
+check "a reader never saw half a file" [ "$bad" = 0 -a "$reads" -gt 0 ]
 
 expect() { # SERIES VALUE
 	got=$(value "$1")
