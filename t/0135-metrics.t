@@ -140,4 +140,12 @@ check "and on" wait_sink 9
 stop_daemon
 check "the failure is logged once" [ "$(grep -c 'metrics: cannot create' "$W/log")" = 1 ]
 check "nothing written there" [ ! -e "$W/none" ]
+
+# koverto -o writes the file once, at its end.
+write_config "metrics-file = $W/m/oneshot.prom"
+mail dave@example.com oneshot | submit sign-only
+oneshot
+check "-o: delivered" [ "$STATUS" = 0 ]
+check "-o: the file counts its mail" \
+	grep -q '^koverto_recipients_total{queue="sign-only",outcome="signed"} 1$' "$W/m/oneshot.prom"
 done_testing

@@ -197,6 +197,55 @@ test_event_strict(void)
 	g_assert_cmpfloat(kov_metrics_get(m, "t_restarts_total", NULL), ==, 1);
 }
 
+static guint
+count_lines(const char *s)
+{
+	guint n = 0;
+	for (; *s != '\0'; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Random lines, and random mutations of good ones: no crash, and the
+ * registry neither grows nor changes unless the line was a good event. */
+static void
+test_event_random(void)
+{
+	static const char *const good[] = {
+		"M t_recipients_total queue=enc outcome=encrypted 1",
+		"M t_duration_seconds queue=enc 0.5",
+		"M t_restarts_total 1",
+	};
+	static const char alphabet[] = "M t_=. 0123456789\"\\\n\teqnucoiadrs+-xe";
+	g_autoptr(KovMetrics) m = make_registry();
+	g_autoptr(GRand) rand = g_rand_new_with_seed(15);
+	kov_metrics_touch(m, "t_recipients_total", (const char *const[]){ "enc", "encrypted", NULL });
+	kov_metrics_touch(m, "t_duration_seconds", (const char *const[]){ "enc", NULL });
+
+	for (int i = 0; i < 5000; i++) {
+		g_autoptr(GString) line = g_string_new(good[g_rand_int_range(rand, 0, G_N_ELEMENTS(good))]);
+		int edits = g_rand_int_range(rand, 0, 4);
+		for (int e = 0; e < edits && line->len > 0; e++) {
+			gsize at = g_rand_int_range(rand, 0, line->len);
+			char c = alphabet[g_rand_int_range(rand, 0, sizeof alphabet - 1)];
+			switch (g_rand_int_range(rand, 0, 3)) {
+			case 0: line->str[at] = c; break;
+			case 1: g_string_insert_c(line, at, c); break;
+			default: g_string_erase(line, at, 1); break;
+			}
+		}
+		g_autofree char *before = kov_metrics_render(m);
+		gboolean applied = kov_metrics_apply_event(m, line->str, NULL, NULL, NULL);
+		g_autofree char *after = kov_metrics_render(m);
+		/* The series are the same ones: only a value may change. */
+		g_assert_cmpuint(count_lines(after), ==, count_lines(before));
+		if (!applied)
+			g_assert_cmpstr(before, ==, after);
+	}
+	g_assert_cmpfloat(kov_metrics_get(m, "t_recipients_total",
+	                                  (const char *const[]){ "enc", "signed", NULL }), ==, -1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -206,5 +255,6 @@ main(int argc, char **argv)
 	g_test_add_func("/metrics/clear-and-get", test_clear_and_get);
 	g_test_add_func("/metrics/event-round-trip", test_event_round_trip);
 	g_test_add_func("/metrics/event-strict", test_event_strict);
+	g_test_add_func("/metrics/event-random", test_event_random);
 	return g_test_run();
 }
