@@ -71,6 +71,7 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT_RANGE("worker-memory", KOV_TYPE_COUNT, worker_memory, 0, 1048576),
 	KOV_OPT_RANGE("max-hops", KOV_TYPE_COUNT, max_hops, 1, 1000),
 	KOV_OPT("dsn", KOV_TYPE_BOOL, dsn),
+	KOV_OPT("metrics-file", KOV_TYPE_PATH, metrics_file),
 };
 
 static void kov_config_queue_free(gpointer data);
@@ -666,7 +667,7 @@ kov_config_free(KovConfig *config)
 		&config->ssl_cert, &config->ssl_key, &config->ssl_ca, &config->msuser, &config->mspass,
 		&config->logfile, &config->syslog, &config->mail_on_error, &config->gpg,
 		&config->tempdir, &config->gnupghome, &config->query_secret, &config->flush_secret,
-		&config->ma_host, &config->ma_user, &config->ma_pass,
+		&config->ma_host, &config->ma_user, &config->ma_pass, &config->metrics_file,
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(strings); i++)
 		g_clear_pointer(strings[i], g_free);

@@ -54,6 +54,7 @@ typedef struct {
 	gboolean identify;        /* add X-Mailer; default false */
 	gboolean preamble;        /* default true */
 	char *logfile;            /* NULL */
+	char *metrics_file;       /* NULL: no metrics file */
 	char *syslog;             /* facility name or NULL */
 	char *mail_on_error;      /* NULL */
 	char *gpg;                /* engine path; NULL: GPGME's default */

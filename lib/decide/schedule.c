@@ -244,6 +244,19 @@ kov_schedule_count(const KovSchedule *schedule, guint *ready, guint *waiting, gu
 		*taken = schedule->taken;
 }
 
+void
+kov_schedule_foreach(const KovSchedule *schedule, KovScheduleFunc func, gpointer user)
+{
+	g_return_if_fail(schedule != NULL && func != NULL);
+	GHashTableIter iter;
+	gpointer value;
+	g_hash_table_iter_init(&iter, schedule->entries);
+	while (g_hash_table_iter_next(&iter, NULL, &value)) {
+		const KovScheduleEntry *e = value;
+		func(e->data, e->state == KOV_SCHEDULE_READY, e->state == KOV_SCHEDULE_TAKEN, user);
+	}
+}
+
 gint64
 kov_schedule_next_attempt(gint64 now, gint64 retry_first, gint64 retry_max, guint attempts,
                           gint64 age)

@@ -52,6 +52,11 @@ gboolean kov_schedule_remove(KovSchedule *schedule, const char *key);
 
 /* How many entries: ready, waiting, taken. */
 void kov_schedule_count(const KovSchedule *schedule, guint *ready, guint *waiting, guint *taken);
+/* Call @func for every entry, in no order, with its data and whether it
+ * is ready, waiting or taken (for the metrics). @func must not change
+ * the schedule. */
+typedef void (*KovScheduleFunc)(gpointer data, gboolean ready, gboolean taken, gpointer user);
+void kov_schedule_foreach(const KovSchedule *schedule, KovScheduleFunc func, gpointer user);
 
 /* ---- retry ------------------------------------------------------------ */
 

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "log.h"
 #include "logfmt.h"
+#include "metrics.h"
 #include "policy.h"
 #include "session.h"
 #include "address.h"
@@ -85,7 +86,22 @@ struct _KovListener {
 	GHashTable *conns;             /* KovConn* set */
 	gboolean stopping;
 	GMainLoop *loop;
+	int ctl_fd;                    /* the daemon's socket; -1: none */
 };
+
+/* A metric event for the daemon's counters (metrics.h), one send per line:
+ * sends of a few bytes on a Unix stream socket do not interleave between
+ * threads. Never blocking a session, never SIGPIPE (the daemon closes its
+ * end of a replaced listener): an event the daemon cannot take is lost. */
+static void
+kov_listener_report(KovListener *l, const char *name, const char *label, const char *value)
+{
+	g_autoptr(GString) line = g_string_new(NULL);
+	if (l->ctl_fd < 0)
+		return;
+	kov_metrics_event_append(line, name, 1, label, value, NULL);
+	(void)!send(l->ctl_fd, line->str, line->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
 
 /* ---- the session's I/O ---------------------------------------------------- */
 
@@ -325,6 +341,7 @@ kov_conn_map_certificate(KovConn *c)
 	if (client == NULL || c->kind == KOV_PORT_KUVERT) {
 		kov_log_info("session=%s ip=%s: certificate refused: sha256=%s is no client's", c->sid,
 		             c->ip, c->cert_sha256);
+		kov_listener_report(c->l, "koverto_listener_auth_failures_total", "reason", "certificate");
 		return;
 	}
 	c->client = client;
@@ -359,6 +376,7 @@ kov_conn_auth(KovConn *c)
 		r = KOV_AUTH_FAILED;
 		kov_log_info("session=%s ip=%s: AUTH refused: user=%s: not on this port", c->sid, c->ip,
 		             user);
+		kov_listener_report(c->l, "koverto_listener_auth_failures_total", "reason", "port");
 		kov_smtp_session_auth_done(c->smtp, NULL);
 		return;
 	}
@@ -366,6 +384,8 @@ kov_conn_auth(KovConn *c)
 		kov_log_info("session=%s ip=%s: AUTH refused: user=%s: %s", c->sid, c->ip, user ? user : "",
 		             r == KOV_AUTH_BACKED_OFF ? "too many recent failures (backed off)"
 		                                      : "wrong password or unknown user");
+		kov_listener_report(c->l, "koverto_listener_auth_failures_total", "reason",
+		                    r == KOV_AUTH_BACKED_OFF ? "backoff" : "credentials");
 		kov_smtp_session_auth_done(c->smtp, NULL);
 		return;
 	}
@@ -514,6 +534,7 @@ kov_conn_message(KovConn *c)
 		kov_log_info("session=%s id=%s: received from <%s> into %s %s", c->sid,
 		             kov_enqueue_id(c->mail), kov_smtp_session_sender(c->smtp), c->client->queue,
 		             kv->str);
+		kov_listener_report(c->l, "koverto_listener_messages_total", "client", c->client->name);
 	}
 	kov_smtp_session_message_done(c->smtp, outcome,
 	                              outcome == KOV_SMTP_QUEUED ? kov_enqueue_id(c->mail) : NULL);
@@ -678,6 +699,7 @@ kov_listener_on_run(GThreadedSocketService *service, GSocketConnection *connecti
 	} else {
 		kov_log_debug("session=%s ip=%s: connected to the %s port", c.sid, c.ip,
 		              kov_port_names[c.kind]);
+		kov_listener_report(l, "koverto_listener_sessions_total", NULL, NULL);
 		kov_conn_serve(&c);
 		kov_listener_release(l, &c);
 	}
@@ -886,7 +908,7 @@ kov_listener_run(const KovListenConfig *listen, const char *queuedir, gint64 gra
 {
 	g_return_val_if_fail(listen != NULL && queuedir != NULL, EX_SOFTWARE);
 	g_autoptr(GError) error = NULL;
-	KovListener l = { .listen = listen, .queuedir = queuedir };
+	KovListener l = { .listen = listen, .queuedir = queuedir, .ctl_fd = ctl_fd };
 	g_autofree char *host = NULL;
 	int status = 0;
 

@@ -11,4 +11,6 @@ typedef struct {
 	const KovConfig *config;  /* borrowed */
 	KovKeys *keys;            /* borrowed */
 	KovDeliver *deliver;      /* borrowed; its connection is reused across mails */
+	GString *events;          /* borrowed, nullable (no metrics-file): metric event
+	                           * lines for the watcher (metrics.h), sent before the reply */
 } KovContext;

@@ -20,6 +20,7 @@
 #include "queue.h"
 #include "schedule.h"
 #include "state.h"
+#include "telemetry.h"
 #include "watch.h"
 #include "worker.h"
 
@@ -45,6 +46,7 @@ typedef struct {
 	gboolean claimed;     /* already in cur/ */
 	char *key;            /* its key in the schedule */
 	guint crashes;        /* also in the state; kept here for when it cannot be saved */
+	gint64 since;         /* unix seconds: first seen (the metrics' oldest mail) */
 } KovItem;
 
 typedef struct {
@@ -56,6 +58,7 @@ typedef struct {
 	KovPool *pool;
 	KovListenProc *listener;  /* the SMTP listener's process; NULL one-shot */
 	KovSchedule *schedule;  /* of KovItem: every mail ready, in hand or deferred */
+	KovTelemetry *telemetry;  /* the counters and the metrics-file (telemetry.h) */
 	gboolean stopping;
 	gboolean broken;      /* stopped because workers could not live */
 	guint idle_deaths;    /* workers that died without a mail: a broken set-up */
@@ -84,7 +87,8 @@ static KovItem *
 kov_item_new(const char *queue, const char *id, gboolean claimed)
 {
 	KovItem *item = g_new0(KovItem, 1);
-	*item = (KovItem){ g_strdup(queue), g_strdup(id), claimed, kov_item_key(queue, id, claimed), 0 };
+	*item = (KovItem){ g_strdup(queue), g_strdup(id), claimed, kov_item_key(queue, id, claimed), 0,
+	                   g_get_real_time() / G_USEC_PER_SEC };
 	return item;
 }
 
@@ -210,6 +214,10 @@ kov_daemon_recover(KovDaemon *d)
 			g_autoptr(KovState) state = kov_state_load(path, NULL);
 			gint64 due = state ? kov_state_get_next_attempt(state) : 0;
 			kov_daemon_add(d, k, id, TRUE, d->options->oneshot || due <= now ? 0 : due);
+			g_autofree char *key = kov_item_key(k, id, TRUE);
+			KovItem *item = kov_schedule_lookup(d->schedule, key);
+			if (item != NULL && state != NULL && !kov_state_is_new(state))
+				item->since = MIN(item->since, kov_state_get_first_seen(state));
 		}
 	}
 }
@@ -242,6 +250,10 @@ kov_daemon_on_reply(gpointer user, gpointer data, const char *line)
 		return;
 	}
 	kov_daemon_count(d, outcome);
+	if (outcome == KOV_WORKER_DEFERRED)
+		kov_telemetry_deferred(d->telemetry, item->queue);
+	else if (outcome == KOV_WORKER_FAILED)
+		kov_telemetry_failed(d->telemetry, item->queue);
 	if (outcome == KOV_WORKER_DEFERRED && !d->options->oneshot && next > 0) {
 		item->claimed = TRUE;
 		kov_schedule_update(d->schedule, item->key, next);
@@ -290,6 +302,7 @@ kov_daemon_on_crash(KovDaemon *d, KovItem *item, int status, gboolean timed_out)
 	if (!kov_queue_fail(d->config->queuedir, item->queue, item->id, reason, NULL, &error))
 		kov_log_err("%s", error->message);
 	d->failed++;
+	kov_telemetry_failed(d->telemetry, item->queue);
 	kov_daemon_forget(d, item);
 }
 
@@ -299,7 +312,37 @@ kov_daemon_on_end(gpointer user, gpointer item, int status, gboolean timed_out)
 {
 	KovDaemon *d = user;
 	kov_daemon_on_crash(d, item, status, timed_out);
+	if (!d->stopping)
+		kov_telemetry_worker_restarted(d->telemetry);
 	return !d->stopping;
+}
+
+/* A worker's or the listener's metric event. */
+static void
+kov_daemon_on_metric(gpointer user, const char *line)
+{
+	KovDaemon *d = user;
+	kov_telemetry_event(d->telemetry, line);
+}
+
+static void
+kov_daemon_metrics_item(gpointer data, gboolean ready, gboolean taken, gpointer user)
+{
+	const KovItem *item = data;
+	KovTelemetryState state = taken ? KOV_TELEMETRY_ACTIVE : ready ? KOV_TELEMETRY_NEW
+	                                                               : KOV_TELEMETRY_DEFERRED;
+	kov_telemetry_queue_item(user, item->queue, state, item->since);
+}
+
+/* The metrics-file, when it is due (@force: at the stop). */
+static void
+kov_daemon_metrics(KovDaemon *d, gboolean force)
+{
+	if (!kov_telemetry_due(d->telemetry, force))
+		return;
+	kov_telemetry_queues_begin(d->telemetry);
+	kov_schedule_foreach(d->schedule, kov_daemon_metrics_item, d->telemetry);
+	kov_telemetry_write(d->telemetry);
 }
 
 /* Ready mail to idle workers, claimed from new/ on the way. */
@@ -357,6 +400,7 @@ kov_daemon_timeout_ms(KovDaemon *d)
 	timeout = kov_pool_timeout_ms(d->pool, timeout);
 	if (d->listener != NULL)
 		timeout = kov_listenproc_timeout_ms(d->listener, timeout);
+	timeout = kov_telemetry_timeout_ms(d->telemetry, timeout);
 	return MIN(timeout, G_MAXINT);
 }
 
@@ -448,6 +492,7 @@ kov_daemon_reload(KovDaemon *d)
 	d->reloaded = config;
 	d->config = config;
 	kov_pool_reload(d->pool, config);
+	kov_telemetry_configure(d->telemetry, config);
 	if (d->listener != NULL)
 		kov_listenproc_reload(d->listener, config);
 	if (!kov_watch_set_queues(d->watch, config->queues, &error))
@@ -514,7 +559,9 @@ kov_daemon_loop(KovDaemon *d)
 		if (!busy && (d->stopping || (d->options->oneshot && !kov_schedule_has_ready(d->schedule))))
 			break;
 		kov_daemon_wait(d);
+		kov_daemon_metrics(d, FALSE);
 	}
+	kov_daemon_metrics(d, TRUE);
 	if (d->broken)
 		return KOV_DAEMON_EXIT_BROKEN;
 	if (!d->options->oneshot || d->failed + d->deferred_count + d->unclaimed == 0)
@@ -536,6 +583,7 @@ kov_daemon_clear(KovDaemon *d)
 	/* The workers first: the mail they hold is the schedule's. */
 	g_clear_pointer(&d->pool, kov_pool_free);
 	g_clear_pointer(&d->schedule, kov_schedule_free);
+	g_clear_pointer(&d->telemetry, kov_telemetry_free);
 	g_clear_pointer(&d->watch, kov_watch_free);
 	kov_queue_unlock(d->config->queuedir, d->lock_fd);
 	g_clear_pointer(&d->reloaded, kov_config_free);
@@ -582,8 +630,9 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	d.lock_fd = kov_queue_lock(config->queuedir, kov_worker_backstop_seconds(config) + 5, error);
 	if (d.lock_fd < 0)
 		return -1;
-	static const KovPoolEvents events = { kov_daemon_on_reply, kov_daemon_on_end };
+	static const KovPoolEvents events = { kov_daemon_on_reply, kov_daemon_on_end, kov_daemon_on_metric };
 	d.schedule = kov_schedule_new(kov_item_free);
+	d.telemetry = kov_telemetry_new(config);
 	d.watch = kov_watch_new(config->queuedir, config->queues, error);
 	if (d.watch != NULL)
 		d.pool = kov_pool_new(config, kov_watch_fd(d.watch), &events, &d);
@@ -593,7 +642,7 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 		kov_daemon_recover(&d);
 		kov_daemon_scan_new(&d);
 		if (!options->oneshot)
-			d.listener = kov_listenproc_new(config);
+			d.listener = kov_listenproc_new(config, kov_daemon_on_metric, &d);
 		status = kov_daemon_loop(&d);
 	}
 	kov_daemon_clear(&d);

@@ -10,6 +10,9 @@
 #include "error.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+
+#include <string.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -33,12 +36,18 @@ struct _KovListenProc {
 	gboolean stopped;
 	GArray *close_fds;    /* of int */
 	GArray *old;          /* of pid_t: replaced listeners still draining */
+	KovListenProcLine on_line;
+	gpointer user;
+	GString *input;       /* a line not yet complete */
 };
 
 KovListenProc *
-kov_listenproc_new(const KovConfig *config)
+kov_listenproc_new(const KovConfig *config, KovListenProcLine on_line, gpointer user)
 {
 	KovListenProc *lp = g_new0(KovListenProc, 1);
+	lp->on_line = on_line;
+	lp->user = user;
+	lp->input = g_string_new(NULL);
 	lp->config = config;
 	lp->pid = -1;
 	lp->fd = -1;
@@ -78,6 +87,7 @@ kov_listenproc_tick(KovListenProc *lp)
 	                             (const int *)lp->close_fds->data, lp->close_fds->len, &lp->fd,
 	                             &error);
 	lp->started = g_get_monotonic_time();
+	g_string_truncate(lp->input, 0);
 	if (lp->pid < 0) {
 		kov_log_err("%s", error->message);
 		lp->restart_at = lp->started + lp->backoff * G_USEC_PER_SEC;
@@ -119,12 +129,28 @@ kov_listenproc_reap(KovListenProc *lp)
 void
 kov_listenproc_read(KovListenProc *lp)
 {
-	char buf[64];
+	char buf[1024];
 	if (lp->pid <= 0)
 		return;
 	ssize_t n = read(lp->fd, buf, sizeof buf);
-	if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+	if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
 		kov_listenproc_reap(lp);
+		return;
+	}
+	if (n < 0)
+		return;
+	g_string_append_len(lp->input, buf, n);
+	for (char *nl; (nl = memchr(lp->input->str, '\n', lp->input->len)) != NULL;) {
+		*nl = '\0';
+		if (lp->on_line != NULL)
+			lp->on_line(lp->user, lp->input->str);
+		g_string_erase(lp->input, 0, nl - lp->input->str + 1);
+	}
+	/* No line is this long: what came is garbage, not to be kept. */
+	if (lp->input->len > KOV_METRICS_EVENT_MAX) {
+		kov_log_debug("listener: %zu bytes without a line end dropped", lp->input->len);
+		g_string_truncate(lp->input, 0);
+	}
 }
 
 gint64
@@ -190,5 +216,6 @@ kov_listenproc_free(KovListenProc *lp)
 	}
 	g_array_unref(lp->old);
 	g_array_unref(lp->close_fds);
+	g_string_free(lp->input, TRUE);
 	g_free(lp);
 }

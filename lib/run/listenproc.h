@@ -9,8 +9,12 @@
 
 typedef struct _KovListenProc KovListenProc;
 
-/* @config (borrowed, until _reload) says whether and how. (transfer full) */
-KovListenProc *kov_listenproc_new(const KovConfig *config);
+/* A line the listener sent (without its LF): its metric events (metrics.h). */
+typedef void (*KovListenProcLine)(gpointer user, const char *line);
+
+/* @config (borrowed, until _reload) says whether and how; @on_line
+ * (nullable) gets what the listener reports. (transfer full) */
+KovListenProc *kov_listenproc_new(const KovConfig *config, KovListenProcLine on_line, gpointer user);
 /* Stop the listener (SIGTERM: it finishes the messages being received)
  * and wait for it, and for any it replaced; past their grace, SIGKILL. */
 void kov_listenproc_free(KovListenProc *lp);
@@ -23,8 +27,8 @@ void kov_listenproc_set_close_fds(KovListenProc *lp, const int *fds, gsize n);
 void kov_listenproc_tick(KovListenProc *lp);
 /* The socket to poll (-1: none running). */
 int kov_listenproc_fd(const KovListenProc *lp);
-/* The socket is readable: EOF means the listener ended; reap it and plan
- * a restart. */
+/* The socket is readable: lines go to @on_line; EOF means the listener
+ * ended: reap it and plan a restart. */
 void kov_listenproc_read(KovListenProc *lp);
 /* @timeout_ms, or less to wake for a restart that is due. */
 gint64 kov_listenproc_timeout_ms(const KovListenProc *lp, gint64 timeout_ms);

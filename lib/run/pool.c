@@ -7,6 +7,7 @@
  * A worker's death costs one attempt of one mail: the daemon decides. */
 #include "pool.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -237,6 +238,12 @@ kov_pool_read(KovPool *pool, guint i)
 	g_string_append_len(w->input, buf, n);
 	for (char *nl; (nl = memchr(w->input->str, '\n', w->input->len)) != NULL;) {
 		*nl = '\0';
+		if (kov_metrics_is_event(w->input->str)) {
+			if (pool->events.metric != NULL)
+				pool->events.metric(pool->user, w->input->str);
+			g_string_erase(w->input, 0, nl - w->input->str + 1);
+			continue;
+		}
 		gpointer item = g_steal_pointer(&w->item);
 		if (item != NULL)
 			pool->events.reply(pool->user, item, w->input->str);

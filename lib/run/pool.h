@@ -18,6 +18,9 @@ typedef struct {
 	 * when the pool killed it for overrunning. Return TRUE to have it
 	 * replaced by a new worker. */
 	gboolean (*ended)(gpointer user, gpointer item, int status, gboolean timed_out);
+	/* A worker sent a metric event line (metrics.h; without its LF) before
+	 * its reply. Nullable: such lines are then dropped. */
+	void (*metric)(gpointer user, const char *line);
 } KovPoolEvents;
 
 /* How many workers @config asks for: workers (or one per CPU), at most

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "logfmt.h"
 #include "message.h"
+#include "metrics.h"
 #include "planner.h"
 #include "policy.h"
 #include "report.h"
@@ -42,7 +43,8 @@ typedef struct {
 	KovState *state;
 	gpgme_ctx_t gpg;
 	gint64 started;           /* monotonic usec */
-	gint64 queued;            /* real usec: when the mail was written to the queue; 0: unknown */
+	gint64 queued;            /* real usec: when the mail was written to the queue (its
+	                           * file's mtime; else when first seen) */
 	GError *unsaved;          /* the state could not be recorded: no further
 	                           * transaction in this run (owned) */
 } KovJob;
@@ -325,6 +327,27 @@ kov_job_log_copy(KovJob *job, const KovPlanCopy *copy, const char *to, int code)
 		             job->mail->already_encrypted ? " (already encrypted)" : "", code);
 }
 
+/* Metrics (telemetry.c): @n recipients of this mail reached their final
+ * @outcome; sent to the watcher with the worker's reply. */
+static void
+kov_job_count(KovJob *job, const char *outcome, guint n)
+{
+	kov_metrics_event_append(job->ctx->events, "koverto_recipients_total", n, "queue", job->queue->name,
+	                         "outcome", outcome, NULL);
+}
+
+/* The class label of an SMTP reply code; none: no reply. */
+static const char *
+kov_job_reply_class(int code)
+{
+	switch (code / 100) {
+	case 2: return "2xx";
+	case 4: return "4xx";
+	case 5: return "5xx";
+	}
+	return "none";
+}
+
 /* Record the same outcome for every recipient of a copy that never got sent. */
 static void
 kov_job_mark_copy(KovJob *job, const KovPlanCopy *copy, const GError *error)
@@ -341,6 +364,8 @@ kov_job_mark_copy(KovJob *job, const KovPlanCopy *copy, const GError *error)
 	kov_state_set_last_error(job->state, error->message);
 	kov_log_info("id=%s: %s for %s: %s", job->id, st == KOV_STATE_PENDING ? "deferred" : "failed",
 	             to, error->message);
+	if (st == KOV_STATE_FAILED)
+		kov_job_count(job, "failed", copy->recipients->len);
 }
 
 /* The addresses of @copy's recipients, NULL-terminated. (the array is
@@ -409,15 +434,21 @@ kov_job_send_copy(KovJob *job, const KovPlanCopy *copy)
 	int code = 0; /* the server's reply to the accepted transaction */
 	for (guint i = 0; i < n; i++) {
 		KovRcptResult *r = &results[i];
+		kov_metrics_event_append(job->ctx->events, "koverto_smtp_replies_total", 1, "class",
+		                         kov_job_reply_class(r->code), NULL);
 		g_autofree char *why = r->reply ? g_strdup(r->reply) : g_strdup_printf("%d", r->code);
 		if (r->status == KOV_RCPT_DELIVERED) {
 			kov_job_set_rcpt(job, rcpts[i], KOV_STATE_DELIVERED, NULL);
+			kov_job_count(job, copy->kind == KOV_DECISION_ENCRYPT ? "encrypted"
+			                   : copy->kind == KOV_DECISION_SIGN ? "signed" : "unchanged", 1);
 			g_array_append_val(sent, i);
 			code = code ? code : r->code;
 			kov_process_log_outcome(job, rcpts[i], KOV_LOGFMT_SENT, r->code, r->reply, TRUE);
 		} else {
 			gboolean later = r->status == KOV_RCPT_DEFERRED;
 			kov_job_set_rcpt(job, rcpts[i], later ? KOV_STATE_PENDING : KOV_STATE_FAILED, why);
+			if (!later)
+				kov_job_count(job, r->code >= 500 && r->code < 600 ? "bounced" : "failed", 1);
 			kov_state_set_last_error(job->state, why);
 			kov_log_info("id=%s: %s for %s: %s", job->id, later ? "deferred" : "failed", rcpts[i],
 			             why);
@@ -431,6 +462,9 @@ kov_job_send_copy(KovJob *job, const KovPlanCopy *copy)
 	if (error != NULL)
 		kov_log_debug("id=%s: delivery: %s", job->id, error->message);
 	if (sent->len > 0) {
+		kov_metrics_event_append(job->ctx->events, "koverto_delivery_duration_seconds",
+		                         MAX(0, g_get_real_time() - job->queued) / (double)G_USEC_PER_SEC,
+		                         "queue", job->queue->name, NULL);
 		g_autofree char *to = kov_job_join_addresses(job, copy, sent);
 		kov_job_log_copy(job, copy, to, code);
 	}
@@ -516,6 +550,7 @@ kov_job_conclude(KovJob *job, KovResult *result)
 			                                       last ? last : "");
 			kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, why);
 			kov_process_log_outcome(job, r->address, KOV_LOGFMT_BOUNCED, 0, why, FALSE);
+			kov_job_count(job, "failed", 1);
 			st = KOV_STATE_FAILED;
 			g_free(reason);
 			reason = g_steal_pointer(&why);
@@ -607,8 +642,11 @@ kov_job_abort(KovJob *job, const GError *error, KovResult *result)
 	if (!later && job->state != NULL && job->rcpts != NULL) {
 		for (guint i = 0; i < job->rcpts->len; i++) {
 			const KovRecipient *r = g_ptr_array_index(job->rcpts, i);
-			if (kov_state_get_rcpt(job->state, r->address, NULL) == KOV_STATE_PENDING)
-				kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, result->reason);
+			if (kov_state_get_rcpt(job->state, r->address, NULL) != KOV_STATE_PENDING)
+				continue;
+			kov_job_set_rcpt(job, r->address, KOV_STATE_FAILED, result->reason);
+			kov_job_count(job, job->planner != NULL && job->planner->plan->refused != NULL
+			                   ? "refused" : "failed", 1);
 		}
 		kov_job_report_failed(job, result);
 	}
@@ -639,6 +677,11 @@ kov_job_prepare(KovJob *job, GError **error)
 	    && st.st_ctime < kov_state_get_first_seen(job->state))
 		kov_state_set_first_seen(job->state, st.st_ctime);
 	kov_state_add_attempt(job->state);
+	if (kov_state_get_attempts(job->state) == 1)
+		kov_metrics_event_append(job->ctx->events, "koverto_messages_received_total", 1, "queue",
+		                         job->queue->name, NULL);
+	if (!have_st)
+		job->queued = kov_state_get_first_seen(job->state) * G_USEC_PER_SEC;
 	job->mail = kov_message_load(path, &options, error);
 	if (job->mail == NULL) {
 		if (error != NULL && *error != NULL && (*error)->code == KOV_ERROR_DATAERR)

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 /* Send @report from <> to @to; a report that cannot be sent is logged. */
-static void
+static gboolean
 kov_report_send(KovContext *ctx, const char *id, const char *what, GMimeMessage *report,
                 const char *to)
 {
@@ -27,7 +27,7 @@ kov_report_send(KovContext *ctx, const char *id, const char *what, GMimeMessage 
 
 	if (fd < 0) {
 		kov_log_err("id=%s: the %s to %s could not be written: %s", id, what, to, g_strerror(errno));
-		return;
+		return FALSE;
 	}
 	kov_trace_add(report, kov_trace_host(), id);
 	if (kov_message_write_fd(GMIME_OBJECT(report), fd, kov_deliver_wants_crlf(ctx->deliver), &error))
@@ -38,6 +38,7 @@ kov_report_send(KovContext *ctx, const char *id, const char *what, GMimeMessage 
 	else
 		kov_log_info("id=%s: %s sent to %s", id, what, to);
 	kov_rcpt_result_clear(&result);
+	return error == NULL;
 }
 
 /* The report for mail-on-error: what failed and where the mail is now.
@@ -108,8 +109,8 @@ kov_report_dsn_build(KovContext *ctx, const char *id, GMimeMessage *original, co
 	return report;
 }
 
-void
+gboolean
 kov_report_dsn_send(KovContext *ctx, const char *id, GMimeMessage *report, const char *sender)
 {
-	kov_report_send(ctx, id, "delivery status notification", report, sender);
+	return kov_report_send(ctx, id, "delivery status notification", report, sender);
 }

@@ -17,5 +17,6 @@ void kov_report_alert(KovContext *ctx, const char *queue, const char *id, const 
 GMimeMessage *kov_report_dsn_build(KovContext *ctx, const char *id, GMimeMessage *original,
                                    const char *sender, const KovDsnRecipient *recipients, gsize n,
                                    gint64 arrival);
-/* Send a report made by kov_report_dsn_build to @sender; a failure is logged. */
-void kov_report_dsn_send(KovContext *ctx, const char *id, GMimeMessage *report, const char *sender);
+/* Send a report made by kov_report_dsn_build to @sender; a failure is
+ * logged (and FALSE). */
+gboolean kov_report_dsn_send(KovContext *ctx, const char *id, GMimeMessage *report, const char *sender);

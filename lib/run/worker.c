@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "keys.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "report.h"
 #include "state.h"
@@ -71,8 +72,8 @@ kov_worker_handle(KovContext *ctx, const KovQueueConfig *queue, const char *id, 
 			result->next_attempt = (gint64)time(NULL) + MAX(ctx->config->retry_first, 1);
 			break;
 		}
-		if (result->dsn != NULL)
-			kov_report_dsn_send(ctx, id, result->dsn, result->dsn_to);
+		if (result->dsn != NULL && kov_report_dsn_send(ctx, id, result->dsn, result->dsn_to))
+			kov_metrics_event_append(ctx->events, "koverto_dsn_sent_total", 1, "queue", name, NULL);
 		if (result->quiet)
 			kov_log_err("id=%s: failed: %s (no alert mailed: it has the null sender)", id,
 			            result->reason);
@@ -208,8 +209,15 @@ kov_worker_serve_one(KovContext *ctx, int fd, char *line)
 	if (lock >= 0)
 		close(lock);
 	kov_result_clear(&result);
-	if (!kov_fileio_write_all(fd, reply, strlen(reply), NULL, "worker: cannot reply"))
+	/* The events of this mail, then the reply: one write. */
+	GString *out = ctx->events;
+	if (out != NULL)
+		g_string_append(out, reply);
+	if (!kov_fileio_write_all(fd, out ? out->str : reply, out ? out->len : strlen(reply), NULL,
+	                          "worker: cannot reply"))
 		_exit(0); /* the watcher is gone */
+	if (out != NULL)
+		g_string_truncate(out, 0);
 }
 
 static int
@@ -229,7 +237,8 @@ kov_worker_loop(const KovConfig *config, int fd)
 		kov_log_err("worker: %s", error ? error->message : g_strerror(errno));
 		return 1;
 	}
-	KovContext ctx = { config, keys, deliver };
+	g_autoptr(GString) events = config->metrics_file != NULL ? g_string_new(NULL) : NULL;
+	KovContext ctx = { config, keys, deliver, events };
 	while (getline(&line, &cap, in) > 0) {
 		line[strcspn(line, "\n")] = '\0';
 		kov_worker_serve_one(&ctx, fd, line);

@@ -11,7 +11,9 @@
 
 /* Request: "KIND ID\n". Reply: "OUTCOME NEXT-ATTEMPT\n" with OUTCOME one
  * of D (delivered), L (deferred, later), F (failed), B (busy: locked by a
- * writer, not taken). */
+ * writer, not taken). With metrics-file set, the reply comes after the
+ * mail's metric events, "M NAME LABEL=VALUE ... VALUE\n" lines
+ * (metrics.h), in the same write. */
 #define KOV_WORKER_DELIVERED 'D'
 #define KOV_WORKER_DEFERRED  'L'
 #define KOV_WORKER_FAILED    'F'

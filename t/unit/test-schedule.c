@@ -254,6 +254,33 @@ test_next_attempt(void)
 	g_assert_cmpint(kov_schedule_next_attempt(now, 7200, 3600, 1, 0), ==, now + 3600);
 }
 
+/* Every entry once, with its state (the metrics' queue gauges). */
+static void
+foreach_state(gpointer data, gboolean ready, gboolean taken, gpointer user)
+{
+	const Item *item = data;
+	g_assert_false(g_hash_table_contains(user, item->name));
+	g_hash_table_insert(user, g_strdup(item->name), taken ? "taken" : ready ? "ready" : "waiting");
+}
+
+static void
+test_foreach(void)
+{
+	int freed = 0;
+	g_autoptr(KovSchedule) s = kov_schedule_new(item_free);
+	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+
+	kov_schedule_insert(s, "a", 0, item_new("a", &freed));
+	kov_schedule_insert(s, "b", 0, item_new("b", &freed));
+	kov_schedule_insert(s, "c", 500, item_new("c", &freed));
+	g_assert_nonnull(kov_schedule_next(s, NULL));   /* a: taken */
+	kov_schedule_foreach(s, foreach_state, seen);
+	g_assert_cmpuint(g_hash_table_size(seen), ==, 3);
+	g_assert_cmpstr(g_hash_table_lookup(seen, "a"), ==, "taken");
+	g_assert_cmpstr(g_hash_table_lookup(seen, "b"), ==, "ready");
+	g_assert_cmpstr(g_hash_table_lookup(seen, "c"), ==, "waiting");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -261,6 +288,7 @@ main(int argc, char **argv)
 	g_test_add_func("/schedule/fifo-and-duplicates", test_fifo_and_duplicates);
 	g_test_add_func("/schedule/wake-order", test_wake_order);
 	g_test_add_func("/schedule/update", test_update);
+	g_test_add_func("/schedule/foreach", test_foreach);
 	g_test_add_func("/schedule/rename", test_rename);
 	g_test_add_func("/schedule/free-all", test_free_all);
 	g_test_add_func("/schedule/random", test_random);
