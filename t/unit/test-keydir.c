@@ -248,10 +248,10 @@ static void
 test_refused(Fixture *f, gconstpointer data)
 {
 	(void)data;
-	put_keys(f, "bob@example.net.asc", "bob", "carol", NULL);      /* two keys */
+	put_keys(f, "two@example.net.asc", "bob", "carol", NULL);      /* two keys */
 	put_keys(f, "carol@example.net.asc", "bob", NULL);             /* address missing */
 	put_keys(f, "jimbob@example.net.asc", "jimbob", NULL);         /* accepted ... */
-	put_keys(f, "bob@example.org.asc", "jimbob", NULL);            /* ... but not for bob */
+	put_keys(f, "bob@example.net.asc", "jimbob", NULL);            /* ... but not for bob */
 	put_keys(f, "ivan@example.net.asc", "ivan", NULL);
 	put_keys(f, "hank@example.net.asc", "hank", NULL);
 	put_keys(f, "erin@example.net.asc", "erin", NULL);
@@ -269,11 +269,13 @@ test_refused(Fixture *f, gconstpointer data)
 	load(f);
 	g_autoptr(KovKeydirSnapshot) snap = kov_keydir_current(f->kd);
 
-	assert_refused(snap, "bob@example.net.asc", "bob@example.net", "holds 2 keys");
+	assert_refused(snap, "two@example.net.asc", "two@example.net", "holds 2 keys");
 	assert_refused(snap, "judy@example.net.asc", "judy@example.net", "holds 2 keys");
 	assert_refused(snap, "carol@example.net.asc", "carol@example.net",
 	               "no user ID with address carol@example.net (it has: bob@example.net)");
-	assert_refused(snap, "bob@example.org.asc", "bob@example.org", "no user ID with address");
+	/* jimbob@example.net ends in bob@example.net: no substring match. */
+	assert_refused(snap, "bob@example.net.asc", "bob@example.net",
+	               "no user ID with address bob@example.net (it has: jimbob@example.net)");
 	assert_refused(snap, "ivan@example.net.asc", "ivan@example.net", "revoked");
 	assert_refused(snap, "hank@example.net.asc", "hank@example.net", "expired");
 	assert_refused(snap, "erin@example.net.asc", "erin@example.net", "no encryption subkey");
