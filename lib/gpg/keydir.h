@@ -87,9 +87,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovKeydir, kov_keydir_free)
 /* Read the directory again, check what changed (a file whose bytes were
  * checked before, in this process or, through @snapdir, a previous one,
  * costs no gpg run) and swap the new snapshot in. Files are refused one
- * by one; FALSE with @error (KOV_ERROR_TEMPFAIL) only when the directory
- * cannot be read, a snapshot cannot be written or gpg cannot run: the
- * current snapshot then stays. */
+ * by one; FALSE with @error only when the directory cannot be read or a
+ * snapshot cannot be written (from errno: KOV_ERROR_IOERR, a full disk
+ * KOV_ERROR_TEMPFAIL) or gpg cannot run (KOV_ERROR_TEMPFAIL): the current
+ * snapshot then stays. One thread loads at a time; kov_keydir_current()
+ * may be called from any thread meanwhile. Snapshot files are never
+ * removed here: a mail in flight may still read an old one. */
 gboolean kov_keydir_load(KovKeydir *kd, GError **error);
 
 /* The current snapshot. (transfer full: unref it when the mail is done) */
