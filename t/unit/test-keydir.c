@@ -435,6 +435,19 @@ test_cache(Fixture *f, gconstpointer data)
 	g_assert_cmpuint(kov_keydir_gpg_runs(third), ==, 1);
 	g_autoptr(KovKeydirSnapshot) snap3 = kov_keydir_current(third);
 	g_assert_cmpstr(kov_keydir_snapshot_lookup(snap3, "bob@example.net")->fingerprint, ==, bob_fpr);
+
+	/* Facts that held until a (sub)key expiry now past are made again:
+	 * which subkey gpg uses may have changed. */
+	g_autofree char *good = kov_test_file_read(facts, NULL);
+	g_assert_nonnull(strstr(good, "until=0\n"));
+	g_autoptr(GString) stale = g_string_new(good);
+	g_string_replace(stale, "until=0\n", "until=1\n", 1);
+	kov_test_file_write(facts, stale->str, -1);
+	g_autoptr(KovKeydir) fourth = kov_keydir_new(keys, f->dir, f->snapdir, &error);
+	g_assert_true(kov_keydir_load(fourth, &error));
+	g_assert_cmpuint(kov_keydir_gpg_runs(fourth), ==, 1);
+	g_autofree char *again_facts = kov_test_file_read(facts, NULL);
+	g_assert_cmpstr(again_facts, ==, good);
 }
 
 /* A mail that took a snapshot keeps it, and its key file, whatever the
