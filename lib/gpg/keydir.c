@@ -309,6 +309,7 @@ struct _KovKeydirSnapshot {
 	gatomicrefcount refs;
 	GHashTable *entries;     /* lower-case address -> KovKeydirEntry* (owned) */
 	GPtrArray *refused;      /* of KovKeydirRefusal* (owned) */
+	GHashTable *hashes;      /* sha256 of every file read, accepted or not (a set) */
 };
 
 static void
@@ -340,6 +341,7 @@ keydir_snapshot_new(void)
 	g_atomic_ref_count_init(&snap->refs);
 	snap->entries = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, keydir_entry_free);
 	snap->refused = g_ptr_array_new_with_free_func(keydir_refusal_free);
+	snap->hashes = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	return snap;
 }
 
@@ -358,6 +360,7 @@ kov_keydir_snapshot_unref(KovKeydirSnapshot *snap)
 		return;
 	g_hash_table_unref(snap->entries);
 	g_ptr_array_unref(snap->refused);
+	g_hash_table_unref(snap->hashes);
 	g_free(snap);
 }
 
@@ -629,6 +632,28 @@ keydir_snapshot_write(const char *snapshot, GBytes *data, GError **error)
 	return TRUE;
 }
 
+/* Stamp the files of the bytes @old read and @now does not with the time
+ * they left: kov_keydir_prune() counts its grace from then, not from when
+ * they were written (a key may have been current for a year). */
+static void
+keydir_retire(KovKeydir *kd, KovKeydirSnapshot *old, KovKeydirSnapshot *now)
+{
+	GHashTableIter iter;
+	gpointer sha;
+	g_hash_table_iter_init(&iter, old->hashes);
+	while (g_hash_table_iter_next(&iter, &sha, NULL)) {
+		if (g_hash_table_contains(now->hashes, sha))
+			continue;
+		static const char *const ext[] = { ".asc", ".facts" };
+		for (gsize i = 0; i < G_N_ELEMENTS(ext); i++) {
+			g_autofree char *name = g_strconcat(sha, ext[i], NULL);
+			g_autofree char *path = g_build_filename(kd->snapdir, name, NULL);
+			/* Not there (a refused file has no .asc): nothing to keep. */
+			(void)utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW);
+		}
+	}
+}
+
 static void
 keydir_refuse(GPtrArray *refused, const char *file, char *reason)
 {
@@ -716,6 +741,7 @@ kov_keydir_load(KovKeydir *kd, GError **error)
 		gboolean secret = FALSE;
 		gboolean armored = keydir_armored_public(data, &secret);
 		g_autofree char *sha = g_compute_checksum_for_bytes(G_CHECKSUM_SHA256, data);
+		g_hash_table_add(snap->hashes, g_strdup(sha));
 		KeydirFacts refusal = { .secret = secret };
 		const KeydirFacts *facts = &refusal;
 		if (armored && !secret) {
@@ -764,8 +790,61 @@ kov_keydir_load(KovKeydir *kd, GError **error)
 
 	g_mutex_lock(&kd->lock);
 	KovKeydirSnapshot *old = kd->current;
-	kd->current = g_steal_pointer(&snap);
+	kd->current = kov_keydir_snapshot_ref(snap);
 	g_mutex_unlock(&kd->lock);
+	keydir_retire(kd, old, snap);
 	kov_keydir_snapshot_unref(old);
 	return TRUE;
+}
+
+/* "<64 hex>.asc" or "<64 hex>.facts": a file of ours; its hash in *@sha. */
+static gboolean
+keydir_own_file(const char *name, char sha[65])
+{
+	if (strspn(name, "0123456789abcdef") != 64 ||
+	    (strcmp(name + 64, ".asc") != 0 && strcmp(name + 64, ".facts") != 0))
+		return FALSE;
+	memcpy(sha, name, 64);
+	sha[64] = '\0';
+	return TRUE;
+}
+
+guint
+kov_keydir_prune(KovKeydir *kd, gint64 grace, GError **error)
+{
+	g_return_val_if_fail(kd != NULL && grace >= 0, 0);
+
+	g_autoptr(KovKeydirSnapshot) snap = kov_keydir_current(kd);
+	int dfd = open(kd->snapdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		kov_error_set_errno(error, errno, "keydir: cannot open %s", kd->snapdir);
+		return 0;
+	}
+	g_autoptr(GPtrArray) names = keydir_names(dfd, kd->snapdir, error);
+	if (names == NULL) {
+		close(dfd);
+		return 0;
+	}
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	guint removed = 0;
+	for (guint i = 0; i < names->len; i++) {
+		const char *name = names->pdata[i];
+		char sha[65];
+		struct stat st;
+		if (!keydir_own_file(name, sha) || g_hash_table_contains(snap->hashes, sha) ||
+		    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+		    st.st_mtim.tv_sec > now - grace)
+			continue;
+		if (unlinkat(dfd, name, 0) != 0) {
+			if (errno == ENOENT)
+				continue;
+			kov_error_set_errno(error, errno, "keydir: cannot remove %s/%s", kd->snapdir, name);
+			close(dfd);
+			return removed;
+		}
+		g_hash_table_remove(kd->facts, sha);
+		removed++;
+	}
+	close(dfd);
+	return removed;
 }

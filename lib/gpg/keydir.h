@@ -92,8 +92,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovKeydir, kov_keydir_free)
  * KOV_ERROR_TEMPFAIL) or gpg cannot run (KOV_ERROR_TEMPFAIL): the current
  * snapshot then stays. One thread loads at a time; kov_keydir_current()
  * may be called from any thread meanwhile. Snapshot files are never
- * removed here: a mail in flight may still read an old one. */
+ * removed here (kov_keydir_prune() does): a mail in flight may still read
+ * an old one. */
 gboolean kov_keydir_load(KovKeydir *kd, GError **error);
+
+/* Remove the snapshot and facts files of @snapdir whose bytes the
+ * current snapshot did not read (no file in the directory has them now)
+ * and that were last written more than @grace seconds ago: a mail that
+ * started with an older snapshot may still be reading one, so @grace is
+ * longer than a mail takes. The number of files removed; @error (from
+ * errno) when @snapdir cannot be read or a file not removed. */
+guint kov_keydir_prune(KovKeydir *kd, gint64 grace, GError **error);
 
 /* The current snapshot. (transfer full: unref it when the mail is done) */
 KovKeydirSnapshot *kov_keydir_current(KovKeydir *kd);

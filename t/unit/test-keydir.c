@@ -13,6 +13,7 @@
 #include "keys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -504,6 +505,87 @@ test_isolation(Fixture *f, gconstpointer data)
 	g_assert_cmpstr(copy, ==, orig);
 }
 
+/* Set the times of snapshot-directory file <@sha>@ext to @age seconds ago. */
+static void
+age_file(Fixture *f, const char *sha, const char *ext, gint64 age)
+{
+	g_autofree char *name = g_strconcat(sha, ext, NULL);
+	g_autofree char *path = g_build_filename(f->snapdir, name, NULL);
+	gint64 t = g_get_real_time() / G_USEC_PER_SEC - age;
+	struct timespec times[2] = { { .tv_sec = t }, { .tv_sec = t } };
+	g_assert_cmpint(utimensat(AT_FDCWD, path, times, 0), ==, 0);
+}
+
+static gboolean
+snap_file_exists(Fixture *f, const char *sha, const char *ext)
+{
+	g_autofree char *name = g_strconcat(sha, ext, NULL);
+	g_autofree char *path = g_build_filename(f->snapdir, name, NULL);
+	return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+static void
+prune(Fixture *f, gint64 grace, guint expect)
+{
+	g_autoptr(GError) error = NULL;
+	g_assert_cmpuint(kov_keydir_prune(f->kd, grace, &error), ==, expect);
+	g_assert_no_error(error);
+}
+
+/* Old snapshots go only after a grace counted from when they stopped
+ * being current; what the directory holds now stays, accepted or not. */
+static void
+test_prune(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	put_keys(f, "bob@example.net.asc", "bob", NULL);
+	put_keys(f, "carol@example.net.asc", "carol", NULL);
+	put_keys(f, "two@example.net.asc", "bob", "carol", NULL);
+	load(f);
+	g_autoptr(KovKeydirSnapshot) first = kov_keydir_current(f->kd);
+	g_autofree char *bob_sha = g_strdup(kov_keydir_snapshot_lookup(first, "bob@example.net")->sha256);
+	g_autofree char *carol_sha = g_strdup(kov_keydir_snapshot_lookup(first, "carol@example.net")->sha256);
+	/* Files of others in the snapshot directory are never touched. */
+	g_autofree char *other = g_build_filename(f->snapdir, "README", NULL);
+	kov_test_file_write(other, "not ours\n", -1);
+	age_file(f, bob_sha, ".asc", 365 * 86400);
+	age_file(f, carol_sha, ".asc", 365 * 86400);
+	age_file(f, carol_sha, ".facts", 365 * 86400);
+	prune(f, 0, 0);   /* all current, the two-key file's facts too */
+	g_assert_cmpuint(kov_test_dir_count(f->snapdir), ==, 6);
+
+	/* carol's file goes, bob's is rewritten: both old snapshots retire now. */
+	g_autofree char *carol_path = g_build_filename(f->dir, "carol@example.net.asc", NULL);
+	g_assert_cmpint(g_unlink(carol_path), ==, 0);
+	g_autofree char *bob_path = g_build_filename(f->dir, "bob@example.net.asc", NULL);
+	g_autofree char *orig = kov_test_file_read(bob_path, NULL);
+	g_autofree char *changed = g_strconcat(orig, "\n", NULL);
+	kov_test_file_write(bob_path, changed, -1);
+	load(f);
+	prune(f, 3600, 0);  /* a year old, but current until a moment ago */
+	g_assert_true(snap_file_exists(f, carol_sha, ".asc"));
+	g_assert_true(snap_file_exists(f, bob_sha, ".asc"));
+
+	age_file(f, carol_sha, ".asc", 7200);
+	age_file(f, carol_sha, ".facts", 7200);
+	age_file(f, bob_sha, ".asc", 7200);
+	prune(f, 3600, 3);  /* bob's old facts still in their grace */
+	g_assert_false(snap_file_exists(f, carol_sha, ".asc"));
+	g_assert_false(snap_file_exists(f, carol_sha, ".facts"));
+	g_assert_false(snap_file_exists(f, bob_sha, ".asc"));
+	g_assert_true(snap_file_exists(f, bob_sha, ".facts"));
+	g_autoptr(KovKeydirSnapshot) now = kov_keydir_current(f->kd);
+	const KovKeydirEntry *bob = kov_keydir_snapshot_lookup(now, "bob@example.net");
+	g_assert_true(g_file_test(bob->snapshot, G_FILE_TEST_EXISTS));
+	g_assert_true(g_file_test(other, G_FILE_TEST_EXISTS));
+	/* carol's bytes back: gpg runs again, her snapshot is written again. */
+	put_keys(f, "carol@example.net.asc", "carol", NULL);
+	guint runs = kov_keydir_gpg_runs(f->kd);
+	load(f);
+	g_assert_cmpuint(kov_keydir_gpg_runs(f->kd), ==, runs + 1);
+	g_assert_true(snap_file_exists(f, carol_sha, ".asc"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -524,6 +606,7 @@ main(int argc, char **argv)
 	ADD("/keydir/no-dir", test_no_dir);
 	ADD("/keydir/cache", test_cache);
 	ADD("/keydir/isolation", test_isolation);
+	ADD("/keydir/prune", test_prune);
 	int rc = g_test_run();
 	kov_keys_free(keys);
 	kov_test_gnupghome_free(home);
