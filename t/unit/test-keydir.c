@@ -263,6 +263,22 @@ test_refused(Fixture *f, gconstpointer data)
 	g_autofree char *garbage = g_build_filename(f->dir, "dave@example.com.asc", NULL);
 	kov_test_file_write(garbage, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n"
 	                             "-----END PGP PUBLIC KEY BLOCK-----\n", -1);
+	/* Armor around random bytes, and around a key with its packets cut. */
+	guint8 noise[3000];
+	for (gsize i = 0; i < sizeof noise; i++)
+		noise[i] = (guint8)g_test_rand_int_range(0, 256);
+	g_autofree char *noise64 = g_base64_encode(noise, sizeof noise);
+	g_autofree char *noise_text = g_strdup_printf("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n%s\n"
+	                                              "-----END PGP PUBLIC KEY BLOCK-----\n", noise64);
+	g_autofree char *noise_file = g_build_filename(f->dir, "noise@example.net.asc", NULL);
+	kov_test_file_write(noise_file, noise_text, -1);
+	g_autofree char *bob_text = kov_test_dist_read(NULL, "keys", "bob.pub.asc", NULL);
+	g_autoptr(GString) cut = g_string_new(bob_text);
+	char *body = strstr(cut->str, "\n\n");
+	g_assert_nonnull(body);
+	g_string_erase(cut, body - cut->str + 2 + 40, 200);
+	g_autofree char *cut_file = g_build_filename(f->dir, "cut@example.net.asc", NULL);
+	kov_test_file_write(cut_file, cut->str, (gssize)cut->len);
 	g_autofree char *empty = g_build_filename(f->dir, "frank@example.net.asc", NULL);
 	kov_test_file_write(empty, "", 0);
 	put_keys(f, "carol@example.net.gpg", "carol", NULL);
@@ -285,7 +301,9 @@ test_refused(Fixture *f, gconstpointer data)
 	assert_refused(snap, "frank@example.net.asc", "frank@example.net", "not an armored public key");
 	assert_refused(snap, "carol@example.net.gpg", NULL, "armored");
 	g_assert_nonnull(kov_keydir_snapshot_lookup(snap, "jimbob@example.net"));
-	g_assert_cmpuint(kov_keydir_snapshot_refused(snap)->len, ==, 11);  /* not README */
+	assert_refused(snap, "noise@example.net.asc", "noise@example.net", "");
+	assert_refused(snap, "cut@example.net.asc", "cut@example.net", "");
+	g_assert_cmpuint(kov_keydir_snapshot_refused(snap)->len, ==, 13);  /* not README */
 	g_autoptr(GPtrArray) all = kov_keydir_snapshot_entries(snap);
 	g_assert_cmpuint(all->len, ==, 1);
 	/* Only the accepted key has a snapshot; the secret key was never copied. */
