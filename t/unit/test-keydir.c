@@ -4,8 +4,8 @@
  * a keyring): the file-name parser as a pure function, each kind of file
  * accepted or refused with its reason, hostile entries (links, FIFOs,
  * directories, huge files) refused without hanging, the content-hash cache
- * (counted gpg runs, in one process and across a restart) and snapshots
- * that outlive the files they came from. */
+ * (counted gpg runs, in one process and across a restart), snapshots
+ * that outlive the files they came from, and their pruning. */
 #include "error.h"
 #include "fixture.h"
 #include "gpgme-autoptr.h"
