@@ -411,7 +411,7 @@ crypto_check_encrypt_result(gpgme_ctx_t ctx, gpgme_error_t err, GError **error)
  * returned rewound, or -1. */
 static int
 crypto_encrypt_file(const KovCryptoOptions *options, int in_fd, gpgme_key_t *recipients,
-                    gpgme_key_t signer, GError **error)
+                    const char *recpstring, gpgme_key_t signer, GError **error)
 {
 	gpgme_ctx_t ctx = options->ctx;
 	if (!crypto_set_signer(ctx, signer, error))
@@ -430,8 +430,13 @@ crypto_encrypt_file(const KovCryptoOptions *options, int in_fd, gpgme_key_t *rec
 	 * would only repeat it. NO_ENCRYPT_TO: exactly these recipients, never
 	 * a gpg.conf encrypt-to key that a Bcc recipient's copy would reveal. */
 	gpgme_encrypt_flags_t flags = GPGME_ENCRYPT_ALWAYS_TRUST | GPGME_ENCRYPT_NO_ENCRYPT_TO;
-	gpgme_error_t err = signer != NULL ? gpgme_op_encrypt_sign(ctx, recipients, flags, in, out)
-	                                   : gpgme_op_encrypt(ctx, recipients, flags, in, out);
+	gpgme_error_t err;
+	if (recpstring != NULL)
+		err = signer != NULL ? gpgme_op_encrypt_sign_ext(ctx, NULL, recpstring, flags, in, out)
+		                     : gpgme_op_encrypt_ext(ctx, NULL, recpstring, flags, in, out);
+	else
+		err = signer != NULL ? gpgme_op_encrypt_sign(ctx, recipients, flags, in, out)
+		                     : gpgme_op_encrypt(ctx, recipients, flags, in, out);
 	if (!crypto_check_encrypt_result(ctx, err, error) ||
 	    (signer != NULL && !crypto_check_sign_result(ctx, signer, NULL, error)))
 		goto fail;
@@ -445,6 +450,23 @@ fail:
 	return -1;
 }
 
+/* To @recipients (keys) or, when not NULL, @recpstring (gpg's lines). */
+static GMimeMessage *
+crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message, gpgme_key_t *recipients,
+               const char *recpstring, gpgme_key_t signer, GError **error)
+{
+	int in_fd = crypto_prepare_entity(options, message, error);
+	if (in_fd < 0)
+		return NULL;
+	int out_fd = crypto_encrypt_file(options, in_fd, recipients, recpstring, signer, error);
+	close(in_fd);
+	if (out_fd < 0)
+		return NULL;
+	g_autoptr(GMimeStream) ciphertext = g_mime_stream_fs_new(out_fd);
+	g_autoptr(GMimeObject) mpe = kov_ciphertext_pgp_new(ciphertext, options->preamble);
+	return crypto_outer_message(message, mpe);
+}
+
 GMimeMessage *
 kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
                    gpgme_key_t *recipients, gpgme_key_t signer, GError **error)
@@ -452,15 +474,35 @@ kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
 	g_return_val_if_fail(options != NULL && options->ctx != NULL, NULL);
 	g_return_val_if_fail(GMIME_IS_MESSAGE(message), NULL);
 	g_return_val_if_fail(recipients != NULL && recipients[0] != NULL, NULL);
+	return crypto_encrypt(options, message, recipients, NULL, signer, error);
+}
 
-	int in_fd = crypto_prepare_entity(options, message, error);
-	if (in_fd < 0)
-		return NULL;
-	int out_fd = crypto_encrypt_file(options, in_fd, recipients, signer, error);
-	close(in_fd);
-	if (out_fd < 0)
-		return NULL;
-	g_autoptr(GMimeStream) ciphertext = g_mime_stream_fs_new(out_fd);
-	g_autoptr(GMimeObject) mpe = kov_ciphertext_pgp_new(ciphertext, options->preamble);
-	return crypto_outer_message(message, mpe);
+/* A fingerprint (40 or 64 hex digits), optionally with '!': gpg can read
+ * nothing else in it, no user ID, no option, no second line. */
+static gboolean
+crypto_pin_ok(const char *pin)
+{
+	gsize n = strspn(pin, "0123456789abcdefABCDEF");
+	return (n == 40 || n == 64) && (pin[n] == '\0' || (pin[n] == '!' && pin[n + 1] == '\0'));
+}
+
+GMimeMessage *
+kov_crypto_encrypt_pinned(const KovCryptoOptions *options, GMimeMessage *message,
+                          const char *const *pins, gpgme_key_t signer, GError **error)
+{
+	g_return_val_if_fail(options != NULL && options->ctx != NULL, NULL);
+	g_return_val_if_fail(GMIME_IS_MESSAGE(message), NULL);
+	g_return_val_if_fail(pins != NULL && pins[0] != NULL, NULL);
+
+	g_autoptr(GString) lines = g_string_new(NULL);
+	for (const char *const *pin = pins; *pin != NULL; pin++) {
+		if (!crypto_pin_ok(*pin)) {
+			g_autofree char *shown = g_strescape(*pin, NULL);
+			g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
+			            "crypto: recipient \"%s\" is not a fingerprint", shown);
+			return NULL;
+		}
+		g_string_append_printf(lines, "%s\n", *pin);
+	}
+	return crypto_encrypt(options, message, NULL, lines->str, signer, error);
 }

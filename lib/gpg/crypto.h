@@ -31,3 +31,14 @@ GMimeMessage *kov_crypto_sign(const KovCryptoOptions *options, GMimeMessage *mes
  * (transfer full) The entity is made 7-bit in place as for kov_crypto_sign(). */
 GMimeMessage *kov_crypto_encrypt(const KovCryptoOptions *options, GMimeMessage *message,
                                  gpgme_key_t *recipients, gpgme_key_t signer, GError **error);
+
+/* As kov_crypto_encrypt(), to keyring keys named by fingerprint
+ * (NULL-terminated @pins): "FPR!" is exactly that subkey, as the keys
+ * directory pins the subkey its file chose (keydir.h: a keyring import
+ * merges, so a subkey the file no longer has may still be in the
+ * keyring, and newer); "FPR" a primary key, whose subkey gpg picks.
+ * Anything else (a user ID, an option, a second line) is refused with
+ * KOV_ERROR_PERMFAIL before gpg runs. */
+GMimeMessage *kov_crypto_encrypt_pinned(const KovCryptoOptions *options, GMimeMessage *message,
+                                        const char *const *pins, gpgme_key_t signer,
+                                        GError **error);

@@ -186,12 +186,18 @@ keys_id_pattern(const char *key_id)
 	return g_strdup_printf("0x%s", upper);
 }
 
+gboolean
+kov_keys_address_equal(const char *uid_address, const char *address)
+{
+	return uid_address != NULL && address != NULL && g_ascii_strcasecmp(uid_address, address) == 0;
+}
+
 /* The user ID of @key whose address is exactly @address (any case). */
 static gpgme_user_id_t
 keys_uid_for(gpgme_key_t key, const char *address)
 {
 	for (gpgme_user_id_t uid = key->uids; uid != NULL; uid = uid->next)
-		if (uid->address != NULL && g_ascii_strcasecmp(uid->address, address) == 0)
+		if (kov_keys_address_equal(uid->address, address))
 			return uid;
 	return NULL;
 }
@@ -849,4 +855,19 @@ kov_keys_check_signing(KovKeys *keys, const char *key_id, const char *role, GErr
 		why->code = KOV_ERROR_CONFIG;
 	g_propagate_error(error, why);
 	return FALSE;
+}
+
+const char *
+kov_keys_problem_text(KovKeyProblem problem)
+{
+	return keys_problem_text(problem);
+}
+
+gpgme_subkey_t
+kov_keys_encryption_subkey(gpgme_key_t key, KovKeyProblem *problem)
+{
+	g_return_val_if_fail(key != NULL && problem != NULL, NULL);
+	gpgme_subkey_t newest = NULL;
+	*problem = keys_encryption_problem(key, &newest);
+	return newest;
 }

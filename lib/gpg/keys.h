@@ -85,3 +85,18 @@ gboolean kov_keys_gpg_conf_has(KovKeys *keys, const char *option);
 
 /* The primary key's fingerprint (borrowed from @key). */
 const char *kov_keys_fingerprint(gpgme_key_t key);
+
+/* Does a user ID's @uid_address name @address? The one comparison of a
+ * recipient with a key's user ID (exact address, ASCII case ignored):
+ * the look-ups above and the keys directory (keydir.h) both use it. */
+gboolean kov_keys_address_equal(const char *uid_address, const char *address);
+
+/* The encryption subkey gpg would use for @key (its newest live one,
+ * borrowed from @key), or NULL with *@problem saying why there is none
+ * (the primary key revoked, expired, disabled or invalid; no encryption
+ * subkey; every one expired or revoked). Checked against the clock now. */
+gpgme_subkey_t kov_keys_encryption_subkey(gpgme_key_t key, KovKeyProblem *problem);
+
+/* A key problem in the log's words; NULL for NONE, NOT_FOUND,
+ * NOT_A_KEY_ID and NOT_VALID (said elsewhere). (static) */
+const char *kov_keys_problem_text(KovKeyProblem problem);

@@ -583,6 +583,73 @@ test_encrypt_unusable_key(Fixture *f, gconstpointer data)
 	assert_no_temp_files(f);
 }
 
+/* The fingerprint of @key's encryption subkey. (borrowed) */
+static const char *
+encryption_subkey_fpr(gpgme_key_t key)
+{
+	for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next)
+		if (sub->can_encrypt)
+			return sub->fpr;
+	g_error("key %s has no encryption subkey", key->fpr);
+	return NULL;
+}
+
+/* Pinned recipients (the keys directory's): exactly those keys. */
+static void
+test_encrypt_pinned(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(GMimeMessage) in = parse_message(plain_mail);
+	g_autofree char *bob_pin = g_strconcat(encryption_subkey_fpr(bob), "!", NULL);
+	const char *pins[] = { bob_pin, carol->fpr, NULL };
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GMimeMessage) out = kov_crypto_encrypt_pinned(&f->options, in, pins, alice, &error);
+	g_assert_no_error(error);
+	assert_no_temp_files(f);
+	gpgme_key_t to[] = { bob, carol, NULL };
+	g_autoptr(GMimeObject) entity = NULL;
+	g_autofree char *status = check_encrypted(f, out, to, &entity);
+	g_autofree char *signer = valid_signer(status, NULL, NULL);
+	g_autofree char *want = kov_test_fingerprint("alice");
+	g_assert_cmpstr(signer, ==, want);
+}
+
+/* Only fingerprints reach gpg: a user ID would be looked up by gpg's own
+ * rules, an option or a second line would change the command. An
+ * expired pinned subkey is refused by gpg. */
+static void
+test_encrypt_pinned_refused(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	g_autofree char *bob_fpr = g_strdup(bob->fpr);
+	g_autofree char *two_lines = g_strdup_printf("%s\n%s", bob_fpr, bob_fpr);
+	g_autofree char *two_bangs = g_strdup_printf("%s!!", bob_fpr);
+	g_autofree char *short_id = g_strndup(bob_fpr, 16);
+	g_autofree char *file = g_strdup_printf("--file");
+	const char *bad[] = { "bob@example.net", "<bob@example.net>", file, two_lines, two_bangs, short_id,
+	                      "", "!" };
+	for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GMimeMessage) in = parse_message(plain_mail);
+		const char *pins[] = { bob_fpr, bad[i], NULL };
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GMimeMessage) out = kov_crypto_encrypt_pinned(&f->options, in, pins, alice, &error);
+		g_assert_null(out);
+		g_assert_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL);
+		g_assert_nonnull(strstr(error->message, "is not a fingerprint"));
+	}
+	g_autofree char *hank_fpr = kov_test_fingerprint("hank");
+	g_auto(gpgme_key_t) hank = NULL;
+	g_assert_cmpint(gpgme_get_key(f->ctx, hank_fpr, &hank, 0), ==, 0);
+	g_autofree char *hank_pin = g_strconcat(encryption_subkey_fpr(hank), "!", NULL);
+	const char *pins[] = { hank_pin, NULL };
+	g_autoptr(GMimeMessage) in = parse_message(plain_mail);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GMimeMessage) out = kov_crypto_encrypt_pinned(&f->options, in, pins, alice, &error);
+	g_assert_null(out);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL);
+	assert_no_temp_files(f);
+}
+
 /* ---- tests: 7-bit --------------------------------------------------- */
 
 static void
@@ -742,6 +809,8 @@ main(int argc, char **argv)
 	ADD("/crypto/encrypt/signed", test_encrypt_signed);
 	ADD("/crypto/encrypt/unsigned-two-recipients", test_encrypt_unsigned_two);
 	ADD("/crypto/encrypt/unusable-key", test_encrypt_unusable_key);
+	ADD("/crypto/encrypt/pinned", test_encrypt_pinned);
+	ADD("/crypto/encrypt/pinned-refused", test_encrypt_pinned_refused);
 	g_test_add_func("/crypto/make-7bit", test_make_7bit);
 	g_test_add_func("/crypto/make-7bit-false-uuencode", test_make_7bit_false_uuencode);
 	int rc = g_test_run();
