@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 gboolean
@@ -76,7 +77,15 @@ kov_fileio_open_tmp(const char *path, const char *tmp, char **used, GError **err
 
 	if (tmp != NULL) {
 		*used = g_strdup(tmp);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		/* O_NONBLOCK: a FIFO there must fail, not hang the writer. */
+		fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+			close(fd);
+			g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "cannot create %s: not a regular file",
+			            tmp);
+			return -1;
+		}
 	} else {
 		*used = g_strconcat(path, ".XXXXXX", NULL);
 		fd = g_mkstemp_full(*used, O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
