@@ -273,7 +273,10 @@ kov_state_find_group(KovState *state, const char *address)
 }
 
 /* @text as GKeyFile can keep it: valid UTF-8, at most KOV_STATE_TEXT_MAX
- * bytes, cut at a character boundary. */
+ * bytes, cut at a character boundary, and no control character but tab,
+ * CR and LF (each a '?'): GKeyFile writes them unescaped, and reading the
+ * file back it drops a form feed at the start of a value, so a record
+ * kept in memory would not be the one on disk. */
 static char *
 kov_state_text(const char *text)
 {
@@ -282,6 +285,9 @@ kov_state_text(const char *text)
 		const char *end = g_utf8_find_prev_char(valid, valid + KOV_STATE_TEXT_MAX + 1);
 		valid[end - valid] = '\0';
 	}
+	for (char *p = valid; *p != '\0'; p++)
+		if (g_ascii_iscntrl(*p) && *p != '\t' && *p != '\r' && *p != '\n')
+			*p = '?';
 	return valid;
 }
 
