@@ -37,6 +37,29 @@ kov_fileio_write_all(int fd, const void *data, gsize len, GError **error, const 
 	return TRUE;
 }
 
+char *
+kov_fileio_read_all(int fd, gsize max, gsize *len, const char *path, GError **error)
+{
+	GString *s = g_string_new(NULL);
+	char buf[16384];
+
+	while (s->len < max) {
+		ssize_t n = read(fd, buf, MIN(sizeof buf, max - s->len));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			kov_error_set_errno(error, errno, "%s", path);
+			g_string_free(s, TRUE);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		g_string_append_len(s, buf, (gsize)n);
+	}
+	*len = s->len;
+	return g_string_free(s, FALSE);
+}
+
 gboolean
 kov_fileio_sync_close(int fd, gboolean ok, const char *path, GError **error)
 {

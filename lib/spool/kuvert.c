@@ -4,6 +4,7 @@
  * as a live Kuvert only when /proc says so and the process is ours. */
 #include "kuvert.h"
 #include "error.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,13 +30,10 @@ kov_kuvert_read(const char *path, gboolean follow)
 		close(fd);
 		return NULL;
 	}
-	GString *s = g_string_new(NULL);
-	char buf[4096];
-	for (ssize_t n; s->len < 65536 && ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR));)
-		if (n > 0)
-			g_string_append_len(s, buf, (gsize)n);
+	gsize len = 0;
+	char *text = kov_fileio_read_all(fd, 65536, &len, path, NULL);
 	close(fd);
-	return g_string_free(s, FALSE);
+	return text;
 }
 
 static gboolean

@@ -58,25 +58,11 @@ kov_state_read(const char *path, gsize *len, gboolean *missing, char **refused, 
 		*refused = g_strdup_printf("not a regular file (mode %06o)", (unsigned)st.st_mode);
 		return NULL;
 	}
-	GString *s = g_string_sized_new((gsize)st.st_size + 1);
-	char buf[16384];
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			kov_error_set_errno(error, errno, "state %s", path);
-			close(fd);
-			g_string_free(s, TRUE);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		g_string_append_len(s, buf, n);
-	}
+	char *data = kov_fileio_read_all(fd, G_MAXSIZE, len, path, error);
 	close(fd);
-	*len = s->len;
-	return g_string_free(s, FALSE);
+	if (data == NULL)
+		g_prefix_error(error, "state ");
+	return data;
 }
 
 KovState *
