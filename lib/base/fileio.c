@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 gboolean
@@ -34,6 +35,29 @@ kov_fileio_write_all(int fd, const void *data, gsize len, GError **error, const 
 		len -= (gsize)n;
 	}
 	return TRUE;
+}
+
+char *
+kov_fileio_read_all(int fd, gsize max, gsize *len, const char *path, GError **error)
+{
+	GString *s = g_string_new(NULL);
+	char buf[16384];
+
+	while (s->len < max) {
+		ssize_t n = read(fd, buf, MIN(sizeof buf, max - s->len));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			kov_error_set_errno(error, errno, "%s", path);
+			g_string_free(s, TRUE);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		g_string_append_len(s, buf, (gsize)n);
+	}
+	*len = s->len;
+	return g_string_free(s, FALSE);
 }
 
 gboolean
@@ -76,7 +100,15 @@ kov_fileio_open_tmp(const char *path, const char *tmp, char **used, GError **err
 
 	if (tmp != NULL) {
 		*used = g_strdup(tmp);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		/* O_NONBLOCK: a FIFO there must fail, not hang the writer. */
+		fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+			close(fd);
+			g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "cannot create %s: not a regular file",
+			            tmp);
+			return -1;
+		}
 	} else {
 		*used = g_strconcat(path, ".XXXXXX", NULL);
 		fd = g_mkstemp_full(*used, O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);

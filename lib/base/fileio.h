@@ -6,6 +6,11 @@
 #pragma once
 #include <glib.h>
 
+/* Read @fd from where it is to its end, or to @max bytes, resuming after
+ * EINTR. (transfer full: NUL-terminated, *@len bytes) NULL with @error
+ * "<@path>: <why>" when a read fails. */
+char *kov_fileio_read_all(int fd, gsize max, gsize *len, const char *path, GError **error);
+
 /* Write all @len bytes of @data to @fd, resuming after EINTR and after a
  * short write (a pipe, a signal). FALSE with @error "<@fmt ...>: <why>"
  * when a write fails; a write that takes no bytes counts as EIO. */

@@ -49,6 +49,34 @@ kov_recipient_free(gpointer data)
 	g_free(r);
 }
 
+static void
+kov_message_add_resent(GPtrArray *rcpts, const GPtrArray *addresses, KovRole role)
+{
+	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
+		KovRecipient *r = g_new0(KovRecipient, 1);
+		r->address = g_strdup(g_ptr_array_index(addresses, i));
+		r->role = role;
+		g_ptr_array_add(rcpts, r);
+	}
+}
+
+GPtrArray *
+kov_message_addressed(const KovMail *mail, gboolean kuvert, const char **sender, gboolean *resent)
+{
+	g_return_val_if_fail(mail != NULL && sender != NULL && resent != NULL, NULL);
+	*sender = mail->sender;
+	*resent = kuvert && mail->resent_to != NULL
+	          && mail->resent_to->len + (mail->resent_bcc != NULL ? mail->resent_bcc->len : 0) > 0;
+	if (!*resent)
+		return g_ptr_array_ref(mail->recipients);
+	GPtrArray *rcpts = g_ptr_array_new_with_free_func(kov_recipient_free);
+	kov_message_add_resent(rcpts, mail->resent_to, KOV_ROLE_TO);
+	kov_message_add_resent(rcpts, mail->resent_bcc, KOV_ROLE_BCC);
+	if (mail->resent_from != NULL && !mail->sender_given)
+		*sender = mail->resent_from;
+	return rcpts;
+}
+
 /* GMime cuts a header value at a NUL: the value loses its line end, and
  * written again the next header joins its line ("Subject: x Message-ID:
  * ..."), or, for the last one, the body's first lines become headers. It

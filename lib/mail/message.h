@@ -49,6 +49,16 @@ typedef struct {
 	char *resent_from;       /* the resender (first Resent-From address), bare; NULL */
 } KovMail;
 
+/* Who gets @mail, one answer for the worker's plan and `koverto status`:
+ * its recipients, or, for Kuvert's bounce shortcut (@kuvert: the Kuvert
+ * queue; a Resent-To header, someone in Resent-To/-Cc/-Bcc, no explicit
+ * envelope), the Resent-To/-Cc then the Resent-Bcc addresses, sent from
+ * the resender unless the envelope named a sender. *@sender (borrowed
+ * from @mail): the envelope sender to use; *@resent: TRUE for the
+ * shortcut. (transfer full, of KovRecipient*) */
+GPtrArray *kov_message_addressed(const KovMail *mail, gboolean kuvert, const char **sender,
+                                 gboolean *resent);
+
 typedef struct {
 	/* Honour the topmost Delivered-To: (policy Maildirs, one copy per recipient). */
 	gboolean use_delivered_to;

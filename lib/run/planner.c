@@ -29,37 +29,6 @@ kov_planner_key(const KovPlanner *planner, guint i)
 	return g_ptr_array_index(planner->keys, i);
 }
 
-static void
-planner_add_resent(GPtrArray *rcpts, const GPtrArray *addresses, KovRole role)
-{
-	for (guint i = 0; addresses != NULL && i < addresses->len; i++) {
-		KovRecipient *r = g_new0(KovRecipient, 1);
-		r->address = g_strdup(g_ptr_array_index(addresses, i));
-		r->role = role;
-		g_ptr_array_add(rcpts, r);
-	}
-}
-
-/* Who gets the mail: its recipients, or, for Kuvert's bounce shortcut (a
- * Resent-To header and no explicit envelope, Kuvert queue only), the
- * Resent-To/-Cc/-Bcc addresses, sent from the resender. */
-static void
-planner_choose_recipients(KovPlanner *planner, KovQueueKind kind, const KovMail *mail)
-{
-	planner->sender = mail->sender;
-	if (kind != KOV_QUEUE_KUVERT || mail->resent_to == NULL
-	    || mail->resent_to->len + (mail->resent_bcc ? mail->resent_bcc->len : 0) == 0) {
-		planner->rcpts = g_ptr_array_ref(mail->recipients);
-		return;
-	}
-	planner->resent = TRUE;
-	planner->rcpts = g_ptr_array_new_with_free_func(kov_recipient_free);
-	planner_add_resent(planner->rcpts, mail->resent_to, KOV_ROLE_TO);
-	planner_add_resent(planner->rcpts, mail->resent_bcc, KOV_ROLE_BCC);
-	if (mail->resent_from != NULL && !mail->sender_given)
-		planner->sender = mail->resent_from;
-}
-
 /* The sender must be allowed by the queue: both the envelope sender and
  * From, which must be one mailbox; none is skipped for being empty. */
 static gboolean
@@ -201,7 +170,7 @@ kov_planner_make(const KovConfig *config, KovKeys *keys, const KovQueueConfig *q
 	g_return_val_if_fail(config != NULL && keys != NULL && queue != NULL && mail != NULL, NULL);
 
 	g_autoptr(KovPlanner) planner = g_new0(KovPlanner, 1);
-	planner_choose_recipients(planner, queue->kind, mail);
+	planner->rcpts = kov_message_addressed(mail, queue->kind == KOV_QUEUE_KUVERT, &planner->sender, &planner->resent);
 	g_autoptr(GArray) in = planner_inputs(planner, state);
 	KovPlanMail pm = { .kind = queue->kind, .rules = config->rules,
 		           .defaultaction = config->defaultaction,

@@ -253,31 +253,21 @@ inspect_load_state(InspectDirs *d, KovInspectMail *m, KovState **state_out)
 		*state_out = g_steal_pointer(&state);
 }
 
-/* The recipients the daemon would address (lib/run/planner.c's choice:
- * for Kuvert's bounce shortcut, the Resent-* addresses), each with its
- * recorded outcome. */
+/* The recipients the daemon would address (kov_message_addressed, as
+ * the worker's plan takes them: for Kuvert's bounce shortcut, the
+ * Resent-* addresses), each with its recorded outcome. */
 static void
 inspect_add_recipients(KovInspectMail *m, const KovMail *mail, gboolean kuvert, KovState *state)
 {
+	const char *sender = NULL;
+	gboolean resent = FALSE;
+	g_autoptr(GPtrArray) addressed = kov_message_addressed(mail, kuvert, &sender, &resent);
 	m->recipients = g_ptr_array_new_with_free_func(inspect_rcpt_free);
-	g_autoptr(GPtrArray) addresses = g_ptr_array_new();
-	gboolean resent = kuvert && mail->resent_to != NULL
-	                  && mail->resent_to->len + (mail->resent_bcc ? mail->resent_bcc->len : 0) > 0;
-	if (resent) {
-		for (guint i = 0; i < mail->resent_to->len; i++)
-			g_ptr_array_add(addresses, g_ptr_array_index(mail->resent_to, i));
-		for (guint i = 0; mail->resent_bcc != NULL && i < mail->resent_bcc->len; i++)
-			g_ptr_array_add(addresses, g_ptr_array_index(mail->resent_bcc, i));
-	} else {
-		for (guint i = 0; i < mail->recipients->len; i++)
-			g_ptr_array_add(addresses, ((KovRecipient *)g_ptr_array_index(mail->recipients, i))->address);
-	}
 	g_free(m->sender);
-	m->sender = g_strdup(resent && mail->resent_from != NULL && !mail->sender_given
-	                     ? mail->resent_from : mail->sender);
-	for (guint i = 0; i < addresses->len; i++) {
+	m->sender = g_strdup(sender);
+	for (guint i = 0; i < addressed->len; i++) {
 		KovInspectRcpt *r = g_new0(KovInspectRcpt, 1);
-		r->address = g_strdup(g_ptr_array_index(addresses, i));
+		r->address = g_strdup(((const KovRecipient *)g_ptr_array_index(addressed, i))->address);
 		r->state = state != NULL ? kov_state_get_rcpt(state, r->address, &r->reason) : KOV_STATE_PENDING;
 		g_ptr_array_add(m->recipients, r);
 	}

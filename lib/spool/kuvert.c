@@ -4,13 +4,37 @@
  * as a live Kuvert only when /proc says so and the process is ours. */
 #include "kuvert.h"
 #include "error.h"
+#include "fileio.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The text of the regular file @path, at most 64 KiB; NULL for anything
+ * else. Never waits on a FIFO (the pid file's directory is /tmp, where
+ * anyone may make one under its name); with !@follow, never through a
+ * symbolic link. */
+static char *
+kov_kuvert_read(const char *path, gboolean follow)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	struct stat st;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NULL;
+	}
+	gsize len = 0;
+	char *text = kov_fileio_read_all(fd, 65536, &len, path, NULL);
+	close(fd);
+	return text;
+}
 
 static gboolean
 kov_kuvert_is_live(long pid)
@@ -39,7 +63,7 @@ kov_kuvert_queuedir(void)
 	g_autofree char *text = NULL;
 	char *dir = g_build_filename(pw->pw_dir, ".kuvert_queue", NULL);
 
-	if (!g_file_get_contents(conf, &text, NULL, NULL))
+	if ((text = kov_kuvert_read(conf, TRUE)) == NULL)
 		return dir;
 	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
 	for (char **l = lines; *l != NULL; l++) {
@@ -83,7 +107,7 @@ kov_kuvert_check_running(const char *queuedir, GError **error)
 	g_autofree char *pidfile = g_build_filename(tmp && *tmp ? tmp : "/tmp", name, NULL);
 	g_autofree char *text = NULL;
 
-	if (!g_file_get_contents(pidfile, &text, NULL, NULL))
+	if ((text = kov_kuvert_read(pidfile, FALSE)) == NULL)
 		return TRUE;
 	g_auto(GStrv) pids = g_strsplit(text, "\n", -1);
 	for (char **p = pids; *p != NULL; p++) {

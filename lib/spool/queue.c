@@ -41,9 +41,11 @@ kov_queue_is_kuvert_name(const char *name)
 	return TRUE;
 }
 
-/* Create @path 0700 if missing; insist it is our own directory, closed to others. */
+/* Create @path 0700 if missing; insist it is our own directory, closed to
+ * others. Only queuedir itself (@follow) may be a symbolic link, which the
+ * operator chose; one below it is refused, never followed. */
 static gboolean
-kov_queue_prepare_dir(const char *path, GError **error)
+kov_queue_prepare_dir(const char *path, gboolean follow, GError **error)
 {
 	struct stat st;
 
@@ -52,8 +54,9 @@ kov_queue_prepare_dir(const char *path, GError **error)
 		            path, g_strerror(errno));
 		return FALSE;
 	}
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "queue directory %s: not a directory", path);
+	if ((follow ? stat(path, &st) : lstat(path, &st)) != 0 || !S_ISDIR(st.st_mode)) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "queue directory %s: %s", path,
+		            S_ISLNK(st.st_mode) ? "a symbolic link: not followed" : "not a directory");
 		return FALSE;
 	}
 	if (st.st_uid != geteuid()) {
@@ -82,24 +85,24 @@ kov_queue_prepare(const char *queuedir, const GPtrArray *queues, GError **error)
 	static const char *const subdirs[] = { "tmp", "new", "cur" };
 	guint n = queues != NULL ? queues->len : KOV_QUEUE_N_POLICY;
 
-	if (!kov_queue_prepare_dir(queuedir, error))
+	if (!kov_queue_prepare_dir(queuedir, TRUE, error))
 		return FALSE;
 	for (guint k = 0; k < n; k++) {
 		const char *name = queues != NULL
 			? ((const KovQueueConfig *)g_ptr_array_index(queues, k))->name
 			: kov_policy_queue_name((KovQueueKind)k);
 		g_autofree char *maildir = g_build_filename(queuedir, name, NULL);
-		if (!kov_queue_prepare_dir(maildir, error))
+		if (!kov_queue_prepare_dir(maildir, FALSE, error))
 			return FALSE;
 		for (gsize s = 0; s < G_N_ELEMENTS(subdirs); s++) {
 			g_autofree char *sub = g_build_filename(maildir, subdirs[s], NULL);
-			if (!kov_queue_prepare_dir(sub, error))
+			if (!kov_queue_prepare_dir(sub, FALSE, error))
 				return FALSE;
 		}
 	}
 	g_autofree char *state = g_build_filename(queuedir, "state", NULL);
 	g_autofree char *failed = g_build_filename(queuedir, "failed", NULL);
-	return kov_queue_prepare_dir(state, error) && kov_queue_prepare_dir(failed, error);
+	return kov_queue_prepare_dir(state, FALSE, error) && kov_queue_prepare_dir(failed, FALSE, error);
 }
 
 static int
@@ -114,10 +117,18 @@ int
 kov_queue_lock(const char *queuedir, gint64 wait_orphans, GError **error)
 {
 	g_autofree char *path = g_build_filename(queuedir, "koverto.pid", NULL);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* Never through a link (the pid would be written into its target),
+	 * never waiting on a FIFO. */
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+	struct stat st;
 
-	if (fd < 0) {
-		g_set_error(error, KOV_ERROR, KOV_ERROR_CANTCREAT, "%s: %s", path, g_strerror(errno));
+	const char *why = fd < 0 && errno == ELOOP ? "a symbolic link: not followed"
+	                  : fd < 0 || fstat(fd, &st) != 0 ? g_strerror(errno)
+	                  : !S_ISREG(st.st_mode) ? "not a regular file" : NULL;
+	if (why != NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_CANTCREAT, "%s: %s", path, why);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -417,8 +428,12 @@ kov_queue_list_maildirs(const char *queuedir)
 	for (const char *name; dir != NULL && (name = g_dir_read_name(dir)) != NULL;) {
 		if (!kov_config_queue_name_check(name, NULL))
 			continue;
-		g_autofree char *new = g_build_filename(queuedir, name, "new", NULL);
-		if (g_file_test(new, G_FILE_TEST_IS_DIR))
+		/* A link is no queue of ours: neither it nor its new/ is followed. */
+		g_autofree char *maildir = g_build_filename(queuedir, name, NULL);
+		g_autofree char *new = g_build_filename(maildir, "new", NULL);
+		struct stat st;
+		if (lstat(maildir, &st) == 0 && S_ISDIR(st.st_mode) && lstat(new, &st) == 0
+		    && S_ISDIR(st.st_mode))
 			g_ptr_array_add(names, g_strdup(name));
 	}
 	g_ptr_array_add(names, NULL);
@@ -459,7 +474,10 @@ kov_queue_rewrite_envelope(const char *from, const char *to, const char *undeliv
                            GError **error)
 {
 	g_autofree char *envelope = g_strdup_printf("X-Kuvert-To: %s\n", undelivered);
-	int fd = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A new file: whatever has the name (an older one, a link, a FIFO)
+	 * is removed, never written through. */
+	unlink(to);
+	int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		kov_error_set_errno(error, errno, "queue: cannot rewrite %s", from);
 		return FALSE;
@@ -514,9 +532,21 @@ kov_queue_clean_tmp(const char *queuedir, const char *queue, gint64 max_age)
 			continue;
 		g_autofree char *file = g_build_filename(path, name, NULL);
 		struct stat st;
-		if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > max_age)
+		if (lstat(file, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime > max_age)
 			unlink(file);
 	}
+}
+
+/* Log once per path and process what a sweep of the spool skips, so a
+ * rescan every few seconds does not repeat it. */
+static void
+kov_queue_skipped(const char *path, const char *what)
+{
+	static GHashTable *seen;
+	if (seen == NULL)
+		seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	if (g_hash_table_add(seen, g_strdup(path)))
+		kov_log_warning("queue: %s: %s: skipped", path, what);
 }
 
 /* A failed mail's age is that of its reason file, written when it failed
@@ -528,7 +558,14 @@ kov_queue_purge_one(const char *dir, const char *reason_name, gint64 now, gint64
 	g_autofree char *mail = g_strndup(reason, strlen(reason) - strlen(".reason"));
 	struct stat st;
 
-	if (stat(reason, &st) != 0 || now - st.st_mtime <= max_age)
+	if (lstat(reason, &st) != 0)
+		return FALSE;
+	if (!S_ISREG(st.st_mode)) {
+		/* koverto writes a reason by rename: a link or a FIFO is not one. */
+		kov_queue_skipped(reason, "not a regular file, no reason of koverto's");
+		return FALSE;
+	}
+	if (now - st.st_mtime <= max_age)
 		return FALSE;
 	/* A directory failed as not a mail goes too, if empty; else it keeps
 	 * its reason, so it is never left unexplained. */
@@ -576,7 +613,8 @@ kov_queue_clean_state(const char *queuedir)
 			continue;
 		g_autofree char *mail = kov_queue_cur_path(queuedir, queue, dot + 1);
 		g_autofree char *state = g_build_filename(dir_path, name, NULL);
-		if (access(mail, F_OK) != 0 && errno == ENOENT && unlink(state) == 0)
+		struct stat st;
+		if (lstat(mail, &st) != 0 && errno == ENOENT && unlink(state) == 0)
 			removed++;
 	}
 	return removed;

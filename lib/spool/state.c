@@ -8,11 +8,13 @@
 #include "state.h"
 #include "error.h"
 #include "fileio.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct _KovState {
@@ -25,24 +27,77 @@ struct _KovState {
 
 static const char *const kov_state_names[] = { "pending", "delivered", "failed" };
 
+/* The bytes of the regular file @path, opened without following a link
+ * and without waiting on a FIFO. NULL and *@missing for no file at all;
+ * NULL and *@refused (transfer full: what it is) for a symbolic link, a
+ * FIFO, a device or a directory, which is not read. */
+static char *
+kov_state_read(const char *path, gsize *len, gboolean *missing, char **refused, GError **error)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	*missing = FALSE;
+	*refused = NULL;
+	if (fd < 0 && errno == ENOENT) {
+		*missing = TRUE;
+		return NULL;
+	}
+	if (fd < 0 && errno == ELOOP) {
+		*refused = g_strdup("a symbolic link");
+		return NULL;
+	}
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		kov_error_set_errno(error, errno, "state %s", path);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		*refused = g_strdup_printf("not a regular file (mode %06o)", (unsigned)st.st_mode);
+		return NULL;
+	}
+	char *data = kov_fileio_read_all(fd, G_MAXSIZE, len, path, error);
+	close(fd);
+	if (data == NULL)
+		g_prefix_error(error, "state ");
+	return data;
+}
+
 KovState *
 kov_state_load(const char *path, GError **error)
 {
-	g_autoptr(GError) local = NULL;
-	KovState *state = g_new0(KovState, 1);
+	gsize len = 0;
+	gboolean missing = FALSE;
+	g_autofree char *refused = NULL;
+	g_autofree char *data = kov_state_read(path, &len, &missing, &refused, error);
 
-	state->path = g_strdup(path);
-	state->keyfile = g_key_file_new();
-	if (!g_key_file_load_from_file(state->keyfile, path, G_KEY_FILE_NONE, &local)) {
-		if (!g_error_matches(local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
-			g_set_error(error, KOV_ERROR, KOV_ERROR_IOERR, "state %s: %s", path, local->message);
-			kov_state_free(state);
+	if (data != NULL) {
+		g_autoptr(GError) local = NULL;
+		KovState *state = kov_state_parse(path, data, len, &local);
+		if (state == NULL) {
+			g_set_error_literal(error, KOV_ERROR, KOV_ERROR_IOERR, local->message);
 			return NULL;
 		}
-		state->is_new = TRUE;
-		g_key_file_set_int64(state->keyfile, "mail", "first-seen", g_get_real_time() / G_USEC_PER_SEC);
-		g_key_file_set_uint64(state->keyfile, "mail", "attempts", 0);
+		state->read_only = FALSE;
+		return state;
 	}
+	if (!missing && refused == NULL)
+		return NULL;
+	/* Not koverto's: it writes a state by rename, a regular file. What
+	 * is there is left unread (a FIFO would hang the reader, a link
+	 * would lead out of the spool) and the next save replaces it; the
+	 * target of a link is never touched. */
+	if (refused != NULL)
+		kov_log_warning("state %s: %s, not a state file: not read; a new state replaces it", path,
+		                refused);
+	KovState *state = g_new0(KovState, 1);
+	state->path = g_strdup(path);
+	state->keyfile = g_key_file_new();
+	state->is_new = TRUE;
+	g_key_file_set_int64(state->keyfile, "mail", "first-seen", g_get_real_time() / G_USEC_PER_SEC);
+	g_key_file_set_uint64(state->keyfile, "mail", "attempts", 0);
 	return state;
 }
 
@@ -114,7 +169,11 @@ kov_state_reserve(KovState *state, const char *const *addresses, guint n, GError
 	for (guint i = 0; i < n; i++)
 		room += 3 * strlen(addresses[i]) + 64 + KOV_STATE_TEXT_ROOM;
 
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* path.tmp is this mail's alone: whatever is there (a crashed run's
+	 * file, or a link or a FIFO that is not koverto's) goes, unfollowed,
+	 * and a new file is made. */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		state->reserved = FALSE;
 		kov_error_set_errno(error, errno, "state: cannot create %s", tmp);
@@ -200,7 +259,10 @@ kov_state_find_group(KovState *state, const char *address)
 }
 
 /* @text as GKeyFile can keep it: valid UTF-8, at most KOV_STATE_TEXT_MAX
- * bytes, cut at a character boundary. */
+ * bytes, cut at a character boundary, and no control character but tab,
+ * CR and LF (each a '?'): GKeyFile writes them unescaped, and reading the
+ * file back it drops a form feed at the start of a value, so a record
+ * kept in memory would not be the one on disk. */
 static char *
 kov_state_text(const char *text)
 {
@@ -209,6 +271,9 @@ kov_state_text(const char *text)
 		const char *end = g_utf8_find_prev_char(valid, valid + KOV_STATE_TEXT_MAX + 1);
 		valid[end - valid] = '\0';
 	}
+	for (char *p = valid; *p != '\0'; p++)
+		if (g_ascii_iscntrl(*p) && *p != '\t' && *p != '\r' && *p != '\n')
+			*p = '?';
 	return valid;
 }
 

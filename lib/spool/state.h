@@ -15,7 +15,8 @@ typedef enum {
 	KOV_STATE_FAILED,
 } KovRcptState;
 
-/* Reasons and the last error are kept to this many bytes (valid UTF-8). */
+/* Reasons and the last error are kept to this many bytes (valid UTF-8,
+ * a control character other than tab, CR and LF as '?'). */
 #define KOV_STATE_TEXT_MAX 1000
 
 typedef struct _KovState KovState;

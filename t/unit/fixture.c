@@ -226,3 +226,25 @@ kov_test_fingerprint(const char *name)
 	g_error("no fixture key %s in t/keys/fingerprints", name);
 	return NULL;
 }
+
+guint
+kov_test_fuzz_replay(const char *seeds, const char *prefix, void (*one)(const guint8 *data, gsize len))
+{
+	const char *dirs[] = { seeds, "regressions" };
+	guint replayed = 0;
+	for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+		g_autofree char *dir = g_test_build_filename(G_TEST_DIST, "fuzz", dirs[i], NULL);
+		g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+		g_assert_nonnull(d);
+		for (const char *name; (name = g_dir_read_name(d)) != NULL;) {
+			if (i == 1 && !g_str_has_prefix(name, prefix))
+				continue;
+			g_autofree char *path = g_build_filename(dir, name, NULL);
+			gsize len = 0;
+			g_autofree char *bytes = kov_test_file_read(path, &len);
+			one((const guint8 *)bytes, len);
+			replayed++;
+		}
+	}
+	return replayed;
+}

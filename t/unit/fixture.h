@@ -35,6 +35,11 @@ guint kov_test_dir_count(const char *path);
 char *kov_test_file_read(const char *path, gsize *len);
 /* @path holds @len bytes of @data (-1: a string) afterwards, or the test fails. */
 void kov_test_file_write(const char *path, const char *data, gssize len);
+/* Every file of t/fuzz/@seeds, and those of t/fuzz/regressions named
+ * @prefix*, through @one (a fuzz target's checks, which abort on a
+ * broken promise). Returns how many. */
+guint kov_test_fuzz_replay(const char *seeds, const char *prefix,
+                           void (*one)(const guint8 *data, gsize len));
 /* The contents of the fixture t/@first/... (G_TEST_DIST). (transfer full) */
 char *kov_test_dist_read(gsize *len, const char *first, ...) G_GNUC_NULL_TERMINATED;
 

@@ -6,6 +6,7 @@
  * (kov_message_load, with the client's name), and the From check reads
  * the header section only. */
 #include "enqueue.h"
+#include "../fuzz/fuzz-enqueue-one.h"
 #include "error.h"
 #include "message.h"
 #include "fixture.h"
@@ -283,6 +284,20 @@ test_client_line(Fixture *f, gconstpointer data)
 	g_unlink(path);
 }
 
+/* The fuzz target's seeds and finds (t/fuzz/seed-enqueue/, regressions
+ * named enqueue-*) through its checks (t/fuzz/fuzz-enqueue-one.h). */
+static void
+test_fuzz_replay(Fixture *f, gconstpointer data)
+{
+	(void)data;
+	kov_fuzz_enqueue_queuedir = f->queuedir;
+	guint replayed = kov_test_fuzz_replay("seed-enqueue", "enqueue-", kov_fuzz_enqueue_one);
+	kov_fuzz_enqueue_queuedir = NULL;
+	g_assert_cmpuint(replayed, >=, 10);
+	for (int i = 0; i < 3; i++) /* nothing committed: nothing left */
+		g_assert_cmpuint(count(f, "fallback", (const char *[]){ "tmp", "new", "cur" }[i]), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -298,6 +313,7 @@ main(int argc, char **argv)
 	ADD("from", test_from);
 	ADD("received", test_received);
 	ADD("client-line", test_client_line);
+	ADD("fuzz-replay", test_fuzz_replay);
 	int status = g_test_run();
 	g_mime_shutdown();
 	return status;

@@ -258,6 +258,31 @@ test_replace_errors(KovTestDir *f, gconstpointer data)
 	g_assert_true(g_str_has_prefix(error->message, "cannot create "));
 }
 
+/* A read to the end, or to the cap; a failed read is an error naming the file. */
+static void
+test_read_all(void)
+{
+	int p[2];
+	g_assert_cmpint(pipe(p), ==, 0);
+	g_assert_cmpint(write(p[1], "0123456789", 10), ==, 10);
+	close(p[1]);
+	gsize len = 0;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *some = kov_fileio_read_all(p[0], 4, &len, "pipe", &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(some, ==, "0123");
+	g_assert_cmpuint(len, ==, 4);
+	g_autofree char *rest = kov_fileio_read_all(p[0], G_MAXSIZE, &len, "pipe", &error);
+	g_assert_cmpstr(rest, ==, "456789");
+	g_assert_cmpuint(len, ==, 6);
+	close(p[0]);
+	int dir = open("/", O_RDONLY | O_DIRECTORY);
+	g_assert_null(kov_fileio_read_all(dir, 10, &len, "the root", &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_IOERR);
+	g_assert_true(g_str_has_prefix(error->message, "the root: "));
+	close(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -265,6 +290,7 @@ main(int argc, char **argv)
 #define ADD(name, fn) KOV_TEST_ADD_DIR(name, "file", fn)
 	ADD("/fileio/write-all/file", test_write_all_file);
 	g_test_add_func("/fileio/write-all/interrupted", test_write_all_interrupted);
+	g_test_add_func("/fileio/read-all", test_read_all);
 	ADD("/fileio/write-all/errors", test_write_all_errors);
 	ADD("/fileio/sync-dir", test_sync_dir);
 	ADD("/fileio/replace/new-and-over", test_replace);

@@ -434,6 +434,111 @@ test_clean_ups(void)
 	g_assert_true(kov_test_tree_remove(dir));
 }
 
+/* Issue 15 hardening: what koverto never makes in its spool (a symbolic
+ * link, a FIFO) is never followed, written through or waited on. A
+ * queue's directory that is a link is refused (queuedir itself may be
+ * one) and is no Maildir to list; a pid file that is a link, or a FIFO,
+ * stops the lock without a write to the target; failing a mail over a
+ * link in failed/ replaces the link, the target keeps its bytes; a reason
+ * that is a link is no reason to purge by; a link in tmp/ or cur/ is no
+ * file to clean or a gone mail. An alarm fails a hang. */
+static void
+test_links(void)
+{
+	g_autofree char *dir = make_queue();
+	g_autofree char *outside = kov_test_tmpdir_new("kovo");
+	g_autofree char *target = g_build_filename(outside, "target", NULL);
+	g_autoptr(GError) error = NULL;
+	kov_test_file_write(target, "TARGET\n", -1);
+	age(target, 1000);
+	alarm(20);
+
+	/* A queue directory that is a link, here with a new/ behind it. */
+	g_autofree char *other = g_build_filename(dir, "other", NULL);
+	g_autofree char *outside_new = g_build_filename(outside, "new", NULL);
+	g_assert_cmpint(g_mkdir(outside_new, 0700), ==, 0);
+	g_assert_cmpint(symlink(outside, other), ==, 0);
+	g_auto(GStrv) maildirs = kov_queue_list_maildirs(dir);
+	for (char **m = maildirs; *m != NULL; m++)
+		g_assert_cmpstr(*m, !=, "other");
+	g_autoptr(GPtrArray) queues = g_ptr_array_new_with_free_func(g_free);
+	KovQueueConfig *q = g_new0(KovQueueConfig, 1);
+	q->name = "other";
+	g_ptr_array_add(queues, q);
+	g_assert_false(kov_queue_prepare(dir, queues, &error));
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CONFIG);
+	g_assert_nonnull(strstr(error->message, "symbolic link"));
+	g_clear_error(&error);
+	g_assert_cmpint(unlink(other), ==, 0);
+	g_assert_cmpint(rmdir(outside_new), ==, 0);
+	/* queuedir itself may be a link the operator made. */
+	g_autofree char *via = g_build_filename(outside, "via", NULL);
+	g_assert_cmpint(symlink(dir, via), ==, 0);
+	g_assert_true(kov_queue_prepare(via, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(unlink(via), ==, 0);
+
+	/* The pid file. */
+	g_autofree char *pid = g_build_filename(dir, "koverto.pid", NULL);
+	g_assert_cmpint(symlink(target, pid), ==, 0);
+	g_assert_cmpint(kov_queue_lock(dir, 0, &error), ==, -1);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CANTCREAT);
+	g_clear_error(&error);
+	g_assert_cmpint(unlink(pid), ==, 0);
+	g_assert_cmpint(mkfifo(pid, 0600), ==, 0);
+	g_assert_cmpint(kov_queue_lock(dir, 0, &error), ==, -1);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_CANTCREAT);
+	g_clear_error(&error);
+	g_assert_cmpint(unlink(pid), ==, 0);
+
+	/* failed/ over a link and a FIFO, with undelivered recipients. */
+	for (int i = 0; i < 2; i++) {
+		const char *id = i == 0 ? "l" : "f";
+		g_autofree char *failed = kov_queue_failed_path(dir, "fallback", id);
+		g_assert_cmpint(i == 0 ? symlink(target, failed) : mkfifo(failed, 0600), ==, 0);
+		put(dir, "cur", id, "X-Kuvert-To: bob@example.net, dave@example.com\nFrom: a@b\n\nx\n");
+		g_assert_true(kov_queue_fail(dir, "fallback", id, "550", "dave@example.com", &error));
+		g_assert_no_error(error);
+		GStatBuf st;
+		g_assert_cmpint(g_lstat(failed, &st), ==, 0);
+		g_assert_true(S_ISREG(st.st_mode));
+		g_autofree char *text = kov_test_file_read(failed, NULL);
+		g_assert_true(g_str_has_prefix(text, "X-Kuvert-To: dave@example.com\n"));
+	}
+
+	/* A reason that is a link to an old file: no reason to purge by. */
+	put(dir, "cur", "r", "x");
+	g_assert_true(kov_queue_fail(dir, "fallback", "r", "why", NULL, &error));
+	g_autofree char *failed_r = kov_queue_failed_path(dir, "fallback", "r");
+	g_autofree char *reason_r = g_strconcat(failed_r, ".reason", NULL);
+	g_assert_cmpint(unlink(reason_r), ==, 0);
+	g_assert_cmpint(symlink(target, reason_r), ==, 0);
+	g_assert_cmpuint(kov_queue_purge_failed(dir, 50), ==, 0);
+	g_assert_true(g_file_test(failed_r, G_FILE_TEST_IS_REGULAR));
+	g_assert_cmpuint(kov_queue_purge_failed(dir, 50), ==, 0); /* logged once, still kept */
+
+	/* tmp/: a link to an old file is not an old hand-over. */
+	g_autofree char *tmp_link = g_build_filename(dir, "fallback", "tmp", "link", NULL);
+	g_assert_cmpint(symlink(target, tmp_link), ==, 0);
+	kov_queue_clean_tmp(dir, "fallback", 50);
+	g_assert_true(g_file_test(tmp_link, G_FILE_TEST_IS_SYMLINK));
+
+	/* A mail in cur/ that is a dangling link is still there: its state stays. */
+	g_autofree char *dangling = g_build_filename(dir, "fallback", "cur", "d", NULL);
+	g_autofree char *nothing = g_build_filename(outside, "nothing", NULL);
+	g_assert_cmpint(symlink(nothing, dangling), ==, 0);
+	g_autofree char *state = kov_queue_state_path(dir, "fallback", "d");
+	kov_test_file_write(state, "[mail]\n", -1);
+	g_assert_cmpuint(kov_queue_clean_state(dir), ==, 0);
+	g_assert_true(g_file_test(state, G_FILE_TEST_EXISTS));
+
+	g_autofree char *back = kov_test_file_read(target, NULL);
+	g_assert_cmpstr(back, ==, "TARGET\n");
+	alarm(0);
+	g_assert_true(kov_test_tree_remove(dir));
+	g_assert_true(kov_test_tree_remove(outside));
+}
+
 static KovQueueConfig *
 queue_config(const char *name, KovQueueKind kind)
 {
@@ -562,6 +667,7 @@ main(int argc, char **argv)
 	g_test_add_func("/queue/fail", test_fail);
 	g_test_add_func("/queue/lock", test_lock);
 	g_test_add_func("/queue/clean-ups", test_clean_ups);
+	g_test_add_func("/queue/links", test_links);
 	g_test_add_func("/queue/named", test_named_queue);
 	int status = g_test_run();
 	g_mime_shutdown();
