@@ -917,6 +917,12 @@ kov_listener_run(const KovListenConfig *listen, const char *queuedir, gint64 gra
 	for (int k = 0; k < KOV_PORT_N; k++)
 		l.marker[k] = g_object_new(G_TYPE_OBJECT, NULL);
 	l.service = g_threaded_socket_service_new((int)listen->max_sessions + KOV_LISTENER_SPARE_THREADS);
+	/* Not accepting until every port is bound (g_socket_service_start
+	 * below). A port added to a service that accepts cancels the accept in
+	 * progress, and GLib closes, without a word and without the "run"
+	 * handler, a connection that this cancelled accept still takes: under
+	 * load, the first client after the start heard nothing but EOF. */
+	g_socket_service_stop(l.service);
 	g_socket_listener_set_backlog(G_SOCKET_LISTENER(l.service), 128);
 	g_signal_connect(l.service, "run", G_CALLBACK(kov_listener_on_run), &l);
 
