@@ -61,9 +61,17 @@ except OSError as e:
 print(repr(got))
 sys.exit(0 if b'220 ' in got and b'221' in got else 1)
 PYEOF
-"$PY" "$W/early.py" "$SUBPORT" "$SUBSPORT" "$W/held" $((20 * ${KOV_WAIT_SCALE:-1})) > "$W/early.out" 2>&1 &
-early=$!
-wait_for 10 test -e "$W/held" || bail "the test could not hold port $SUBSPORT: $(cat "$W/early.out")"
+# The second port may be taken by someone else before the test holds it:
+# new ports then, as start_listener does.
+for try in 1 2 3 4 5; do
+	"$PY" "$W/early.py" "$SUBPORT" "$SUBSPORT" "$W/held" $((20 * ${KOV_WAIT_SCALE:-1})) > "$W/early.out" 2>&1 &
+	early=$!
+	wait_for 10 sh -c "test -e '$W/held' || ! kill -0 $early" && [ -e "$W/held" ] && break
+	wait "$early"
+	[ "$try" = 5 ] && bail "the test could not hold port $SUBSPORT: $(cat "$W/early.out")"
+	SUBPORT=$(free_port) SUBSPORT=$(free_port)
+	listen_config_write
+done
 start_daemon
 st=0
 wait "$early" || st=$?
