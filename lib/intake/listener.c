@@ -7,7 +7,9 @@
  * max-sessions-per-ip a connection hears 421 and is closed; the service
  * has more threads than the cap so that it can still say so. Everything a
  * client sends is the session machine's to judge (session.h); this file
- * moves bytes, does the TLS, asks auth.c, and writes through enqueue.c. */
+ * moves bytes, does the TLS, asks auth.c, and writes through enqueue.c.
+ * Every session ends with one info line that says why ("closed:", or
+ * "refused:" at the door). */
 #include "listener.h"
 #include "auth.h"
 #include "enqueue.h"
@@ -23,6 +25,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -70,6 +73,7 @@ typedef struct {
 	struct timespec greeted;   /* when the greeting was written (CLOCK_REALTIME); 0: not yet */
 	gboolean heard;            /* the client has sent something since */
 	gboolean gone;             /* the connection failed: no more I/O */
+	gboolean closed;           /* its end is logged (kov_conn_closed) */
 } KovConn;
 
 struct _KovListener {
@@ -105,6 +109,22 @@ kov_listener_report(KovListener *l, const char *name, const char *label, const c
 
 /* ---- the session's I/O ---------------------------------------------------- */
 
+/* The session ends: one info line, "closed: REASON", whatever the path
+ * (the first reason given wins). A client is never cut without a word in
+ * the log. */
+static void G_GNUC_PRINTF(2, 3)
+kov_conn_closed(KovConn *c, const char *fmt, ...)
+{
+	if (c->closed)
+		return;
+	c->closed = TRUE;
+	va_list ap;
+	va_start(ap, fmt);
+	g_autofree char *why = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	kov_log_info("session=%s ip=%s: closed: %s", c->sid, c->ip, why);
+}
+
 static void
 kov_conn_timeout(KovConn *c, gint64 seconds)
 {
@@ -128,7 +148,7 @@ kov_conn_flush(KovConn *c)
 	if (c->greeted.tv_sec == 0)
 		clock_gettime(CLOCK_REALTIME, &c->greeted);
 	if (!g_output_stream_write_all(os, out, len, NULL, NULL, &error)) {
-		kov_log_debug("session=%s ip=%s: cannot write: %s", c->sid, c->ip, error->message);
+		kov_conn_closed(c, "cannot write: %s", error->message);
 		c->gone = TRUE;
 	}
 	kov_smtp_session_output_clear(c->smtp);
@@ -238,12 +258,12 @@ kov_conn_read(KovConn *c)
 	g_mutex_unlock(&l->lock);
 	if (stopping) {
 		kov_conn_say(c, "421 4.3.2 Service shutting down, try again later\r\n");
-		kov_log_info("session=%s ip=%s: closed: the listener stops", c->sid, c->ip);
+		kov_conn_closed(c, "the listener stops");
 		return FALSE;
 	}
 	if (g_get_monotonic_time() >= c->deadline) {
 		kov_conn_say(c, "421 4.4.2 Session too long, closing\r\n");
-		kov_log_info("session=%s ip=%s: closed: session deadline", c->sid, c->ip);
+		kov_conn_closed(c, "session deadline");
 		return FALSE;
 	}
 	gint64 timeout = kov_conn_phase_timeout(c);
@@ -254,7 +274,7 @@ kov_conn_read(KovConn *c)
 		if (g_socket_condition_timed_wait(c->socket, G_IO_IN, timeout * G_USEC_PER_SEC, c->cancel,
 		                                  &error)
 		    && kov_conn_spoke_early(c)) {
-			kov_log_info("session=%s ip=%s: closed: input before the greeting", c->sid, c->ip);
+			kov_conn_closed(c, "input before the greeting");
 			return FALSE;
 		}
 	}
@@ -268,16 +288,15 @@ kov_conn_read(KovConn *c)
 		return TRUE;
 	}
 	if (n == 0) {
-		kov_log_debug("session=%s ip=%s: the client went away", c->sid, c->ip);
+		kov_conn_closed(c, "the client went away");
 	} else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT)) {
 		kov_conn_say(c, "421 4.4.2 Timeout, closing\r\n");
-		kov_log_info("session=%s ip=%s: closed: timeout (%s)", c->sid, c->ip,
-		             in_data ? "in DATA" : "waiting for a command");
+		kov_conn_closed(c, "timeout (%s)", in_data ? "in DATA" : "waiting for a command");
 	} else if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 		kov_conn_say(c, "421 4.3.2 Service shutting down, try again later\r\n");
-		kov_log_info("session=%s ip=%s: closed: the listener stops", c->sid, c->ip);
+		kov_conn_closed(c, "the listener stops");
 	} else {
-		kov_log_info("session=%s ip=%s: closed: %s", c->sid, c->ip, error->message);
+		kov_conn_closed(c, "%s", error->message);
 	}
 	c->gone = n != 0 || c->gone;
 	return FALSE;
@@ -310,6 +329,7 @@ kov_conn_handshake(KovConn *c)
 
 	if (tls == NULL) {
 		kov_log_err("session=%s ip=%s: TLS: %s", c->sid, c->ip, error->message);
+		kov_conn_closed(c, "TLS: %s", error->message);
 		return FALSE;
 	}
 	g_object_set(tls, "authentication-mode", G_TLS_AUTHENTICATION_REQUESTED,
@@ -320,7 +340,7 @@ kov_conn_handshake(KovConn *c)
 	g_object_unref(c->io);
 	c->io = tls;
 	if (!g_tls_connection_handshake(G_TLS_CONNECTION(tls), c->cancel, &error)) {
-		kov_log_info("session=%s ip=%s: closed: TLS handshake: %s", c->sid, c->ip, error->message);
+		kov_conn_closed(c, "TLS handshake: %s", error->message);
 		c->gone = TRUE;
 		return FALSE;
 	}
@@ -568,7 +588,7 @@ kov_conn_serve(KovConn *c)
 		return;
 	kov_conn_stamp(c, TRUE);
 	if (kov_conn_talks_first(c)) {
-		kov_log_info("session=%s ip=%s: closed: input before the greeting", c->sid, c->ip);
+		kov_conn_closed(c, "input before the greeting");
 		return;
 	}
 	c->smtp = kov_conn_new_machine(c);
@@ -612,8 +632,7 @@ kov_conn_serve(KovConn *c)
 			continue;
 		case KOV_SMTP_CLOSE: {
 			const char *why = kov_smtp_session_reason(c->smtp);
-			if (why != NULL && g_ascii_strcasecmp(why, "QUIT") != 0)
-				kov_log_info("session=%s ip=%s: closed: %s", c->sid, c->ip, why);
+			kov_conn_closed(c, "%s", why != NULL && *why != '\0' ? why : "the session ended");
 			break;
 		}
 		}
@@ -701,6 +720,7 @@ kov_listener_on_run(GThreadedSocketService *service, GSocketConnection *connecti
 		              kov_port_names[c.kind]);
 		kov_listener_report(l, "koverto_listener_sessions_total", NULL, NULL);
 		kov_conn_serve(&c);
+		kov_conn_closed(&c, "the session ended");   /* if no path above said why */
 		kov_listener_release(l, &c);
 	}
 	g_socket_set_timeout(c.socket, KOV_LISTENER_REFUSE_TIMEOUT);
@@ -928,6 +948,12 @@ kov_listener_run(const KovListenConfig *listen, const char *queuedir, gint64 gra
 	for (int k = 0; k < KOV_PORT_N; k++)
 		l.marker[k] = g_object_new(G_TYPE_OBJECT, NULL);
 	l.service = g_threaded_socket_service_new((int)listen->max_sessions + KOV_LISTENER_SPARE_THREADS);
+	/* Not accepting until every port is bound (g_socket_service_start
+	 * below). A port added to a service that accepts cancels the accept in
+	 * progress, and GLib closes, without a word and without the "run"
+	 * handler, a connection that this cancelled accept still takes: under
+	 * load, the first client after the start heard nothing but EOF. */
+	g_socket_service_stop(l.service);
 	g_socket_listener_set_backlog(G_SOCKET_LISTENER(l.service), 128);
 	g_signal_connect(l.service, "run", G_CALLBACK(kov_listener_on_run), &l);
 
