@@ -75,6 +75,12 @@ RAW
 # (above: mon, nobody) must not lock another out. tick logs in right after.
 tick_in() { login tick "$TICK_PW" | raw --timeout 30 2>>"$W/raw.err"; }
 check "after all those failures from 127.0.0.1, another client (tick) still logs in" tick_in
+# The user name is the client's: one that looks like a key=value pair (and
+# like a log line's end) is quoted in the log, not taken as a second pair.
+{ tls_hello; echo 'auth-plain app"_user=tick wrong'; echo "expect 535"; echo "line QUIT"; echo "expect 221"; } |
+	raw 2>>"$W/raw.err" || not_ok "AUTH as a hostile user name: refused with 535 ($(tail -3 "$W/raw.err"))"
+check "a user name with = and \" is quoted in the log line" \
+	grep -q 'AUTH refused: user="app\\"_user=tick": wrong password' "$W/log"
 check "refused logins are logged, the password is not" sh -c "grep -qi 'auth' '$W/log' && ! grep -q 'wrong-password' '$W/log' '$W/stderr'"
 check "nothing was queued" nothing_queued
 check "the sink got nothing" [ "$(sink_count)" = 0 ]

@@ -389,19 +389,23 @@ kov_conn_auth(KovConn *c)
 	const KovClientConfig *client = NULL;
 	KovAuthResult r = kov_auth_check(c->l->auth, user ? user : "", password ? password : "", c->ip,
 	                                 &client);
+	/* The user name is the client's to choose: quoted as logfmt, so that it
+	 * cannot pass for another key=value pair in the line. */
+	g_autoptr(GString) who = g_string_new(NULL);
+	kov_logfmt_append(who, "user", user ? user : "", 256);
 
 	if (r == KOV_AUTH_OK && !kov_conn_client_fits(c, client)) {
 		/* The same delay as any failure: the reply says nothing more. */
 		g_usleep((gulong)g_random_int_range(500000, 1000000));
 		r = KOV_AUTH_FAILED;
-		kov_log_info("session=%s ip=%s: AUTH refused: user=%s: not on this port", c->sid, c->ip,
-		             user);
+		kov_log_info("session=%s ip=%s: AUTH refused: %s: not on this port", c->sid, c->ip,
+		             who->str);
 		kov_listener_report(c->l, "koverto_listener_auth_failures_total", "reason", "port");
 		kov_smtp_session_auth_done(c->smtp, NULL);
 		return;
 	}
 	if (r != KOV_AUTH_OK) {
-		kov_log_info("session=%s ip=%s: AUTH refused: user=%s: %s", c->sid, c->ip, user ? user : "",
+		kov_log_info("session=%s ip=%s: AUTH refused: %s: %s", c->sid, c->ip, who->str,
 		             r == KOV_AUTH_BACKED_OFF ? "too many recent failures (backed off)"
 		                                      : "wrong password or unknown user");
 		kov_listener_report(c->l, "koverto_listener_auth_failures_total", "reason",
