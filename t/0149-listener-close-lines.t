@@ -100,6 +100,6 @@ has "closed: non-SMTP input$"
 has "closed: input before the greeting$"
 has "closed: TLS handshake: "
 has "refused: too many sessions from this address$"
-check "the mail was queued" grep -q 'received from client=mon' "$W/sessions.log"
+check "the mail was queued" grep -q 'received from <alice@example.org> into fallback client=mon ' "$W/sessions.log"
 check "no close line below info" sh -c "! grep -E 'debug: session=.*(closed|went away|cannot write)' '$W/log'"
 done_testing
