@@ -307,6 +307,7 @@ kov_keymark_note(const char *queuedir, const KovKeymark *m, guint window_days, g
 		struct stat st;
 		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
 			unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+		unlinkat(dirfd, tmp_name, 0);   /* a left-over that is no file (a FIFO) would fail every write */
 		if (kov_fileio_replace(path, tmp, text, strlen(text), error))
 			line = kov_keymark_line(m, now);
 	}

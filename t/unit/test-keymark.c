@@ -158,6 +158,9 @@ test_note_once_a_day(void)
 	g_autofree char *target = g_build_filename(dir, "target", NULL);
 	kov_test_file_write(target, "untouched", -1);
 	g_assert_cmpint(symlink(target, path), ==, 0);
+	/* ... and a FIFO where the temporary goes is not opened (it would block). */
+	g_autofree char *tmp = marker_path(dir, ".recipient-" FPR_A ".tmp");
+	g_assert_cmpint(mkfifo(tmp, 0600), ==, 0);
 	g_autofree char *through = kov_keymark_note(dir, &m, 14, now, &error);
 	g_assert_no_error(error);
 	g_assert_nonnull(through);
@@ -165,6 +168,7 @@ test_note_once_a_day(void)
 	g_assert_cmpstr(still, ==, "untouched");
 	g_assert_cmpint(lstat(path, &st), ==, 0);
 	g_assert_true(S_ISREG(st.st_mode));
+	g_assert_false(g_file_test(tmp, G_FILE_TEST_EXISTS));
 	g_assert_true(kov_test_tree_remove(dir));
 }
 
