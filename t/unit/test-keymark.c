@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define FPR_A "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -172,6 +173,44 @@ test_note_once_a_day(void)
 	g_assert_true(kov_test_tree_remove(dir));
 }
 
+/* Workers at once, started together by one byte each down a pipe: one
+ * warns. */
+static void
+test_note_workers(void)
+{
+	g_autofree char *dir = kov_test_tmpdir_new("kovt.km");
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	KovKeymark m = { KOV_KEYMARK_RECIPIENT, FPR_A, FPR_B, now + 2 * DAY, "bob@example.net" };
+	enum { N = 16 };
+	int go[2];
+	g_assert_cmpint(pipe(go), ==, 0);
+	pid_t pids[N];
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		g_assert_cmpint(pids[i], >=, 0);
+		if (pids[i] == 0) {
+			char c;
+			close(go[1]);
+			if (read(go[0], &c, 1) != 1)
+				_exit(3);
+			char *line = kov_keymark_note(dir, &m, 14, now, NULL);
+			_exit(line != NULL ? 1 : 0);
+		}
+	}
+	close(go[0]);
+	g_assert_cmpint(write(go[1], "xxxxxxxxxxxxxxxx", N), ==, N);
+	close(go[1]);
+	int warned = 0;
+	for (int i = 0; i < N; i++) {
+		int status;
+		g_assert_cmpint(waitpid(pids[i], &status, 0), ==, pids[i]);
+		g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) <= 1);
+		warned += WEXITSTATUS(status);
+	}
+	g_assert_cmpint(warned, ==, 1);
+	g_assert_true(kov_test_tree_remove(dir));
+}
+
 static void
 test_scan_hostile(void)
 {
@@ -250,6 +289,7 @@ main(int argc, char **argv)
 	g_test_add_func("/keymark/round-trip", test_round_trip);
 	g_test_add_func("/keymark/parse-strict", test_parse_strict);
 	g_test_add_func("/keymark/note-once-a-day", test_note_once_a_day);
+	g_test_add_func("/keymark/note-workers", test_note_workers);
 	g_test_add_func("/keymark/scan-hostile", test_scan_hostile);
 	return g_test_run();
 }
