@@ -14,6 +14,7 @@
 #include "deliver.h"
 #include "kuvert.h"
 #include "log.h"
+#include "process.h"
 #include "queue.h"
 
 #include <gmime/gmime.h>
@@ -151,6 +152,39 @@ koverto_check_keys(const KovConfig *config, KovKeys *keys, GError **error)
 	return TRUE;
 }
 
+/* Every signing key the configuration names (defaultkey, each queue's and
+ * each client's key) that expires within key-expiry-warning days: a
+ * warning in the log, at most once a day per key (keymark.h). A key that
+ * cannot be found here was reported by koverto_check_keys, or signs no
+ * mail yet (a client's): nothing is said of it. */
+static void
+koverto_note_expiry(const KovConfig *config, KovKeys *keys)
+{
+	if (config->key_expiry_warning == 0)
+		return;
+	g_autoptr(GPtrArray) ids = g_ptr_array_new();
+	if (config->defaultkey != NULL)
+		g_ptr_array_add(ids, config->defaultkey);
+	for (guint i = 0; i < config->queues->len; i++) {
+		const KovQueueConfig *q = g_ptr_array_index(config->queues, i);
+		if (q->signing_key != NULL)
+			g_ptr_array_add(ids, q->signing_key);
+	}
+	for (guint i = 0; i < config->listen.clients->len; i++) {
+		const KovClientConfig *c = g_ptr_array_index(config->listen.clients, i);
+		if (c->signing_key != NULL)
+			g_ptr_array_add(ids, c->signing_key);
+	}
+	for (guint i = 0; i < ids->len; i++) {
+		g_autoptr(GError) error = NULL;
+		gpgme_key_t key = kov_keys_find_signing(keys, g_ptr_array_index(ids, i), NULL, NULL, &error);
+		if (key == NULL)
+			continue;
+		kov_process_note_expiry(config, key, KOV_KEYMARK_SIGNING, NULL);
+		gpgme_key_unref(key);
+	}
+}
+
 /* What loads but will not do what a Kuvert user expects: on @out, or to
  * the log when @out is NULL. */
 static void
@@ -177,6 +211,7 @@ koverto_reload_config(GError **error)
 	if (keys == NULL || !koverto_check_keys(config, keys, error))
 		return NULL;
 	koverto_warn(config, NULL);
+	koverto_note_expiry(config, keys);
 	return g_steal_pointer(&config);
 }
 
@@ -322,6 +357,11 @@ koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean 
 		return EX_CONFIG;
 	}
 	koverto_warn(config, NULL);
+	{
+		g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, NULL);
+		if (keys != NULL)
+			koverto_note_expiry(config, keys);
+	}
 	sigset_t wait_mask, stop_signals;
 	koverto_setup_signals(&wait_mask, &stop_signals);
 	koverto_config_path = path;

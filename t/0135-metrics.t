@@ -38,7 +38,7 @@ reader() {
 	while [ ! -e "$W/reader.stop" ]; do
 		if [ -e "$M" ]; then
 			n=$((n + 1))
-			[ "$(tail -n 1 "$M")" = "koverto_keys_expiring 0" ] || bad=$((bad + 1))
+			[ "$(tail -n 1 "$M")" = 'koverto_keys_expiring{kind="signing"} 0' ] || bad=$((bad + 1))
 		fi
 	done
 	echo "$n $bad" > "$W/reader.out"
@@ -98,7 +98,8 @@ expect 'koverto_queue_messages{queue="must-encrypt",state="failed"}' 1
 expect 'koverto_queue_messages{queue="sign-only",state="deferred"}' 0
 expect 'koverto_queue_messages{queue="sign-only",state="new"}' 0
 expect 'koverto_worker_restarts_total' 0
-expect 'koverto_keys_expiring' 0
+expect 'koverto_keys_expiring{kind="recipient"}' 0
+expect 'koverto_keys_expiring{kind="signing"}' 0
 check "no oldest-mail time for an empty queue" \
 	[ -z "$(value 'koverto_queue_oldest_message_timestamp_seconds{queue="sign-only"}')" ]
 last=$(value 'koverto_last_delivery_timestamp_seconds{queue="sign-only"}')

@@ -71,6 +71,7 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT_RANGE("worker-memory", KOV_TYPE_COUNT, worker_memory, 0, 1048576),
 	KOV_OPT_RANGE("max-hops", KOV_TYPE_COUNT, max_hops, 1, 1000),
 	KOV_OPT("dsn", KOV_TYPE_BOOL, dsn),
+	KOV_OPT_RANGE("key-expiry-warning", KOV_TYPE_COUNT, key_expiry_warning, 0, 3650),
 	KOV_OPT("metrics-file", KOV_TYPE_PATH, metrics_file),
 };
 
@@ -564,6 +565,7 @@ kov_config_new_defaults(const char *path)
 	config->retry_max = 3600;
 	config->queue_lifetime = 5 * KOV_DAY;
 	config->failed_retention = 30 * KOV_DAY;
+	config->key_expiry_warning = 14;
 	config->mail_timeout = 600;
 	config->worker_memory = 1024;
 	config->dsn = FALSE;

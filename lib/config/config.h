@@ -85,6 +85,7 @@ typedef struct {
 	gint64 failed_retention;  /* seconds; 30 days: failed mail is kept this long */
 	gint64 mail_timeout;      /* seconds; 600: time limit for processing one mail */
 	guint worker_memory;      /* MB of data a worker and its gpg may use; 0: no limit */
+	guint key_expiry_warning; /* days; 14: warn of a key that expires this soon; 0: never */
 	gboolean dsn;             /* false: RFC 3464 report to the envelope sender on permanent failure */
 
 	GPtrArray *rules;         /* of KovRule* (owned), first match wins; never NULL */

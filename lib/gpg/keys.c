@@ -871,3 +871,30 @@ kov_keys_encryption_subkey(gpgme_key_t key, KovKeyProblem *problem)
 	*problem = keys_encryption_problem(key, &newest);
 	return newest;
 }
+
+gpgme_subkey_t
+kov_keys_expiry(gpgme_key_t key, gboolean signing, gint64 *expires)
+{
+	g_return_val_if_fail(key != NULL && expires != NULL, NULL);
+	*expires = 0;
+	gpgme_subkey_t used = NULL;
+	if (!signing) {
+		keys_encryption_problem(key, &used);
+	} else if (keys_primary_problem(key) == KOV_KEY_PROBLEM_NONE) {
+		/* The newest live signing subkey with its secret part, as
+		 * keys_signing_problem() chooses. */
+		for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next)
+			if (sub->can_sign && sub->secret && keys_subkey_alive(sub)
+			    && (used == NULL || sub->timestamp > used->timestamp))
+				used = sub;
+	}
+	if (used == NULL)
+		return NULL;
+	gint64 primary = key->subkeys != NULL ? key->subkeys->expires : 0;
+	gint64 sub = used->expires;
+	if (primary > 0 && (sub <= 0 || primary < sub))
+		*expires = primary;
+	else if (sub > 0)
+		*expires = sub;
+	return used;
+}

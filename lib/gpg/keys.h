@@ -97,6 +97,12 @@ gboolean kov_keys_address_equal(const char *uid_address, const char *address);
  * subkey; every one expired or revoked). Checked against the clock now. */
 gpgme_subkey_t kov_keys_encryption_subkey(gpgme_key_t key, KovKeyProblem *problem);
 
+/* When @key stops serving for encryption (@signing FALSE) or signing:
+ * *@expires (unix seconds; 0: never) is the earlier expiry of the primary
+ * key and of the subkey gpg would use, which is returned (borrowed from
+ * @key); NULL (and *@expires 0) when no subkey serves now. No gpg run. */
+gpgme_subkey_t kov_keys_expiry(gpgme_key_t key, gboolean signing, gint64 *expires);
+
 /* A key problem in the log's words; NULL for NONE, NOT_FOUND,
  * NOT_A_KEY_ID and NOT_VALID (said elsewhere). (static) */
 const char *kov_keys_problem_text(KovKeyProblem problem);

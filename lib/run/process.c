@@ -714,6 +714,53 @@ kov_job_log_received(KovJob *job)
 		                job->queue->name);
 }
 
+void
+kov_process_note_expiry(const KovConfig *config, gpgme_key_t key, KovKeymarkKind kind,
+                        const char *address)
+{
+	g_return_if_fail(config != NULL && key != NULL && kind < KOV_KEYMARK_N_KINDS);
+	if (config->key_expiry_warning == 0)
+		return;
+	gint64 expires = 0;
+	gpgme_subkey_t sub = kov_keys_expiry(key, kind == KOV_KEYMARK_SIGNING, &expires);
+	if (sub == NULL || sub->fpr == NULL)
+		return;
+	if (address == NULL && key->uids != NULL)
+		address = key->uids->address;   /* a signing key: its first user ID's */
+	KovKeymark m = {
+		.kind = kind,
+		.fpr = (char *)kov_keys_fingerprint(key),
+		.subkey = sub->fpr,
+		.expires = expires,
+		.address = (char *)address,
+	};
+	g_autoptr(GError) error = NULL;
+	g_autofree char *line = kov_keymark_note(config->queuedir, &m, config->key_expiry_warning,
+	                                         g_get_real_time() / G_USEC_PER_SEC, &error);
+	if (line != NULL)
+		kov_log_warning("%s", line);
+	else if (error != NULL)
+		kov_log_warning("%s; the warning of a key that expires soon may repeat", error->message);
+}
+
+/* The keys this mail uses, before anything is sent: a recipient key
+ * whose encryption subkey expires soon, and the signing key. */
+static void
+kov_job_note_expiry(KovJob *job)
+{
+	const KovPlan *plan = job->planner->plan;
+	if (plan->refused != NULL || job->ctx->config->key_expiry_warning == 0)
+		return;
+	for (guint i = 0; i < plan->recipients->len; i++) {
+		const KovPlanRecipient *r = g_ptr_array_index(plan->recipients, i);
+		gpgme_key_t key = kov_planner_key(job->planner, i);
+		if (r->decision == KOV_DECISION_ENCRYPT && key != NULL)
+			kov_process_note_expiry(job->ctx->config, key, KOV_KEYMARK_RECIPIENT, r->address);
+	}
+	if (job->planner->signer != NULL)
+		kov_process_note_expiry(job->ctx->config, job->planner->signer, KOV_KEYMARK_SIGNING, NULL);
+}
+
 /* Make the plan (planner.c), then get the mail ready to go: nothing that
  * leaves may carry the private headers, every copy carries our trace. */
 static gboolean
@@ -728,6 +775,7 @@ kov_job_plan(KovJob *job, GError **error)
 	if (error != NULL && *error != NULL)
 		return FALSE;
 	kov_job_log_plan(job);
+	kov_job_note_expiry(job);
 	if (job->planner->plan->refused != NULL) {
 		g_set_error_literal(error, KOV_ERROR, KOV_ERROR_PERMFAIL, job->planner->plan->refused);
 		return FALSE;

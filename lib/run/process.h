@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <gmime/gmime.h>
 #include "context.h"
+#include "keymark.h"
 #include "queue.h"
 
 typedef enum {
@@ -32,3 +33,10 @@ typedef struct {
 /* Process cur/<id> of @queue (borrowed from ctx->config); updates its state file. */
 void kov_process_mail(KovContext *ctx, const KovQueueConfig *queue, const char *id, KovResult *result);
 void kov_result_clear(KovResult *result);
+
+/* @key is in use for @kind (a recipient's, for @address; or a signing
+ * key, @address nullable): warn in the log when it (the subkey gpg uses,
+ * or its primary key) expires within key-expiry-warning days, at most once
+ * a day (keymark.h). No gpg run. */
+void kov_process_note_expiry(const KovConfig *config, gpgme_key_t key, KovKeymarkKind kind,
+                             const char *address);

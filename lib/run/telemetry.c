@@ -4,11 +4,13 @@
  * textfile collector wants it: a ".NAME.XXXXXX" temporary in the same
  * directory (the collector reads only *.prom), mode 0644 whatever the
  * umask, then a rename, never a timestamp inside. Queue depths come from
- * the watcher's own items; the failed/ count from a readdir at most once
- * a minute. */
+ * the watcher's own items; the failed/ count and the keys that expire
+ * soon (the markers under queuedir/.keys-expiring, keymark.h) from a
+ * readdir at most once a minute. */
 #include "telemetry.h"
 #include "error.h"
 #include "fileio.h"
+#include "keymark.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
@@ -52,6 +54,8 @@ struct _KovTelemetry {
 	GHashTable *depth;        /* queue -> KovTelemetryQueue, while reporting */
 	GHashTable *failed;       /* queue -> GUINT_TO_POINTER(count) of failed/ */
 	gint64 failed_counted;    /* monotonic µs; 0: never */
+	guint expiry_window;      /* key-expiry-warning, days */
+	gint64 keys_counted;      /* monotonic µs of the last scan of the markers; 0: never */
 	gboolean dirty;           /* changed since the last write */
 	gint64 written;           /* monotonic µs of the last write (or try); 0: never */
 	gboolean failing;         /* the last write failed (and said so) */
@@ -64,6 +68,7 @@ kov_telemetry_declare(KovMetrics *m)
 {
 	static const char *const queue_outcome[] = { "queue", "outcome", NULL };
 	static const char *const queue_state[] = { "queue", "state", NULL };
+	static const char *const kind[] = { "kind", NULL };
 
 	kov_metrics_declare(m, "koverto_build_info", KOV_METRIC_GAUGE,
 	                    "The version of koverto that runs; always 1.",
@@ -115,9 +120,13 @@ kov_telemetry_declare(KovMetrics *m)
 	kov_metrics_declare(m, "koverto_worker_restarts_total", KOV_METRIC_COUNTER,
 	                    "Workers that ended (crashed, killed at mail-timeout) and were replaced.",
 	                    NULL, NULL, 0);
+	kov_metrics_declare(m, "koverto_key_expiry_earliest_timestamp_seconds", KOV_METRIC_GAUGE,
+	                    "When the first of the keys counted in koverto_keys_expiring expires, in "
+	                    "seconds since the epoch; absent when none is.", kind, NULL, 0);
 	kov_metrics_declare(m, "koverto_keys_expiring", KOV_METRIC_GAUGE,
-	                    "Keys that expire within the warning window (not measured yet: always 0).",
-	                    NULL, NULL, 0);
+	                    "Keys used since they came within key-expiry-warning days of their expiry "
+	                    "and not expired yet: recipient keys (the encryption subkey used) and "
+	                    "signing keys.", kind, NULL, 0);
 }
 
 KovTelemetry *
@@ -184,6 +193,8 @@ kov_telemetry_configure(KovTelemetry *t, const KovConfig *config)
 	g_free(t->queuedir);
 	t->queuedir = g_strdup(config->queuedir);
 	t->failed_counted = 0;
+	t->expiry_window = config->key_expiry_warning;
+	t->keys_counted = 0;
 	kov_telemetry_add_queue(t, KOV_QUEUE_KUVERT_NAME);
 	for (guint i = 0; i < config->queues->len; i++)
 		kov_telemetry_add_queue(t, ((const KovQueueConfig *)g_ptr_array_index(config->queues, i))->name);
@@ -260,8 +271,10 @@ kov_telemetry_due(KovTelemetry *t, gboolean force)
 	if (t->path == NULL)
 		return FALSE;
 	gint64 since = g_get_monotonic_time() - t->written;
-	if (force)
+	if (force) {
 		t->failed_counted = 0;   /* the last file says what failed/ holds now */
+		t->keys_counted = 0;
+	}
 	return force || t->written == 0 || since >= KOV_TELEMETRY_MAX_GAP * G_USEC_PER_SEC
 	       || (t->dirty && since >= KOV_TELEMETRY_MIN_GAP * G_USEC_PER_SEC);
 }
@@ -329,6 +342,30 @@ kov_telemetry_count_failed(KovTelemetry *t)
 	}
 }
 
+/* The markers of keys that expire soon: a readdir at most once a minute. */
+static void
+kov_telemetry_count_keys(KovTelemetry *t)
+{
+	KovMetrics *m = t->metrics;
+	gint64 now = g_get_monotonic_time();
+	if (t->keys_counted != 0 && now - t->keys_counted < KOV_TELEMETRY_FAILED_GAP * G_USEC_PER_SEC)
+		return;
+	t->keys_counted = now;
+	KovKeymarkSummary sum;
+	kov_keymark_scan(t->queuedir, t->expiry_window, g_get_real_time() / G_USEC_PER_SEC, &sum);
+	kov_metrics_clear(m, "koverto_key_expiry_earliest_timestamp_seconds");
+	for (int k = 0; k < KOV_KEYMARK_N_KINDS; k++) {
+		const char *const kind[] = { kov_keymark_kind_word((KovKeymarkKind)k), NULL };
+		kov_metrics_set(m, "koverto_keys_expiring", kind, sum.count[k]);
+		if (sum.earliest[k] > 0)
+			kov_metrics_set(m, "koverto_key_expiry_earliest_timestamp_seconds", kind,
+			                (double)sum.earliest[k]);
+	}
+	if (sum.skipped > 0)
+		kov_log_debug("metrics: %u files in %s/%s are not key markers: skipped", sum.skipped,
+		              t->queuedir, KOV_KEYMARK_DIR);
+}
+
 /* The queue gauges from what the caller reported since _begin. */
 static void
 kov_telemetry_queue_gauges(KovTelemetry *t)
@@ -336,6 +373,7 @@ kov_telemetry_queue_gauges(KovTelemetry *t)
 	KovMetrics *m = t->metrics;
 
 	kov_telemetry_count_failed(t);
+	kov_telemetry_count_keys(t);
 	kov_metrics_clear(m, "koverto_queue_messages");
 	kov_metrics_clear(m, "koverto_queue_oldest_message_timestamp_seconds");
 	for (guint i = 0; i < t->queues->len; i++) {
