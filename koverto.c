@@ -134,9 +134,10 @@ koverto_signal_daemon(const KovConfig *config, int sig)
 	return EX_OK;
 }
 
-/* Every signing key the configuration names (defaultkey, each policy
- * queue's key) has its secret key here and can sign now: a key that
- * cannot would fail every mail of its queue for good. */
+/* Every signing key the configuration names (defaultkey, each queue's
+ * and each listener client's key) has its secret key here and can sign
+ * now: a key that cannot would fail every mail of its queue or client for
+ * good. */
 static gboolean
 koverto_check_keys(const KovConfig *config, KovKeys *keys, GError **error)
 {
@@ -149,14 +150,20 @@ koverto_check_keys(const KovConfig *config, KovKeys *keys, GError **error)
 		if (q->signing_key != NULL && !kov_keys_check_signing(keys, q->signing_key, role, error))
 			return FALSE;
 	}
+	for (guint i = 0; i < config->listen.clients->len; i++) {
+		const KovClientConfig *c = g_ptr_array_index(config->listen.clients, i);
+		g_autofree char *role = g_strdup_printf("key in [client %s]", c->name);
+		if (c->signing_key != NULL && !kov_keys_check_signing(keys, c->signing_key, role, error))
+			return FALSE;
+	}
 	return TRUE;
 }
 
 /* Every signing key the configuration names (defaultkey, each queue's and
  * each client's key) that expires within key-expiry-warning days: a
  * warning in the log, at most once a day per key (keymark.h). A key that
- * cannot be found here was reported by koverto_check_keys, or signs no
- * mail yet (a client's): nothing is said of it. */
+ * cannot be found here was reported by koverto_check_keys: nothing more
+ * is said of it. */
 static void
 koverto_note_expiry(const KovConfig *config, KovKeys *keys)
 {

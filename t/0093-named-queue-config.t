@@ -47,6 +47,10 @@ check "submit: names the line" grep -qF "$CONF:$((first + 1)):" "$W/err"
 bad "[queue tickets]" "policy = fallback" "key = $(fpr bob)"
 check "a named queue's key without its secret: refused" grep -qF "key in [queue tickets] $(fpr bob) cannot sign: not in the secret keyring" "$W/out"
 check "with a non-zero exit" [ "$STATUS" != 0 ]
+# And a listener client's own key.
+bad "[client app]" "password = $(hash_pw app-pw)" "queue = fallback" "senders = .*" "key = $(fpr bob)"
+check "a client's key without its secret: refused" grep -qF "key in [client app] $(fpr bob) cannot sign: not in the secret keyring" "$W/out"
+check "with exit 78" [ "$STATUS" = 78 ]
 
 # Fine: a built-in saying its own policy, and named queues.
 bad "[queue sign-only]" "policy = sign-only" "[queue Tickets-1]" "policy = fallback" "[queue a_b]" "policy = must-encrypt"
