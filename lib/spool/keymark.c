@@ -347,6 +347,9 @@ kov_keymark_scan(const char *queuedir, guint window_days, gint64 now, KovKeymark
 			out->count[m.kind]++;
 			if (out->earliest[m.kind] == 0 || m.expires < out->earliest[m.kind])
 				out->earliest[m.kind] = m.expires;
+		} else if (m.expires != 0 && now - m.expires > KOV_KEYMARK_KEEP_EXPIRED
+		           && unlinkat(dirfd, e->d_name, 0) == 0) {
+			out->pruned++;
 		}
 		kov_keymark_clear(&m);
 	}

@@ -18,6 +18,8 @@
 #define KOV_KEYMARK_ADDRESS_MAX 320
 /* At most one warning per key and kind in this many seconds. */
 #define KOV_KEYMARK_WARN_GAP (24 * 3600)
+/* A marker of a key expired longer ago than this is removed by the scan. */
+#define KOV_KEYMARK_KEEP_EXPIRED (30 * 24 * 3600)
 
 typedef enum {
 	KOV_KEYMARK_RECIPIENT,    /* a recipient's encryption key */
@@ -68,10 +70,13 @@ typedef struct {
 	guint count[KOV_KEYMARK_N_KINDS];    /* markers expiring in (now, now + window] */
 	gint64 earliest[KOV_KEYMARK_N_KINDS]; /* the earliest such expiry; 0: none */
 	guint skipped;                        /* files that are not markers */
+	guint pruned;                         /* markers removed: expired long ago */
 } KovKeymarkSummary;
 
 /* Count the markers under @queuedir whose expiry lies after @now and within
  * @window_days (0: none counted). A link, a FIFO, a directory, a file too
  * large, a name or a text that is not a marker's is skipped (and counted
- * in ->skipped). A missing directory counts nothing. */
+ * in ->skipped). A missing directory counts nothing. A marker of a key
+ * that expired more than KOV_KEYMARK_KEEP_EXPIRED ago is removed (counted
+ * in ->pruned): the directory does not keep every key that ever expired. */
 void kov_keymark_scan(const char *queuedir, guint window_days, gint64 now, KovKeymarkSummary *out);

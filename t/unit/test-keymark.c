@@ -243,6 +243,18 @@ test_scan_hostile(void)
 	kov_keymark_scan(dir, 14, now + 4 * DAY, &sum);
 	g_assert_cmpuint(sum.count[KOV_KEYMARK_RECIPIENT], ==, 1);
 	g_assert_cmpuint(sum.count[KOV_KEYMARK_SIGNING], ==, 0);
+	g_assert_cmpuint(sum.pruned, ==, 0);
+	/* Long expired: the signing marker (now + 2 days) 29 days after its
+	 * expiry stays, 30 days and a second after it is removed; the others
+	 * (expiring a day and more later) stay. */
+	g_autofree char *c_path = g_build_filename(d, "signing-" FPR_C, NULL);
+	kov_keymark_scan(dir, 14, now + 31 * DAY, &sum);
+	g_assert_cmpuint(sum.pruned, ==, 0);
+	g_assert_true(g_file_test(c_path, G_FILE_TEST_EXISTS));
+	kov_keymark_scan(dir, 14, now + 32 * DAY + 1, &sum);
+	g_assert_cmpuint(sum.pruned, ==, 1);
+	g_assert_false(g_file_test(c_path, G_FILE_TEST_EXISTS));
+	g_free(kov_keymark_note(dir, &c, 14, now, NULL));   /* back, for what follows */
 
 	/* Hostile entries: each skipped, none counted, none waited on. */
 	const char *const fake = "recipient-DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD";
