@@ -221,33 +221,72 @@ kov_pool_replace(KovPool *pool, KovPoolWorker *w)
 		kov_log_err("daemon: cannot start a worker: %s", error->message);
 }
 
+KovPoolLines
+kov_pool_read_lines(int fd, GString *input, gsize max, void (*line)(gpointer user, char *line),
+                    gpointer user)
+{
+	g_return_val_if_fail(input != NULL && line != NULL, KOV_POOL_LINES_EOF);
+	char buf[512];
+	ssize_t n = read(fd, buf, sizeof buf);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return KOV_POOL_LINES_MORE;
+	if (n <= 0)
+		return KOV_POOL_LINES_EOF;
+	/* Only the new bytes are searched, and the lines taken are erased
+	 * once at the end: linear in what was read. */
+	gsize from = input->len, start = 0;
+	g_string_append_len(input, buf, n);
+	for (char *nl; (nl = memchr(input->str + from, '\n', input->len - from)) != NULL;) {
+		*nl = '\0';
+		line(user, input->str + start);
+		from = start = nl - input->str + 1;
+	}
+	g_string_erase(input, 0, start);
+	return input->len > max ? KOV_POOL_LINES_TOO_LONG : KOV_POOL_LINES_MORE;
+}
+
+typedef struct {
+	KovPool *pool;
+	KovPoolWorker *w;
+} KovPoolLine;
+
+static void
+kov_pool_line(gpointer user, char *line)
+{
+	KovPoolLine *at = user;
+
+	if (kov_metrics_is_event(line)) {
+		if (at->pool->events.metric != NULL)
+			at->pool->events.metric(at->pool->user, line);
+		return;
+	}
+	gpointer item = g_steal_pointer(&at->w->item);
+	if (item != NULL)
+		at->pool->events.reply(at->pool->user, item, line);
+}
+
 void
 kov_pool_read(KovPool *pool, guint i)
 {
 	g_return_if_fail(pool != NULL && i < pool->workers->len);
 	KovPoolWorker *w = g_ptr_array_index(pool->workers, i);
-	char buf[512];
-	ssize_t n = read(w->fd, buf, sizeof buf);
+	KovPoolLine at = { pool, w };
 
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
+	switch (kov_pool_read_lines(w->fd, w->input, KOV_POOL_LINE_MAX, kov_pool_line, &at)) {
+	case KOV_POOL_LINES_MORE:
+		break;
+	case KOV_POOL_LINES_TOO_LONG:
+		/* No worker writes such a line: this one is broken or not ours
+		 * any more. It goes as a crashed one goes, its mail with it. */
+		kov_log_err("daemon: worker %d sent over %d bytes without a line end: killed",
+		            (int)w->pid, KOV_POOL_LINE_MAX);
+		kill(-w->pid, SIGKILL);
 		kov_pool_reap(pool, w);
 		return;
-	}
-	g_string_append_len(w->input, buf, n);
-	for (char *nl; (nl = memchr(w->input->str, '\n', w->input->len)) != NULL;) {
-		*nl = '\0';
-		if (kov_metrics_is_event(w->input->str)) {
-			if (pool->events.metric != NULL)
-				pool->events.metric(pool->user, w->input->str);
-			g_string_erase(w->input, 0, nl - w->input->str + 1);
-			continue;
-		}
-		gpointer item = g_steal_pointer(&w->item);
-		if (item != NULL)
-			pool->events.reply(pool->user, item, w->input->str);
-		g_string_erase(w->input, 0, nl - w->input->str + 1);
+	case KOV_POOL_LINES_EOF:
+		kov_pool_reap(pool, w);
+		return;
 	}
 	if (w->retire && w->item == NULL)
 		kov_pool_replace(pool, w);

@@ -55,6 +55,23 @@ gboolean kov_pool_hand(KovPool *pool, gpointer item, const char *request);
 int kov_pool_fd(const KovPool *pool, guint i);
 /* Worker @i's socket is readable: read its answers (the events fire). */
 void kov_pool_read(KovPool *pool, guint i);
+/* The longest line a worker sends, its LF not counted: an event line
+ * (metrics.h: KOV_METRICS_EVENT_MAX) or a reply. A worker that sends more
+ * without a line end is killed, and its mail comes back through @ended as
+ * a crashed worker's does. */
+#define KOV_POOL_LINE_MAX 4096
+
+typedef enum {
+	KOV_POOL_LINES_MORE,      /* read; what is left is a line begun */
+	KOV_POOL_LINES_EOF,       /* end of file, or a read error */
+	KOV_POOL_LINES_TOO_LONG,  /* the line begun has over @max bytes */
+} KovPoolLines;
+
+/* The reader under kov_pool_read: one read(2) of @fd appended to @input;
+ * each complete line in it, its LF made a NUL, goes to @line (which may
+ * change it), and leaves @input. (For the unit test too.) */
+KovPoolLines kov_pool_read_lines(int fd, GString *input, gsize max,
+                                 void (*line)(gpointer user, char *line), gpointer user);
 /* Kill each worker whose mail is overdue, with its process group (gpg). */
 void kov_pool_enforce_deadlines(KovPool *pool);
 /* @timeout_ms, or less to wake at the next deadline. */
