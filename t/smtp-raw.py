@@ -33,7 +33,8 @@ result is sent as Latin-1 octets.
                    stuffed, then the CRLF.CRLF end
   eof              read until the server closes (fails after --timeout);
                    what came is kept (has/lacks check it)
-  sleep SEC        wait, holding the connection (a stalled client)
+  sleep SEC        wait, holding the connection (a stalled client); ends
+                   early when the server sends something or closes
   close            close our side now (e.g. in the middle of DATA)
   reset            close with RST (SO_LINGER 0)
   touch FILE       create FILE (a signal to the test that this step ran)
@@ -47,6 +48,7 @@ import argparse
 import base64
 import codecs
 import os
+import select
 import socket
 import ssl
 import struct
@@ -244,7 +246,13 @@ def step(c, verb, arg):
     elif verb == 'eof':
         c.eof()
     elif verb == 'sleep':
-        time.sleep(float(arg))
+        # Held until the server says something or closes: waiting on after
+        # that only makes the test slower (a killed listener, a timeout);
+        # what it sent stays for the next step.
+        if c.buf:
+            time.sleep(float(arg))
+        else:
+            select.select([c.sock], [], [], float(arg))
     elif verb == 'close':
         c.log('*', 'close')
         c.sock.close()
