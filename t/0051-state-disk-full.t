@@ -106,7 +106,8 @@ printf 'From: alice@example.org\nTo: dave@example.com, bob@example.net\nSubject:
 check "with room again, a mail goes out" wait_for 30 sh -c "[ \$(grep -c 'result=sent' '$W/log') -ge 1 ]"
 check "dave got it once" [ "$(rcpt_count dave@example.com)" = 2 ]
 check "bob got it once" [ "$(rcpt_count bob@example.net)" = 1 ]
-check "no state file left" [ -z "$(ls -A "$W/q/state")" ]
+# The worker logs result=sent before it removes the mail and its state.
+check "no state file left" wait_for 10 sh -c "[ -z \"\$(ls -A '$W/q/state')\" ]"
 stop_daemon
 check "exit 0" [ "$STATUS" = 0 ]
 done_testing
