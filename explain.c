@@ -199,6 +199,16 @@ explain_text_recipient(FILE *out, const KovPlanRecipient *r)
 		fprintf(out, "  decision: none (the mail is refused)\n");
 	if (r->key == NULL)
 		return;
+	if (r->key->source == KOV_KEY_SOURCE_KEYDIR && r->key->keydir_file != NULL) {
+		g_autofree char *file = g_strescape(r->key->keydir_file, NULL);
+		fprintf(out, "  source: keydir, file \"%s\"\n", file);
+	} else {
+		fprintf(out, "  source: %s\n", kov_keyinfo_source_name(r->key->source));
+	}
+	if (r->key->keydir_refused != NULL) {
+		g_autofree char *why = g_strescape(r->key->keydir_refused, NULL);
+		fprintf(out, "  keydir file refused: %s\n", why);
+	}
 	const KovKeyInfo *chosen = kov_plan_recipient_key(r);
 	if (chosen != NULL) {
 		explain_text_key(out, "  key", chosen);
@@ -232,6 +242,10 @@ explain_text(FILE *out, const KovPlanner *planner, const KovMail *mail, const Ko
 	else if (mail->not_ciphertext != NULL)
 		fprintf(out, "mail: labelled encrypted but not ciphertext (%s): treated as plaintext\n",
 		        mail->not_ciphertext);
+	if (planner->keydir != NULL)
+		fprintf(out, "keydir: %s%s (%s)\n", planner->keydir, planner->keydir_only ? ", keydir-only" : "",
+		        planner->keydir_published ? "as the daemon published it"
+		                                  : "not published by the daemon yet: read here, in memory");
 	if (plan->refused != NULL)
 		fprintf(out, "verdict: refused\nrefusal: %s\n", plan->refused);
 	else
@@ -325,6 +339,10 @@ json_recipient(JsonBuilder *b, const KovPlanRecipient *r)
 		json_member_string(b, "status", kov_keyinfo_status_name(r->key->status));
 		json_member_string(b, "problem", kov_keyinfo_problem_name(r->key->problem));
 		json_member_string(b, "detail", r->key->detail);
+		json_member_string(b, "source", kov_keyinfo_source_name(r->key->source));
+		json_member_string(b, "keydir_file", r->key->keydir_file);
+		json_member_string(b, "keydir_subkey", r->key->keydir_subkey);
+		json_member_string(b, "keydir_refused", r->key->keydir_refused);
 		json_member_key(b, "chosen", kov_plan_recipient_key(r));
 		json_builder_set_member_name(b, "candidates");
 		json_builder_begin_array(b);
@@ -398,6 +416,18 @@ explain_json(FILE *out, const KovPlanner *planner, const KovMail *mail, const Ko
 	json_builder_begin_object(b);
 	json_member_string(b, "queue", queue->name);
 	json_member_string(b, "policy", kov_policy_queue_name(queue->kind));
+	json_builder_set_member_name(b, "keydir");
+	if (planner->keydir == NULL) {
+		json_builder_add_null_value(b);
+	} else {
+		json_builder_begin_object(b);
+		json_member_string(b, "dir", planner->keydir);
+		json_builder_set_member_name(b, "only");
+		json_builder_add_boolean_value(b, planner->keydir_only);
+		json_builder_set_member_name(b, "published");
+		json_builder_add_boolean_value(b, planner->keydir_published);
+		json_builder_end_object(b);
+	}
 	json_member_string(b, "sender", planner->sender);
 	json_member_string(b, "from", mail->from);
 	json_builder_set_member_name(b, "already_encrypted");
