@@ -9,6 +9,7 @@
 #include "keys.h"
 #include "fixture.h"
 #include "message.h"
+#include "keysource.h"
 #include "planner.h"
 #include "state.h"
 
@@ -17,6 +18,7 @@
 
 static char *home;
 static KovConfig *config;
+static KovConfig *kd_config;   /* with keys from a directory */
 static KovKeys *keys;
 
 static KovMail *
@@ -141,6 +143,111 @@ test_retry_pending_only(void)
 	g_assert_cmpint(rcpt(p, 0)->decision, ==, KOV_DECISION_ENCRYPT);
 }
 
+static KovPlanner *
+plan_keydir(KovQueueKind kind, KovMail *mail)
+{
+	g_autoptr(GError) error = NULL;
+	KovPlanner *planner = kov_planner_make(kd_config, keys, kov_config_queue_builtin(kd_config, kind),
+	                                       mail, NULL, &error);
+	g_assert_no_error(error);
+	return planner;
+}
+
+/* The keys directory (issue 14): judy's file holds her OLDER key (the
+ * keyring would take the newer), frank's a key the keyring does not find
+ * valid, carol's file holds bob's key (refused: carol keeps her keyring
+ * key, and explain says why her file was not taken); bob has no file. */
+static void
+test_keydir(void)
+{
+	g_autoptr(KovMail) mail = mail_load("X-Kuvert-From: sam@example.org\n"
+	                                    "X-Kuvert-To: judy@example.net, frank@example.net, "
+	                                    "bob@example.net, carol@example.net\n"
+	                                    "From: sam@example.org\nTo: judy@example.net\n"
+	                                    "Subject: t\n\nbody\n", KOV_QUEUE_FALLBACK);
+	g_autoptr(KovPlanner) p = plan_keydir(KOV_QUEUE_FALLBACK, mail);
+	g_autofree char *judy_old = kov_test_fingerprint("judy-old");
+	g_autofree char *frank = kov_test_fingerprint("frank");
+	g_autofree char *bob = kov_test_fingerprint("bob");
+	g_autofree char *carol = kov_test_fingerprint("carol");
+
+	g_assert_nonnull(p->keydir);
+	g_assert_false(p->keydir_only);
+	g_assert_nonnull(p->keydir_snapshot);
+	g_assert_null(p->plan->refused);
+
+	const KovPlanRecipient *judy = rcpt(p, 0);
+	g_assert_cmpstr(judy->address, ==, "judy@example.net");
+	g_assert_cmpint(judy->decision, ==, KOV_DECISION_ENCRYPT);
+	g_assert_cmpint(judy->key->source, ==, KOV_KEY_SOURCE_KEYDIR);
+	g_assert_cmpstr(judy->key->keydir_file, ==, "judy@example.net.asc");
+	g_assert_cmpstr(kov_keys_fingerprint(kov_planner_key(p, 0)), ==, judy_old);
+	g_autofree char *pin = kov_planner_pin(p, 0);
+	g_assert_nonnull(pin);
+	g_assert_cmpuint(strlen(pin), ==, 41);
+	g_assert_cmpint(pin[40], ==, '!');
+	g_assert_cmpstr(pin, !=, judy_old);
+
+	const KovPlanRecipient *fr = rcpt(p, 1);
+	g_assert_cmpint(fr->decision, ==, KOV_DECISION_ENCRYPT);
+	g_assert_cmpint(fr->key->source, ==, KOV_KEY_SOURCE_KEYDIR);
+	g_assert_cmpstr(kov_plan_recipient_key(fr)->validity, ==, "full");
+	g_assert_cmpstr(kov_keys_fingerprint(kov_planner_key(p, 1)), ==, frank);
+
+	const KovPlanRecipient *b = rcpt(p, 2);
+	g_assert_cmpint(b->decision, ==, KOV_DECISION_ENCRYPT);
+	g_assert_cmpint(b->key->source, ==, KOV_KEY_SOURCE_KEYRING);
+	g_assert_cmpstr(kov_keys_fingerprint(kov_planner_key(p, 2)), ==, bob);
+	g_assert_null(kov_planner_pin(p, 2));
+
+	const KovPlanRecipient *c = rcpt(p, 3);
+	g_assert_cmpint(c->key->source, ==, KOV_KEY_SOURCE_KEYRING);
+	g_assert_cmpstr(kov_keys_fingerprint(kov_planner_key(p, 3)), ==, carol);
+	g_assert_nonnull(c->key->keydir_refused);
+	g_test_message("carol's file: %s", c->key->keydir_refused);
+
+	/* The mail keeps the snapshot it started with. */
+	g_assert_true(kov_keysource_hides(judy_old, p->keydir_snapshot));
+	g_assert_false(kov_keysource_hides(bob, p->keydir_snapshot));
+}
+
+/* keydir-only in must-encrypt: bob has a keyring key but no file, so no
+ * key, and the whole mail is refused. */
+static void
+test_keydir_only(void)
+{
+	g_autoptr(KovMail) mail = mail_load("X-Kuvert-From: sam@example.org\n"
+	                                    "X-Kuvert-To: judy@example.net, bob@example.net\n"
+	                                    "From: sam@example.org\nTo: judy@example.net\n"
+	                                    "Subject: t\n\nbody\n", KOV_QUEUE_MUST_ENCRYPT);
+	g_autoptr(KovPlanner) p = plan_keydir(KOV_QUEUE_MUST_ENCRYPT, mail);
+	g_assert_true(p->keydir_only);
+	g_assert_cmpint(rcpt(p, 0)->key->source, ==, KOV_KEY_SOURCE_KEYDIR);
+	g_assert_cmpint(rcpt(p, 0)->key->status, ==, KOV_KEY_USABLE);
+	const KovPlanRecipient *b = rcpt(p, 1);
+	g_assert_cmpint(b->key->status, ==, KOV_KEY_MISSING);
+	g_assert_cmpint(b->key->problem, ==, KOV_KEY_PROBLEM_NOT_IN_KEYDIR);
+	g_assert_cmpint(b->key->source, ==, KOV_KEY_SOURCE_KEYDIR);
+	g_assert_cmpstr(kov_keyinfo_problem_name(b->key->problem), ==, "not-in-keydir");
+	g_assert_null(kov_planner_key(p, 1));
+	g_assert_nonnull(p->plan->refused);
+	g_assert_nonnull(strstr(p->plan->refused, "bob@example.net"));
+	g_assert_nonnull(strstr(p->plan->refused, "no file in keydir"));
+
+	/* The sign-only queue turns the keys directory off: the keyring as ever. */
+	g_autoptr(KovPlanner) s = plan_keydir(KOV_QUEUE_SIGN_ONLY, mail);
+	g_assert_null(s->keydir);
+	g_assert_null(s->keydir_snapshot);
+}
+
+static void
+write_keyfile(const char *dir, const char *file, const char *key)
+{
+	g_autofree char *text = kov_test_dist_read(NULL, "keys", key, NULL);
+	g_autofree char *path = g_build_filename(dir, file, NULL);
+	kov_test_file_write(path, text, -1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -162,13 +269,32 @@ main(int argc, char **argv)
 	keys = kov_keys_new(home, NULL, FALSE, &error);
 	g_assert_no_error(error);
 
+	g_autofree char *kd = g_build_filename(home, "kd", NULL);
+	g_assert_cmpint(g_mkdir(kd, 0700), ==, 0);
+	write_keyfile(kd, "judy@example.net.asc", "judy-old.pub.asc");
+	write_keyfile(kd, "frank@example.net.asc", "frank.pub.asc");
+	write_keyfile(kd, "carol@example.net.asc", "bob.pub.asc");
+	g_autofree char *kd_conf = g_build_filename(home, "kd.conf", NULL);
+	g_autofree char *kd_text = g_strdup_printf("[koverto]\nqueuedir = %s/q\ngnupghome = %s\n"
+	                                           "defaultkey = %s\nkeydir = %s\n"
+	                                           "[queue must-encrypt]\nkeydir-only = yes\n"
+	                                           "[queue sign-only]\nkeydir =\n", home, home, alice, kd);
+	g_assert_true(g_file_set_contents(kd_conf, kd_text, -1, &error));
+	g_chmod(kd_conf, 0600);
+	kd_config = kov_config_load(kd_conf, &error);
+	g_assert_no_error(error);
+
 	g_test_add_func("/planner/fallback", test_fallback);
 	g_test_add_func("/planner/sender-refused", test_sender_refused);
 	g_test_add_func("/planner/signing-key-refused", test_signing_key_refused);
 	g_test_add_func("/planner/resent", test_resent);
 	g_test_add_func("/planner/retry-pending-only", test_retry_pending_only);
+	g_test_add_func("/planner/keydir", test_keydir);
+	g_test_add_func("/planner/keydir-only", test_keydir_only);
 	int status = g_test_run();
 
+	kov_keysource_reset();
+	kov_config_free(kd_config);
 	kov_keys_free(keys);
 	kov_config_free(config);
 	kov_test_gnupghome_free(home);
