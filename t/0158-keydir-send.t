@@ -72,6 +72,11 @@ f=$(got three)
 check "judy + bob (fallback): one copy to both" [ "$(envelope "$f" rcpt_tos)" = "bob@example.net,judy@example.net" ]
 check "judy + bob: encrypted to judy's file's key and bob's keyring key" \
 	[ "$(enc_ids "$f")" = "$(printf '%s\n%s\n' "$JUDY_OLD" "$BOB" | sort | tr '\n' ' ')" ]
+check "the outcome line says keysrc=keydir for judy" \
+	grep -q "queue=fallback .*to=<judy@example.net> .*status=sent .* keysrc=keydir\$" "$W/log"
+check "the outcome line says keysrc=keyring for bob" \
+	grep -q "queue=fallback .*to=<bob@example.net> .*status=sent .* keysrc=keyring\$" "$W/log"
+check "no keysrc where the directory is off (queue plain)" sh -c "! grep -q 'queue=plain .*keysrc=' '$W/log'"
 f=$(got four)
 check "frank (valid only through the directory): encrypted to his key" [ "$(enc_ids "$f")" = "$FRANK " ]
 f=$(got five)

@@ -293,6 +293,8 @@ kov_process_log_outcome(KovJob *job, const char *address, KovLogfmtStatus status
 		if (g_strcmp0(r->address, address) != 0)
 			continue;
 		o.action = actions[r->decision];
+		if (job->planner->keydir != NULL && r->key != NULL)
+			o.keysrc = kov_keyinfo_source_name(r->key->source);
 		gpgme_key_t key = r->decision == KOV_DECISION_ENCRYPT ? kov_planner_key(job->planner, i) : NULL;
 		if (key != NULL)
 			o.key = kov_keys_fingerprint(key);
