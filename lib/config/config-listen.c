@@ -50,6 +50,8 @@ static const KovOption kov_config_client_options[] = {
 	{ "key", KOV_TYPE_KEYID, offsetof(KovClientConfig, signing_key), 0, 0, 0 },
 	{ "senders", KOV_TYPE_REGEX, offsetof(KovClientConfig, senders),
 	  offsetof(KovClientConfig, senders_re), 0, 0 },
+	{ "keydir", KOV_TYPE_DIR, offsetof(KovClientConfig, keydir), 0, 0, 0 },
+	{ "keydir-only", KOV_TYPE_BOOL, offsetof(KovClientConfig, keydir_only), 0, 0, 0 },
 };
 
 /* ---- defaults, free, lookups ------------------------------------------ */
@@ -68,6 +70,7 @@ kov_config_client_free(gpointer data)
 	g_free(client->queue);
 	g_free(client->signing_key);
 	g_free(client->senders);
+	g_free(client->keydir);
 	g_clear_pointer(&client->senders_re, g_regex_unref);
 	g_free(client);
 }

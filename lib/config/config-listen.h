@@ -18,6 +18,8 @@ typedef struct {
 	char *signing_key;        /* its own key (hex key ID or fingerprint); NULL: the queue's */
 	char *senders;            /* regex over the whole address, any case: MAIL FROM and From */
 	GRegex *senders_re;       /* compiled; never NULL once loaded */
+	char *keydir;             /* keydir = DIR (issue 14); NULL: the queue's, then the global one */
+	gboolean keydir_only;     /* keydir-only = yes: no file, no key */
 } KovClientConfig;
 
 typedef struct {

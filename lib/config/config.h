@@ -30,6 +30,8 @@ typedef struct {
 	char *signing_key;        /* [queue NAME] key = ...; NULL: From's own key, then defaultkey */
 	char *allowed_senders;    /* [queue NAME] senders = REGEX; NULL: anybody */
 	GRegex *allowed_senders_re; /* compiled from allowed_senders: case-insensitive, whole address */
+	char *keydir;             /* [queue NAME] keydir = DIR (issue 14); NULL: the global one */
+	gboolean keydir_only;     /* [queue NAME] keydir-only = yes: no file, no key */
 	guint line;               /* where its section first appears; 0: none */
 } KovQueueConfig;
 
@@ -87,6 +89,10 @@ typedef struct {
 	guint worker_memory;      /* MB of data a worker and its gpg may use; 0: no limit */
 	guint key_expiry_warning; /* days; 14: warn of a key that expires this soon; 0: never */
 	gboolean dsn;             /* false: RFC 3464 report to the envelope sender on permanent failure */
+	/* Keys from a directory (issue 14) */
+	char *keydir;             /* keydir = DIR: ADDRESS.asc files; NULL: none */
+	gboolean keydir_only;     /* keydir-only = yes: an address without a file has no key */
+	guint keydir_rescan;      /* seconds; 60: periodic rescan of each keydir; 0: none */
 
 	GPtrArray *rules;         /* of KovRule* (owned), first match wins; never NULL */
 	/* Of KovQueueConfig* (owned): must-encrypt, fallback, sign-only (always,
