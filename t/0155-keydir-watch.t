@@ -81,6 +81,19 @@ t0=$(ms)
 check "the rescan finds the new file" wait_for 5 grep -q "^entry jimbob@example.net " "$MAN"
 diag "rescan found it after $(( $(ms) - t0 )) ms"
 check "and carol's changed bytes" sh -c "[ \"\$(awk '\$2 == \"carol@example.net\" { print \$4 }' '$MAN')\" = \"\$({ cat '$T/keys/carol.pub.asc'; echo; } | sha256sum | cut -c1-64)\" ]"
+
+# SIGUSR1 with another keydir: loaded and published at the reload.
+K2=$W/keys2
+mkdir "$K2"
+cp "$T/keys/bob.pub.asc" "$K2/bob@example.net.asc"
+cp "$T/keys/erin.pub.asc" "$K2/erin@example.net.asc"
+sed -i "s|^keydir = .*|keydir = $K2|" "$CONF"
+MAN2=$W/q/.keydir/$(printf %s "$K2" | sha256sum | cut -c1-16)/current
+kill -USR1 "$DAEMON_PID"
+check "the reload publishes the new keydir" wait_for 10 grep -q "^entry bob@example.net " "$MAN2"
+check "erin's key (no encryption subkey) is refused, with the reason in the manifest" \
+	grep -q "^refused erin@example.net.asc " "$MAN2"
+check "and in the log, once" [ "$(grep -c "keydir refused: dir=$K2 file=erin@example.net.asc reason=" "$W/log")" = 1 ]
 stop_daemon
 check "daemon stops cleanly" [ "$STATUS" = 0 ]
 done_testing

@@ -1636,3 +1636,11 @@ kov_keydir_resume(KovKeydir *kd, GError **error)
 	keydir_swap(kd, prev);
 	return TRUE;
 }
+
+void
+kov_keydir_disown(KovKeydir *kd)
+{
+	g_return_if_fail(kd != NULL);
+	g_hash_table_remove_all(kd->imported);
+	g_hash_table_remove_all(kd->done);
+}

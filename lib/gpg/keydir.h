@@ -123,6 +123,11 @@ char *kov_keydir_snapdir_for(const char *queuedir, const char *dir);
  * there but unreadable or malformed. Call once, right after _new(). */
 gboolean kov_keydir_resume(KovKeydir *kd, GError **error);
 
+/* Forget which keys koverto imported: the keyring is another one now (a
+ * reload changed gnupghome); every key is imported into it again, and
+ * none of the old one's is hidden or deleted. */
+void kov_keydir_disown(KovKeydir *kd);
+
 /* The watcher's load: read the directory (the names in @hold, a set of
  * file names, and the files changed less than @young seconds ago keep
  * their previous state: a writer may still be writing them), import each

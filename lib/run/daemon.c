@@ -498,13 +498,15 @@ kov_daemon_reload(KovDaemon *d)
 	g_clear_pointer(&d->reloaded, kov_config_free);
 	d->reloaded = config;
 	d->config = config;
+	/* The keys directories of the new configuration are published before
+	 * a worker works with it. */
+	kov_keywatch_configure(d->keywatch, config);
 	kov_pool_reload(d->pool, config);
 	kov_telemetry_configure(d->telemetry, config);
 	if (d->listener != NULL)
 		kov_listenproc_reload(d->listener, config);
 	if (!kov_watch_set_queues(d->watch, config->queues, &error))
 		kov_log_err("reload: %s; that queue is seen at the rescans only", error->message);
-	kov_keywatch_configure(d->keywatch, config);
 	kov_log_info("reload: configuration %s read again", config->file);
 	/* What waits in a queue that is new now, and what a removed queue holds. */
 	kov_daemon_scan_new(d);

@@ -48,6 +48,7 @@ struct _KovKeywatch {
 	KovKeys *keys;
 	GPtrArray *dirs;       /* of KovKeywatchDir* */
 	char *queuedir;
+	char *gnupghome, *gpg;  /* what @keys was made with */
 	guint rescan;          /* seconds; 0: none */
 	gint64 grace;          /* seconds */
 	gint64 tidy_due;
@@ -133,8 +134,10 @@ kov_keywatch_load(KovKeywatch *kw, KovKeywatchDir *k, gboolean young)
 		k->loaded = TRUE;
 }
 
+/* @other_ring: the keyring is not the one the published manifest's
+ * imports went into. */
 static KovKeywatchDir *
-kov_keywatch_dir_new(KovKeywatch *kw, const char *dir)
+kov_keywatch_dir_new(KovKeywatch *kw, const char *dir, gboolean other_ring)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *snapdir = kov_keydir_snapdir_for(kw->queuedir, dir);
@@ -145,6 +148,8 @@ kov_keywatch_dir_new(KovKeywatch *kw, const char *dir)
 		kov_log_err("keydir: %s; starting a new one", error->message);
 		g_clear_error(&error);
 	}
+	if (kd != NULL && other_ring)
+		kov_keydir_disown(kd);
 	if (kd == NULL) {
 		kov_log_err("keydir: %s", error->message);
 		return NULL;
@@ -181,6 +186,8 @@ kov_keywatch_new(const KovConfig *config, GError **error)
 	kw->keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, error);
 	if (kw->keys == NULL)
 		return NULL;
+	kw->gnupghome = g_strdup(config->gnupghome);
+	kw->gpg = g_strdup(config->gpg);
 	if (!kw->no_inotify && (kw->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
 		kov_error_set_errno(error, errno, "keydir: inotify");
 		return NULL;
@@ -189,12 +196,28 @@ kov_keywatch_new(const KovConfig *config, GError **error)
 	return g_steal_pointer(&kw);
 }
 
+static void kov_keywatch_configure_dirs(KovKeywatch *kw, char **dirs, gboolean other_ring);
+
 void
 kov_keywatch_configure(KovKeywatch *kw, const KovConfig *config)
 {
 	g_return_if_fail(kw != NULL && config != NULL);
 	kov_keywatch_set_config(kw, config);
 	g_auto(GStrv) dirs = kov_keywatch_dirs(config);
+	gboolean other_ring = FALSE;
+	if (kw->keys != NULL &&
+	    (g_strcmp0(kw->gnupghome, config->gnupghome) != 0 || g_strcmp0(kw->gpg, config->gpg) != 0)) {
+		/* Another keyring: every directory is imported into it afresh,
+		 * and what was imported into the old one is not koverto's there. */
+		for (guint i = 0; i < kw->dirs->len; i++) {
+			KovKeywatchDir *k = kw->dirs->pdata[i];
+			if (k->wd >= 0 && kw->fd >= 0)
+				inotify_rm_watch(kw->fd, k->wd);
+		}
+		g_ptr_array_set_size(kw->dirs, 0);
+		g_clear_pointer(&kw->keys, kov_keys_free);
+		other_ring = TRUE;
+	}
 	if (dirs[0] != NULL && kw->keys == NULL) {
 		g_autoptr(GError) error = NULL;
 		kw->keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, &error);
@@ -202,10 +225,21 @@ kov_keywatch_configure(KovKeywatch *kw, const KovConfig *config)
 			kov_log_err("keydir: %s", error->message);
 			return;
 		}
-		kw->no_inotify = g_strcmp0(g_getenv("KOVERTO_KEYDIR_NO_INOTIFY"), "1") == 0;
-		if (!kw->no_inotify && (kw->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
-			kov_log_err("keydir: inotify: %s; read at the rescans only", g_strerror(errno));
+		g_free(kw->gnupghome);
+		g_free(kw->gpg);
+		kw->gnupghome = g_strdup(config->gnupghome);
+		kw->gpg = g_strdup(config->gpg);
 	}
+	if (dirs[0] != NULL && kw->fd < 0 && !kw->no_inotify &&
+	    (kw->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		kov_log_err("keydir: inotify: %s; read at the rescans only", g_strerror(errno));
+	kov_keywatch_configure_dirs(kw, dirs, other_ring);
+}
+
+/* Exactly @dirs from now on, each loaded now. */
+static void
+kov_keywatch_configure_dirs(KovKeywatch *kw, char **dirs, gboolean other_ring)
+{
 	/* Keep those still configured (their state), drop the others. */
 	g_autoptr(GPtrArray) next = g_ptr_array_new_with_free_func(kov_keywatch_dir_free);
 	for (char **d = dirs; *d != NULL; d++) {
@@ -214,7 +248,7 @@ kov_keywatch_configure(KovKeywatch *kw, const KovConfig *config)
 			if (strcmp(((KovKeywatchDir *)kw->dirs->pdata[i])->dir, *d) == 0)
 				k = g_ptr_array_steal_index(kw->dirs, i);
 		if (k == NULL)
-			k = kov_keywatch_dir_new(kw, *d);
+			k = kov_keywatch_dir_new(kw, *d, other_ring);
 		if (k != NULL)
 			g_ptr_array_add(next, k);
 	}
@@ -243,6 +277,8 @@ kov_keywatch_free(KovKeywatch *kw)
 	if (kw->fd >= 0)
 		close(kw->fd);
 	kov_keys_free(kw->keys);
+	g_free(kw->gnupghome);
+	g_free(kw->gpg);
 	g_free(kw->queuedir);
 	g_free(kw);
 }
