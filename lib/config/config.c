@@ -804,8 +804,8 @@ kov_config_queue_free(gpointer data)
 	g_free(queue->name);
 	g_free(queue->policy);
 	g_free(queue->signing_key);
-	g_free(queue->keydir);
 	g_free(queue->allowed_senders);
+	g_free(queue->keydir);
 	g_clear_pointer(&queue->allowed_senders_re, g_regex_unref);
 	g_free(queue);
 }
