@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "log.h"
 #include "message.h"
+#include "keysource.h"
 #include "planner.h"
 #include "submission.h"
 
@@ -480,6 +481,8 @@ explain_run(ExplainArgs *args)
 		fprintf(stderr, "koverto explain: %s\n", error->message);
 		return kov_error_to_sysexit(error);
 	}
+	/* A keys directory the daemon has not published yet is read here. */
+	kov_keysource_set_explain(TRUE);
 	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, &error);
 	g_autoptr(KovPlanner) planner = keys != NULL
 		? kov_planner_make(config, keys, args->q, mail, NULL, &error) : NULL;

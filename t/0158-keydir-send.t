@@ -92,14 +92,22 @@ check "explain: judy's key is the older one" grep -q "^  key: $(fpr judy-old) " 
 check "explain: bob from the keyring" sh -c "sed -n '/^recipient: bob@/,/^recipient/p' '$W/explain' | grep -q '^  source: keyring\$'"
 check "explain: carol's file refused, with the reason" \
 	sh -c "sed -n '/^recipient: carol@/,/^recipient/p' '$W/explain' | grep -q '^  keydir file refused: .*no user ID with address carol@example.net'"
-check "explain: the directory, read in memory (not published by a watcher)" \
-	grep -q "^keydir: $KD (not published by the daemon yet: read here, in memory)\$" "$W/explain"
+check "explain: the directory as the daemon published it" \
+	grep -q "^keydir: $KD (as the daemon published it)\$" "$W/explain"
+# A directory no daemon has published: explain reads it itself, in memory.
+cp -r "$KD" "$W/kd2"
+sed "s|^keydir = .*|keydir = $W/kd2|" "$CONF" > "$W/kd2.conf" && chmod 600 "$W/kd2.conf"
+"$KOVERTO" explain -c "$W/kd2.conf" --queue fallback --no-mail judy@example.net > "$W/explain2" 2>>"$W/explain.err"
+check "explain: a directory not published yet is read in memory, and says so" \
+	grep -q "^keydir: $W/kd2 (not published by the daemon yet: read here, in memory)\$" "$W/explain2"
+check "explain: ... with the same answer for judy" grep -q "^  key: $(fpr judy-old) " "$W/explain2"
+check "explain: ... and nothing published by it" [ ! -e "$W/q/.keydir/$(printf %s "$W/kd2" | sha256sum | cut -c1-16)/current" ]
 "$KOVERTO" explain -c "$CONF" --queue must-encrypt --json -f alice@example.org --no-mail judy@example.net \
 	bob@example.net > "$W/explain.json" 2>>"$W/explain.err"
 check "explain --json (must-encrypt): source, file, subkey, not-in-keydir" "$PY" - "$W/explain.json" "$(fpr judy-old)" <<'PYEOF'
 import json, sys
 p = json.load(open(sys.argv[1]))
-assert p["keydir"]["only"] is True and p["keydir"]["published"] is False, p["keydir"]
+assert p["keydir"]["only"] is True and p["keydir"]["published"] is True, p["keydir"]
 r = {x["address"]: x["key"] for x in p["recipients"]}
 j, b = r["judy@example.net"], r["bob@example.net"]
 assert j["source"] == "keydir" and j["keydir_file"] == "judy@example.net.asc", j

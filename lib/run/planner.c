@@ -129,6 +129,33 @@ planner_prefetch_keys(const KovPlanner *planner, KovKeys *keys, GError **error)
 	return wanted < 2 || kov_keys_prefetch(keys, addresses, wanted, error);
 }
 
+/* What @entry says of its key, without the keyring (explain only: the
+ * watcher imports before it publishes). Expiry against the clock now. */
+static KovKeyLookup *
+planner_entry_lookup(const KovKeydirEntry *entry)
+{
+	KovKeyLookup *lookup = kov_keyinfo_lookup_new();
+	lookup->source = KOV_KEY_SOURCE_KEYDIR;
+	lookup->keydir_subkey = g_strdup(entry->subkey);
+	KovKeyInfo *info = kov_keyinfo_new();
+	info->fingerprint = g_strdup(entry->fingerprint);
+	info->user_id = g_strdup(entry->address);
+	info->expires = entry->expires;
+	info->validity = "full";
+	g_ptr_array_add(lookup->candidates, info);
+	if (entry->expires > 0 && entry->expires <= g_get_real_time() / G_USEC_PER_SEC) {
+		lookup->status = KOV_KEY_UNUSABLE;
+		lookup->problem = info->problem = KOV_KEY_PROBLEM_EXPIRED;
+		info->detail = g_strdup(kov_keys_problem_text(KOV_KEY_PROBLEM_EXPIRED));
+		lookup->detail = g_strdup_printf("%s (key %s)", info->detail, entry->fingerprint);
+	} else {
+		lookup->status = KOV_KEY_USABLE;
+		lookup->problem = KOV_KEY_PROBLEM_NONE;
+		lookup->chosen = 0;
+	}
+	return lookup;
+}
+
 /* The key of one recipient: its file's in the keys directory, none under
  * keydir-only, else the keyring's (which skips the directory's keys). */
 static KovKeyLookup *
@@ -141,6 +168,13 @@ planner_lookup_one(KovPlanner *planner, KovKeys *keys, const KovPlanRecipient *r
 	if (entry != NULL) {
 		kov_keys_lookup_pinned(keys, r->address, entry->fingerprint, entry->subkey, key, &lookup,
 		                       error);
+		/* explain, the directory read by itself: its keys may not be in
+		 * the keyring yet; the file's own facts then. */
+		if (lookup == NULL && !planner->keydir_published && error != NULL && *error != NULL
+		    && kov_error_is_temporary(*error)) {
+			g_clear_error(error);
+			lookup = planner_entry_lookup(entry);
+		}
 		if (lookup != NULL)
 			lookup->keydir_file = g_strdup(entry->file);
 	} else if (only_miss) {

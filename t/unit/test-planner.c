@@ -6,6 +6,7 @@
  * check, the keys found and the signing key with its source. */
 #include "gpgme-autoptr.h"
 #include "config.h"
+#include "error.h"
 #include "keys.h"
 #include "fixture.h"
 #include "message.h"
@@ -206,9 +207,61 @@ test_keydir(void)
 	g_assert_nonnull(c->key->keydir_refused);
 	g_test_message("carol's file: %s", c->key->keydir_refused);
 
-	/* The mail keeps the snapshot it started with. */
-	g_assert_true(kov_keysource_hides(judy_old, p->keydir_snapshot));
+	g_assert_true(p->keydir_published);
+	/* judy's key was in the keyring before: it is not koverto's to hide;
+	 * frank's was imported from the directory: hidden. */
+	g_assert_false(kov_keysource_hides(judy_old, p->keydir_snapshot));
+	g_assert_true(kov_keysource_hides(frank, p->keydir_snapshot));
 	g_assert_false(kov_keysource_hides(bob, p->keydir_snapshot));
+}
+
+/* A key koverto took from the directory is not found by the keyring for
+ * anything else: a rule naming frank's key for dave finds no such key
+ * (without the hiding: present, but not valid). */
+static void
+test_keydir_hidden(void)
+{
+	g_autoptr(KovMail) mail = mail_load("From: sam@example.org\nTo: dave@example.com\n"
+	                                    "Subject: t\n\nbody\n", KOV_QUEUE_KUVERT);
+	g_autoptr(KovPlanner) p = plan_keydir(KOV_QUEUE_KUVERT, mail);
+	const KovPlanRecipient *d = rcpt(p, 0);
+	g_assert_nonnull(d->key_id);
+	g_assert_cmpint(d->key->source, ==, KOV_KEY_SOURCE_KEYRING);
+	g_assert_cmpint(d->key->status, ==, KOV_KEY_MISSING);
+	g_assert_cmpint(d->key->problem, ==, KOV_KEY_PROBLEM_NOT_FOUND);
+	/* The hiding lasts for the look-ups of that mail only. */
+	g_autoptr(KovMail) again = mail_load("From: sam@example.org\nTo: dave@example.com\n"
+	                                     "Subject: t\n\nbody\n", KOV_QUEUE_KUVERT);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovPlanner) q = kov_planner_make(config, keys, kov_config_queue_builtin(config, KOV_QUEUE_KUVERT),
+	                                           again, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_null(q->keydir);
+}
+
+/* Nothing published yet: the worker's mail waits (TEMPFAIL) instead of
+ * going out without the directory's answer. */
+static void
+test_keydir_unpublished(void)
+{
+	g_autofree char *kd2 = g_build_filename(home, "kd2", NULL);
+	g_assert_cmpint(g_mkdir(kd2, 0700), ==, 0);
+	g_autofree char *text = g_strdup_printf("[koverto]\nqueuedir = %s/q\ngnupghome = %s\nkeydir = %s\n",
+	                                        home, home, kd2);
+	g_autofree char *path = g_build_filename(home, "kd2.conf", NULL);
+	g_assert_true(g_file_set_contents(path, text, -1, NULL));
+	g_chmod(path, 0600);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovConfig) c = kov_config_load(path, &error);
+	g_assert_no_error(error);
+	g_autoptr(KovMail) mail = mail_load("X-Kuvert-From: sam@example.org\nX-Kuvert-To: bob@example.net\n"
+	                                    "From: sam@example.org\nTo: bob@example.net\n\nbody\n",
+	                                    KOV_QUEUE_FALLBACK);
+	g_autoptr(KovPlanner) p = kov_planner_make(c, keys, kov_config_queue_builtin(c, KOV_QUEUE_FALLBACK),
+	                                           mail, NULL, &error);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
+	g_assert_nonnull(strstr(error->message, "not published"));
+	g_assert_false(p->plan->decided);
 }
 
 /* keydir-only in must-encrypt: bob has a keyring key but no file, so no
@@ -275,14 +328,28 @@ main(int argc, char **argv)
 	write_keyfile(kd, "frank@example.net.asc", "frank.pub.asc");
 	write_keyfile(kd, "carol@example.net.asc", "bob.pub.asc");
 	g_autofree char *kd_conf = g_build_filename(home, "kd.conf", NULL);
+	g_autofree char *frank = kov_test_fingerprint("frank");
 	g_autofree char *kd_text = g_strdup_printf("[koverto]\nqueuedir = %s/q\ngnupghome = %s\n"
 	                                           "defaultkey = %s\nkeydir = %s\n"
+	                                           "[rules]\n1 = ^dave@example\\.com$ fallback,0x%s\n"
 	                                           "[queue must-encrypt]\nkeydir-only = yes\n"
-	                                           "[queue sign-only]\nkeydir =\n", home, home, alice, kd);
+	                                           "[queue sign-only]\nkeydir =\n", home, home, alice, kd,
+	                                           frank);
 	g_assert_true(g_file_set_contents(kd_conf, kd_text, -1, &error));
 	g_chmod(kd_conf, 0600);
 	kd_config = kov_config_load(kd_conf, &error);
 	g_assert_no_error(error);
+	/* The watcher's part (keydir.c): frank's key is not in the keyring
+	 * before, so the import makes it koverto's; then publish. */
+	g_autofree char *del = g_strdup_printf("gpg --homedir %s --batch --yes --delete-keys %s", home, frank);
+	g_assert_true(g_spawn_command_line_sync(del, NULL, NULL, NULL, &error));
+	g_autofree char *snapdir = kov_keysource_snapdir(kd_config, kd);
+	g_autoptr(KovKeydir) watcher = kov_keydir_new(keys, kd, snapdir, &error);
+	g_assert_no_error(error);
+	gboolean changed = FALSE;
+	g_assert_true(kov_keydir_update(watcher, NULL, 0, &changed, &error));
+	g_assert_no_error(error);
+	g_assert_true(changed);
 
 	g_test_add_func("/planner/fallback", test_fallback);
 	g_test_add_func("/planner/sender-refused", test_sender_refused);
@@ -291,6 +358,8 @@ main(int argc, char **argv)
 	g_test_add_func("/planner/retry-pending-only", test_retry_pending_only);
 	g_test_add_func("/planner/keydir", test_keydir);
 	g_test_add_func("/planner/keydir-only", test_keydir_only);
+	g_test_add_func("/planner/keydir-hidden", test_keydir_hidden);
+	g_test_add_func("/planner/keydir-unpublished", test_keydir_unpublished);
 	int status = g_test_run();
 
 	kov_keysource_reset();
