@@ -5,6 +5,7 @@
 #include "keysource.h"
 
 #include "error.h"
+#include "keywatch.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -155,6 +156,35 @@ gboolean
 kov_keysource_hides(const char *fpr, gpointer data)
 {
 	return data != NULL && fpr != NULL && kov_keydir_snapshot_hides(data, fpr);
+}
+
+GPtrArray *
+kov_keysource_all(const KovConfig *config, KovKeys *keys)
+{
+	g_return_val_if_fail(config != NULL && keys != NULL, NULL);
+	GPtrArray *all = g_ptr_array_new_with_free_func((GDestroyNotify)kov_keydir_snapshot_unref);
+	g_auto(GStrv) dirs = kov_keywatch_dirs(config);
+	for (char **dir = dirs; *dir != NULL; dir++) {
+		g_autofree char *snapdir = kov_keysource_snapdir(config, *dir);
+		g_autofree char *manifest = g_build_filename(snapdir, "current", NULL);
+		/* explain never reads a directory here: a published one or none. */
+		if (!g_file_test(manifest, G_FILE_TEST_EXISTS))
+			continue;
+		KovKeydirSnapshot *snap = keysource_current(config, keys, *dir, NULL, NULL);
+		if (snap != NULL)
+			g_ptr_array_add(all, snap);
+	}
+	return all;
+}
+
+gboolean
+kov_keysource_hides_any(const char *fpr, gpointer data)
+{
+	GPtrArray *all = data;
+	for (guint i = 0; all != NULL && i < all->len; i++)
+		if (kov_keysource_hides(fpr, all->pdata[i]))
+			return TRUE;
+	return FALSE;
 }
 
 const char *

@@ -34,6 +34,15 @@ KovKeydirSnapshot *kov_keysource_current(const KovConfig *config, KovKeys *keys,
  * KovKeysHiddenFunc: the keyring look-ups skip it)? */
 gboolean kov_keysource_hides(const char *fpr, gpointer snap);
 
+/* The published snapshots of every keys directory @config names (of
+ * KovKeydirSnapshot*, owned references; one that cannot be read is left
+ * out): a key koverto took from any of them is hidden from the keyring
+ * look-ups of every queue, not only of those that use that directory.
+ * (transfer full) */
+GPtrArray *kov_keysource_all(const KovConfig *config, KovKeys *keys);
+/* kov_keysource_hides() over such an array (a KovKeysHiddenFunc). */
+gboolean kov_keysource_hides_any(const char *fpr, gpointer snapshots);
+
 /* The reason @address's file in @snap was refused, or NULL. (borrowed
  * from @snap) */
 const char *kov_keysource_refusal(KovKeydirSnapshot *snap, const char *address);

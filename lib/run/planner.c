@@ -305,9 +305,12 @@ kov_planner_make(const KovConfig *config, KovKeys *keys, const KovQueueConfig *q
 		planner->refused_early = TRUE;
 		kov_plan_decide(planner->plan);
 	} else if (planner_keydir(planner, config, keys, queue, mail, error)) {
-		/* The directory's keys serve their files' addresses alone. */
-		kov_keys_set_hidden(keys, planner->keydir_snapshot != NULL ? kov_keysource_hides : NULL,
-		                    planner->keydir_snapshot);
+		/* The directories' keys serve their files' addresses alone, in
+		 * this queue or any other: the keyring look-ups skip them all. */
+		g_autoptr(GPtrArray) hidden = kov_keysource_all(config, keys);
+		if (planner->keydir_snapshot != NULL)
+			g_ptr_array_add(hidden, kov_keydir_snapshot_ref(planner->keydir_snapshot));
+		kov_keys_set_hidden(keys, hidden->len > 0 ? kov_keysource_hides_any : NULL, hidden);
 		gboolean ok = planner_lookup_keys(planner, keys, error);
 		kov_keys_set_hidden(keys, NULL, NULL);
 		if (ok && kov_plan_decide(planner->plan) && planner->plan->needs_signer)

@@ -239,6 +239,25 @@ test_keydir_hidden(void)
 	g_assert_null(q->keydir);
 }
 
+/* ... and by the keyring look-up of a queue that does not use the
+ * directory at all: frank's address there finds no key (without the
+ * hiding: frank's imported key, present but not valid). */
+static void
+test_keydir_hidden_elsewhere(void)
+{
+	g_autoptr(KovMail) mail = mail_load("X-Kuvert-From: sam@example.org\nX-Kuvert-To: frank@example.net\n"
+	                                    "From: sam@example.org\nTo: frank@example.net\n\nbody\n",
+	                                    KOV_QUEUE_FALLBACK);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovPlanner) p = kov_planner_make(kd_config, keys, kov_config_queue(kd_config, "nokd"),
+	                                           mail, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_null(p->keydir);
+	g_assert_cmpint(rcpt(p, 0)->key->source, ==, KOV_KEY_SOURCE_KEYRING);
+	g_assert_cmpint(rcpt(p, 0)->key->status, ==, KOV_KEY_MISSING);
+	g_assert_cmpint(rcpt(p, 0)->decision, ==, KOV_DECISION_SIGN);
+}
+
 /* Nothing published yet: the worker's mail waits (TEMPFAIL) instead of
  * going out without the directory's answer. */
 static void
@@ -333,7 +352,8 @@ main(int argc, char **argv)
 	                                           "defaultkey = %s\nkeydir = %s\n"
 	                                           "[rules]\n1 = ^dave@example\\.com$ fallback,0x%s\n"
 	                                           "[queue must-encrypt]\nkeydir-only = yes\n"
-	                                           "[queue sign-only]\nkeydir =\n", home, home, alice, kd,
+	                                           "[queue sign-only]\nkeydir =\n"
+	                                           "[queue nokd]\npolicy = fallback\nkeydir =\n", home, home, alice, kd,
 	                                           frank);
 	g_assert_true(g_file_set_contents(kd_conf, kd_text, -1, &error));
 	g_chmod(kd_conf, 0600);
@@ -359,6 +379,7 @@ main(int argc, char **argv)
 	g_test_add_func("/planner/keydir", test_keydir);
 	g_test_add_func("/planner/keydir-only", test_keydir_only);
 	g_test_add_func("/planner/keydir-hidden", test_keydir_hidden);
+	g_test_add_func("/planner/keydir-hidden-elsewhere", test_keydir_hidden_elsewhere);
 	g_test_add_func("/planner/keydir-unpublished", test_keydir_unpublished);
 	int status = g_test_run();
 
