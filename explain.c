@@ -185,8 +185,10 @@ explain_text_key(FILE *out, const char *label, const KovKeyInfo *k)
 {
 	g_autofree char *created = explain_date(k->created);
 	g_autofree char *expires = explain_date(k->expires);
-	fprintf(out, "%s: %s \"%s\" validity=%s created=%s expires=%s", label, k->fingerprint,
-	        k->user_id ? k->user_id : "", k->validity, created, expires);
+	/* A user ID is the key owner's text: no control may reach a terminal. */
+	g_autofree char *uid = kov_log_escape(k->user_id ? k->user_id : "");
+	fprintf(out, "%s: %s \"%s\" validity=%s created=%s expires=%s", label, k->fingerprint, uid,
+	        k->validity, created, expires);
 }
 
 static void
@@ -201,13 +203,13 @@ explain_text_recipient(FILE *out, const KovPlanRecipient *r)
 	if (r->key == NULL)
 		return;
 	if (r->key->source == KOV_KEY_SOURCE_KEYDIR && r->key->keydir_file != NULL) {
-		g_autofree char *file = g_strescape(r->key->keydir_file, NULL);
+		g_autofree char *file = kov_log_escape(r->key->keydir_file);
 		fprintf(out, "  source: keydir, file \"%s\"\n", file);
 	} else {
 		fprintf(out, "  source: %s\n", kov_keyinfo_source_name(r->key->source));
 	}
 	if (r->key->keydir_refused != NULL) {
-		g_autofree char *why = g_strescape(r->key->keydir_refused, NULL);
+		g_autofree char *why = kov_log_escape(r->key->keydir_refused);
 		fprintf(out, "  keydir file refused: %s\n", why);
 	}
 	const KovKeyInfo *chosen = kov_plan_recipient_key(r);
@@ -285,8 +287,10 @@ static void
 json_member_string(JsonBuilder *b, const char *name, const char *value)
 {
 	json_builder_set_member_name(b, name);
-	if (value != NULL)
-		json_builder_add_string_value(b, value);
+	/* JSON is UTF-8: a key's user ID need not be (gpg stores its bytes). */
+	g_autofree char *valid = value != NULL ? g_utf8_make_valid(value, -1) : NULL;
+	if (valid != NULL)
+		json_builder_add_string_value(b, valid);
 	else
 		json_builder_add_null_value(b);
 }

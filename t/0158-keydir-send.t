@@ -116,5 +116,26 @@ assert j["keydir_subkey"] and len(j["keydir_subkey"]) == 40, j
 assert b["source"] == "keydir" and b["problem"] == "not-in-keydir" and b["chosen"] is None, b
 assert p["verdict"] == "refused" if "verdict" in p else True
 PYEOF
+# A key whose user ID is not UTF-8 and holds an escape (gpg stores the
+# owner's bytes): explain's JSON stays valid and its text has no control.
+mkdir -m 700 "$W/u"
+"$GPG" --homedir "$W/u" --batch --quiet --passphrase '' --utf8-strings --quick-gen-key \
+	"$(printf 'Bad\351\033[2J <u@example.net>')" ed25519 sign,cert never 2>>"$W/gpg.err"
+U=$("$GPG" --homedir "$W/u" --batch --with-colons --list-keys 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }')
+"$GPG" --homedir "$W/u" --batch --quiet --passphrase '' --quick-add-key "$U" cv25519 encr never 2>>"$W/gpg.err"
+"$GPG" --homedir "$W/u" --batch --armor --export "$U" > "$KD/u@example.net.asc"
+"$GPG" --homedir "$W/u" --batch --armor --export "$U" | "$GPG" --homedir "$W/g" --batch --quiet --import 2>>"$W/gpg.err"
+gpgconf --homedir "$W/u" --kill all 2>/dev/null
+cp "$KD/u@example.net.asc" "$W/kd2/"
+"$KOVERTO" explain -c "$W/kd2.conf" --queue fallback --json -f alice@example.org --no-mail u@example.net \
+	> "$W/u.json" 2>>"$W/explain.err"
+check "explain --json: valid JSON for a user ID that is not UTF-8" "$PY" -c '
+import json, sys
+p = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+k = p["recipients"][0]["key"]["chosen"]
+assert k is not None and "\x1b" not in json.dumps(k), k' "$W/u.json"
+"$KOVERTO" explain -c "$W/kd2.conf" --queue fallback -f alice@example.org --no-mail u@example.net \
+	> "$W/u.txt" 2>>"$W/explain.err"
+check "explain: no escape character reaches the terminal" sh -c "grep -q '^  key: $U ' '$W/u.txt' && ! grep -q \"\$(printf '\033')\" '$W/u.txt'"
 diag "took $(($(date +%s) - t0)) s"
 done_testing
