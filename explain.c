@@ -185,10 +185,8 @@ explain_text_key(FILE *out, const char *label, const KovKeyInfo *k)
 {
 	g_autofree char *created = explain_date(k->created);
 	g_autofree char *expires = explain_date(k->expires);
-	/* A user ID is the key owner's text: no control may reach a terminal. */
-	g_autofree char *uid = kov_log_escape(k->user_id ? k->user_id : "");
-	fprintf(out, "%s: %s \"%s\" validity=%s created=%s expires=%s", label, k->fingerprint, uid,
-	        k->validity, created, expires);
+	fprintf(out, "%s: %s \"%s\" validity=%s created=%s expires=%s", label, k->fingerprint,
+	        k->user_id ? k->user_id : "", k->validity, created, expires);
 }
 
 static void
@@ -203,14 +201,12 @@ explain_text_recipient(FILE *out, const KovPlanRecipient *r)
 	if (r->key == NULL)
 		return;
 	if (r->key->source == KOV_KEY_SOURCE_KEYDIR && r->key->keydir_file != NULL) {
-		g_autofree char *file = kov_log_escape(r->key->keydir_file);
-		fprintf(out, "  source: keydir, file \"%s\"\n", file);
+		fprintf(out, "  source: keydir, file \"%s\"\n", r->key->keydir_file);
 	} else {
 		fprintf(out, "  source: %s\n", kov_keyinfo_source_name(r->key->source));
 	}
 	if (r->key->keydir_refused != NULL) {
-		g_autofree char *why = kov_log_escape(r->key->keydir_refused);
-		fprintf(out, "  keydir file refused: %s\n", why);
+		fprintf(out, "  keydir file refused: %s\n", r->key->keydir_refused);
 	}
 	const KovKeyInfo *chosen = kov_plan_recipient_key(r);
 	if (chosen != NULL) {
@@ -413,6 +409,35 @@ json_signer(JsonBuilder *b, const KovPlanner *planner)
 	json_builder_end_object(b);
 }
 
+/* explain_text() with every line escaped as the log escapes it: user
+ * IDs, key files' names and reasons, the mail's own addresses are other
+ * people's bytes, and no control among them may reach a terminal. */
+static void
+explain_text_escaped(FILE *out, const KovPlanner *planner, const KovMail *mail,
+                     const KovQueueConfig *queue)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (mem == NULL) {
+		fprintf(out, "(cannot make the explanation: %s)\n", g_strerror(errno));
+		return;
+	}
+	explain_text(mem, planner, mail, queue);
+	if (fclose(mem) != 0 || buf == NULL) {
+		free(buf);
+		return;
+	}
+	g_auto(GStrv) lines = g_strsplit(buf, "\n", -1);
+	free(buf);
+	for (char **line = lines; *line != NULL; line++) {
+		if (**line == '\0' && line[1] == NULL)
+			break;
+		g_autofree char *safe = kov_log_escape(*line);
+		fprintf(out, "%s\n", safe);
+	}
+}
+
 static void
 explain_json(FILE *out, const KovPlanner *planner, const KovMail *mail, const KovQueueConfig *queue)
 {
@@ -497,7 +522,7 @@ explain_run(ExplainArgs *args)
 	if (args->json)
 		explain_json(stdout, planner, mail, args->q);
 	else
-		explain_text(stdout, planner, mail, args->q);
+		explain_text_escaped(stdout, planner, mail, args->q);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "koverto explain: cannot write the explanation: %s\n", g_strerror(errno));
 		return EX_IOERR;
