@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "log.h"
 #include "message.h"
+#include "keysource.h"
 #include "planner.h"
 #include "submission.h"
 
@@ -199,6 +200,14 @@ explain_text_recipient(FILE *out, const KovPlanRecipient *r)
 		fprintf(out, "  decision: none (the mail is refused)\n");
 	if (r->key == NULL)
 		return;
+	if (r->key->source == KOV_KEY_SOURCE_KEYDIR && r->key->keydir_file != NULL) {
+		fprintf(out, "  source: keydir, file \"%s\"\n", r->key->keydir_file);
+	} else {
+		fprintf(out, "  source: %s\n", kov_keyinfo_source_name(r->key->source));
+	}
+	if (r->key->keydir_refused != NULL) {
+		fprintf(out, "  keydir file refused: %s\n", r->key->keydir_refused);
+	}
 	const KovKeyInfo *chosen = kov_plan_recipient_key(r);
 	if (chosen != NULL) {
 		explain_text_key(out, "  key", chosen);
@@ -232,6 +241,10 @@ explain_text(FILE *out, const KovPlanner *planner, const KovMail *mail, const Ko
 	else if (mail->not_ciphertext != NULL)
 		fprintf(out, "mail: labelled encrypted but not ciphertext (%s): treated as plaintext\n",
 		        mail->not_ciphertext);
+	if (planner->keydir != NULL)
+		fprintf(out, "keydir: %s%s (%s)\n", planner->keydir, planner->keydir_only ? ", keydir-only" : "",
+		        planner->keydir_published ? "as the daemon published it"
+		                                  : "not published by the daemon yet: read here, in memory");
 	if (plan->refused != NULL)
 		fprintf(out, "verdict: refused\nrefusal: %s\n", plan->refused);
 	else
@@ -270,8 +283,10 @@ static void
 json_member_string(JsonBuilder *b, const char *name, const char *value)
 {
 	json_builder_set_member_name(b, name);
-	if (value != NULL)
-		json_builder_add_string_value(b, value);
+	/* JSON is UTF-8: a key's user ID need not be (gpg stores its bytes). */
+	g_autofree char *valid = value != NULL ? g_utf8_make_valid(value, -1) : NULL;
+	if (valid != NULL)
+		json_builder_add_string_value(b, valid);
 	else
 		json_builder_add_null_value(b);
 }
@@ -325,6 +340,10 @@ json_recipient(JsonBuilder *b, const KovPlanRecipient *r)
 		json_member_string(b, "status", kov_keyinfo_status_name(r->key->status));
 		json_member_string(b, "problem", kov_keyinfo_problem_name(r->key->problem));
 		json_member_string(b, "detail", r->key->detail);
+		json_member_string(b, "source", kov_keyinfo_source_name(r->key->source));
+		json_member_string(b, "keydir_file", r->key->keydir_file);
+		json_member_string(b, "keydir_subkey", r->key->keydir_subkey);
+		json_member_string(b, "keydir_refused", r->key->keydir_refused);
 		json_member_key(b, "chosen", kov_plan_recipient_key(r));
 		json_builder_set_member_name(b, "candidates");
 		json_builder_begin_array(b);
@@ -390,6 +409,35 @@ json_signer(JsonBuilder *b, const KovPlanner *planner)
 	json_builder_end_object(b);
 }
 
+/* explain_text() with every line escaped as the log escapes it: user
+ * IDs, key files' names and reasons, the mail's own addresses are other
+ * people's bytes, and no control among them may reach a terminal. */
+static void
+explain_text_escaped(FILE *out, const KovPlanner *planner, const KovMail *mail,
+                     const KovQueueConfig *queue)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	if (mem == NULL) {
+		fprintf(out, "(cannot make the explanation: %s)\n", g_strerror(errno));
+		return;
+	}
+	explain_text(mem, planner, mail, queue);
+	if (fclose(mem) != 0 || buf == NULL) {
+		free(buf);
+		return;
+	}
+	g_auto(GStrv) lines = g_strsplit(buf, "\n", -1);
+	free(buf);
+	for (char **line = lines; *line != NULL; line++) {
+		if (**line == '\0' && line[1] == NULL)
+			break;
+		g_autofree char *safe = kov_log_escape(*line);
+		fprintf(out, "%s\n", safe);
+	}
+}
+
 static void
 explain_json(FILE *out, const KovPlanner *planner, const KovMail *mail, const KovQueueConfig *queue)
 {
@@ -398,6 +446,18 @@ explain_json(FILE *out, const KovPlanner *planner, const KovMail *mail, const Ko
 	json_builder_begin_object(b);
 	json_member_string(b, "queue", queue->name);
 	json_member_string(b, "policy", kov_policy_queue_name(queue->kind));
+	json_builder_set_member_name(b, "keydir");
+	if (planner->keydir == NULL) {
+		json_builder_add_null_value(b);
+	} else {
+		json_builder_begin_object(b);
+		json_member_string(b, "dir", planner->keydir);
+		json_builder_set_member_name(b, "only");
+		json_builder_add_boolean_value(b, planner->keydir_only);
+		json_builder_set_member_name(b, "published");
+		json_builder_add_boolean_value(b, planner->keydir_published);
+		json_builder_end_object(b);
+	}
 	json_member_string(b, "sender", planner->sender);
 	json_member_string(b, "from", mail->from);
 	json_builder_set_member_name(b, "already_encrypted");
@@ -450,6 +510,8 @@ explain_run(ExplainArgs *args)
 		fprintf(stderr, "koverto explain: %s\n", error->message);
 		return kov_error_to_sysexit(error);
 	}
+	/* A keys directory the daemon has not published yet is read here. */
+	kov_keysource_set_explain(TRUE);
 	g_autoptr(KovKeys) keys = kov_keys_new(config->gnupghome, config->gpg, config->alwaystrust, &error);
 	g_autoptr(KovPlanner) planner = keys != NULL
 		? kov_planner_make(config, keys, args->q, mail, NULL, &error) : NULL;
@@ -460,7 +522,7 @@ explain_run(ExplainArgs *args)
 	if (args->json)
 		explain_json(stdout, planner, mail, args->q);
 	else
-		explain_text(stdout, planner, mail, args->q);
+		explain_text_escaped(stdout, planner, mail, args->q);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "koverto explain: cannot write the explanation: %s\n", g_strerror(errno));
 		return EX_IOERR;

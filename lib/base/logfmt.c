@@ -97,8 +97,8 @@ kov_logfmt_outcome(const KovLogfmtOutcome *o)
 	gboolean cut = FALSE;
 	char num[32];
 
-	/* The budgets (values, quotes included) add up to 824 bytes, the
-	 * numbers and status to 60 at most, the keys and spaces to 110: the
+	/* The budgets (values, quotes included) add up to 840 bytes, the
+	 * numbers and status to 60 at most, the keys and spaces to 118: the
 	 * line stays under KOV_LOGFMT_LINE_MAX. */
 	if (o->id != NULL)
 		cut |= kov_logfmt_append(line, "id", o->id, 64);
@@ -139,6 +139,9 @@ kov_logfmt_outcome(const KovLogfmtOutcome *o)
 		cut |= kov_logfmt_append(line, "reply", o->reply, 120);
 	if (o->reason != NULL)
 		cut |= kov_logfmt_append(line, "reason", o->reason, 120);
+	/* Appended last (issue 14): the order before it stays as it was. */
+	if (o->keysrc != NULL)
+		cut |= kov_logfmt_append(line, "keysrc", o->keysrc, 16);
 	if (cut)
 		kov_logfmt_append(line, "truncated", "yes", 0);
 	g_warn_if_fail(line->len <= KOV_LOGFMT_LINE_MAX);

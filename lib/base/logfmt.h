@@ -39,10 +39,12 @@ typedef struct {
 	KovLogfmtStatus status;
 	const char *reply;        /* the server's reply */
 	const char *reason;       /* koverto's own reason */
+	const char *keysrc;       /* where the recipient's key was looked for: keydir,
+	                           * keyring; NULL: the mail's queue has no keys directory */
 } KovLogfmtOutcome;
 
 /* @o as one line: id= queue= from=<> to=<> action= key= signer= relay=
- * attempts= delay= size= dsn= status= reply= reason=, then truncated=yes
+ * attempts= delay= size= dsn= status= reply= reason= keysrc=, then truncated=yes
  * when a value was cut (its text then ends in "..."). At most
  * KOV_LOGFMT_LINE_MAX bytes, printable, no line end. (transfer full) */
 char *kov_logfmt_outcome(const KovLogfmtOutcome *o);

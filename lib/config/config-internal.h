@@ -38,13 +38,15 @@ typedef enum {
 	KOV_TYPE_ADDRESSES,/* "IP:PORT" / "[IPV6]:PORT" list (char **, normalized); empty: none */
 	KOV_TYPE_CRYPT,    /* a crypt(3) hash of a strong method; secret-ish, never echoed */
 	KOV_TYPE_SHA256,   /* a SHA-256 fingerprint, hex with optional colons; stored 64 lower-case hex */
+	KOV_TYPE_KEYDIR,   /* PATH naming a directory koverto may read; empty: "" (off here) */
 } KovOptionType;
 
 typedef struct {
 	const char *name;
 	KovOptionType type;
 	gsize offset;      /* of the field in KovConfig, KovQueueConfig, KovListenConfig or KovClientConfig */
-	gsize aux_offset;  /* KOV_TYPE_REGEX: the compiled GRegex field */
+	gsize aux_offset;  /* KOV_TYPE_REGEX: the compiled GRegex field; KOV_TYPE_BOOL: a
+	                    * gboolean set TRUE when the option is given (0: none) */
 	guint64 min, max;  /* KOV_TYPE_COUNT, KOV_TYPE_DURATION */
 } KovOption;
 

@@ -50,6 +50,9 @@ static const KovOption kov_config_client_options[] = {
 	{ "key", KOV_TYPE_KEYID, offsetof(KovClientConfig, signing_key), 0, 0, 0 },
 	{ "senders", KOV_TYPE_REGEX, offsetof(KovClientConfig, senders),
 	  offsetof(KovClientConfig, senders_re), 0, 0 },
+	{ "keydir", KOV_TYPE_KEYDIR, offsetof(KovClientConfig, keydir), 0, 0, 0 },
+	{ "keydir-only", KOV_TYPE_BOOL, offsetof(KovClientConfig, keydir_only),
+	  offsetof(KovClientConfig, keydir_only_set), 0, 0 },
 };
 
 /* ---- defaults, free, lookups ------------------------------------------ */
@@ -69,6 +72,7 @@ kov_config_client_free(gpointer data)
 	g_free(client->signing_key);
 	g_free(client->senders);
 	g_clear_pointer(&client->senders_re, g_regex_unref);
+	g_free(client->keydir);
 	g_free(client);
 }
 

@@ -18,6 +18,9 @@ typedef struct {
 	char *signing_key;        /* its own key (hex key ID or fingerprint); NULL: the queue's */
 	char *senders;            /* regex over the whole address, any case: MAIL FROM and From */
 	GRegex *senders_re;       /* compiled; never NULL once loaded */
+	char *keydir;             /* its own keys directory; NULL: the queue's; "": none */
+	gboolean keydir_only;     /* only when keydir_only_set */
+	gboolean keydir_only_set;
 } KovClientConfig;
 
 typedef struct {

@@ -241,6 +241,9 @@ kov_config_value_parse_path(KovConfigLoad *load, const KovOption *opt, char **fi
 {
 	if (value[0] == '\0') {
 		kov_config_value_set_string(field, NULL, FALSE);
+		/* keydir = (empty) in a section turns the global one off there. */
+		if (opt->type == KOV_TYPE_KEYDIR)
+			*field = g_strdup("");
 		return TRUE;
 	}
 	g_autofree char *path = kov_config_value_expand_path(load, value, error);
@@ -267,6 +270,20 @@ kov_config_value_parse_path(KovConfigLoad *load, const KovOption *opt, char **fi
 		if (!exists || !S_ISDIR(st.st_mode)) {
 			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not a directory: \"%s\"%s%s", path,
 			            exists ? "" : ": ", exists ? "" : g_strerror(err));
+			return FALSE;
+		}
+		break;
+	case KOV_TYPE_KEYDIR:
+		/* The watcher lists it and workers read its files: a directory
+		 * that cannot be read would give no key from it at all. */
+		if (!exists || !S_ISDIR(st.st_mode)) {
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "not a directory: \"%s\"%s%s", path,
+			            exists ? "" : ": ", exists ? "" : g_strerror(err));
+			return FALSE;
+		}
+		if (access(path, R_OK | X_OK) != 0) {
+			g_set_error(error, KOV_ERROR, KOV_ERROR_CONFIG, "cannot read directory \"%s\": %s",
+			            path, g_strerror(errno));
 			return FALSE;
 		}
 		break;
@@ -358,6 +375,7 @@ kov_config_value_parse(KovConfigLoad *load, const KovOption *opt, gpointer base,
 	case KOV_TYPE_CA:
 	case KOV_TYPE_DIR:
 	case KOV_TYPE_LOGFILE:
+	case KOV_TYPE_KEYDIR:
 		return kov_config_value_parse_path(load, opt, str, value, error);
 	case KOV_TYPE_BOOL:
 		if (!kov_config_parse_bool(value, KOV_FIELD(base, opt->offset, gboolean))) {
@@ -365,6 +383,8 @@ kov_config_value_parse(KovConfigLoad *load, const KovOption *opt, gpointer base,
 			            "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"%s\"", value);
 			return FALSE;
 		}
+		if (opt->aux_offset != 0)
+			*KOV_FIELD(base, opt->aux_offset, gboolean) = TRUE;
 		return TRUE;
 	case KOV_TYPE_SECONDS:
 		return kov_config_value_parse_number(value, 1, KOV_CONFIG_INTERVAL_MAX,

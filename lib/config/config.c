@@ -73,6 +73,9 @@ static const KovOption kov_config_options[] = {
 	KOV_OPT("dsn", KOV_TYPE_BOOL, dsn),
 	KOV_OPT_RANGE("key-expiry-warning", KOV_TYPE_COUNT, key_expiry_warning, 0, 3650),
 	KOV_OPT("metrics-file", KOV_TYPE_PATH, metrics_file),
+	KOV_OPT("keydir", KOV_TYPE_KEYDIR, keydir),
+	KOV_OPT("keydir-only", KOV_TYPE_BOOL, keydir_only),
+	KOV_OPT_RANGE("keydir-rescan", KOV_TYPE_COUNT, keydir_rescan, 0, 86400),
 };
 
 static void kov_config_queue_free(gpointer data);
@@ -82,6 +85,9 @@ static const KovOption kov_config_queue_options[] = {
 	{ "key", KOV_TYPE_KEYID, offsetof(KovQueueConfig, signing_key), 0, 0, 0 },
 	{ "senders", KOV_TYPE_REGEX, offsetof(KovQueueConfig, allowed_senders),
 	  offsetof(KovQueueConfig, allowed_senders_re), 0, 0 },
+	{ "keydir", KOV_TYPE_KEYDIR, offsetof(KovQueueConfig, keydir), 0, 0, 0 },
+	{ "keydir-only", KOV_TYPE_BOOL, offsetof(KovQueueConfig, keydir_only),
+	  offsetof(KovQueueConfig, keydir_only_set), 0, 0 },
 };
 
 const KovOption *
@@ -566,6 +572,7 @@ kov_config_new_defaults(const char *path)
 	config->queue_lifetime = 5 * KOV_DAY;
 	config->failed_retention = 30 * KOV_DAY;
 	config->key_expiry_warning = 14;
+	config->keydir_rescan = 60;
 	config->mail_timeout = 600;
 	config->worker_memory = 1024;
 	config->dsn = FALSE;
@@ -669,7 +676,7 @@ kov_config_free(KovConfig *config)
 		&config->ssl_cert, &config->ssl_key, &config->ssl_ca, &config->msuser, &config->mspass,
 		&config->logfile, &config->syslog, &config->mail_on_error, &config->gpg,
 		&config->tempdir, &config->gnupghome, &config->query_secret, &config->flush_secret,
-		&config->ma_host, &config->ma_user, &config->ma_pass, &config->metrics_file,
+		&config->ma_host, &config->ma_user, &config->ma_pass, &config->metrics_file, &config->keydir,
 	};
 	for (gsize i = 0; i < G_N_ELEMENTS(strings); i++)
 		g_clear_pointer(strings[i], g_free);
@@ -688,8 +695,30 @@ kov_config_sender_allowed(const KovQueueConfig *queue, const char *address)
 }
 
 /* Kuvert's queue: the rules decide; it has neither key nor senders. */
-static const KovQueueConfig kov_config_kuvert_queue = { (char *)"kuvert", KOV_QUEUE_KUVERT, NULL,
-	                                                NULL, NULL, NULL, 0 };
+static const KovQueueConfig kov_config_kuvert_queue = { .name = (char *)"kuvert",
+	                                                .kind = KOV_QUEUE_KUVERT };
+
+const char *
+kov_config_keydir(const KovConfig *config, const KovQueueConfig *queue,
+                  const KovClientConfig *client, gboolean *only)
+{
+	g_return_val_if_fail(config != NULL, NULL);
+	const char *dir = config->keydir;
+	gboolean keydir_only = config->keydir_only;
+	if (queue != NULL && queue->keydir != NULL)
+		dir = queue->keydir;
+	if (queue != NULL && queue->keydir_only_set)
+		keydir_only = queue->keydir_only;
+	if (client != NULL && client->keydir != NULL)
+		dir = client->keydir;
+	if (client != NULL && client->keydir_only_set)
+		keydir_only = client->keydir_only;
+	if (dir != NULL && dir[0] == '\0')
+		dir = NULL;
+	if (only != NULL)
+		*only = dir != NULL && keydir_only;
+	return dir;
+}
 
 const KovQueueConfig *
 kov_config_queue(const KovConfig *config, const char *name)
@@ -776,6 +805,7 @@ kov_config_queue_free(gpointer data)
 	g_free(queue->policy);
 	g_free(queue->signing_key);
 	g_free(queue->allowed_senders);
+	g_free(queue->keydir);
 	g_clear_pointer(&queue->allowed_senders_re, g_regex_unref);
 	g_free(queue);
 }

@@ -30,6 +30,9 @@ typedef struct {
 	char *signing_key;        /* [queue NAME] key = ...; NULL: From's own key, then defaultkey */
 	char *allowed_senders;    /* [queue NAME] senders = REGEX; NULL: anybody */
 	GRegex *allowed_senders_re; /* compiled from allowed_senders: case-insensitive, whole address */
+	char *keydir;             /* [queue NAME] keydir = DIR; NULL: the global one; "": none here */
+	gboolean keydir_only;     /* [queue NAME] keydir-only = ...; only when keydir_only_set */
+	gboolean keydir_only_set;
 	guint line;               /* where its section first appears; 0: none */
 } KovQueueConfig;
 
@@ -88,6 +91,12 @@ typedef struct {
 	guint key_expiry_warning; /* days; 14: warn of a key that expires this soon; 0: never */
 	gboolean dsn;             /* false: RFC 3464 report to the envelope sender on permanent failure */
 
+	/* Keys from a directory (issue 14; keydir.h): one verified key file per
+	 * address. [queue NAME] and [client NAME] may set their own. */
+	char *keydir;             /* absolute; NULL or "": none */
+	gboolean keydir_only;     /* false: an address without a file asks the keyring */
+	guint keydir_rescan;      /* seconds; 60: the watcher's rescan; 0: none */
+
 	GPtrArray *rules;         /* of KovRule* (owned), first match wins; never NULL */
 	/* Of KovQueueConfig* (owned): must-encrypt, fallback, sign-only (always,
 	 * at these indexes), then the named queues in file order. Kuvert's
@@ -139,6 +148,14 @@ char **kov_config_command_argv(const char *command, const char *arg);
 gboolean kov_config_parse_bool(const char *value, gboolean *out);
 /* kov_policy_sender_allowed() with @queue's senders pattern. */
 gboolean kov_config_sender_allowed(const KovQueueConfig *queue, const char *address);
+
+/* The keys directory mail of @queue (submitted by @client, nullable)
+ * takes its keys from, or NULL for none: the client's keydir if it sets
+ * one, else the queue's, else the global one; "keydir =" (empty) turns it
+ * off at that level. *@only (nullable out) is keydir-only found the same
+ * way (FALSE when there is no directory). (borrowed from @config) */
+const char *kov_config_keydir(const KovConfig *config, const KovQueueConfig *queue,
+                              const KovClientConfig *client, gboolean *only);
 
 /* The queue called @name: a built-in, a [queue NAME] section, or for
  * "kuvert" the entry of Kuvert's queue (kind KOV_QUEUE_KUVERT, no key, no

@@ -25,6 +25,12 @@ static const char *const problem_names[] = {
 	[KOV_KEY_PROBLEM_USER_ID_INVALID] = "user-id-invalid",
 	[KOV_KEY_PROBLEM_NOT_VALID] = "not-valid",
 	[KOV_KEY_PROBLEM_CANNOT_SIGN] = "cannot-sign",
+	[KOV_KEY_PROBLEM_NOT_IN_KEYDIR] = "not-in-keydir",
+};
+
+static const char *const source_names[] = {
+	[KOV_KEY_SOURCE_KEYRING] = "keyring",
+	[KOV_KEY_SOURCE_KEYDIR] = "keydir",
 };
 
 static const char *const signer_names[] = {
@@ -46,6 +52,13 @@ kov_keyinfo_problem_name(KovKeyProblem problem)
 {
 	g_return_val_if_fail((guint)problem < G_N_ELEMENTS(problem_names), "invalid");
 	return problem_names[problem];
+}
+
+const char *
+kov_keyinfo_source_name(KovKeySource source)
+{
+	g_return_val_if_fail((guint)source < G_N_ELEMENTS(source_names), "invalid");
+	return source_names[source];
 }
 
 const char *
@@ -103,6 +116,10 @@ kov_keyinfo_lookup_free(KovKeyLookup *lookup)
 	if (lookup == NULL)
 		return;
 	g_free(lookup->detail);
+	g_free(lookup->keydir);
+	g_free(lookup->keydir_file);
+	g_free(lookup->keydir_subkey);
+	g_free(lookup->keydir_refused);
 	g_ptr_array_unref(lookup->candidates);
 	g_free(lookup);
 }

@@ -28,7 +28,18 @@ typedef enum {
 	KOV_KEY_PROBLEM_USER_ID_INVALID,
 	KOV_KEY_PROBLEM_NOT_VALID,         /* not valid in the web of trust */
 	KOV_KEY_PROBLEM_CANNOT_SIGN,       /* a signing key without a live signing subkey */
+	KOV_KEY_PROBLEM_NOT_IN_KEYDIR,     /* keydir-only: no accepted file for the address */
 } KovKeyProblem;
+
+/* Where a recipient's key was looked for (issue 14: keys from a directory). */
+typedef enum {
+	KOV_KEY_SOURCE_KEYRING,   /* the GnuPG home, as gpg finds keys by address */
+	KOV_KEY_SOURCE_KEYDIR,    /* the address's file in the keys directory (or, with
+	                           * keydir-only, no file: no key) */
+} KovKeySource;
+
+/* "keyring", "keydir" (stable, as above). */
+const char *kov_keyinfo_source_name(KovKeySource source);
 
 /* "usable", "missing", "not-valid", "unusable" (stable: `koverto explain --json`). */
 const char *kov_keyinfo_status_name(KovKeyStatus status);
@@ -61,6 +72,12 @@ typedef struct {
 	char *detail;             /* the reason for the log, NULL when usable (owned) */
 	GPtrArray *candidates;    /* of KovKeyInfo* (owned), in gpg's order */
 	int chosen;               /* index of the key used (status usable), else -1 */
+	KovKeySource source;
+	char *keydir;             /* the keys directory consulted; NULL: none (owned) */
+	char *keydir_file;        /* KEYDIR: the accepted file's name (owned) */
+	char *keydir_subkey;      /* KEYDIR: the encryption subkey its file chose (owned) */
+	char *keydir_refused;     /* the address's file was refused: why, in words; NULL: it was
+	                           * not (owned) */
 } KovKeyLookup;
 
 KovKeyLookup *kov_keyinfo_lookup_new(void);

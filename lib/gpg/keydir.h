@@ -109,3 +109,73 @@ KovKeydirSnapshot *kov_keydir_current(KovKeydir *kd);
 
 /* How many times gpg was run to check a file, since kov_keydir_new(). */
 guint kov_keydir_gpg_runs(KovKeydir *kd);
+
+/* ---- the watcher's side (issue 14): import, publish, retire ------------- */
+
+/* Where the watcher keeps the snapshots and the manifest of keydir @dir:
+ * <queuedir>/.keydir/<first 16 hex digits of the SHA-256 of @dir>.
+ * (transfer full) */
+char *kov_keydir_snapdir_for(const char *queuedir, const char *dir);
+
+/* Take over what the manifest a previous run published says: its keys
+ * (current until the first update) and its record of the keys koverto
+ * imported. No manifest: nothing. FALSE with @error when the manifest is
+ * there but unreadable or malformed. Call once, right after _new(). */
+gboolean kov_keydir_resume(KovKeydir *kd, GError **error);
+
+/* Forget which keys koverto imported: the keyring is another one now (a
+ * reload changed gnupghome); every key is imported into it again, and
+ * none of the old one's is hidden or deleted. */
+void kov_keydir_disown(KovKeydir *kd);
+
+/* The watcher's load: read the directory (the names in @hold, a set of
+ * file names, and the files changed less than @young seconds ago keep
+ * their previous state: a writer may still be writing them), import each
+ * accepted key into the GnuPG home with only the user ID of its file's
+ * address (gpg's import filter keep-uid), recording the keys the keyring
+ * did not have before as koverto's (published before the import), mark
+ * koverto's keys no entry uses any more as retired, and publish the
+ * manifest, then swap the snapshot in. Logs "keydir loaded" when the
+ * manifest changed (*@changed), "keydir refused" for each refusal that is
+ * new or says something new, "keydir retired". FALSE with @error as
+ * kov_keydir_load(), or when gpg cannot import: the published manifest
+ * then stays. */
+gboolean kov_keydir_update(KovKeydir *kd, GHashTable *hold, gint64 young, gboolean *changed,
+                           GError **error);
+
+/* Delete from the keyring the keys koverto imported that were retired at
+ * least @grace seconds before @now (a key the keyring had before is never
+ * koverto's, never deleted), publish, and prune the snapshot files with
+ * the same grace. Logs "keydir deleted". */
+gboolean kov_keydir_tidy(KovKeydir *kd, gint64 now, gint64 grace, GError **error);
+
+/* Publish the current snapshot: <snapdir>/current, written atomically,
+ * unless it would say what the last one said. */
+gboolean kov_keydir_publish(KovKeydir *kd, GError **error);
+
+/* ---- the workers' side: the published manifest --------------------------- */
+
+/* The snapshot the watcher published in @snapdir. No manifest yet: an
+ * empty snapshot that kov_keydir_snapshot_published() says is not
+ * published. NULL with @error when it cannot be read or is malformed (the
+ * reader is strict: anything the writer would not write is refused).
+ * (transfer full) */
+KovKeydirSnapshot *kov_keydir_snapshot_read(const char *snapdir, GError **error);
+/* The same from @len bytes of @text (the fuzz target's entry). */
+KovKeydirSnapshot *kov_keydir_manifest_parse(const char *snapdir, const char *text, gsize len,
+                                             GError **error);
+
+/* @snap as the manifest that says it (what the watcher writes).
+ * (transfer full) */
+char *kov_keydir_snapshot_dump(KovKeydirSnapshot *snap);
+
+/* @fpr (a primary key's fingerprint, any case) is a key koverto imported
+ * from the keydir: keyring look-ups must not return it, for any address. */
+gboolean kov_keydir_snapshot_hides(KovKeydirSnapshot *snap, const char *fpr);
+/* FALSE: read when nothing was published yet. */
+gboolean kov_keydir_snapshot_published(KovKeydirSnapshot *snap);
+/* The manifest's generation: one more at each change. */
+guint64 kov_keydir_snapshot_generation(KovKeydirSnapshot *snap);
+/* Since when koverto's key @fpr is retired (unix seconds), 0 when in use,
+ * -1 when it is not koverto's. */
+gint64 kov_keydir_snapshot_retired(KovKeydirSnapshot *snap, const char *fpr);

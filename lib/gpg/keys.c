@@ -47,6 +47,8 @@ struct _KovKeys {
 	GHashTable *cache;       /* "P<pattern>" / "S<pattern>" -> GPtrArray of gpgme_key_t; nullable */
 	KeysStamp stamp;         /* of the keyring before the cached listings */
 	gint64 cache_born;       /* monotonic usec */
+	KovKeysHiddenFunc hidden;  /* nullable: keys the look-ups skip */
+	gpointer hidden_data;
 };
 
 /* Which engine and home GPGME's global engine setting holds (set by
@@ -87,6 +89,14 @@ kov_keys_set_passphrase(KovKeys *keys, KovPassphrase *passphrase)
 	g_return_if_fail(keys != NULL);
 	g_clear_pointer(&keys->passphrase, kov_passphrase_free);
 	keys->passphrase = passphrase;
+}
+
+void
+kov_keys_set_hidden(KovKeys *keys, KovKeysHiddenFunc hidden, gpointer data)
+{
+	g_return_if_fail(keys != NULL);
+	keys->hidden = hidden;
+	keys->hidden_data = data;
 }
 
 void
@@ -227,6 +237,8 @@ keys_problem_text(KovKeyProblem problem)
 	case KOV_KEY_PROBLEM_USER_ID_INVALID: return "user ID invalid";
 	case KOV_KEY_PROBLEM_CANNOT_SIGN:
 		return "cannot sign: no live signing subkey with its secret part";
+	case KOV_KEY_PROBLEM_NOT_IN_KEYDIR:
+		return "no file in keydir";
 	case KOV_KEY_PROBLEM_NONE:
 	case KOV_KEY_PROBLEM_NOT_FOUND:
 	case KOV_KEY_PROBLEM_NOT_A_KEY_ID:
@@ -644,6 +656,10 @@ kov_keys_lookup_encryption(KovKeys *keys, const char *address, const char *key_i
 	g_autoptr(GString) why_not = g_string_new(NULL);
 	for (guint i = 0; i < found->len; i++) {
 		gpgme_key_t candidate = found->pdata[i];
+		/* A key from a keys directory serves its file's address alone,
+		 * and only through that file: never by address or ID here. */
+		if (keys->hidden != NULL && keys->hidden(kov_keys_fingerprint(candidate), keys->hidden_data))
+			continue;
 		/* A named key needs no user ID for @address (Kuvert's key=). */
 		gpgme_user_id_t uid = key_id == NULL ? keys_uid_for(candidate, address) : NULL;
 		if (key_id == NULL && uid == NULL)
@@ -680,6 +696,92 @@ kov_keys_lookup_encryption(KovKeys *keys, const char *address, const char *key_i
 		lookup->chosen = -1;
 		lookup->detail = g_string_free(g_steal_pointer(&why_not), FALSE);
 	}
+	if (lookup_out != NULL)
+		*lookup_out = g_steal_pointer(&lookup);
+	return status;
+}
+
+/* The subkey of @key whose fingerprint is @fpr, or NULL. */
+static gpgme_subkey_t
+keys_subkey_by_fpr(gpgme_key_t key, const char *fpr)
+{
+	for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next)
+		if (sub->fpr != NULL && g_ascii_strcasecmp(sub->fpr, fpr) == 0)
+			return sub;
+	return NULL;
+}
+
+/* Why pinned @sub of @key cannot encrypt now (NONE: it can). */
+static KovKeyProblem
+keys_pinned_problem(gpgme_key_t key, gpgme_subkey_t sub)
+{
+	KovKeyProblem problem = keys_primary_problem(key);
+	if (problem != KOV_KEY_PROBLEM_NONE)
+		return problem;
+	if (sub == NULL)
+		return KOV_KEY_PROBLEM_ENCRYPTION_SUBKEY_DEAD;
+	if (!sub->can_encrypt)
+		return KOV_KEY_PROBLEM_NO_ENCRYPTION_SUBKEY;
+	if (keys_subkey_expired(sub))
+		return KOV_KEY_PROBLEM_EXPIRED;
+	if (!keys_subkey_alive(sub))
+		return KOV_KEY_PROBLEM_ENCRYPTION_SUBKEY_DEAD;
+	return KOV_KEY_PROBLEM_NONE;
+}
+
+KovKeyStatus
+kov_keys_lookup_pinned(KovKeys *keys, const char *address, const char *fingerprint,
+                       const char *subkey, gpgme_key_t *key, KovKeyLookup **lookup_out,
+                       GError **error)
+{
+	g_return_val_if_fail(keys != NULL && address != NULL && fingerprint != NULL && subkey != NULL
+	                     && key != NULL, KOV_KEY_MISSING);
+	*key = NULL;
+	if (lookup_out != NULL)
+		*lookup_out = NULL;
+	g_autofree char *pattern = keys_id_pattern(fingerprint);
+	if (pattern == NULL || strlen(fingerprint) != 40) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL,
+		            "keys: keydir entry of %s: not a fingerprint: %s", address, fingerprint);
+		return KOV_KEY_MISSING;
+	}
+	g_autoptr(GPtrArray) found = keys_list(keys, pattern, FALSE, error);
+	if (found == NULL)
+		return KOV_KEY_MISSING;
+	gpgme_key_t candidate = NULL;
+	for (guint i = 0; i < found->len && candidate == NULL; i++)
+		if (g_ascii_strcasecmp(kov_keys_fingerprint(found->pdata[i]), fingerprint) == 0)
+			candidate = found->pdata[i];
+	if (candidate == NULL) {
+		g_set_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL,
+		            "keys: key %s of %s's keydir file is not in the keyring (not imported yet)",
+		            fingerprint, address);
+		return KOV_KEY_MISSING;
+	}
+
+	g_autoptr(KovKeyLookup) lookup = kov_keyinfo_lookup_new();
+	lookup->source = KOV_KEY_SOURCE_KEYDIR;
+	lookup->keydir_subkey = g_strdup(subkey);
+	gpgme_subkey_t sub = keys_subkey_by_fpr(candidate, subkey);
+	KovKeyProblem problem = keys_pinned_problem(candidate, sub);
+	/* Verified by its operators: valid whatever the web of trust says. */
+	KovKeyInfo *info = keys_info_new(candidate, keys_uid_for(candidate, address), sub,
+	                                 GPGME_VALIDITY_FULL);
+	info->problem = problem;
+	g_ptr_array_add(lookup->candidates, info);
+	lookup->problem = problem;
+	if (problem == KOV_KEY_PROBLEM_NONE) {
+		lookup->status = KOV_KEY_USABLE;
+		lookup->chosen = 0;
+		gpgme_key_ref(candidate);
+		*key = candidate;
+	} else {
+		lookup->status = KOV_KEY_UNUSABLE;
+		const char *text = keys_problem_text(problem);
+		info->detail = g_strdup(text);
+		lookup->detail = g_strdup_printf("%s (key %s)", text, fingerprint);
+	}
+	KovKeyStatus status = lookup->status;
 	if (lookup_out != NULL)
 		*lookup_out = g_steal_pointer(&lookup);
 	return status;

@@ -32,6 +32,28 @@ void kov_keys_set_passphrase(KovKeys *keys, KovPassphrase *passphrase);
  * loopback to it. (transfer full) */
 gpgme_ctx_t kov_keys_new_context(KovKeys *keys, GError **error);
 
+/* Is fingerprint @fpr one that the keyring look-ups must not return (a
+ * key koverto imported from a keys directory: it serves only the address
+ * of its file, through kov_keys_lookup_pinned())? */
+typedef gboolean (*KovKeysHiddenFunc)(const char *fpr, gpointer data);
+
+/* From now on kov_keys_lookup_encryption() and kov_keys_find_encryption()
+ * skip the keys @hidden says so of, by address and by a named key ID
+ * alike; NULL: none is hidden. @data is borrowed until the next call. */
+void kov_keys_set_hidden(KovKeys *keys, KovKeysHiddenFunc hidden, gpointer data);
+
+/* The key of @address's accepted file in a keys directory: primary key
+ * @fingerprint, pinned to its encryption subkey @subkey, both as the file
+ * had them. It must be in the keyring (the watcher imports it before it
+ * publishes the entry): not there is a temporary failure (KOV_ERROR_TEMPFAIL).
+ * Treated as valid (its operators verified it); unusable when the primary
+ * key is revoked, expired, disabled or invalid or @subkey is expired,
+ * revoked or gone, checked against the clock now. *@lookup as for
+ * kov_keys_lookup_encryption(), source KOV_KEY_SOURCE_KEYDIR. */
+KovKeyStatus kov_keys_lookup_pinned(KovKeys *keys, const char *address, const char *fingerprint,
+                                    const char *subkey, gpgme_key_t *key, KovKeyLookup **lookup,
+                                    GError **error);
+
 /* Find the encryption key for bare @address. With @key_id non-NULL (a rule
  * or directive named one) that key is taken instead, if usable. Among
  * several usable keys the newest wins. On KOV_KEY_USABLE *key is set

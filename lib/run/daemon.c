@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "deliver.h"
 #include "keys.h"
+#include "keywatch.h"
 #include "kuvert.h"
 #include "listener.h"
 #include "listenproc.h"
@@ -59,6 +60,7 @@ typedef struct {
 	KovListenProc *listener;  /* the SMTP listener's process; NULL one-shot */
 	KovSchedule *schedule;  /* of KovItem: every mail ready, in hand or deferred */
 	KovTelemetry *telemetry;  /* the counters and the metrics-file (telemetry.h) */
+	KovKeywatch *keywatch;    /* the keys directories (keywatch.h, issue 14) */
 	gboolean stopping;
 	gboolean broken;      /* stopped because workers could not live */
 	guint idle_deaths;    /* workers that died without a mail: a broken set-up */
@@ -401,6 +403,7 @@ kov_daemon_timeout_ms(KovDaemon *d)
 	if (d->listener != NULL)
 		timeout = kov_listenproc_timeout_ms(d->listener, timeout);
 	timeout = kov_telemetry_timeout_ms(d->telemetry, timeout);
+	timeout = kov_keywatch_timeout_ms(d->keywatch, timeout);
 	return MIN(timeout, G_MAXINT);
 }
 
@@ -423,7 +426,7 @@ static void
 kov_daemon_wait(KovDaemon *d)
 {
 	guint n = kov_pool_size(d->pool);
-	g_autofree struct pollfd *pfd = g_new0(struct pollfd, n + 2);
+	g_autofree struct pollfd *pfd = g_new0(struct pollfd, n + 3);
 	gint64 ms = kov_daemon_timeout_ms(d);
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -432,7 +435,8 @@ kov_daemon_wait(KovDaemon *d)
 		pfd[i + 1] = (struct pollfd){ .fd = kov_pool_fd(d->pool, i), .events = POLLIN };
 	pfd[n + 1] = (struct pollfd){ .fd = d->listener ? kov_listenproc_fd(d->listener) : -1,
 		                      .events = POLLIN };
-	int ready = ppoll(pfd, n + 2, &ts, d->options->wait_mask);
+	pfd[n + 2] = (struct pollfd){ .fd = kov_keywatch_fd(d->keywatch), .events = POLLIN };
+	int ready = ppoll(pfd, n + 3, &ts, d->options->wait_mask);
 	if (ready < 0) {
 		if (errno != EINTR)
 			kov_log_err("poll: %s", g_strerror(errno));
@@ -445,6 +449,9 @@ kov_daemon_wait(KovDaemon *d)
 		kov_daemon_read_watch(d);
 	if (pfd[n + 1].revents != 0)
 		kov_listenproc_read(d->listener);
+	if (pfd[n + 2].revents != 0)
+		kov_keywatch_read(d->keywatch);
+	kov_keywatch_tick(d->keywatch);
 	if (ready == 0 && !d->options->oneshot && !kov_pool_busy(d->pool)) {
 		kov_daemon_scan_new(d); /* the safety rescan */
 		kov_daemon_purge_failed(d);
@@ -491,6 +498,9 @@ kov_daemon_reload(KovDaemon *d)
 	g_clear_pointer(&d->reloaded, kov_config_free);
 	d->reloaded = config;
 	d->config = config;
+	/* The keys directories of the new configuration are published before
+	 * a worker works with it. */
+	kov_keywatch_configure(d->keywatch, config);
 	kov_pool_reload(d->pool, config);
 	kov_telemetry_configure(d->telemetry, config);
 	if (d->listener != NULL)
@@ -530,6 +540,8 @@ kov_daemon_tick_listener(KovDaemon *d)
 	int fd = kov_watch_fd(d->watch);
 	g_array_append_val(fds, fd);
 	g_array_append_val(fds, d->lock_fd);
+	if ((fd = kov_keywatch_fd(d->keywatch)) >= 0)
+		g_array_append_val(fds, fd);
 	for (guint i = 0; i < kov_pool_size(d->pool); i++)
 		if ((fd = kov_pool_fd(d->pool, i)) >= 0)
 			g_array_append_val(fds, fd);
@@ -585,6 +597,7 @@ kov_daemon_clear(KovDaemon *d)
 	g_clear_pointer(&d->schedule, kov_schedule_free);
 	g_clear_pointer(&d->telemetry, kov_telemetry_free);
 	g_clear_pointer(&d->watch, kov_watch_free);
+	g_clear_pointer(&d->keywatch, kov_keywatch_free);
 	kov_queue_unlock(d->config->queuedir, d->lock_fd);
 	g_clear_pointer(&d->reloaded, kov_config_free);
 }
@@ -633,7 +646,9 @@ kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError 
 	static const KovPoolEvents events = { kov_daemon_on_reply, kov_daemon_on_end, kov_daemon_on_metric };
 	d.schedule = kov_schedule_new(kov_item_free);
 	d.telemetry = kov_telemetry_new(config);
-	d.watch = kov_watch_new(config->queuedir, config->queues, error);
+	/* Keys from a directory are published before any worker reads them. */
+	d.keywatch = kov_keywatch_new(config, error);
+	d.watch = d.keywatch != NULL ? kov_watch_new(config->queuedir, config->queues, error) : NULL;
 	if (d.watch != NULL)
 		d.pool = kov_pool_new(config, kov_watch_fd(d.watch), &events, &d);
 	if (d.pool != NULL && kov_pool_start(d.pool, error)) {

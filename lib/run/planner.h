@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <gpgme.h>
 #include "config.h"
+#include "keydir.h"
 #include "keys.h"
 #include "message.h"
 #include "plan.h"
@@ -29,6 +30,13 @@ typedef struct {
 	GPtrArray *keys;
 	gpgme_key_t signer;       /* nullable (owned) */
 	gboolean signer_from_directive; /* Kuvert queue: the configured key is From's key= */
+	/* Keys from a directory (issue 14): the one this mail's queue or
+	 * client uses, NULL: none; the snapshot it started with, held until
+	 * the mail is done (nullable, owned reference). */
+	const char *keydir;       /* borrowed from the configuration */
+	gboolean keydir_only;
+	gboolean keydir_published;  /* FALSE: loaded in memory here, not the watcher's */
+	KovKeydirSnapshot *keydir_snapshot;
 } KovPlanner;
 
 /* The plan for @mail in @queue (its policy, key and senders; borrowed). With @state (nullable) only the
@@ -45,6 +53,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovPlanner, kov_planner_free)
 
 /* The encryption key of plan recipient @i, or NULL. (borrowed) */
 gpgme_key_t kov_planner_key(const KovPlanner *planner, guint i);
+/* The encryption subkey plan recipient @i is pinned to ("SUBFPR!" for
+ * gpg: its key came from a keys directory), or NULL: its key is from the
+ * keyring and gpg picks the subkey. (transfer full) */
+char *kov_planner_pin(const KovPlanner *planner, guint i);
 
 /* The listener's client that submitted @mail (its X-Koverto-Client in the
  * envelope block), when it is a configured client of @queue: its key

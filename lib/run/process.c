@@ -179,10 +179,28 @@ kov_job_render(KovJob *job, const KovPlanCopy *copy, GError **error)
 		}
 		return kov_crypto_sign(&options, job->mail->message, job->planner->signer, error);
 	case KOV_DECISION_ENCRYPT: {
-		g_autofree gpgme_key_t *keys = g_new0(gpgme_key_t, copy->recipients->len + 1);
-		for (guint i = 0; i < copy->recipients->len; i++)
-			keys[i] = kov_planner_key(job->planner, g_array_index(copy->recipients, guint, i));
-		return kov_crypto_encrypt(&options, job->mail->message, keys, job->planner->signer, error);
+		guint n = copy->recipients->len;
+		g_autofree gpgme_key_t *keys = g_new0(gpgme_key_t, n + 1);
+		g_auto(GStrv) pins = g_new0(char *, n + 1);
+		gboolean pinned = FALSE;
+		for (guint i = 0; i < n; i++) {
+			guint r = g_array_index(copy->recipients, guint, i);
+			keys[i] = kov_planner_key(job->planner, r);
+			pins[i] = kov_planner_pin(job->planner, r);
+			pinned |= pins[i] != NULL;
+		}
+		if (!pinned)
+			return kov_crypto_encrypt(&options, job->mail->message, keys, job->planner->signer,
+			                          error);
+		/* A key from a keys directory is pinned to the subkey its file
+		 * chose. GPGME takes keys or gpg's recipient lines, not both
+		 * (given both, it drops the lines): the keyring's recipients go
+		 * by primary fingerprint, gpg picking the subkey as with keys. */
+		for (guint i = 0; i < n; i++)
+			if (pins[i] == NULL)
+				pins[i] = g_strdup(kov_keys_fingerprint(keys[i]));
+		return kov_crypto_encrypt_pinned(&options, job->mail->message, (const char *const *)pins,
+		                                 job->planner->signer, error);
 	}
 	case KOV_DECISION_REFUSE:
 		break;
@@ -275,6 +293,8 @@ kov_process_log_outcome(KovJob *job, const char *address, KovLogfmtStatus status
 		if (g_strcmp0(r->address, address) != 0)
 			continue;
 		o.action = actions[r->decision];
+		if (job->planner->keydir != NULL && r->key != NULL)
+			o.keysrc = kov_keyinfo_source_name(r->key->source);
 		gpgme_key_t key = r->decision == KOV_DECISION_ENCRYPT ? kov_planner_key(job->planner, i) : NULL;
 		if (key != NULL)
 			o.key = kov_keys_fingerprint(key);

@@ -651,6 +651,11 @@ static const BadValue bad_values[] = {
 	{ "mail-timeout", "10M", "not a duration (seconds, or a number with s, m, h or d): "
 	                         "\"10M\"" },
 	{ "dsn", "maybe", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"maybe\"" },
+	{ "keydir", "@DIR@/nokeys", "not a directory: \"@DIR@/nokeys\": No such file or directory" },
+	{ "keydir", "@DIR@/koverto.conf", "not a directory: \"@DIR@/koverto.conf\"" },
+	{ "keydir", "keys", "not an absolute path: \"keys\"" },
+	{ "keydir-only", "maybe", "not a boolean (1/on/t/true/yes or 0/off/f/false/no): \"maybe\"" },
+	{ "keydir-rescan", "86401", "out of range 0-86400: \"86401\"" },
 };
 
 /* Each bad value on line 3 of an INI and of a Kuvert-format file: the
@@ -679,6 +684,77 @@ test_bad_values(void)
 			g_test_message("%s: %s = %s", t == 0 ? "ini" : "kuvert", bad->key, value);
 			assert_load_error(path, expected);
 		}
+	}
+	remove_tree(dir);
+}
+
+/* keydir (issue 14): global, per queue and per client; the innermost
+ * level that says anything wins, "keydir =" turns it off there; a
+ * directory koverto cannot read is a configuration error (-n: exit 78). */
+static void
+test_keydir(void)
+{
+	char *dir = kov_test_tmpdir_new("kovcfg");
+	g_autofree char *keys = g_build_filename(dir, "keys", NULL);
+	g_autofree char *qkeys = g_build_filename(dir, "qkeys", NULL);
+	g_assert_cmpint(g_mkdir(keys, 0700), ==, 0);
+	g_assert_cmpint(g_mkdir(qkeys, 0700), ==, 0);
+	g_autofree char *text = g_strdup_printf(
+		"[koverto]\nmsserver = localhost\nkeydir = %s\nkeydir-rescan = 0\n"
+		"[queue must-encrypt]\nkeydir = %s\nkeydir-only = yes\n"
+		"[queue fallback]\nkeydir =\n"
+		"[queue app]\npolicy = fallback\n"
+		"[listen]\nsubmission = 127.0.0.1:2525\n"
+		"[client one]\npassword = $y$j9T$w4QM8H5c3aJl44xsI7SjQ/$O0O0hjfU4/2659E0aX1cXHlJnFqhQpDVQ7FzsAGmlH7\n"
+		"queue = must-encrypt\nsenders = .*\nkeydir-only = no\n"
+		"[client two]\npassword = $y$j9T$w4QM8H5c3aJl44xsI7SjQ/$O0O0hjfU4/2659E0aX1cXHlJnFqhQpDVQ7FzsAGmlH7\n"
+		"queue = fallback\nsenders = .*\nkeydir = %s\n", keys, qkeys, keys);
+	g_autofree char *path = write_conf(dir, text);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovConfig) c = kov_config_load(path, &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(c->keydir, ==, keys);
+	g_assert_false(c->keydir_only);
+	g_assert_cmpuint(c->keydir_rescan, ==, 0);
+	const KovQueueConfig *me_q = kov_config_queue(c, "must-encrypt");
+	const KovQueueConfig *fb = kov_config_queue(c, "fallback");
+	const KovQueueConfig *app = kov_config_queue(c, "app");
+	gboolean only = TRUE;
+	g_assert_cmpstr(kov_config_keydir(c, me_q, NULL, &only), ==, qkeys);
+	g_assert_true(only);
+	g_assert_null(kov_config_keydir(c, fb, NULL, &only));
+	g_assert_false(only);
+	g_assert_cmpstr(kov_config_keydir(c, app, NULL, &only), ==, keys);
+	g_assert_false(only);
+	g_assert_cmpstr(kov_config_keydir(c, kov_config_queue(c, "kuvert"), NULL, NULL), ==, keys);
+	const KovClientConfig *one = kov_listen_config_client(&c->listen, "one");
+	const KovClientConfig *two = kov_listen_config_client(&c->listen, "two");
+	g_assert_nonnull(one);
+	g_assert_nonnull(two);
+	g_assert_cmpstr(kov_config_keydir(c, me_q, one, &only), ==, qkeys);
+	g_assert_false(only);
+	g_assert_cmpstr(kov_config_keydir(c, fb, two, &only), ==, keys);
+	g_assert_false(only);
+
+	/* The defaults: none, and a rescan a minute. */
+	g_autofree char *path2 = write_conf(dir, "[koverto]\nmsserver = localhost\nkeydir-only = yes\n");
+	g_autoptr(KovConfig) d = load_ok(path2);
+	g_assert_null(d->keydir);
+	g_assert_cmpuint(d->keydir_rescan, ==, 60);
+	g_assert_null(kov_config_keydir(d, kov_config_queue(d, "fallback"), NULL, &only));
+	g_assert_false(only);
+
+	/* A directory koverto may not read. */
+	if (geteuid() != 0) {
+		g_assert_cmpint(chmod(keys, 0), ==, 0);
+		g_autofree char *t3 = g_strdup_printf("[koverto]\nmsserver = localhost\n"
+		                                      "[queue fallback]\nkeydir = %s\n", keys);
+		g_autofree char *path3 = write_conf(dir, t3);
+		g_autofree char *want = g_strdup_printf("%s:4: key \"keydir\" in [queue fallback]: "
+		                                        "cannot read directory \"%s\": Permission denied",
+		                                        path3, keys);
+		assert_load_error(path3, want);
+		g_assert_cmpint(chmod(keys, 0700), ==, 0);
 	}
 	remove_tree(dir);
 }
@@ -1678,6 +1754,7 @@ main(int argc, char **argv)
 	g_test_add_func("/config/queue/names", test_queue_names);
 	g_test_add_func("/config/queue/regex-errors", test_regex_errors);
 	g_test_add_func("/config/locate", test_locate);
+	g_test_add_func("/config/keydir", test_keydir);
 	g_test_add_func("/config/warnings", test_warnings);
 	g_test_add_func("/config/example", test_example);
 	g_test_add_func("/config/man-page", test_man_page);

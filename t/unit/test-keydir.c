@@ -6,6 +6,7 @@
  * directories, huge files) refused without hanging, the content-hash cache
  * (counted gpg runs, in one process and across a restart), snapshots
  * that outlive the files they came from, and their pruning. */
+#include "../fuzz/fuzz-keydir-one.h"
 #include "error.h"
 #include "fixture.h"
 #include "gpgme-autoptr.h"
@@ -604,6 +605,441 @@ test_prune(Fixture *f, gconstpointer data)
 	g_assert_true(snap_file_exists(f, carol_sha, ".asc"));
 }
 
+
+/* ---- the watcher's side: import, manifest, retire, delete ---------------- */
+
+/* Like Fixture, with a GnuPG home of its own: the watcher imports. */
+typedef struct {
+	char *top, *dir, *snapdir, *home;
+	KovKeys *keys;
+	KovKeydir *kd;
+} Watch;
+
+static void
+watch_set_up(Watch *w, gconstpointer data)
+{
+	(void)data;
+	w->top = kov_test_tmpdir_new("kovkw");
+	w->dir = g_build_filename(w->top, "keys", NULL);
+	w->snapdir = g_build_filename(w->top, "snap", NULL);
+	g_assert_cmpint(g_mkdir(w->dir, 0700), ==, 0);
+	w->home = kov_test_tmpdir_new("kovwh");
+	g_autoptr(GError) error = NULL;
+	w->keys = kov_keys_new(w->home, NULL, FALSE, &error);
+	g_assert_no_error(error);
+	w->kd = kov_keydir_new(w->keys, w->dir, w->snapdir, &error);
+	g_assert_no_error(error);
+}
+
+static void
+watch_tear_down(Watch *w, gconstpointer data)
+{
+	(void)data;
+	kov_keydir_free(w->kd);
+	kov_keys_free(w->keys);
+	kov_test_gnupghome_free(w->home);
+	g_assert_true(kov_test_tree_remove(w->top));
+	g_free(w->top);
+	g_free(w->dir);
+	g_free(w->snapdir);
+}
+
+static void
+watch_put(Watch *w, const char *name, const char *key)
+{
+	g_autofree char *file = g_strconcat(key, ".pub.asc", NULL);
+	g_autofree char *text = kov_test_dist_read(NULL, "keys", file, NULL);
+	g_autofree char *path = g_build_filename(w->dir, name, NULL);
+	kov_test_file_write(path, text, -1);
+}
+
+static gboolean
+watch_update(Watch *w, GHashTable *hold, gint64 young)
+{
+	g_autoptr(GError) error = NULL;
+	gboolean changed = FALSE;
+	g_assert_true(kov_keydir_update(w->kd, hold, young, &changed, &error));
+	g_assert_no_error(error);
+	return changed;
+}
+
+static KovKeydirSnapshot *
+watch_read(Watch *w)
+{
+	g_autoptr(GError) error = NULL;
+	KovKeydirSnapshot *snap = kov_keydir_snapshot_read(w->snapdir, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(snap);
+	return snap;
+}
+
+/* The keyring's key @fpr (NULL: none), with its user IDs. */
+static gpgme_key_t
+ring_key(Watch *w, const char *fpr)
+{
+	g_autoptr(GError) error = NULL;
+	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(w->keys, &error);
+	g_assert_no_error(error);
+	gpgme_key_t key = NULL;
+	gpgme_error_t err = gpgme_get_key(ctx, fpr, &key, 0);
+	g_assert_true(err == 0 || gpg_err_code(err) == GPG_ERR_EOF);
+	return key;
+}
+
+static void
+ring_import(Watch *w, const char *name)
+{
+	g_autofree char *file = g_strconcat(name, ".pub.asc", NULL);
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "keys", file, NULL);
+	const char *argv[] = { "gpg", "--homedir", w->home, "--batch", "--quiet", "--import", path, NULL };
+	g_free(kov_test_run(argv));
+}
+
+static void
+assert_same_snapshot(KovKeydirSnapshot *a, KovKeydirSnapshot *b)
+{
+	g_autoptr(GPtrArray) ea = kov_keydir_snapshot_entries(a);
+	g_autoptr(GPtrArray) eb = kov_keydir_snapshot_entries(b);
+	g_assert_cmpuint(ea->len, ==, eb->len);
+	for (guint i = 0; i < ea->len; i++) {
+		const KovKeydirEntry *x = ea->pdata[i], *y = eb->pdata[i];
+		g_assert_cmpstr(x->address, ==, y->address);
+		g_assert_cmpstr(x->file, ==, y->file);
+		g_assert_cmpstr(x->snapshot, ==, y->snapshot);
+		g_assert_cmpstr(x->sha256, ==, y->sha256);
+		g_assert_cmpstr(x->fingerprint, ==, y->fingerprint);
+		g_assert_cmpstr(x->subkey, ==, y->subkey);
+		g_assert_cmpint(x->expires, ==, y->expires);
+	}
+	const GPtrArray *ra = kov_keydir_snapshot_refused(a), *rb = kov_keydir_snapshot_refused(b);
+	g_assert_cmpuint(ra->len, ==, rb->len);
+	for (guint i = 0; i < ra->len; i++) {
+		const KovKeydirRefusal *x = ra->pdata[i], *y = rb->pdata[i];
+		g_assert_cmpstr(x->file, ==, y->file);
+		g_assert_cmpstr(x->reason, ==, y->reason);
+	}
+	g_assert_cmpuint(kov_keydir_snapshot_generation(a), ==, kov_keydir_snapshot_generation(b));
+}
+
+/* What the watcher publishes is what a worker reads, hostile names too;
+ * nothing published yet reads as an empty, unpublished snapshot. */
+static void
+test_manifest_round_trip(Watch *w, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(KovKeydirSnapshot) none = watch_read(w);
+	g_assert_false(kov_keydir_snapshot_published(none));
+	g_assert_null(kov_keydir_snapshot_lookup(none, "bob@example.net"));
+
+	watch_put(w, "bob@example.net.asc", "bob");
+	watch_put(w, "carol@example.net.asc", "carol");
+	watch_put(w, "erin@example.net.asc", "erin");
+	watch_put(w, "x y%41\n\t\x01\xff@example.net.asc", "bob");
+	watch_put(w, "wrong@example.net.asc", "carol");
+	g_assert_true(watch_update(w, NULL, 0));
+	g_autoptr(KovKeydirSnapshot) mine = kov_keydir_current(w->kd);
+	g_autoptr(KovKeydirSnapshot) read = watch_read(w);
+	g_assert_true(kov_keydir_snapshot_published(read));
+	/* One for the record of the keys about to be imported, one for the load. */
+	guint64 gen = kov_keydir_snapshot_generation(read);
+	g_assert_cmpuint(gen, ==, 2);
+	assert_same_snapshot(mine, read);
+	g_assert_cmpuint(kov_keydir_snapshot_refused(read)->len, ==, 3);
+	g_autofree char *bob = kov_test_fingerprint("bob");
+	g_autofree char *carol = kov_test_fingerprint("carol");
+	g_assert_cmpint(kov_keydir_snapshot_retired(read, bob), ==, 0);
+	g_assert_cmpint(kov_keydir_snapshot_retired(read, carol), ==, 0);
+	/* Nothing changed: nothing written, the generation stays. */
+	g_assert_false(watch_update(w, NULL, 0));
+	g_autoptr(KovKeydirSnapshot) again = watch_read(w);
+	g_assert_cmpuint(kov_keydir_snapshot_generation(again), ==, gen);
+	/* A change: one more. */
+	g_autofree char *path = g_build_filename(w->dir, "carol@example.net.asc", NULL);
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	g_assert_true(watch_update(w, NULL, 0));
+	g_autoptr(KovKeydirSnapshot) third = watch_read(w);
+	g_assert_cmpuint(kov_keydir_snapshot_generation(third), ==, gen + 1);
+	g_assert_null(kov_keydir_snapshot_lookup(third, "carol@example.net"));
+	g_assert_cmpint(kov_keydir_snapshot_retired(third, carol), >, 0);
+}
+
+/* A valid manifest, then each way the reader must refuse one. */
+static const char manifest_ok[] =
+	"koverto-keydir-manifest 1\n"
+	"generation 7\n"
+	"dir /srv/keys\n"
+	"entry bob@example.net bob@example.net.asc "
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef "
+	"DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0991 0\n"
+	"refused a%20b.asc no%20key\n"
+	"imported DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 0\n"
+	"imported CE4D6F435979AB5061B92E8E3AFB341BD7007AE0 1700000000\n"
+	"end\n";
+
+static void
+test_manifest_malformed(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovKeydirSnapshot) ok = kov_keydir_manifest_parse("/q/s", manifest_ok, strlen(manifest_ok), &error);
+	g_assert_no_error(error);
+	const KovKeydirEntry *e = kov_keydir_snapshot_lookup(ok, "BOB@example.net");
+	g_assert_nonnull(e);
+	g_assert_cmpstr(e->snapshot, ==, "/q/s/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.asc");
+	g_assert_cmpstr(refused_for(ok, "a b.asc"), ==, "no key");
+	g_assert_true(kov_keydir_snapshot_hides(ok, "da81ce83ebfa3f2fc582f38cbf5af35ec57f0990"));
+	g_assert_true(kov_keydir_snapshot_hides(ok, "CE4D6F435979AB5061B92E8E3AFB341BD7007AE0"));
+	g_assert_false(kov_keydir_snapshot_hides(ok, "AB52B24463669D8772527E20E564D6CEFFF75147"));
+	g_assert_cmpint(kov_keydir_snapshot_retired(ok, "CE4D6F435979AB5061B92E8E3AFB341BD7007AE0"), ==, 1700000000);
+	g_assert_cmpuint(kov_keydir_snapshot_generation(ok), ==, 7);
+
+	/* { what to replace, with what } in manifest_ok */
+	static const char *const bad[][2] = {
+		{ "koverto-keydir-manifest 1", "koverto-keydir-manifest 2" },
+		{ "generation 7", "generation 07" },
+		{ "generation 7", "generation -7" },
+		{ "generation 7", "generation 99999999999999999999" },
+		{ "generation 7\n", "" },
+		{ "dir /srv/keys", "dir srv/keys" },
+		{ "dir /srv/keys", "dir /srv keys" },
+		{ "entry bob@example.net bob", "entry bob@example.org bob" },
+		{ "entry bob@example.net bob", "entry Bob@example.net Bob" },
+		{ "bob@example.net.asc", "../bob@example.net.asc" },
+		{ "0123456789abcdef0123", "0123456789ABCDEF0123" },
+		{ "0123456789abcdef0123", "0123456789abcdef012" },
+		{ "F0990 DA81", "f0990 DA81" },
+		{ "F0991 0\n", "F0991\n" },
+		{ "F0991 0\n", "F0991 0 0\n" },
+		{ "F0991 0\n", "F0991 -1\n" },
+		{ "F0991 0\n", "F0991  0\n" },
+		{ "refused a%20b.asc", "refused a b.asc" },
+		{ "refused a%20b.asc", "refused a%2fb.asc" },
+		{ "refused a%20b.asc", "refused a%2Fb.asc" },
+		{ "refused a%20b.asc", "refused a%41b.asc" },
+		{ "refused a%20b.asc", "refused a%00b.asc" },
+		{ "refused a%20b.asc", "refused a%2" },
+		{ "no%20key", "no%20key extra" },
+		{ "no%20key", "no%FFkey" },
+		{ "imported DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 0\n", "imported DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 0\nimported DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 0\n" },
+		{ "imported CE4D", "imported XE4D" },
+		{ "refused a%20b.asc no%20key\n", "" "refused a%20b.asc no%20key\nunknown x\n" },
+		{ "end\n", "" },
+		{ "end\n", "end\nend\n" },
+		{ "end\n", "end" },
+		{ "end\n", "end\r\n" },
+		{ "\nrefused", "\n\nrefused" },
+		{ "imported CE4D6F435979AB5061B92E8E3AFB341BD7007AE0 1700000000\n", "imported CE4D6F435979AB5061B92E8E3AFB341BD7007AE0 1700000000\nrefused c.asc x\n" },
+		{ "refused a%20b.asc no%20key\n", "" },  /* then the entry after: below */
+	};
+	for (gsize i = 0; i + 1 < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(GString) text = g_string_new(manifest_ok);
+		g_assert_nonnull(strstr(text->str, bad[i][0]));
+		g_string_replace(text, bad[i][0], bad[i][1], 1);
+		g_autoptr(GError) err = NULL;
+		g_autoptr(KovKeydirSnapshot) snap = kov_keydir_manifest_parse("/q/s", text->str, text->len, &err);
+		if (snap != NULL)
+			g_error("manifest %zu accepted:\n%s", i, text->str);
+		g_assert_error(err, KOV_ERROR, KOV_ERROR_CONFIG);
+	}
+	/* An entry after a refusal; two entries for one address; a NUL; empty. */
+	static const char *const whole[] = {
+		"koverto-keydir-manifest 1\ngeneration 1\ndir /k\nrefused a x\n"
+		"entry bob@example.net bob@example.net.asc "
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef "
+		"DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0991 0\nend\n",
+		"koverto-keydir-manifest 1\ngeneration 1\ndir /k\n"
+		"entry bob@example.net bob@example.net.asc "
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef "
+		"DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0991 0\n"
+		"entry bob@example.net BOB@example.net.asc "
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef "
+		"DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0990 DA81CE83EBFA3F2FC582F38CBF5AF35EC57F0991 0\nend\n",
+		"",
+		"koverto-keydir-manifest 1\ngeneration 1\ndir /k\nend\n",   /* fine: checked below */
+	};
+	for (gsize i = 0; i < G_N_ELEMENTS(whole); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autoptr(KovKeydirSnapshot) snap = kov_keydir_manifest_parse("/q/s", whole[i], strlen(whole[i]), &err);
+		if (i + 1 == G_N_ELEMENTS(whole))
+			g_assert_nonnull(snap);
+		else if (snap != NULL)
+			g_error("manifest %zu accepted:\n%s", i, whole[i]);
+	}
+	static const char nul[] = "koverto-keydir-manifest 1\ngeneration 1\ndir /k\0\nend\n";
+	g_autoptr(GError) err = NULL;
+	g_assert_null(kov_keydir_manifest_parse("/q/s", nul, sizeof nul - 1, &err));
+}
+
+/* The keyring gets the file's key with the file's address as its only
+ * user ID, hidden from keyring look-ups, the subkey pinned there. */
+static void
+test_import_keep_uid(Watch *w, gconstpointer data)
+{
+	(void)data;
+	/* bob's key with a second user ID, made in a home of its own. */
+	g_autofree char *scratch = kov_test_tmpdir_new("kovsc");
+	g_autofree char *sec = g_test_build_filename(G_TEST_DIST, "keys", "bob.sec.asc", NULL);
+	g_autofree char *bob = kov_test_fingerprint("bob");
+	const char *imp[] = { "gpg", "--homedir", scratch, "--batch", "--quiet", "--import", sec, NULL };
+	g_free(kov_test_run(imp));
+	const char *add[] = { "gpg", "--homedir", scratch, "--batch", "--quiet", "--pinentry-mode", "loopback",
+	                      "--passphrase", "", "--quick-add-uid", bob, "Other <other@example.org>", NULL };
+	g_free(kov_test_run(add));
+	const char *exp[] = { "gpg", "--homedir", scratch, "--batch", "--armor", "--export", bob, NULL };
+	g_autofree char *both = kov_test_run(exp);
+	g_autofree char *path = g_build_filename(w->dir, "bob@example.net.asc", NULL);
+	kov_test_file_write(path, both, -1);
+	const char *kill[] = { "gpgconf", "--homedir", scratch, "--kill", "all", NULL };
+	g_free(kov_test_run(kill));
+	g_assert_true(kov_test_tree_remove(scratch));
+
+	g_assert_null(ring_key(w, bob));
+	watch_update(w, NULL, 0);
+	g_auto(gpgme_key_t) key = ring_key(w, bob);
+	g_assert_nonnull(key);
+	guint uids = 0;
+	for (gpgme_user_id_t u = key->uids; u != NULL; u = u->next, uids++)
+		g_assert_cmpstr(u->address, ==, "bob@example.net");
+	g_assert_cmpuint(uids, ==, 1);
+	g_autoptr(KovKeydirSnapshot) read = watch_read(w);
+	g_assert_true(kov_keydir_snapshot_hides(read, bob));
+	const KovKeydirEntry *e = kov_keydir_snapshot_lookup(read, "bob@example.net");
+	gboolean pinned = FALSE;
+	for (gpgme_subkey_t s = key->subkeys; s != NULL; s = s->next)
+		pinned = pinned || (s->can_encrypt && g_strcmp0(s->fpr, e->subkey) == 0);
+	g_assert_true(pinned);
+}
+
+/* koverto's key is retired when its file goes, still hidden, and deleted
+ * from the keyring only after the grace; one the keyring had before is
+ * neither hidden nor ever deleted. */
+static void
+test_retire_delete(Watch *w, gconstpointer data)
+{
+	(void)data;
+	g_autofree char *bob = kov_test_fingerprint("bob");
+	g_autofree char *carol = kov_test_fingerprint("carol");
+	ring_import(w, "carol");
+	watch_put(w, "bob@example.net.asc", "bob");
+	watch_put(w, "carol@example.net.asc", "carol");
+	watch_update(w, NULL, 0);
+	g_autoptr(KovKeydirSnapshot) first = watch_read(w);
+	g_assert_true(kov_keydir_snapshot_hides(first, bob));
+	g_assert_false(kov_keydir_snapshot_hides(first, carol));
+
+	for (const char *const *n = (const char *const[]){ "bob@example.net.asc", "carol@example.net.asc", NULL };
+	     *n != NULL; n++) {
+		g_autofree char *path = g_build_filename(w->dir, *n, NULL);
+		g_assert_cmpint(g_unlink(path), ==, 0);
+	}
+	gint64 t0 = g_get_real_time() / G_USEC_PER_SEC;
+	watch_update(w, NULL, 0);
+	g_autoptr(KovKeydirSnapshot) second = watch_read(w);
+	gint64 since = kov_keydir_snapshot_retired(second, bob);
+	g_assert_cmpint(since, >=, t0);
+	g_assert_true(kov_keydir_snapshot_hides(second, bob));
+	g_assert_cmpint(kov_keydir_snapshot_retired(second, carol), ==, -1);
+
+	g_autoptr(GError) error = NULL;
+	g_assert_true(kov_keydir_tidy(w->kd, since + 3599, 3600, &error));
+	g_assert_no_error(error);
+	g_auto(gpgme_key_t) still = ring_key(w, bob);
+	g_assert_nonnull(still);
+	g_assert_true(kov_keydir_tidy(w->kd, since + 3600, 3600, &error));
+	g_assert_no_error(error);
+	g_auto(gpgme_key_t) gone = ring_key(w, bob);
+	g_assert_null(gone);
+	g_autoptr(KovKeydirSnapshot) third = watch_read(w);
+	g_assert_false(kov_keydir_snapshot_hides(third, bob));
+	g_assert_cmpuint(kov_keydir_snapshot_generation(third), ==, kov_keydir_snapshot_generation(second) + 1);
+	/* The operator's carol: there for ever. */
+	g_assert_true(kov_keydir_tidy(w->kd, since + 10 * 365 * 86400, 3600, &error));
+	g_auto(gpgme_key_t) kept = ring_key(w, carol);
+	g_assert_nonnull(kept);
+
+	/* Back within the grace: in use again, not deleted. */
+	watch_put(w, "bob@example.net.asc", "bob");
+	watch_update(w, NULL, 0);
+	g_autofree char *path = g_build_filename(w->dir, "bob@example.net.asc", NULL);
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	watch_update(w, NULL, 0);
+	g_autoptr(KovKeydirSnapshot) fourth = watch_read(w);
+	since = kov_keydir_snapshot_retired(fourth, bob);
+	watch_put(w, "bob@example.net.asc", "bob");
+	watch_update(w, NULL, 0);
+	g_assert_true(kov_keydir_tidy(w->kd, since + 7200, 3600, &error));
+	g_auto(gpgme_key_t) back = ring_key(w, bob);
+	g_assert_nonnull(back);
+	g_autoptr(KovKeydirSnapshot) fifth = watch_read(w);
+	g_assert_cmpint(kov_keydir_snapshot_retired(fifth, bob), ==, 0);
+}
+
+/* A file a writer may still be writing keeps its previous state: its
+ * entry, or its absence; a restart takes over the record of koverto's keys. */
+static void
+test_hold_resume(Watch *w, gconstpointer data)
+{
+	(void)data;
+	g_autoptr(GHashTable) hold = g_hash_table_new(g_str_hash, g_str_equal);
+	g_hash_table_add(hold, (char *)"bob@example.net.asc");
+	g_hash_table_add(hold, (char *)"carol@example.net.asc");
+	watch_put(w, "carol@example.net.asc", "carol");
+	watch_update(w, NULL, 0);
+	/* bob's file half written: absent; carol's overwritten with garbage: still carol. */
+	g_autofree char *bob_path = g_build_filename(w->dir, "bob@example.net.asc", NULL);
+	g_autofree char *full = kov_test_dist_read(NULL, "keys", "bob.pub.asc", NULL);
+	kov_test_file_write(bob_path, full, (gssize)strlen(full) / 2);
+	g_autofree char *carol_path = g_build_filename(w->dir, "carol@example.net.asc", NULL);
+	kov_test_file_write(carol_path, "-----BEGIN PGP", -1);
+	g_assert_false(watch_update(w, hold, 0));
+	g_autoptr(KovKeydirSnapshot) held = watch_read(w);
+	g_assert_null(kov_keydir_snapshot_lookup(held, "bob@example.net"));
+	g_assert_nonnull(kov_keydir_snapshot_lookup(held, "carol@example.net"));
+	g_assert_cmpuint(kov_keydir_snapshot_refused(held)->len, ==, 0);
+	/* The rescan's rule: changed less than 2 s ago is held too. */
+	g_assert_false(watch_update(w, NULL, 2));
+	/* Closed: now it counts. */
+	kov_test_file_write(bob_path, full, -1);
+	watch_update(w, NULL, 0);
+	g_autoptr(KovKeydirSnapshot) done = watch_read(w);
+	g_assert_nonnull(kov_keydir_snapshot_lookup(done, "bob@example.net"));
+	assert_refused(done, "carol@example.net.asc", "carol@example.net", "");
+
+	/* A restart: what was published is current, koverto's keys still its own. */
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovKeydir) again = kov_keydir_new(w->keys, w->dir, w->snapdir, &error);
+	g_assert_true(kov_keydir_resume(again, &error));
+	g_assert_no_error(error);
+	g_autoptr(KovKeydirSnapshot) resumed = kov_keydir_current(again);
+	g_assert_nonnull(kov_keydir_snapshot_lookup(resumed, "bob@example.net"));
+	g_autofree char *carol = kov_test_fingerprint("carol");
+	g_assert_cmpint(kov_keydir_snapshot_retired(resumed, carol), >, 0);
+	gboolean changed = TRUE;
+	g_assert_true(kov_keydir_update(again, NULL, 0, &changed, &error));
+	g_assert_false(changed);
+}
+
+/* The fuzz target's seeds (t/fuzz/seed-keydir/) through its promises. */
+static void
+test_fuzz_seeds(void)
+{
+	g_autofree char *path = g_test_build_filename(G_TEST_DIST, "fuzz", "seed-keydir", NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDir) d = g_dir_open(path, 0, &error);
+	g_assert_no_error(error);
+	guint n = 0;
+	for (const char *name; (name = g_dir_read_name(d)) != NULL; n++) {
+		g_autofree char *file = g_build_filename(path, name, NULL);
+		gsize len = 0;
+		g_autofree char *bytes = kov_test_file_read(file, &len);
+		kov_fuzz_keydir_one((const uint8_t *)bytes, len);
+		g_autoptr(KovKeydirSnapshot) snap = kov_keydir_manifest_parse("/s", bytes, len, &error);
+		g_assert_no_error(error);   /* the seeds are all valid */
+	}
+	g_assert_cmpuint(n, >=, 3);
+	/* The malformed manifests too. */
+	kov_fuzz_keydir_one((const uint8_t *)"end\n", 4);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -625,6 +1061,13 @@ main(int argc, char **argv)
 	ADD("/keydir/cache", test_cache);
 	ADD("/keydir/isolation", test_isolation);
 	ADD("/keydir/prune", test_prune);
+	g_test_add_func("/keydir/manifest/malformed", test_manifest_malformed);
+	g_test_add_func("/keydir/manifest/fuzz-seeds", test_fuzz_seeds);
+#define WATCH(path, func) g_test_add(path, Watch, NULL, watch_set_up, func, watch_tear_down)
+	WATCH("/keydir/manifest/round-trip", test_manifest_round_trip);
+	WATCH("/keydir/import/keep-uid", test_import_keep_uid);
+	WATCH("/keydir/retire-delete", test_retire_delete);
+	WATCH("/keydir/hold-resume", test_hold_resume);
 	int rc = g_test_run();
 	kov_keys_free(keys);
 	kov_test_gnupghome_free(home);

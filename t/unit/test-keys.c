@@ -344,6 +344,133 @@ test_bad_engine(void)
 	g_assert_nonnull(strstr(error->message, "/nonexistent/home"));
 }
 
+/* The encryption subkey of t/keys key @name as gpg lists it (even an
+ * expired or revoked one). (transfer full) */
+static char *
+encryption_subkey_of(const char *name)
+{
+	g_autofree char *fpr = kov_test_fingerprint(name);
+	g_autoptr(GError) error = NULL;
+	g_auto(gpgme_ctx_t) ctx = kov_keys_new_context(keys, &error);
+	g_assert_no_error(error);
+	g_auto(gpgme_key_t) key = NULL;
+	g_assert_cmpint(gpgme_get_key(ctx, fpr, &key, 0), ==, 0);
+	for (gpgme_subkey_t sub = key->subkeys; sub != NULL; sub = sub->next)
+		if (sub->can_encrypt)
+			return g_strdup(sub->fpr);
+	return NULL;
+}
+
+static KovKeyStatus
+pinned(const char *address, const char *name, const char *subkey, KovKeyLookup **l, GError **error)
+{
+	g_autofree char *fpr = kov_test_fingerprint(name);
+	g_auto(gpgme_key_t) key = NULL;
+	KovKeyStatus status = kov_keys_lookup_pinned(keys, address, fpr, subkey, &key, l, error);
+	g_assert_true((key != NULL) == (status == KOV_KEY_USABLE));
+	if (key != NULL)
+		g_assert_cmpstr(kov_keys_fingerprint(key), ==, fpr);
+	return status;
+}
+
+/* A key from the keys directory (issue 14): valid without any trust,
+ * pinned to the file's subkey, and its expiry and revocation checked
+ * against the keyring and the clock at each use. */
+static void
+test_pinned(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovKeyLookup) l = NULL;
+
+	/* frank: unknown validity in the keyring, fine from the directory. */
+	g_autofree char *frank_sub = encryption_subkey_of("frank");
+	g_assert_cmpint(pinned("frank@example.net", "frank", frank_sub, &l, &error), ==, KOV_KEY_USABLE);
+	g_assert_no_error(error);
+	g_assert_cmpint(l->source, ==, KOV_KEY_SOURCE_KEYDIR);
+	g_assert_cmpstr(l->keydir_subkey, ==, frank_sub);
+	g_assert_cmpstr(kov_keyinfo_lookup_chosen(l)->validity, ==, "full");
+	g_assert_cmpstr(kov_keyinfo_lookup_chosen(l)->user_id, ==, "Frank Untrusted <frank@example.net>");
+	g_clear_pointer(&l, kov_keyinfo_lookup_free);
+
+	/* hank expired (after its file was accepted, as it were): at use. */
+	g_autofree char *hank_sub = encryption_subkey_of("hank");
+	g_assert_cmpint(pinned("hank@example.net", "hank", hank_sub, &l, &error), ==, KOV_KEY_UNUSABLE);
+	g_assert_no_error(error);
+	g_assert_cmpint(l->problem, ==, KOV_KEY_PROBLEM_EXPIRED);
+	g_assert_nonnull(strstr(l->detail, "expired"));
+	g_assert_cmpint(l->chosen, ==, -1);
+	g_clear_pointer(&l, kov_keyinfo_lookup_free);
+
+	g_autofree char *ivan_sub = encryption_subkey_of("ivan");
+	g_assert_cmpint(pinned("ivan@example.net", "ivan", ivan_sub, &l, &error), ==, KOV_KEY_UNUSABLE);
+	g_assert_cmpint(l->problem, ==, KOV_KEY_PROBLEM_REVOKED);
+	g_clear_pointer(&l, kov_keyinfo_lookup_free);
+
+	/* A subkey the key in the keyring does not have: never another one. */
+	g_autofree char *bob_sub = encryption_subkey_of("bob");
+	g_assert_cmpint(pinned("carol@example.net", "carol", bob_sub, &l, &error), ==, KOV_KEY_UNUSABLE);
+	g_assert_cmpint(l->problem, ==, KOV_KEY_PROBLEM_ENCRYPTION_SUBKEY_DEAD);
+	g_clear_pointer(&l, kov_keyinfo_lookup_free);
+
+	/* Not imported (yet): the mail waits, it does not fall back. */
+	g_auto(gpgme_key_t) none = NULL;
+	g_assert_cmpint(kov_keys_lookup_pinned(keys, "x@example.net",
+	                                       "0123456789ABCDEF0123456789ABCDEF01234567", bob_sub,
+	                                       &none, &l, &error), ==, KOV_KEY_MISSING);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_TEMPFAIL);
+	g_assert_null(l);
+	g_clear_error(&error);
+	g_assert_cmpint(kov_keys_lookup_pinned(keys, "x@example.net", "<bob@example.net>", bob_sub,
+	                                       &none, &l, &error), ==, KOV_KEY_MISSING);
+	g_assert_error(error, KOV_ERROR, KOV_ERROR_PERMFAIL);
+}
+
+static gboolean
+hide_named(const char *fpr, gpointer data)
+{
+	for (const char *const *f = data; *f != NULL; f++)
+		if (g_ascii_strcasecmp(*f, fpr) == 0)
+			return TRUE;
+	return FALSE;
+}
+
+/* The keys directory's keys serve their files' addresses alone: the
+ * keyring look-ups by address and by named key skip them. */
+static void
+test_hidden(void)
+{
+	g_autofree char *judy_new = kov_test_fingerprint("judy-new");
+	g_autofree char *judy_old = kov_test_fingerprint("judy-old");
+	g_autofree char *bob = kov_test_fingerprint("bob");
+	const char *hidden[] = { judy_new, bob, NULL };
+	kov_keys_set_hidden(keys, hide_named, hidden);
+
+	g_autoptr(KovKeyLookup) l = NULL;
+	g_auto(gpgme_key_t) key = NULL;
+	g_assert_cmpint(kov_keys_lookup_encryption(keys, "judy@example.net", NULL, &key, &l, NULL), ==,
+	                KOV_KEY_USABLE);
+	g_assert_cmpstr(kov_keys_fingerprint(key), ==, judy_old);
+	g_assert_cmpuint(l->candidates->len, ==, 1);
+	g_clear_pointer(&l, kov_keyinfo_lookup_free);
+	g_clear_pointer(&key, gpgme_key_unref);
+	g_assert_cmpint(kov_keys_lookup_encryption(keys, "bob@example.net", NULL, &key, &l, NULL), ==,
+	                KOV_KEY_MISSING);
+	g_assert_null(key);
+	g_clear_pointer(&l, kov_keyinfo_lookup_free);
+	g_assert_cmpint(kov_keys_lookup_encryption(keys, "x@example.net", bob, &key, &l, NULL), ==,
+	                KOV_KEY_MISSING);
+	g_clear_pointer(&l, kov_keyinfo_lookup_free);
+	/* The pinned look-up is how a hidden key is used. */
+	g_autofree char *bob_sub = encryption_subkey_of("bob");
+	g_assert_cmpint(kov_keys_lookup_pinned(keys, "bob@example.net", bob, bob_sub, &key, &l, NULL), ==,
+	                KOV_KEY_USABLE);
+	g_clear_pointer(&key, gpgme_key_unref);
+
+	kov_keys_set_hidden(keys, NULL, NULL);
+	g_assert_cmpint(kov_keys_lookup_encryption(keys, "bob@example.net", NULL, &key, NULL, NULL), ==,
+	                KOV_KEY_USABLE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -374,6 +501,8 @@ main(int argc, char **argv)
 	g_test_add_func("/keys/signing-source", test_signing_source);
 	g_test_add_func("/keys/context", test_context);
 	g_test_add_func("/keys/bad-engine", test_bad_engine);
+	g_test_add_func("/keys/pinned", test_pinned);
+	g_test_add_func("/keys/hidden", test_hidden);
 	int rc = g_test_run();
 
 	kov_keys_free(keys);

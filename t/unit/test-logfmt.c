@@ -110,6 +110,11 @@ test_outcome_sent(void)
 	g_autoptr(GPtrArray) kv = parse(line);
 	g_assert_nonnull(kv);
 	g_assert_cmpstr(get(kv, "status"), ==, "sent");
+	/* keysrc (issue 14) comes last, the rest in its order. */
+	o.keysrc = "keydir";
+	g_autofree char *with = kov_logfmt_outcome(&o);
+	g_autofree char *want = g_strconcat(line, " keysrc=keydir", NULL);
+	g_assert_cmpstr(with, ==, want);
 }
 
 static void
