@@ -808,7 +808,9 @@ keydir_build(KovKeydir *kd, KovKeydirSnapshot *old, GHashTable *hold, gint64 you
 		struct stat st;
 		if ((hold != NULL && g_hash_table_contains(hold, name)) ||
 		    (young > 0 && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		     st.st_mtim.tv_sec > now - young)) {
+		     st.st_mtim.tv_sec > now - young && st.st_mtim.tv_sec <= now + 1)) {
+			/* (A time in the future is no writer at work: held, such a
+			 * file would never be read.) */
 			keydir_hold(snap, clash, old, name);
 			continue;
 		}
