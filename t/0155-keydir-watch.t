@@ -47,6 +47,7 @@ half=$(( $(wc -c < "$T/keys/judy-new.pub.asc") / 2 ))
 	tail -c +"$((half + 1))" "$T/keys/judy-new.pub.asc"
 ) > "$K/judy@example.net.asc" &
 WRITER=$!
+# (The sleeps below give something that must NOT happen the time to.)
 sleep 1.5
 check "half-written: not in the manifest" sh -c "! grep -q '^entry judy@' '$MAN'"
 check "half-written: not refused" sh -c "! grep -q 'judy@' '$MAN'"

@@ -7,7 +7,10 @@
  * may be rewriting. What gpg said about a content hash is kept in memory
  * and in <snapdir>/<sha256>.facts (it does not depend on the file's name),
  * so a restart re-runs gpg only for new bytes. The address check, the
- * subkey choice and the words for a problem are kov_keys' own. */
+ * subkey choice and the words for a problem are kov_keys' own. The
+ * watcher's update then imports (keep-uid filter), records which keys are
+ * koverto's before importing them, and publishes <snapdir>/current in a
+ * line format whose reader takes nothing the writer would not write. */
 #include "keydir.h"
 
 #include "address.h"
