@@ -1027,7 +1027,8 @@ test_hold_resume(Watch *w, gconstpointer data)
 	g_assert_false(changed);
 }
 
-/* The fuzz target's seeds (t/fuzz/seed-keydir/) through its promises. */
+/* The fuzz target's seeds (t/fuzz/seed-keydir/) and finds
+ * (t/fuzz/regressions/keydir-*) through its promises. */
 static void
 test_fuzz_seeds(void)
 {
@@ -1045,6 +1046,17 @@ test_fuzz_seeds(void)
 		g_assert_no_error(error);   /* the seeds are all valid */
 	}
 	g_assert_cmpuint(n, >=, 3);
+	/* What scripts/fuzz kept of this target (artifact prefix keydir-). */
+	g_autofree char *finds = g_test_build_filename(G_TEST_DIST, "fuzz", "regressions", NULL);
+	g_autoptr(GDir) r = g_dir_open(finds, 0, NULL);
+	for (const char *name; r != NULL && (name = g_dir_read_name(r)) != NULL;) {
+		if (!g_str_has_prefix(name, "keydir-"))
+			continue;
+		g_autofree char *file = g_build_filename(finds, name, NULL);
+		gsize len = 0;
+		g_autofree char *bytes = kov_test_file_read(file, &len);
+		kov_fuzz_keydir_one((const uint8_t *)bytes, len);
+	}
 	/* The malformed manifests too. */
 	kov_fuzz_keydir_one((const uint8_t *)"end\n", 4);
 }
