@@ -66,6 +66,12 @@ check "bob's new bytes are published" wait_for 5 sh -c "grep '^entry bob@' '$MAN
 sleep 1
 check "one load for the delete and the write (generation $g0 -> $(gen))" [ "$(gen)" = $((g0 + 1)) ]
 check "one load logged" [ "$(loads)" = $((l0 + 1)) ]
+
+# carol's file goes: her key (koverto's) is retired, still hidden, kept for the grace.
+rm "$K/carol@example.net.asc"
+check "carol's key is retired" wait_for 5 grep -q "keydir retired: fpr=$(fpr carol) dir=$K" "$W/log"
+check "and recorded as retired since then" grep -q "^imported $(fpr carol) [1-9][0-9]*\$" "$MAN"
+check "but still in the keyring (grace)" [ -n "$(ring_uids "$(fpr carol)")" ]
 stop_daemon
 check "daemon stops cleanly" [ "$STATUS" = 0 ]
 

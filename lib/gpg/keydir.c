@@ -1507,7 +1507,7 @@ keydir_mark(KovKeydir *kd, KovKeydirSnapshot *snap, gint64 now)
 			*since = 0;
 		else if (*since == 0) {
 			*since = now;
-			kov_log_info("keydir retired: dir=%s fpr=%s", kd->dir, (const char *)k);
+			kov_log_info("keydir retired: fpr=%s dir=%s", (const char *)k, kd->dir);
 		}
 	}
 }
@@ -1605,7 +1605,7 @@ kov_keydir_tidy(KovKeydir *kd, gint64 now, gint64 grace, GError **error)
 			g_hash_table_remove(kd->imported, fpr);
 			/* Imported again, it is looked at again. */
 			g_hash_table_remove_all(kd->done);
-			kov_log_info("keydir deleted: dir=%s fpr=%s", kd->dir, fpr);
+			kov_log_info("keydir deleted: fpr=%s dir=%s", fpr, kd->dir);
 		}
 	}
 	gboolean changed = FALSE;
