@@ -47,6 +47,7 @@ half=$(( $(wc -c < "$T/keys/judy-new.pub.asc") / 2 ))
 	tail -c +"$((half + 1))" "$T/keys/judy-new.pub.asc"
 ) > "$K/judy@example.net.asc" &
 WRITER=$!
+# (The sleeps below give something that must NOT happen the time to.)
 sleep 1.5
 check "half-written: not in the manifest" sh -c "! grep -q '^entry judy@' '$MAN'"
 check "half-written: not refused" sh -c "! grep -q 'judy@' '$MAN'"
@@ -65,6 +66,12 @@ check "bob's new bytes are published" wait_for 5 sh -c "grep '^entry bob@' '$MAN
 sleep 1
 check "one load for the delete and the write (generation $g0 -> $(gen))" [ "$(gen)" = $((g0 + 1)) ]
 check "one load logged" [ "$(loads)" = $((l0 + 1)) ]
+
+# carol's file goes: her key (koverto's) is retired, still hidden, kept for the grace.
+rm "$K/carol@example.net.asc"
+check "carol's key is retired" wait_for 5 grep -q "keydir retired: fpr=$(fpr carol) dir=$K" "$W/log"
+check "and recorded as retired since then" grep -q "^imported $(fpr carol) [1-9][0-9]*\$" "$MAN"
+check "but still in the keyring (grace)" [ -n "$(ring_uids "$(fpr carol)")" ]
 stop_daemon
 check "daemon stops cleanly" [ "$STATUS" = 0 ]
 

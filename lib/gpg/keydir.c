@@ -7,7 +7,10 @@
  * may be rewriting. What gpg said about a content hash is kept in memory
  * and in <snapdir>/<sha256>.facts (it does not depend on the file's name),
  * so a restart re-runs gpg only for new bytes. The address check, the
- * subkey choice and the words for a problem are kov_keys' own. */
+ * subkey choice and the words for a problem are kov_keys' own. The
+ * watcher's update then imports (keep-uid filter), records which keys are
+ * koverto's before importing them, and publishes <snapdir>/current in a
+ * line format whose reader takes nothing the writer would not write. */
 #include "keydir.h"
 
 #include "address.h"
@@ -808,7 +811,9 @@ keydir_build(KovKeydir *kd, KovKeydirSnapshot *old, GHashTable *hold, gint64 you
 		struct stat st;
 		if ((hold != NULL && g_hash_table_contains(hold, name)) ||
 		    (young > 0 && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		     st.st_mtim.tv_sec > now - young)) {
+		     st.st_mtim.tv_sec > now - young && st.st_mtim.tv_sec <= now + 1)) {
+			/* (A time in the future is no writer at work: held, such a
+			 * file would never be read.) */
 			keydir_hold(snap, clash, old, name);
 			continue;
 		}
@@ -1502,7 +1507,7 @@ keydir_mark(KovKeydir *kd, KovKeydirSnapshot *snap, gint64 now)
 			*since = 0;
 		else if (*since == 0) {
 			*since = now;
-			kov_log_info("keydir retired: dir=%s fpr=%s", kd->dir, (const char *)k);
+			kov_log_info("keydir retired: fpr=%s dir=%s", (const char *)k, kd->dir);
 		}
 	}
 }
@@ -1600,7 +1605,7 @@ kov_keydir_tidy(KovKeydir *kd, gint64 now, gint64 grace, GError **error)
 			g_hash_table_remove(kd->imported, fpr);
 			/* Imported again, it is looked at again. */
 			g_hash_table_remove_all(kd->done);
-			kov_log_info("keydir deleted: dir=%s fpr=%s", kd->dir, fpr);
+			kov_log_info("keydir deleted: fpr=%s dir=%s", fpr, kd->dir);
 		}
 	}
 	gboolean changed = FALSE;

@@ -7,7 +7,11 @@
  * snapshot named by their SHA-256, which is what gpg reads at send time
  * (`--file`), never the file git may be rewriting. A load makes a new
  * immutable snapshot of the whole map and swaps it in; a mail holds a
- * reference to the one it started with. */
+ * reference to the one it started with. The daemon's watcher alone
+ * (kov_keydir_update) also imports accepted keys into the GnuPG home with
+ * only their file's address as user ID and publishes the snapshot as a
+ * manifest; workers read that (kov_keydir_snapshot_read), never the
+ * directory. */
 #pragma once
 #include <glib.h>
 

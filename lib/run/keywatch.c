@@ -40,6 +40,7 @@ typedef struct {
 	GHashTable *writing;   /* name -> gint64* when its last IN_MODIFY came */
 	gint64 load_due;       /* 0: none */
 	gint64 rescan_due;     /* 0: no periodic rescan */
+	gint64 young_due;      /* a load with the rescan's rule (after lost events); 0: none */
 	gboolean loaded;       /* a load succeeded once */
 } KovKeywatchDir;
 
@@ -302,8 +303,13 @@ static void
 kov_keywatch_event(KovKeywatch *kw, const struct inotify_event *ev, gint64 now)
 {
 	if (ev->mask & IN_Q_OVERFLOW) {
-		for (guint i = 0; i < kw->dirs->len; i++)
-			((KovKeywatchDir *)kw->dirs->pdata[i])->load_due = now + KOV_KEYWATCH_DEBOUNCE;
+		/* Closes may be among the lost: what was being written is judged
+		 * by its mtime instead, as at a rescan. */
+		for (guint i = 0; i < kw->dirs->len; i++) {
+			KovKeywatchDir *k = kw->dirs->pdata[i];
+			g_hash_table_remove_all(k->writing);
+			k->young_due = now + KOV_KEYWATCH_DEBOUNCE;
+		}
 		return;
 	}
 	KovKeywatchDir *k = kov_keywatch_by_wd(kw, ev->wd);
@@ -312,6 +318,11 @@ kov_keywatch_event(KovKeywatch *kw, const struct inotify_event *ev, gint64 now)
 	if (ev->mask & IN_IGNORED) {
 		k->wd = -1;   /* the directory went: watched again at a load */
 		return;
+	}
+	if (ev->mask & IN_MOVE_SELF) {
+		/* The watch follows the directory away; the name is what counts. */
+		inotify_rm_watch(kw->fd, k->wd);
+		k->wd = -1;
 	}
 	if (ev->len > 0 && ev->name[0] != '\0') {
 		/* A file made by open(O_CREAT) is being written until it is closed. */
@@ -366,6 +377,7 @@ kov_keywatch_timeout_ms(KovKeywatch *kw, gint64 timeout)
 		const KovKeywatchDir *k = kw->dirs->pdata[i];
 		next = kov_keywatch_min(next, k->load_due);
 		next = kov_keywatch_min(next, k->rescan_due);
+		next = kov_keywatch_min(next, k->young_due);
 	}
 	gint64 ms = (next - g_get_monotonic_time() + 999) / 1000;
 	return MIN(timeout, MAX(ms, 0));
@@ -383,8 +395,11 @@ kov_keywatch_tick(KovKeywatch *kw)
 			kov_keywatch_load(kw, k, FALSE);
 			if (k->rescan_due > 0 && now >= k->rescan_due)
 				k->rescan_due = now + (gint64)kw->rescan * G_USEC_PER_SEC;
-		} else if (k->rescan_due > 0 && now >= k->rescan_due) {
-			k->rescan_due = now + (gint64)kw->rescan * G_USEC_PER_SEC;
+		} else if ((k->rescan_due > 0 && now >= k->rescan_due) ||
+		           (k->young_due > 0 && now >= k->young_due)) {
+			if (k->rescan_due > 0 && now >= k->rescan_due)
+				k->rescan_due = now + (gint64)kw->rescan * G_USEC_PER_SEC;
+			k->young_due = 0;
 			kov_keywatch_load(kw, k, TRUE);
 		}
 	}

@@ -997,6 +997,15 @@ test_hold_resume(Watch *w, gconstpointer data)
 	g_assert_cmpuint(kov_keydir_snapshot_refused(held)->len, ==, 0);
 	/* The rescan's rule: changed less than 2 s ago is held too. */
 	g_assert_false(watch_update(w, NULL, 2));
+	/* But not a time in the future: no writer is at work there. */
+	watch_put(w, "jimbob@example.net.asc", "jimbob");
+	g_autofree char *jim_path = g_build_filename(w->dir, "jimbob@example.net.asc", NULL);
+	gint64 later = g_get_real_time() / G_USEC_PER_SEC + 3600;
+	struct timespec times[2] = { { .tv_sec = later }, { .tv_sec = later } };
+	g_assert_cmpint(utimensat(AT_FDCWD, jim_path, times, 0), ==, 0);
+	g_assert_true(watch_update(w, hold, 2));
+	g_autoptr(KovKeydirSnapshot) future = watch_read(w);
+	g_assert_nonnull(kov_keydir_snapshot_lookup(future, "jimbob@example.net"));
 	/* Closed: now it counts. */
 	kov_test_file_write(bob_path, full, -1);
 	watch_update(w, NULL, 0);
@@ -1018,7 +1027,8 @@ test_hold_resume(Watch *w, gconstpointer data)
 	g_assert_false(changed);
 }
 
-/* The fuzz target's seeds (t/fuzz/seed-keydir/) through its promises. */
+/* The fuzz target's seeds (t/fuzz/seed-keydir/) and finds
+ * (t/fuzz/regressions/keydir-*) through its promises. */
 static void
 test_fuzz_seeds(void)
 {
@@ -1036,6 +1046,17 @@ test_fuzz_seeds(void)
 		g_assert_no_error(error);   /* the seeds are all valid */
 	}
 	g_assert_cmpuint(n, >=, 3);
+	/* What scripts/fuzz kept of this target (artifact prefix keydir-). */
+	g_autofree char *finds = g_test_build_filename(G_TEST_DIST, "fuzz", "regressions", NULL);
+	g_autoptr(GDir) r = g_dir_open(finds, 0, NULL);
+	for (const char *name; r != NULL && (name = g_dir_read_name(r)) != NULL;) {
+		if (!g_str_has_prefix(name, "keydir-"))
+			continue;
+		g_autofree char *file = g_build_filename(finds, name, NULL);
+		gsize len = 0;
+		g_autofree char *bytes = kov_test_file_read(file, &len);
+		kov_fuzz_keydir_one((const uint8_t *)bytes, len);
+	}
 	/* The malformed manifests too. */
 	kov_fuzz_keydir_one((const uint8_t *)"end\n", 4);
 }
