@@ -158,6 +158,37 @@ kov_keysource_hides(const char *fpr, gpointer data)
 	return data != NULL && fpr != NULL && kov_keydir_snapshot_hides(data, fpr);
 }
 
+/* The manifests of keys directories the configuration no longer names (a
+ * reload or restart dropped them): their keys stay in the keyring, and
+ * nothing retires them now, so they stay hidden (never used through the
+ * keyring for an address they were not verified for, nor after their
+ * file was replaced). Rare: read without a cache. */
+static void
+keysource_add_dropped(const KovConfig *config, char **dirs, GPtrArray *all)
+{
+	g_autofree char *top = g_build_filename(config->queuedir, ".keydir", NULL);
+	g_autoptr(GDir) d = g_dir_open(top, 0, NULL);
+	if (d == NULL)
+		return;
+	g_autoptr(GHashTable) named = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (char **dir = dirs; *dir != NULL; dir++) {
+		g_autofree char *snapdir = kov_keysource_snapdir(config, *dir);
+		g_hash_table_add(named, g_path_get_basename(snapdir));
+	}
+	for (const char *name; (name = g_dir_read_name(d)) != NULL;) {
+		if (name[0] == '.' || g_hash_table_contains(named, name))
+			continue;
+		g_autofree char *snapdir = g_build_filename(top, name, NULL);
+		g_autofree char *manifest = g_build_filename(snapdir, "current", NULL);
+		struct stat st;
+		if (lstat(manifest, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;
+		KovKeydirSnapshot *snap = kov_keydir_snapshot_read(snapdir, NULL);
+		if (snap != NULL)
+			g_ptr_array_add(all, snap);
+	}
+}
+
 GPtrArray *
 kov_keysource_all(const KovConfig *config, KovKeys *keys)
 {
@@ -174,6 +205,7 @@ kov_keysource_all(const KovConfig *config, KovKeys *keys)
 		if (snap != NULL)
 			g_ptr_array_add(all, snap);
 	}
+	keysource_add_dropped(config, dirs, all);
 	return all;
 }
 

@@ -38,7 +38,8 @@ gboolean kov_keysource_hides(const char *fpr, gpointer snap);
  * KovKeydirSnapshot*, owned references; one that cannot be read is left
  * out): a key koverto took from any of them is hidden from the keyring
  * look-ups of every queue, not only of those that use that directory.
- * (transfer full) */
+ * The manifests of directories it no longer names (dropped by a reload)
+ * are added too: their keys stay hidden. (transfer full) */
 GPtrArray *kov_keysource_all(const KovConfig *config, KovKeys *keys);
 /* kov_keysource_hides() over such an array (a KovKeysHiddenFunc). */
 gboolean kov_keysource_hides_any(const char *fpr, gpointer snapshots);

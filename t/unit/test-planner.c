@@ -258,6 +258,24 @@ test_keydir_hidden_elsewhere(void)
 	g_assert_cmpint(rcpt(p, 0)->decision, ==, KOV_DECISION_SIGN);
 }
 
+/* ... and by a configuration that names no keys directory any more (a
+ * reload dropped it; its manifest is still in the spool): frank's
+ * imported key stays hidden (without: present but not valid). */
+static void
+test_keydir_hidden_dropped(void)
+{
+	g_autoptr(KovMail) mail = mail_load("X-Kuvert-From: sam@example.org\nX-Kuvert-To: frank@example.net\n"
+	                                    "From: sam@example.org\nTo: frank@example.net\n\nbody\n",
+	                                    KOV_QUEUE_FALLBACK);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(KovPlanner) p = kov_planner_make(config, keys, kov_config_queue(config, "fallback"), mail,
+	                                           NULL, &error);
+	g_assert_no_error(error);
+	g_assert_null(p->keydir);
+	g_assert_cmpint(rcpt(p, 0)->key->source, ==, KOV_KEY_SOURCE_KEYRING);
+	g_assert_cmpint(rcpt(p, 0)->key->status, ==, KOV_KEY_MISSING);
+}
+
 /* Nothing published yet: the worker's mail waits (TEMPFAIL) instead of
  * going out without the directory's answer. */
 static void
@@ -380,6 +398,7 @@ main(int argc, char **argv)
 	g_test_add_func("/planner/keydir-only", test_keydir_only);
 	g_test_add_func("/planner/keydir-hidden", test_keydir_hidden);
 	g_test_add_func("/planner/keydir-hidden-elsewhere", test_keydir_hidden_elsewhere);
+	g_test_add_func("/planner/keydir-hidden-dropped", test_keydir_hidden_dropped);
 	g_test_add_func("/planner/keydir-unpublished", test_keydir_unpublished);
 	int status = g_test_run();
 
