@@ -100,6 +100,7 @@ check "the unit: Type=notify, User=koverto, ExecStart, ExecReload" sh -c "
 	grep -qx 'Type=notify' '$unit' && grep -qx 'User=koverto' '$unit' &&
 	grep -qx 'ExecStart=/usr/bin/koverto -c /etc/koverto/koverto.conf' '$unit' &&
 	grep -qx 'ExecReload=/bin/kill -USR1 \$MAINPID' '$unit'"
+check "ExecReload's /bin/kill is installed with it (procps)" [ -x "$R/bin/kill" ]
 check "the unit is not enabled before it is configured" [ ! -e "$R/etc/systemd/system/multi-user.target.wants/koverto.service" ]
 check "man koverto(8) is installed" [ -e "$R/usr/share/man/man8/koverto.8.gz" ]
 if command -v systemd-analyze >/dev/null; then
