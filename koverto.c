@@ -345,6 +345,16 @@ koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean 
 		return koverto_signal_daemon(config, sig);
 
 	gboolean detach = config->can_detach && !oneshot;
+	/* Taken out of the environment before the first gpg runs, so that no
+	 * program koverto starts (gpg, its agent, msp) inherits it. A detached
+	 * daemon is not the process the service manager started: it says
+	 * nothing. */
+	g_autoptr(GError) notify_error = NULL;
+	g_autoptr(KovNotify) notify = kov_notify_new_from_env(&notify_error);
+	if (notify_error != NULL)
+		fprintf(stderr, "koverto: warning: %s\n", notify_error->message);
+	if (detach || oneshot)
+		g_clear_pointer(&notify, kov_notify_free);
 	if (!koverto_preflight(config, &error)) {
 		fprintf(stderr, "koverto: %s\n", error->message);
 		return kov_error_to_sysexit(error);
@@ -373,7 +383,7 @@ koverto_run(const char *config_path, gboolean debug, gboolean oneshot, gboolean 
 	koverto_setup_signals(&wait_mask, &stop_signals);
 	koverto_config_path = path;
 	KovDaemonOptions options = { oneshot, &koverto_stop, &wait_mask, &stop_signals,
-		                     &koverto_reload, koverto_reload_config };
+		                     &koverto_reload, koverto_reload_config, notify };
 	kov_log_info("koverto %s starting (config %s)", KOVERTO_VERSION, path);
 	int status = kov_daemon_run(config, &options, &error);
 	if (status < 0) {

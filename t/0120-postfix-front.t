@@ -57,7 +57,7 @@ doc_block() {
 		-e "s|/run/dovecot-koverto|$DV/run|g" \
 		-e "s|/var/lib/dovecot-koverto|$DV/state|g" \
 		-e "s|/etc/koverto/koverto.conf|$CONF|g" \
-		-e "s|/usr/local/sbin/koverto|$KOVERTO|g" \
+		-e "s|/usr/bin/koverto|$KOVERTO|g" \
 		-e "s|127.0.0.1:2525|127.0.0.1:@PFPORT@|g" \
 		-e "s|user=koverto |user=$KOVUSER |g"
 }

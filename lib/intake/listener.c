@@ -973,6 +973,10 @@ kov_listener_run(const KovListenConfig *listen, const char *queuedir, gint64 gra
 		sigaddset(&unblock, SIGTERM);
 		sigprocmask(SIG_UNBLOCK, &unblock, NULL);
 		g_socket_service_start(l.service);
+		/* The daemon tells the service manager it is ready on this line. */
+		if (ctl_fd >= 0)
+			(void)!send(ctl_fd, KOV_LISTENER_ACCEPTING "\n", sizeof KOV_LISTENER_ACCEPTING,
+			            MSG_NOSIGNAL | MSG_DONTWAIT);
 		g_main_loop_run(l.loop);
 		kov_listener_drain(&l, grace);
 		if (ctl != 0)

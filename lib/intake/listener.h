@@ -20,6 +20,9 @@ gboolean kov_listener_check(const KovListenConfig *listen, GError **error);
  * finish it (at most @grace seconds) and tell the others 421. Returns an
  * exit status: 0, EX_TEMPFAIL when a port cannot be bound, EX_CONFIG. */
 int kov_listener_run(const KovListenConfig *listen, const char *queuedir, gint64 grace, int ctl_fd);
+/* The line (without its LF) the listener sends on @ctl_fd once every port
+ * is bound and it accepts: the daemon's readiness waits for it. */
+#define KOV_LISTENER_ACCEPTING "listener accepting"
 
 /* Fork a process running kov_listener_run on a new socket pair; *@fd is
  * the daemon's end (EOF there: the listener has ended). The child gets

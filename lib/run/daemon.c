@@ -17,6 +17,7 @@
 #include "listenproc.h"
 #include "error.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "queue.h"
 #include "schedule.h"
@@ -62,6 +63,8 @@ typedef struct {
 	KovTelemetry *telemetry;  /* the counters and the metrics-file (telemetry.h) */
 	KovKeywatch *keywatch;    /* the keys directories (keywatch.h, issue 14) */
 	gboolean stopping;
+	KovNotify *notify;    /* options->notify: the service manager; NULL: none */
+	gboolean told_ready, told_stopping;
 	gboolean broken;      /* stopped because workers could not live */
 	guint idle_deaths;    /* workers that died without a mail: a broken set-up */
 	guint delivered, deferred_count, failed;
@@ -474,6 +477,9 @@ kov_daemon_reload(KovDaemon *d)
 	KovConfig *config = d->options->load_config ? d->options->load_config(&error) : NULL;
 
 	*d->options->reload = 0;
+	/* READY=1 again from the loop, once a new listener accepts too. */
+	kov_notify_status(d->notify, "RELOADING=1", "reloading %s", d->config->file);
+	d->told_ready = FALSE;
 	if (config == NULL) {
 		kov_log_err("reload: %s; keeping the running configuration",
 		            error ? error->message : "not supported");
@@ -549,6 +555,25 @@ kov_daemon_tick_listener(KovDaemon *d)
 	kov_listenproc_tick(d->listener);
 }
 
+/* The service manager's READY=1 when the queues are watched and the
+ * listener, if any, accepts; STOPPING=1 once (notify.h). */
+static void
+kov_daemon_notify(KovDaemon *d)
+{
+	if (d->stopping && !d->told_stopping) {
+		d->told_stopping = TRUE;
+		kov_notify_status(d->notify, "STOPPING=1", "stopping: finishing the mail in hand");
+	} else if (!d->stopping && !d->told_ready
+	           && (d->listener == NULL || kov_listenproc_accepting(d->listener))) {
+		d->told_ready = TRUE;
+		g_autofree char *queues = kov_config_queue_names(d->config);
+		kov_notify_status(d->notify, "READY=1", "watching %s (%s, kuvert) with %u workers%s",
+		                  d->config->queuedir, queues, kov_pool_size(d->pool),
+		                  d->listener != NULL && kov_listen_config_enabled(&d->config->listen)
+		                          ? "; listener accepting" : "");
+	}
+}
+
 static int
 kov_daemon_loop(KovDaemon *d)
 {
@@ -567,6 +592,7 @@ kov_daemon_loop(KovDaemon *d)
 		if (!d->stopping)
 			kov_daemon_dispatch(d);
 		kov_daemon_tick_listener(d);
+		kov_daemon_notify(d);
 		gboolean busy = kov_pool_busy(d->pool);
 		if (!busy && (d->stopping || (d->options->oneshot && !kov_schedule_has_ready(d->schedule))))
 			break;
@@ -631,7 +657,8 @@ kov_daemon_check_setup(const KovConfig *config, GError **error)
 int
 kov_daemon_run(const KovConfig *config, const KovDaemonOptions *options, GError **error)
 {
-	KovDaemon d = { .config = config, .options = options, .lock_fd = -1 };
+	KovDaemon d = { .config = config, .options = options, .lock_fd = -1,
+	                .notify = options->oneshot ? NULL : options->notify };
 	int status = -1;
 
 	if (!kov_queue_prepare(config->queuedir, config->queues, error)

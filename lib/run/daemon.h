@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <signal.h>
 #include "config.h"
+#include "notify.h"
 
 typedef struct {
 	gboolean oneshot;                  /* -o: process what is queued, then return */
@@ -15,6 +16,7 @@ typedef struct {
 	volatile sig_atomic_t *reload;     /* set by SIGUSR1: re-read the configuration */
 	/* Re-read the configuration (transfer full), or NULL and @error. */
 	KovConfig *(*load_config)(GError **error);
+	KovNotify *notify;                 /* nullable: the service manager (notify.h) */
 } KovDaemonOptions;
 
 /* What a run ends with: the exit status of `koverto` (and -o). The one

@@ -34,6 +34,7 @@ struct _KovListenProc {
 	gint64 restart_at;    /* monotonic µs; 0: now */
 	gint64 backoff;       /* seconds */
 	gboolean stopped;
+	gboolean accepting;   /* the running one said KOV_LISTENER_ACCEPTING */
 	GArray *close_fds;    /* of int */
 	GArray *old;          /* of pid_t: replaced listeners still draining */
 	KovListenProcLine on_line;
@@ -87,12 +88,19 @@ kov_listenproc_tick(KovListenProc *lp)
 	                             (const int *)lp->close_fds->data, lp->close_fds->len, &lp->fd,
 	                             &error);
 	lp->started = g_get_monotonic_time();
+	lp->accepting = FALSE;
 	g_string_truncate(lp->input, 0);
 	if (lp->pid < 0) {
 		kov_log_err("%s", error->message);
 		lp->restart_at = lp->started + lp->backoff * G_USEC_PER_SEC;
 		lp->backoff = MIN(lp->backoff * 2, KOV_LISTENPROC_BACKOFF_MAX);
 	}
+}
+
+gboolean
+kov_listenproc_accepting(const KovListenProc *lp)
+{
+	return !kov_listenproc_wanted(lp) || (lp->pid > 0 && lp->accepting);
 }
 
 int
@@ -111,6 +119,7 @@ kov_listenproc_reap(KovListenProc *lp)
 	close(lp->fd);
 	lp->fd = -1;
 	lp->pid = -1;
+	lp->accepting = FALSE;
 	gint64 now = g_get_monotonic_time();
 	if (now - lp->started >= KOV_LISTENPROC_HEALTHY * G_USEC_PER_SEC)
 		lp->backoff = KOV_LISTENPROC_BACKOFF_MIN;
@@ -142,7 +151,9 @@ kov_listenproc_read(KovListenProc *lp)
 	g_string_append_len(lp->input, buf, n);
 	for (char *nl; (nl = memchr(lp->input->str, '\n', lp->input->len)) != NULL;) {
 		*nl = '\0';
-		if (lp->on_line != NULL)
+		if (strcmp(lp->input->str, KOV_LISTENER_ACCEPTING) == 0)
+			lp->accepting = TRUE;
+		else if (lp->on_line != NULL)
 			lp->on_line(lp->user, lp->input->str);
 		g_string_erase(lp->input, 0, nl - lp->input->str + 1);
 	}
@@ -175,6 +186,7 @@ kov_listenproc_retire(KovListenProc *lp)
 	close(lp->fd);
 	lp->fd = -1;
 	lp->pid = -1;
+	lp->accepting = FALSE;
 }
 
 void

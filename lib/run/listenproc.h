@@ -25,6 +25,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(KovListenProc, kov_listenproc_free)
 void kov_listenproc_set_close_fds(KovListenProc *lp, const int *fds, gsize n);
 /* Start it now if configured, not running and not waiting for a back-off. */
 void kov_listenproc_tick(KovListenProc *lp);
+/* TRUE when no listener is wanted, or the running one has said it
+ * accepts on every port (KOV_LISTENER_ACCEPTING): readiness. */
+gboolean kov_listenproc_accepting(const KovListenProc *lp);
 /* The socket to poll (-1: none running). */
 int kov_listenproc_fd(const KovListenProc *lp);
 /* The socket is readable: lines go to @on_line; EOF means the listener
