@@ -10,8 +10,12 @@
 # none in plaintext, and the next one after it to the new subkey; a pull
 # that deletes bob's file, with mails during it: the next fallback mail is
 # signed only (bob's imported key is not used through the keyring), the
-# next must-encrypt mail is refused into failed/. None of these keys is in
-# koverto's keyring: they come from the directory only.
+# next must-encrypt mail is refused into failed/; a `git checkout` back to
+# the first commit, mails to judy all along: each to her new or old key,
+# then her old key again, bob's (retired) key used again, carol refused.
+# None of these keys is in koverto's keyring: they come from the
+# directory only. Mails go out under must-encrypt during every change, and
+# everything the sink got is searched for their bodies.
 . "$T/lib.sh"
 . "$T/keydir-repo.sh"
 setup
@@ -97,6 +101,27 @@ check "delete: the next must-encrypt mail is refused into failed/" settled "$((s
 check "delete: ... the reason names bob" sh -c "ls -t '$W'/q/failed/*.reason | head -1 | xargs grep -q 'bob@example.net'"
 check "delete: ... nothing of it reached the sink" no_leak next-bob
 check "delete: nothing more went out" [ "$(sink_count)" = "$((sink0 + 1))" ]
+
+# 4. Back to the first commit by `git checkout` (a rollback): judy's old
+# key again, with mails to her all along; bob's file is back, and his key,
+# retired since the delete, is used again; carol's file is gone.
+sink0=$(sink_count) failed0=$(failed_count)
+during must-encrypt judy@example.net rollback-judy kgit -C "$KEYS" checkout -q k0-base
+check "rollback: git checkout k0-base worked" [ "$CSTATUS" = 0 ]
+n=$(burst_sent)
+check "rollback: all $n mails went out" wait_sink $((sink0 + n))
+check "rollback: none refused" [ "$(failed_count)" = "$failed0" ]
+check "rollback: each to judy's new or old subkey, never neither" enc_all_to rollback-judy 1 "$OLD" "$NEW"
+check "rollback: none of them in plaintext" no_leak rollback-judy
+sink0=$(sink_count) failed0=$(failed_count)
+kmail must-encrypt judy@example.net back-judy-1
+kmail must-encrypt bob@example.net back-bob-1
+kmail must-encrypt carol@example.net back-carol-1
+check "rollback: judy's and bob's next mails out, carol's refused" settled $((sink0 + 2)) $((failed0 + 1))
+check "rollback: judy's next mail to her old subkey again" enc_all_to back-judy 1 "$OLD"
+check "rollback: bob's next mail to his subkey again" enc_all_to back-bob 1 "$BOB"
+check "rollback: carol's mail (file gone) refused, not sent" [ -z "$(subject back-carol)" ]
+check "rollback: none of them in plaintext" no_leak back-
 
 stop_daemon
 check "the daemon stops cleanly" [ "$STATUS" = 0 ]
