@@ -82,7 +82,7 @@ keydir_deploy() {
 keydir_publish() { kgit -C "$W/origin" update-ref refs/heads/main "$1"; }
 
 # keydir_loads: the number of "keydir loaded:" log lines so far.
-keydir_loads() { grep -c 'keydir loaded:' "$W/log" 2>/dev/null; }
+keydir_loads() { c=$(grep -c 'keydir loaded:' "$W/log" 2>/dev/null); echo "${c:-0}"; }
 # keydir_wait_load N: wait until there were more than N loads.
 keydir_wait_load() {
 	wait_for 10 sh -c "[ \$(grep -c 'keydir loaded:' '$W/log') -gt $1 ]"
@@ -163,8 +163,18 @@ during() {
 }
 # failed_count: mails of the policy queues in failed/ so far.
 failed_count() { find "$W/q/failed" -name '*.reason' 2>/dev/null | wc -l; }
-# settled N F: the sink holds N messages and failed/ F (waits for them).
-settled() { wait_for 30 sh -c "[ \$(ls '$SINK' | grep -c '\.json\$') -ge $1 ] && [ \$(ls '$W/q/failed' 2>/dev/null | grep -c '\.reason\$') -ge $2 ]"; }
+# refused NAME: the mails NAME-i in failed/ (the mail's own file there).
+refused() {
+	for f in "$W"/q/failed/*; do
+		case $f in *.reason) continue ;; esac
+		grep -qE "^Subject: $1-[0-9]+[[:space:]]*\$" "$f" 2>/dev/null && echo "$f"
+	done
+}
+# out_or_refused NAME N: N mails NAME-i are at the sink or in failed/
+# (for wait_for; a deferred mail is neither).
+out_or_refused() { [ $(($(subject "$1" | wc -l) + $(refused "$1" | wc -l))) -ge "$2" ]; }
+# all_out NAME N: N mails NAME-i are at the sink.
+all_out() { [ "$(subject "$1" | wc -l)" -ge "$2" ]; }
 # enc_all_to NAME MIN KEYID...: at least MIN mails NAME-i reached the sink,
 # and each is multipart/encrypted to one of the KEYIDs (PKESK key IDs).
 enc_all_to() {
