@@ -113,7 +113,7 @@ keydir_supported() {
 # ---- mails sent during a change ----
 # Under valgrind (scripts/memcheck: KOVERTO is a wrapper) every koverto run
 # is some 20 times slower: fewer mails per burst, the same code paths.
-if [ "$KOVERTO" != "${KOVERTO_BIN:-$KOVERTO}" ]; then BURST_MIN=2 BURST_MAX=6; else BURST_MIN=6 BURST_MAX=20; fi
+if [ "$KOVERTO" != "${KOVERTO_BIN:-$KOVERTO}" ]; then BURST_MIN=2 BURST_MAX=6; else BURST_MIN=4 BURST_MAX=16; fi
 BURST_PID=
 # kmail QUEUE ADDRESS NAME: one mail from alice to ADDRESS into QUEUE; its
 # body holds SECRET-NAME (must-encrypt) or OPEN-NAME (other queues).
