@@ -78,12 +78,16 @@ check "judy: the next mail is encrypted to the new subkey" enc_all_to next-judy 
 check "judy: ... not to the old one" not_to next-judy "$OLD"
 
 # 2. A new file for carol, written the same way.
-while_writing must-encrypt carol@example.net carol "$T/keys/carol.pub.asc" "$KEYS/carol@example.net.asc"
-n=$(burst_sent)
-check "carol: each of $n mails out or refused" wait_for 30 out_or_refused carol "$n"
-check "carol: those out (at least the 2 after the load) are encrypted to her subkey" enc_all_to carol 2 "$CAROL"
-check "carol: none in plaintext" no_leak carol
-check "carol: the half-written file was not refused" [ "$(refused_lines carol@example.net.asc)" = 0 ]
+if [ -z "$LIGHT" ]; then
+	while_writing must-encrypt carol@example.net carol "$T/keys/carol.pub.asc" "$KEYS/carol@example.net.asc"
+	n=$(burst_sent)
+	check "carol: each of $n mails out or refused" wait_for 30 out_or_refused carol "$n"
+	check "carol: those out (at least the 2 after the load) are encrypted to her subkey" enc_all_to carol 2 "$CAROL"
+	check "carol: none in plaintext" no_leak carol
+	check "carol: the half-written file was not refused" [ "$(refused_lines carol@example.net.asc)" = 0 ]
+else
+	diag "LIGHT (valgrind): carol's new file skipped (judy's ran the same paths)"
+fi
 
 stop_daemon
 check "the daemon stops cleanly" [ "$STATUS" = 0 ]

@@ -27,13 +27,17 @@ export KOVERTO_KEYDIR_NO_INOTIFY=1
 start_daemon
 check "a keydir load at start" keydir_wait_load 0
 
-keydir_publish k1-add
-during must-encrypt carol@example.net add-carol kgit -C "$KEYS" pull -q --ff-only
-check "add: git pull worked" [ "$CSTATUS" = 0 ]
-n=$(burst_sent)
-check "add: each of $n mails out or refused" wait_for 30 out_or_refused add-carol "$n"
-check "add: those out (at least the 2 after the rescan) are encrypted to carol's subkey" enc_all_to add-carol 2 "$CAROL"
-check "add: none in plaintext" no_leak add-carol
+if [ -z "$LIGHT" ]; then
+	keydir_publish k1-add
+	during must-encrypt carol@example.net add-carol kgit -C "$KEYS" pull -q --ff-only
+	check "add: git pull worked" [ "$CSTATUS" = 0 ]
+	n=$(burst_sent)
+	check "add: each of $n mails out or refused" wait_for 30 out_or_refused add-carol "$n"
+	check "add: those out (at least the 2 after the rescan) are encrypted to carol's subkey" enc_all_to add-carol 2 "$CAROL"
+	check "add: none in plaintext" no_leak add-carol
+else
+	diag "LIGHT (valgrind): the pull that adds a key skipped (the replace runs the same paths)"
+fi
 
 keydir_publish k2-replace
 during must-encrypt judy@example.net replace-judy kgit -C "$KEYS" pull -q --ff-only
