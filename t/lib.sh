@@ -224,9 +224,21 @@ relay_tap() {
 # server.pem/.key (127.0.0.1), client1/client2.pem/.key/.sha256, stranger.*
 test_ca() { CA=$W/ca; sh "$T/mkca" "$CA" || bail "cannot make the test CA"; }
 # free_port: a loopback TCP port nobody listens on right now (another
-# process may take it before we do: start_listener retries).
+# process may take it before we do: start_listener retries), and not one
+# this test was given before: two calls before anything binds could get
+# the same port from the kernel (t/0111 once got "the same address and
+# port" for its two listener ports).
 free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	while :; do
+		fp=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+			return 1
+		[ -n "${W:-}" ] || { echo "$fp"; return 0; }
+		if ! grep -qx "$fp" "$W/.ports-given" 2>/dev/null; then
+			echo "$fp" >> "$W/.ports-given"
+			echo "$fp"
+			return 0
+		fi
+	done
 }
 # hash_pw PASSWORD: a crypt(3) hash for a [client]'s password.
 hash_pw() { openssl passwd -6 "$1"; }
